@@ -1,0 +1,127 @@
+//! Errors from talking to Coda, with the advice a model needs to recover.
+
+use serde_json::Value;
+
+/// Why a Coda request failed. Each variant renders as a message that says what happened
+/// and what to do next, because these messages are shown to the model as tool errors.
+#[derive(Debug, thiserror::Error)]
+pub enum CodaError {
+    /// Coda answered with a 4xx/5xx status and (usually) its JSON error body.
+    #[error("{}", api_message(*.status, .status_message, .message, .validation))]
+    Api {
+        status: u16,
+        status_message: String,
+        message: String,
+        validation: Vec<(String, String)>,
+    },
+    /// Still rate-limited after the client's retries.
+    #[error("Coda rate limit (429): still rate-limited after {retries} retries; wait a few seconds and try again with fewer calls")]
+    RateLimited { retries: u32 },
+    /// The request never got an HTTP answer (DNS, connect, timeout, reset).
+    #[error("Coda is unreachable: {0}")]
+    Unreachable(String),
+    /// Coda answered with something that is not the JSON we expected.
+    #[error("Coda sent an unexpected response: {0}")]
+    BadResponse(String),
+    /// No Coda token is configured.
+    #[error("no Coda API token is configured: set CODA_API_TOKEN (or run with --demo)")]
+    NoToken,
+}
+
+impl CodaError {
+    /// Builds an [`CodaError::Api`] from a status and Coda's error body
+    /// `{statusCode, statusMessage, message, codaDetail?}`, tolerating non-JSON bodies.
+    pub fn from_response(status: u16, body: &[u8]) -> Self {
+        let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let status_message = parsed["statusMessage"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| {
+                http::StatusCode::from_u16(status)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("Error")
+                    .to_owned()
+            });
+        let message = parsed["message"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| {
+                let text = String::from_utf8_lossy(body);
+                text.chars().take(300).collect()
+            });
+        let validation = parsed["codaDetail"]["validationErrors"]
+            .as_array()
+            .map(|errs| {
+                errs.iter()
+                    .map(|e| {
+                        (
+                            e["path"].as_str().unwrap_or("").to_owned(),
+                            e["message"].as_str().unwrap_or("").to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        CodaError::Api {
+            status,
+            status_message,
+            message,
+            validation,
+        }
+    }
+
+    /// The HTTP status Coda answered with, when it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            CodaError::Api { status, .. } => Some(*status),
+            CodaError::RateLimited { .. } => Some(429),
+            _ => None,
+        }
+    }
+}
+
+fn api_message(
+    status: u16,
+    status_message: &str,
+    message: &str,
+    validation: &[(String, String)],
+) -> String {
+    let advice = match status {
+        400 => "check the arguments against the tool's schema",
+        401 => "the Coda API token was rejected; set a new token",
+        403 => "the Coda API token lacks access to this doc or operation",
+        404 => "the id was not found; list the parent first to get a valid id",
+        410 => "the resource was deleted",
+        422 => "Coda could not process these values",
+        429 => "rate-limited; wait and retry",
+        500..=599 => "Coda had a server error; try again shortly",
+        _ => "see Coda's message",
+    };
+    let mut text = format!("Coda API error {status} {status_message}: {message} ({advice})");
+    for (path, msg) in validation {
+        text.push_str(&format!("; {path}: {msg}"));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_coda_error_body_with_advice_and_validation() {
+        let body = br#"{"statusCode":400,"statusMessage":"Bad Request","message":"Invalid row","codaDetail":{"validationErrors":[{"path":"rows[0].cells","message":"Expected array"}]}}"#;
+        let err = CodaError::from_response(400, body);
+        let text = err.to_string();
+        assert!(text.contains("400 Bad Request: Invalid row"), "{text}");
+        assert!(text.contains("rows[0].cells: Expected array"), "{text}");
+    }
+
+    #[test]
+    fn tolerates_non_json_bodies() {
+        let err = CodaError::from_response(502, b"<html>bad gateway</html>");
+        assert_eq!(err.status(), Some(502));
+        assert!(err.to_string().contains("Bad Gateway"));
+    }
+}

@@ -1,0 +1,12 @@
+//! The Coda REST client: one shared client that paces itself per rate class, retries what is
+//! safe to retry, follows pagination and waits for asynchronous writes.
+
+mod client;
+mod error;
+mod pacer;
+mod secret;
+
+pub use client::{CodaClient, CodaRequest, CodaResponse, RetryPolicy, DEFAULT_BASE_URL};
+pub use error::CodaError;
+pub use pacer::{Pacer, RateClass, RateLimits};
+pub use secret::Secret;

@@ -1,0 +1,142 @@
+//! The demo workspace: an in-process, Coda-compatible API on a loopback port, so the whole
+//! product runs and is tested without a Coda account. It follows Coda's documented behaviour,
+//! awkward parts included: clamped pages, 202 writes that land a moment later, mutation status
+//! that 404s right after a write, Coda's error bodies and 429s when a rate limit is exceeded.
+
+mod api;
+mod model;
+mod sample;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::coda::{Pacer, RateLimits, Secret};
+
+pub use sample::{PEOPLE, TASK_ROWS};
+
+/// The token the demo accepts when none is configured. It is not a secret: it only opens the
+/// built-in sample workspace on loopback.
+pub const DEMO_TOKEN: &str = "demo-token-not-a-secret";
+
+/// How the demo behaves; tests tighten or loosen it.
+#[derive(Debug, Clone)]
+pub struct DemoConfig {
+    /// The bearer token the demo accepts; anything else gets 401.
+    pub token: Secret,
+    /// Per-token rate limits; `None` disables 429s.
+    pub limits: Option<RateLimits>,
+    /// Whether 429 answers carry `Retry-After` (Coda does not promise it).
+    pub retry_after_header: bool,
+    /// The largest page any list returns, whatever `limit` asks for.
+    pub page_clamp: usize,
+    /// The page size when no `limit` is given.
+    pub default_page_size: usize,
+    /// How long a write takes to become visible.
+    pub write_delay: Duration,
+    /// How long `/mutationStatus/{id}` answers 404 after a write (replication lag).
+    pub status_lag: Duration,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        DemoConfig {
+            token: Secret::new(DEMO_TOKEN),
+            limits: Some(RateLimits::CODA),
+            retry_after_header: true,
+            page_clamp: 50,
+            default_page_size: 25,
+            write_delay: Duration::from_millis(300),
+            status_lag: Duration::from_millis(60),
+        }
+    }
+}
+
+/// A pending or finished write.
+struct Mutation {
+    created: tokio::time::Instant,
+    completed: bool,
+}
+
+/// Shared state of a running demo server.
+pub(crate) struct DemoState {
+    config: DemoConfig,
+    api_base: String,
+    workspace: Mutex<model::Workspace>,
+    mutations: Mutex<HashMap<String, Mutation>>,
+    limiters: Mutex<HashMap<String, Arc<Pacer>>>,
+    writes_received: AtomicU64,
+    requests_received: AtomicU64,
+}
+
+/// A running demo server. Dropping the handle does not stop it; call [`DemoHandle::shutdown`].
+#[derive(Clone)]
+pub struct DemoHandle {
+    /// The API root, e.g. `http://127.0.0.1:PORT/apis/v1`: use it as the Coda base URL.
+    pub base_url: String,
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    state: Arc<DemoState>,
+    cancel: CancellationToken,
+}
+
+impl DemoHandle {
+    /// Number of write requests (POST/PUT/PATCH/DELETE) the demo accepted for processing.
+    /// Tests use it to prove that a write was never sent twice.
+    pub fn writes_received(&self) -> u64 {
+        self.state.writes_received.load(Ordering::SeqCst)
+    }
+
+    /// Number of authenticated requests the demo received.
+    pub fn requests_received(&self) -> u64 {
+        self.state.requests_received.load(Ordering::SeqCst)
+    }
+
+    /// The token the demo accepts.
+    pub fn token(&self) -> &Secret {
+        &self.state.config.token
+    }
+
+    /// Stops the server.
+    pub fn shutdown(&self) {
+        self.cancel.cancel();
+    }
+}
+
+/// Starts the demo API on `127.0.0.1:port` (0 picks a free port).
+pub async fn start(config: DemoConfig, port: u16) -> std::io::Result<DemoHandle> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let addr = listener.local_addr()?;
+    let base_url = format!("http://{addr}/apis/v1");
+    let state = Arc::new(DemoState {
+        config,
+        api_base: base_url.clone(),
+        workspace: Mutex::new(sample::workspace()),
+        mutations: Mutex::new(HashMap::new()),
+        limiters: Mutex::new(HashMap::new()),
+        writes_received: AtomicU64::new(0),
+        requests_received: AtomicU64::new(0),
+    });
+    let cancel = CancellationToken::new();
+    let app = api::router(state.clone());
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "demo workspace server failed");
+        }
+    });
+    tracing::debug!(%base_url, "demo workspace listening");
+    Ok(DemoHandle {
+        base_url,
+        addr,
+        state,
+        cancel,
+    })
+}

@@ -1,0 +1,408 @@
+//! The demo workspace's data model and how it renders in Coda's JSON shapes.
+
+use serde_json::{json, Map, Value};
+
+/// The public origin the demo pretends to be, used in `browserLink`s.
+pub const BROWSER_ORIGIN: &str = "https://coda.io";
+
+/// A column's type, as Coda's `format.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    Text,
+    Number,
+    Date,
+    Checkbox,
+    Select,
+    Person,
+    Lookup,
+}
+
+impl ColumnType {
+    fn coda_name(self) -> &'static str {
+        match self {
+            ColumnType::Text => "text",
+            ColumnType::Number => "number",
+            ColumnType::Date => "date",
+            ColumnType::Checkbox => "checkbox",
+            ColumnType::Select => "select",
+            ColumnType::Person => "person",
+            ColumnType::Lookup => "lookup",
+        }
+    }
+}
+
+/// A person known to the workspace.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub name: &'static str,
+    pub email: &'static str,
+}
+
+/// A cell value, stored in its richest form.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Empty,
+    Text(String),
+    Number(f64),
+    Date(String),
+    Bool(bool),
+    Person {
+        name: String,
+        email: String,
+    },
+    Ref {
+        table_id: String,
+        row_id: String,
+        name: String,
+    },
+}
+
+/// How a client asked for values (`valueFormat`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueFormat {
+    Simple,
+    SimpleWithArrays,
+    Rich,
+}
+
+impl ValueFormat {
+    /// Parses Coda's `valueFormat` query parameter.
+    pub fn parse(s: Option<&str>) -> Option<Self> {
+        match s {
+            None | Some("simple") => Some(ValueFormat::Simple),
+            Some("simpleWithArrays") => Some(ValueFormat::SimpleWithArrays),
+            Some("rich") => Some(ValueFormat::Rich),
+            _ => None,
+        }
+    }
+}
+
+impl Cell {
+    /// Renders the value the way Coda does for `format`.
+    pub fn render(&self, format: ValueFormat, doc_id: &str) -> Value {
+        match (self, format) {
+            (Cell::Empty, _) => json!(""),
+            (Cell::Text(s), ValueFormat::Rich) => json!(format!("```{s}```")),
+            (Cell::Text(s), _) | (Cell::Date(s), _) => json!(s),
+            (Cell::Number(n), _) if n.fract() == 0.0 && n.abs() < 1e15 => json!(*n as i64),
+            (Cell::Number(n), _) => json!(n),
+            (Cell::Bool(b), _) => json!(b),
+            (Cell::Person { name, email }, ValueFormat::Rich) => json!({
+                "@context": "http://schema.org/", "@type": "Person", "name": name, "email": email,
+            }),
+            (Cell::Person { name, .. }, _) => json!(name),
+            (
+                Cell::Ref {
+                    table_id,
+                    row_id,
+                    name,
+                },
+                ValueFormat::Rich,
+            ) => json!({
+                "@context": "http://schema.org/", "@type": "StructuredValue",
+                "additionalType": "row", "name": name,
+                "url": format!("{BROWSER_ORIGIN}/d/_d{doc_id}#_tu{table_id}/_ru{row_id}"),
+                "tableId": table_id, "rowId": row_id,
+                "tableUrl": format!("{BROWSER_ORIGIN}/d/_d{doc_id}#_tu{table_id}"),
+            }),
+            (Cell::Ref { name, .. }, _) => json!(name),
+        }
+    }
+
+    /// The plain text of the value, for display names and matching.
+    pub fn text(&self) -> String {
+        match self {
+            Cell::Empty => String::new(),
+            Cell::Text(s) | Cell::Date(s) => s.clone(),
+            Cell::Number(n) => format_number(*n),
+            Cell::Bool(b) => b.to_string(),
+            Cell::Person { name, .. } => name.clone(),
+            Cell::Ref { name, .. } => name.clone(),
+        }
+    }
+
+    /// Whether this cell equals a `query` filter value.
+    pub fn matches(&self, wanted: &Value) -> bool {
+        match (self, wanted) {
+            (Cell::Number(n), Value::Number(w)) => w.as_f64() == Some(*n),
+            (Cell::Bool(b), Value::Bool(w)) => b == w,
+            (Cell::Person { name, email }, Value::String(w)) => name == w || email == w,
+            (cell, Value::String(w)) => cell.text() == *w,
+            (cell, other) => cell.text() == other.to_string(),
+        }
+    }
+}
+
+fn format_number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        n.to_string()
+    }
+}
+
+/// A table column.
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub id: String,
+    pub name: String,
+    pub kind: ColumnType,
+    /// For selects: the allowed options.
+    pub options: Vec<String>,
+    /// For lookups: the table the column points at.
+    pub lookup_table: Option<String>,
+    pub display: bool,
+}
+
+/// A row.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub id: String,
+    pub cells: Vec<Cell>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Position in the table (0-based).
+    pub index: usize,
+}
+
+/// A table.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub id: String,
+    pub name: String,
+    pub page_id: String,
+    pub columns: Vec<Column>,
+    pub rows: Vec<Row>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A page of a doc, with its text content as lines.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub id: String,
+    pub name: String,
+    pub subtitle: String,
+    pub icon: &'static str,
+    pub parent: Option<String>,
+    /// `(style, text)`, style being Coda's line style (`h1`, `paragraph`, `bulletedList`, …).
+    pub lines: Vec<(String, String)>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A doc.
+#[derive(Debug, Clone)]
+pub struct Doc {
+    pub id: String,
+    pub name: String,
+    pub icon: &'static str,
+    pub folder_id: String,
+    pub folder_name: String,
+    pub pages: Vec<Page>,
+    pub tables: Vec<Table>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The whole workspace.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub id: String,
+    pub name: String,
+    pub owner: Person,
+    pub docs: Vec<Doc>,
+}
+
+impl Doc {
+    /// Coda's `Doc` object.
+    pub fn to_json(&self, api: &str, ws: &Workspace) -> Value {
+        let rows: usize = self.tables.iter().map(|t| t.rows.len()).sum();
+        json!({
+            "id": self.id, "type": "doc", "href": format!("{api}/docs/{}", self.id),
+            "browserLink": format!("{BROWSER_ORIGIN}/d/_d{}", self.id),
+            "icon": {"name": self.icon, "type": "image/png", "browserLink": format!("{BROWSER_ORIGIN}/icons/{}", self.icon)},
+            "name": self.name, "owner": ws.owner.email, "ownerName": ws.owner.name,
+            "createdAt": self.created_at, "updatedAt": self.updated_at,
+            "workspace": {"id": ws.id, "type": "workspace", "organizationId": "org-demo",
+                "browserLink": format!("{BROWSER_ORIGIN}/docs?workspaceId={}", ws.id), "name": ws.name},
+            "folder": {"id": self.folder_id, "type": "folder",
+                "browserLink": format!("{BROWSER_ORIGIN}/docs?folderId={}", self.folder_id), "name": self.folder_name},
+            "workspaceId": ws.id, "folderId": self.folder_id,
+            "docSize": {"totalRowCount": rows, "tableAndViewCount": self.tables.len(),
+                "pageCount": self.pages.len(), "overApiSizeLimit": false},
+        })
+    }
+
+    /// Finds a page by id or name.
+    pub fn page(&self, id_or_name: &str) -> Option<&Page> {
+        self.pages
+            .iter()
+            .find(|p| p.id == id_or_name)
+            .or_else(|| self.pages.iter().find(|p| p.name == id_or_name))
+    }
+
+    /// Finds a table by id or name.
+    pub fn table(&self, id_or_name: &str) -> Option<&Table> {
+        self.tables
+            .iter()
+            .find(|t| t.id == id_or_name)
+            .or_else(|| self.tables.iter().find(|t| t.name == id_or_name))
+    }
+
+    /// Mutable variant of [`Doc::table`].
+    pub fn table_mut(&mut self, id_or_name: &str) -> Option<&mut Table> {
+        let idx = self
+            .tables
+            .iter()
+            .position(|t| t.id == id_or_name)
+            .or_else(|| self.tables.iter().position(|t| t.name == id_or_name))?;
+        self.tables.get_mut(idx)
+    }
+}
+
+impl Page {
+    /// Coda's `PageReference`.
+    pub fn reference(&self, api: &str, doc_id: &str) -> Value {
+        json!({"id": self.id, "type": "page", "href": format!("{api}/docs/{doc_id}/pages/{}", self.id),
+            "browserLink": format!("{BROWSER_ORIGIN}/d/_d{doc_id}/_su{}", self.id), "name": self.name})
+    }
+
+    /// Coda's full `Page` object.
+    pub fn to_json(&self, api: &str, doc: &Doc) -> Value {
+        let mut v = self.reference(api, &doc.id);
+        let children: Vec<Value> = doc
+            .pages
+            .iter()
+            .filter(|p| p.parent.as_deref() == Some(self.id.as_str()))
+            .map(|p| p.reference(api, &doc.id))
+            .collect();
+        let obj = v.as_object_mut().expect("object");
+        obj.insert("subtitle".into(), json!(self.subtitle));
+        obj.insert(
+            "icon".into(),
+            json!({"name": self.icon, "type": "image/png",
+            "browserLink": format!("{BROWSER_ORIGIN}/icons/{}", self.icon)}),
+        );
+        obj.insert("contentType".into(), json!("canvas"));
+        obj.insert("isHidden".into(), json!(false));
+        obj.insert("isEffectivelyHidden".into(), json!(false));
+        obj.insert("children".into(), json!(children));
+        if let Some(parent) = self.parent.as_deref().and_then(|p| doc.page(p)) {
+            obj.insert("parent".into(), parent.reference(api, &doc.id));
+        }
+        obj.insert("createdAt".into(), json!(self.created_at));
+        obj.insert("updatedAt".into(), json!(self.updated_at));
+        v
+    }
+}
+
+impl Table {
+    /// Coda's `TableReference`.
+    pub fn reference(&self, api: &str, doc: &Doc) -> Value {
+        let page = doc
+            .page(&self.page_id)
+            .map(|p| p.reference(api, &doc.id))
+            .unwrap_or(Value::Null);
+        json!({"id": self.id, "type": "table", "tableType": "table",
+            "href": format!("{api}/docs/{}/tables/{}", doc.id, self.id),
+            "browserLink": format!("{BROWSER_ORIGIN}/d/_d{}#_tu{}", doc.id, self.id),
+            "name": self.name, "parent": page})
+    }
+
+    /// Coda's full `Table` object.
+    pub fn to_json(&self, api: &str, doc: &Doc) -> Value {
+        let mut v = self.reference(api, doc);
+        let display = self
+            .columns
+            .iter()
+            .find(|c| c.display)
+            .unwrap_or(&self.columns[0]);
+        let obj = v.as_object_mut().expect("object");
+        obj.insert(
+            "displayColumn".into(),
+            json!({"id": display.id, "type": "column",
+            "href": format!("{api}/docs/{}/tables/{}/columns/{}", doc.id, self.id, display.id)}),
+        );
+        obj.insert("rowCount".into(), json!(self.rows.len()));
+        obj.insert("sorts".into(), json!([]));
+        obj.insert("layout".into(), json!("default"));
+        obj.insert("createdAt".into(), json!(self.created_at));
+        obj.insert("updatedAt".into(), json!(self.updated_at));
+        v
+    }
+
+    /// Coda's `Column` object.
+    pub fn column_json(&self, api: &str, doc_id: &str, col: &Column) -> Value {
+        let mut format = json!({"type": col.kind.coda_name(), "isArray": false});
+        if col.kind == ColumnType::Select {
+            format["options"] = json!(col.options);
+        }
+        if let Some(t) = &col.lookup_table {
+            format["table"] = json!({"id": t, "type": "table"});
+        }
+        json!({"id": col.id, "type": "column", "name": col.name,
+            "href": format!("{api}/docs/{doc_id}/tables/{}/columns/{}", self.id, col.id),
+            "display": col.display, "calculated": false, "format": format,
+            "parent": {"id": self.id, "type": "table", "tableType": "table",
+                "href": format!("{api}/docs/{doc_id}/tables/{}", self.id)}})
+    }
+
+    /// Finds a column by id or name.
+    pub fn column_index(&self, id_or_name: &str) -> Option<usize> {
+        self.columns
+            .iter()
+            .position(|c| c.id == id_or_name)
+            .or_else(|| self.columns.iter().position(|c| c.name == id_or_name))
+    }
+
+    /// The display value (name) of a row.
+    pub fn row_name(&self, row: &Row) -> String {
+        let idx = self.columns.iter().position(|c| c.display).unwrap_or(0);
+        row.cells.get(idx).map(Cell::text).unwrap_or_default()
+    }
+
+    /// Finds a row by id or by name (display column value).
+    pub fn row_index(&self, id_or_name: &str) -> Option<usize> {
+        self.rows
+            .iter()
+            .position(|r| r.id == id_or_name)
+            .or_else(|| {
+                self.rows
+                    .iter()
+                    .position(|r| self.row_name(r) == id_or_name)
+            })
+    }
+
+    /// Coda's `Row` object.
+    pub fn row_json(
+        &self,
+        api: &str,
+        doc_id: &str,
+        row: &Row,
+        format: ValueFormat,
+        use_names: bool,
+        full: bool,
+    ) -> Value {
+        let mut values = Map::new();
+        for (col, cell) in self.columns.iter().zip(&row.cells) {
+            let key = if use_names {
+                col.name.clone()
+            } else {
+                col.id.clone()
+            };
+            values.insert(key, cell.render(format, doc_id));
+        }
+        let mut v = json!({"id": row.id, "type": "row",
+            "href": format!("{api}/docs/{doc_id}/tables/{}/rows/{}", self.id, row.id),
+            "name": self.row_name(row), "index": row.index,
+            "browserLink": format!("{BROWSER_ORIGIN}/d/_d{doc_id}#_tu{}/_ru{}", self.id, row.id),
+            "createdAt": row.created_at, "updatedAt": row.updated_at, "values": values});
+        if full {
+            v["parent"] = json!({"id": self.id, "type": "table", "tableType": "table",
+                "href": format!("{api}/docs/{doc_id}/tables/{}", self.id),
+                "browserLink": format!("{BROWSER_ORIGIN}/d/_d{doc_id}#_tu{}", self.id), "name": self.name});
+        }
+        v
+    }
+}

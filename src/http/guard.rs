@@ -1,0 +1,344 @@
+//! The guard in front of rmcp's `/mcp` service. It exists because clients are messier than the
+//! spec: it answers malformed JSON and non-JSON-RPC bodies with proper JSON-RPC errors (rmcp
+//! would answer 415 with plain text), caps body size, normalises `Accept` so clients that send
+//! `*/*` or only one media type are still served, and turns a one-message SSE answer back into
+//! plain JSON for clients that cannot read SSE.
+
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures::StreamExt;
+use http_body_util::BodyExt;
+use rmcp::model::ClientJsonRpcMessage;
+use serde_json::{json, Value};
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Deepest JSON nesting accepted (serde_json stops at 128 anyway; we answer clearly first).
+const MAX_DEPTH: usize = 64;
+
+/// MCP methods a client may send; anything else with an `id` is "method not found".
+const KNOWN_METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "tools/list",
+    "tools/call",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "logging/setLevel",
+    "notifications/initialized",
+    "notifications/cancelled",
+    "notifications/progress",
+    "notifications/roots/list_changed",
+    "server/discover",
+    "tasks/get",
+    "tasks/list",
+    "tasks/cancel",
+    "tasks/result",
+];
+
+/// A JSON-RPC error response with an HTTP status.
+pub fn jsonrpc_error(
+    status: StatusCode,
+    id: Value,
+    code: i64,
+    message: impl Into<String>,
+) -> Response {
+    let body =
+        json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message.into()}});
+    (status, Json(body)).into_response()
+}
+
+fn accepts(req: &Request, media: &str) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|part| {
+            part.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case(media)
+        })
+}
+
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        Value::Object(o) => 1 + o.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Checks a POST body and says what is wrong with it, JSON-RPC style.
+fn check_message(bytes: &[u8]) -> Result<(), Response> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            Value::Null,
+            -32700,
+            format!("Parse error: the body is not valid JSON ({e})"),
+        )
+    })?;
+    if value.is_array() {
+        return Err(jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            Value::Null,
+            -32600,
+            "Invalid Request: JSON-RPC batches are not supported; send one message per request",
+        ));
+    }
+    if depth(&value) > MAX_DEPTH {
+        return Err(jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            Value::Null,
+            -32600,
+            format!("Invalid Request: JSON nested deeper than {MAX_DEPTH} levels"),
+        ));
+    }
+    let Some(obj) = value.as_object() else {
+        return Err(jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            Value::Null,
+            -32600,
+            "Invalid Request: expected a JSON-RPC object",
+        ));
+    };
+    let id = obj.get("id").cloned().unwrap_or(Value::Null);
+    if !matches!(id, Value::Null | Value::String(_) | Value::Number(_)) {
+        return Err(jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            Value::Null,
+            -32600,
+            "Invalid Request: id must be a string or a number",
+        ));
+    }
+    if obj.get("jsonrpc") != Some(&json!("2.0")) {
+        return Err(jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            id,
+            -32600,
+            "Invalid Request: \"jsonrpc\" must be the string \"2.0\"",
+        ));
+    }
+    let method = match obj.get("method") {
+        Some(Value::String(m)) => Some(m.as_str()),
+        Some(_) => {
+            return Err(jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                id,
+                -32600,
+                "Invalid Request: \"method\" must be a string",
+            ))
+        }
+        None => None,
+    };
+    if method.is_none() && !obj.contains_key("result") && !obj.contains_key("error") {
+        return Err(jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            id,
+            -32600,
+            "Invalid Request: a request needs a \"method\"",
+        ));
+    }
+    if let Some(method) = method {
+        if obj.contains_key("id") && !KNOWN_METHODS.contains(&method) {
+            return Err(jsonrpc_error(
+                StatusCode::OK,
+                id,
+                -32601,
+                format!("Method not found: '{method}'"),
+            ));
+        }
+        if let Some(params) = obj.get("params") {
+            if !params.is_object() {
+                return Err(jsonrpc_error(
+                    StatusCode::BAD_REQUEST,
+                    id,
+                    -32602,
+                    format!("Invalid params for '{method}': params must be an object"),
+                ));
+            }
+        }
+    }
+    let method = method.map(str::to_owned);
+    if let Err(e) = serde_json::from_value::<ClientJsonRpcMessage>(value) {
+        let method = method.as_deref().unwrap_or("response");
+        return Err(jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            id,
+            -32602,
+            format!("Invalid params for '{method}': {e}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The middleware itself.
+pub async fn guard(req: Request, next: Next) -> Response {
+    match *req.method() {
+        Method::POST => guard_post(req, next).await,
+        Method::GET => {
+            let mut req = req;
+            if !accepts(&req, "text/event-stream") {
+                req.headers_mut().insert(
+                    header::ACCEPT,
+                    HeaderValue::from_static("text/event-stream"),
+                );
+            }
+            next.run(req).await
+        }
+        _ => next.run(req).await,
+    }
+}
+
+async fn guard_post(req: Request, next: Next) -> Response {
+    let wants_sse = accepts(&req, "text/event-stream");
+    let (mut parts, body) = req.into_parts();
+    let bytes: Bytes = match http_body_util::Limited::new(body, MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            return jsonrpc_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Value::Null,
+                -32600,
+                format!(
+                    "Request body exceeds the {} MiB limit",
+                    MAX_BODY_BYTES / (1024 * 1024)
+                ),
+            );
+        }
+        Err(e) => {
+            return jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                Value::Null,
+                -32700,
+                format!("Could not read the request body: {e}"),
+            )
+        }
+    };
+    if let Err(resp) = check_message(&bytes) {
+        return resp;
+    }
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.insert(
+        header::ACCEPT,
+        HeaderValue::from_static("application/json, text/event-stream"),
+    );
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    let is_sse = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if wants_sse || !is_sse || response.status() != StatusCode::OK {
+        return response;
+    }
+    sse_to_json(response).await
+}
+
+/// Reads an SSE response until the JSON-RPC response arrives and returns it as plain JSON.
+async fn sse_to_json(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let mut stream = body.into_data_stream();
+    let mut buffer = String::new();
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else { break };
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            let data: Vec<&str> = event
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                .collect();
+            if data.is_empty() {
+                continue;
+            }
+            if let Ok(message) = serde_json::from_str::<Value>(&data.join("\n")) {
+                if message.get("id").is_some()
+                    && (message.get("result").is_some() || message.get("error").is_some())
+                {
+                    parts.headers.insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    );
+                    parts.headers.remove(header::CONTENT_LENGTH);
+                    parts.headers.remove(header::CACHE_CONTROL);
+                    return Response::from_parts(parts, Body::from(message.to_string()));
+                }
+            }
+        }
+    }
+    jsonrpc_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Value::Null,
+        -32603,
+        "Internal error: the server closed the stream before answering",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(body: &str) -> Option<i64> {
+        let resp = check_message(body.as_bytes()).err()?;
+        let bytes = futures::executor::block_on(resp.into_body().collect())
+            .ok()?
+            .to_bytes();
+        serde_json::from_slice::<Value>(&bytes).ok()?["error"]["code"].as_i64()
+    }
+
+    #[test]
+    fn classifies_bad_messages() {
+        assert_eq!(code("{not json"), Some(-32700));
+        assert_eq!(code("[]"), Some(-32600));
+        assert_eq!(code("42"), Some(-32600));
+        assert_eq!(code(r#"{"id":1,"method":"ping"}"#), Some(-32600));
+        assert_eq!(code(r#"{"jsonrpc":"2.0","id":1}"#), Some(-32600));
+        assert_eq!(
+            code(r#"{"jsonrpc":"2.0","id":1,"method":"no/such"}"#),
+            Some(-32601)
+        );
+        assert_eq!(
+            code(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":[1]}"#),
+            Some(-32602)
+        );
+        assert_eq!(
+            code(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":5}}"#),
+            Some(-32602)
+        );
+        assert_eq!(code(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#), None);
+        let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert_eq!(
+            code(&format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"x":{deep}}}}}"#
+            )),
+            Some(-32600)
+        );
+    }
+}

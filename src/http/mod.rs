@@ -1,0 +1,151 @@
+//! The HTTP face: one axum router holding `/mcp` (rmcp's Streamable HTTP service behind our
+//! request guard) and `/health`.
+
+mod guard;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{middleware, Json, Router};
+use rmcp::transport::streamable_http_server::session::local::{LocalSessionManager, SessionConfig};
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::Engine;
+use crate::mcp::CodaMcp;
+
+pub use guard::MAX_BODY_BYTES;
+
+/// How long in-flight calls get to finish after a shutdown signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// State shared by the HTTP handlers.
+#[derive(Clone)]
+pub struct AppState {
+    engine: Engine,
+    sessions: Arc<LocalSessionManager>,
+}
+
+impl AppState {
+    /// Number of live MCP sessions.
+    pub async fn session_count(&self) -> usize {
+        self.sessions.sessions.read().await.len()
+    }
+}
+
+/// Builds the router. Cancelling `cancel` ends every MCP session and closes its SSE streams.
+pub fn router(engine: Engine, cancel: CancellationToken) -> (Router, AppState) {
+    let mut session_config = SessionConfig::default();
+    session_config.keep_alive = Some(engine.config().session_idle_timeout);
+    let mut manager = LocalSessionManager::default();
+    manager.session_config = session_config;
+    let sessions = Arc::new(manager);
+    let config = StreamableHttpServerConfig::default()
+        .with_sse_keep_alive(Some(engine.config().sse_keep_alive))
+        .with_cancellation_token(cancel)
+        .with_max_request_body_bytes(MAX_BODY_BYTES)
+        .disable_allowed_hosts();
+    let factory_engine = engine.clone();
+    let service = StreamableHttpService::new(
+        move || Ok(CodaMcp::new(factory_engine.clone())),
+        sessions.clone(),
+        config,
+    );
+    let state = AppState { engine, sessions };
+    let mcp = Router::new()
+        .route_service("/mcp", service)
+        .layer(middleware::from_fn(guard::guard));
+    let app = Router::new()
+        .route("/health", get(health))
+        .with_state(state.clone())
+        .merge(mcp);
+    (app, state)
+}
+
+/// `GET /health`: cheap, public, no secrets. The Coda check is cached and refreshed in the
+/// background at most once per TTL.
+async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    let (coda, refresh_due) = state.engine.health().snapshot();
+    if refresh_due {
+        let engine = state.engine.clone();
+        tokio::spawn(async move {
+            engine.health().refresh(engine.coda()).await;
+        });
+    }
+    Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "coda": coda,
+        "sessions": state.session_count().await,
+        "uptime_s": state.engine.uptime().as_secs(),
+        "read_only": state.engine.config().read_only,
+        "tools": state.engine.catalogue().iter().count(),
+    }))
+}
+
+/// A server bound and running in the background.
+pub struct RunningServer {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// Shared state (session count, engine).
+    pub state: AppState,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// The MCP endpoint URL.
+    pub fn mcp_url(&self) -> String {
+        format!("http://{}/mcp", self.addr)
+    }
+
+    /// Stops gracefully: SSE streams and sessions close at once, in-flight calls get up to
+    /// [`SHUTDOWN_GRACE`]. Returns false if the grace period ran out.
+    pub async fn shutdown(self) -> bool {
+        self.cancel.cancel();
+        match tokio::time::timeout(SHUTDOWN_GRACE, self.task).await {
+            Ok(_) => true,
+            Err(_) => {
+                tracing::warn!(
+                    "in-flight requests did not finish within the grace period; stopping anyway"
+                );
+                false
+            }
+        }
+    }
+}
+
+/// Binds `listener` and serves the engine on it until [`RunningServer::shutdown`].
+pub async fn start(engine: Engine, listener: TcpListener) -> std::io::Result<RunningServer> {
+    let addr = listener.local_addr()?;
+    let cancel = CancellationToken::new();
+    let (app, state) = router(engine.clone(), cancel.clone());
+    // Warm the health cache so the first /health already knows about Coda.
+    let warm = engine.clone();
+    tokio::spawn(async move {
+        if warm.health().snapshot().1 {
+            warm.health().refresh(warm.coda()).await;
+        }
+    });
+    let stop = cancel.clone();
+    let task = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await
+    });
+    Ok(RunningServer {
+        addr,
+        state,
+        cancel,
+        task,
+    })
+}

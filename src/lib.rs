@@ -1,0 +1,14 @@
+//! Coda MCP Desktop's engine: a local MCP server for the Coda API, with no GUI dependency.
+//!
+//! The faces (the `coda-mcp` CLI, later the desktop shell and the dashboard) configure an
+//! [`Engine`] and start [`http::start`]; see `ARCHITECTURE.md` for the map.
+
+pub mod coda;
+pub mod demo;
+pub mod engine;
+pub mod health;
+pub mod http;
+pub mod mcp;
+pub mod tools;
+
+pub use engine::{Engine, EngineConfig};

@@ -1,0 +1,185 @@
+//! A small JSON Schema checker for tool arguments: the subset our catalogue uses (type, enum,
+//! minimum/maximum, minLength, minItems, properties, required, additionalProperties, items).
+//! It exists so that a wrong argument gets an error that names the argument and the problem.
+
+use serde_json::Value;
+
+/// Checks `value` against `schema`; the error names the offending path (e.g. `row.cells[0].column`).
+pub fn validate(value: &Value, schema: &Value, path: &str) -> Result<(), String> {
+    let at = |p: &str| {
+        if p.is_empty() {
+            "arguments".to_owned()
+        } else {
+            format!("'{p}'")
+        }
+    };
+    if let Some(ty) = schema.get("type").and_then(Value::as_str) {
+        let ok = match ty {
+            "string" => value.is_string(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            _ => true,
+        };
+        if !ok {
+            return Err(format!(
+                "{} must be {} {ty}, got {}",
+                at(path),
+                article(ty),
+                describe(value)
+            ));
+        }
+    }
+    if let Some(options) = schema.get("enum").and_then(Value::as_array) {
+        if !options.contains(value) {
+            let list: Vec<String> = options.iter().map(Value::to_string).collect();
+            return Err(format!(
+                "{} must be one of {}, got {value}",
+                at(path),
+                list.join(", ")
+            ));
+        }
+    }
+    if let (Some(min), Some(n)) = (
+        schema.get("minimum").and_then(Value::as_f64),
+        value.as_f64(),
+    ) {
+        if n < min {
+            return Err(format!("{} must be at least {min}, got {n}", at(path)));
+        }
+    }
+    if let (Some(max), Some(n)) = (
+        schema.get("maximum").and_then(Value::as_f64),
+        value.as_f64(),
+    ) {
+        if n > max {
+            return Err(format!("{} must be at most {max}, got {n}", at(path)));
+        }
+    }
+    if let (Some(min), Some(s)) = (
+        schema.get("minLength").and_then(Value::as_u64),
+        value.as_str(),
+    ) {
+        if (s.chars().count() as u64) < min {
+            return Err(format!("{} must not be empty", at(path)));
+        }
+    }
+    if let Some(items) = value.as_array() {
+        if let Some(min) = schema.get("minItems").and_then(Value::as_u64) {
+            if (items.len() as u64) < min {
+                return Err(format!("{} needs at least {min} item(s)", at(path)));
+            }
+        }
+        if let Some(item_schema) = schema.get("items") {
+            for (i, item) in items.iter().enumerate() {
+                validate(item, item_schema, &format!("{path}[{i}]"))?;
+            }
+        }
+    }
+    if let Some(obj) = value.as_object() {
+        let props = schema.get("properties").and_then(Value::as_object);
+        for req in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(name) = req.as_str() {
+                if !obj.contains_key(name) {
+                    return Err(format!("missing required argument '{}'", join(path, name)));
+                }
+            }
+        }
+        for (key, v) in obj {
+            match props.and_then(|p| p.get(key)) {
+                Some(sub) => validate(v, sub, &join(path, key))?,
+                None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
+                    let known: Vec<&String> = props.map(|p| p.keys().collect()).unwrap_or_default();
+                    return Err(format!(
+                        "unknown argument '{}'; expected one of: {}",
+                        join(path, key),
+                        known
+                            .iter()
+                            .map(|k| k.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                None => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn article(ty: &str) -> &'static str {
+    if ty.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+fn describe(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(_) => "a boolean".into(),
+        Value::Number(_) => format!("the number {v}"),
+        Value::String(s) => format!("the string {:?}", s.chars().take(40).collect::<String>()),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn schema() -> Value {
+        json!({"type":"object","additionalProperties":false,"required":["docId"],
+            "properties":{"docId":{"type":"string","minLength":1},"limit":{"type":"integer","minimum":1},
+            "valueFormat":{"type":"string","enum":["simple","rich"]},
+            "row":{"type":"object","required":["cells"],"properties":{"cells":{"type":"array","items":{"type":"object","required":["column"],"properties":{"column":{"type":"string"}}}}}}}})
+    }
+
+    #[test]
+    fn names_the_problem() {
+        let s = schema();
+        assert!(validate(&json!({"docId":"x"}), &s, "").is_ok());
+        assert_eq!(
+            validate(&json!({}), &s, "").unwrap_err(),
+            "missing required argument 'docId'"
+        );
+        assert!(validate(&json!({"docId": 5}), &s, "")
+            .unwrap_err()
+            .contains("'docId' must be a string, got the number 5"));
+        assert!(validate(&json!({"docId":"x","limit":0}), &s, "")
+            .unwrap_err()
+            .contains("at least 1"));
+        assert!(validate(&json!({"docId":"x","limit":"3"}), &s, "")
+            .unwrap_err()
+            .contains("'limit' must be an integer"));
+        assert!(
+            validate(&json!({"docId":"x","valueFormat":"fancy"}), &s, "")
+                .unwrap_err()
+                .contains("one of \"simple\", \"rich\"")
+        );
+        assert!(validate(&json!({"docId":"x","bogus":1}), &s, "")
+            .unwrap_err()
+            .contains("unknown argument 'bogus'"));
+        let err =
+            validate(&json!({"docId":"x","row":{"cells":[{"value":1}]}}), &s, "").unwrap_err();
+        assert_eq!(err, "missing required argument 'row.cells[0].column'");
+    }
+}
