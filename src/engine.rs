@@ -29,6 +29,9 @@ pub struct EngineConfig {
     pub session_idle_timeout: Duration,
     /// Interval of `:keep-alive` comments on SSE streams.
     pub sse_keep_alive: Duration,
+    /// Public host names (the tunnel's, `--public-url`'s) accepted in `Host`/`Origin`
+    /// besides loopback.
+    pub public_hosts: Vec<String>,
 }
 
 impl Default for EngineConfig {
@@ -43,6 +46,7 @@ impl Default for EngineConfig {
             health_ttl: Duration::from_secs(60),
             session_idle_timeout: Duration::from_secs(300),
             sse_keep_alive: Duration::from_secs(15),
+            public_hosts: Vec::new(),
         }
     }
 }

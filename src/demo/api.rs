@@ -112,6 +112,7 @@ async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response
             .or_insert_with(|| Arc::new(Pacer::new(limits)))
             .clone();
         if let Err(wait) = pacer.try_acquire(class).await {
+            state.throttled.fetch_add(1, Ordering::SeqCst);
             let mut resp = coda_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many requests. Please slow down and retry later.",

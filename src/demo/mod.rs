@@ -71,6 +71,7 @@ pub(crate) struct DemoState {
     limiters: Mutex<HashMap<String, Arc<Pacer>>>,
     writes_received: AtomicU64,
     requests_received: AtomicU64,
+    throttled: AtomicU64,
 }
 
 /// A running demo server. Dropping the handle does not stop it; call [`DemoHandle::shutdown`].
@@ -94,6 +95,11 @@ impl DemoHandle {
     /// Number of authenticated requests the demo received.
     pub fn requests_received(&self) -> u64 {
         self.state.requests_received.load(Ordering::SeqCst)
+    }
+
+    /// Number of requests the demo answered with 429.
+    pub fn throttled(&self) -> u64 {
+        self.state.throttled.load(Ordering::SeqCst)
     }
 
     /// The token the demo accepts.
@@ -120,6 +126,7 @@ pub async fn start(config: DemoConfig, port: u16) -> std::io::Result<DemoHandle>
         limiters: Mutex::new(HashMap::new()),
         writes_received: AtomicU64::new(0),
         requests_received: AtomicU64::new(0),
+        throttled: AtomicU64::new(0),
     });
     let cancel = CancellationToken::new();
     let app = api::router(state.clone());

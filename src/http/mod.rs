@@ -2,6 +2,7 @@
 //! request guard) and `/health`.
 
 mod guard;
+mod origin;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use crate::engine::Engine;
 use crate::mcp::CodaMcp;
 
 pub use guard::MAX_BODY_BYTES;
+pub use origin::HostPolicy;
 
 /// How long in-flight calls get to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -61,11 +63,24 @@ pub fn router(engine: Engine, cancel: CancellationToken) -> (Router, AppState) {
     let mcp = Router::new()
         .route_service("/mcp", service)
         .layer(middleware::from_fn(guard::guard));
+    let policy = HostPolicy {
+        public_hosts: engine_public_hosts(&state.engine),
+    };
     let app = Router::new()
         .route("/health", get(health))
         .with_state(state.clone())
-        .merge(mcp);
+        .merge(mcp)
+        .layer(middleware::from_fn_with_state(policy, origin::check));
     (app, state)
+}
+
+fn engine_public_hosts(engine: &Engine) -> Vec<String> {
+    engine
+        .config()
+        .public_hosts
+        .iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect()
 }
 
 /// `GET /health`: cheap, public, no secrets. The Coda check is cached and refreshed in the

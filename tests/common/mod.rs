@@ -1,0 +1,145 @@
+//! Test harness: a demo workspace plus an engine server, both on loopback port 0.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use coda_mcp::coda::{RateLimits, RetryPolicy, Secret};
+use coda_mcp::demo::{self, DemoConfig, DemoHandle};
+use coda_mcp::http::{self, RunningServer};
+use coda_mcp::{Engine, EngineConfig};
+use serde_json::{json, Value};
+
+/// A running demo + server pair. Shut down explicitly with [`Harness::stop`].
+pub struct Harness {
+    pub demo: DemoHandle,
+    pub server: RunningServer,
+    pub http: reqwest::Client,
+}
+
+/// Demo settings that keep tests quick but keep Coda's behaviour (clamp, lag, 202s).
+pub fn quick_demo() -> DemoConfig {
+    DemoConfig {
+        write_delay: Duration::from_millis(150),
+        status_lag: Duration::from_millis(40),
+        // Generous limits: these tests are about behaviour, not pacing.
+        limits: Some(RateLimits::CODA.scaled(50)),
+        ..DemoConfig::default()
+    }
+}
+
+pub fn quick_engine(demo: &DemoHandle) -> EngineConfig {
+    EngineConfig {
+        coda_base_url: demo.base_url.clone(),
+        coda_token: Some(demo.token().clone()),
+        rate_limits: RateLimits::CODA.scaled(50),
+        retry: RetryPolicy {
+            base_backoff: Duration::from_millis(20),
+            ..RetryPolicy::default()
+        },
+        write_wait_timeout: Duration::from_secs(10),
+        sse_keep_alive: Duration::from_millis(300),
+        ..EngineConfig::default()
+    }
+}
+
+impl Harness {
+    pub async fn start() -> Harness {
+        Self::start_with(quick_demo(), |_| {}).await
+    }
+
+    pub async fn start_with(
+        demo_config: DemoConfig,
+        tweak: impl FnOnce(&mut EngineConfig),
+    ) -> Harness {
+        let demo = demo::start(demo_config, 0).await.expect("demo starts");
+        let mut config = quick_engine(&demo);
+        tweak(&mut config);
+        let engine = Engine::new(config).expect("engine");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let server = http::start(engine, listener).await.expect("server starts");
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Harness { demo, server, http }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.mcp_url()
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://{}", self.server.addr)
+    }
+
+    pub async fn stop(self) {
+        self.server.shutdown().await;
+        self.demo.shutdown();
+    }
+
+    /// Raw POST to /mcp with the given headers; returns (status, headers, body text).
+    pub async fn post(
+        &self,
+        body: &str,
+        accept: Option<&str>,
+        session: Option<&str>,
+    ) -> (u16, reqwest::header::HeaderMap, String) {
+        let mut req = self
+            .http
+            .post(self.url())
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        if let Some(a) = accept {
+            req = req.header("accept", a);
+        }
+        if let Some(s) = session {
+            req = req
+                .header("mcp-session-id", s)
+                .header("mcp-protocol-version", "2025-06-18");
+        }
+        let resp = req.send().await.expect("post");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        (status, headers, resp.text().await.unwrap())
+    }
+
+    /// Initializes a raw session and returns its id.
+    pub async fn raw_session(&self, version: &str) -> String {
+        let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":version,
+            "capabilities":{},"clientInfo":{"name":"raw-test","version":"1"}}});
+        let (status, headers, body) = self
+            .post(
+                &init.to_string(),
+                Some("application/json, text/event-stream"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let sid = headers["mcp-session-id"].to_str().unwrap().to_owned();
+        let (status, _, _) = self
+            .post(
+                r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+                Some("application/json, text/event-stream"),
+                Some(&sid),
+            )
+            .await;
+        assert_eq!(status, 202);
+        sid
+    }
+
+    /// Calls a tool over a raw session with a JSON-only Accept and returns the JSON-RPC reply.
+    pub async fn raw_call(&self, sid: &str, id: u64, name: &str, args: Value) -> Value {
+        let body = json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":name,"arguments":args}});
+        let (status, _, text) = self
+            .post(&body.to_string(), Some("application/json"), Some(sid))
+            .await;
+        assert_eq!(status, 200, "{text}");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    }
+}
+
+pub fn bad_token() -> Secret {
+    Secret::new("pat_this-token-is-wrong-0000")
+}
