@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::StreamExt;
 use http_body_util::BodyExt;
-use rmcp::model::ClientJsonRpcMessage;
+use rmcp::model::{ClientJsonRpcMessage, ClientRequest};
 use serde_json::{json, Value};
 
 /// Largest accepted request body.
@@ -174,16 +174,33 @@ fn check_message(bytes: &[u8]) -> Result<(), Response> {
         }
     }
     let method = method.map(str::to_owned);
-    if let Err(e) = serde_json::from_value::<ClientJsonRpcMessage>(value) {
-        let method = method.as_deref().unwrap_or("response");
-        return Err(jsonrpc_error(
-            StatusCode::BAD_REQUEST,
-            id,
-            -32602,
-            format!("Invalid params for '{method}': {e}"),
-        ));
+    match serde_json::from_value::<ClientJsonRpcMessage>(value) {
+        Err(e) => {
+            let method = method.as_deref().unwrap_or("response");
+            Err(jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                id,
+                -32602,
+                format!("Invalid params for '{method}': {e}"),
+            ))
+        }
+        // A known method whose params did not fit its type falls through to rmcp's
+        // catch-all "custom request": name the real problem instead.
+        Ok(ClientJsonRpcMessage::Request(req))
+            if matches!(req.request, ClientRequest::CustomRequest(_)) =>
+        {
+            let method = method.as_deref().unwrap_or("");
+            Err(jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                id,
+                -32602,
+                format!(
+                    "Invalid params for '{method}': the params do not match the method's schema"
+                ),
+            ))
+        }
+        Ok(_) => Ok(()),
     }
-    Ok(())
 }
 
 /// The middleware itself.

@@ -1,0 +1,165 @@
+//! The `coda-mcp` binary as a person runs it: the ready line, logs on stderr, and a graceful
+//! exit on SIGTERM/SIGINT even with an SSE stream open.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn spawn(args: &[&str]) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
+        .args(args)
+        .env("RUST_LOG", "info")
+        .env_remove("CODA_API_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn coda-mcp");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .expect("ready line");
+    (child, line)
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    None
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig}");
+}
+
+fn mcp_url(line: &str) -> String {
+    line.split_whitespace()
+        .find(|w| w.starts_with("http://") && w.ends_with("/mcp"))
+        .unwrap_or_else(|| panic!("no MCP URL in {line:?}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn serve_demo_prints_the_url_and_exits_cleanly_on_sigterm_with_a_stream_open() {
+    let (mut child, line) = spawn(&["serve", "--demo", "--port", "0", "--log-format", "json"]);
+    let url = mcp_url(&line);
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let http = reqwest::Client::new();
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"cli-test","version":"1"}}}"#;
+    let resp = http
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .body(init)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let sid = resp.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let mut stream = http
+        .get(&url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &sid)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+
+    signal(&child, "-TERM");
+    let status =
+        wait_exit(&mut child, Duration::from_secs(7)).expect("exits within the grace period");
+    assert!(status.success(), "exit status {status:?}");
+    // The SSE stream was closed by the server, not left hanging.
+    let ended = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            match stream.chunk().await {
+                Ok(Some(_)) => continue,
+                _ => break,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the SSE stream was closed");
+
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let first = stderr.lines().next().expect("logs on stderr");
+    let parsed: serde_json::Value =
+        serde_json::from_str(first).unwrap_or_else(|e| panic!("--log-format json ({e}): {first}"));
+    assert!(parsed["level"].is_string());
+    assert!(
+        !stderr.contains(coda_mcp::demo::DEMO_TOKEN),
+        "the token is not logged"
+    );
+}
+
+#[test]
+fn sigint_also_shuts_down_with_exit_code_zero() {
+    let (mut child, line) = spawn(&["serve", "--demo", "--port", "0"]);
+    assert!(line.contains("/mcp"), "{line}");
+    signal(&child, "-INT");
+    let status = wait_exit(&mut child, Duration::from_secs(7)).expect("exits");
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn without_a_token_the_server_still_starts_and_says_what_to_do() {
+    let (mut child, line) = spawn(&[
+        "serve",
+        "--port",
+        "0",
+        "--coda-base-url",
+        "http://127.0.0.1:9/apis/v1",
+    ]);
+    assert!(line.contains("/mcp"), "{line}");
+    signal(&child, "-TERM");
+    assert!(wait_exit(&mut child, Duration::from_secs(7))
+        .expect("exits")
+        .success());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(stderr.contains("CODA_API_TOKEN"), "{stderr}");
+}
+
+#[test]
+fn help_documents_every_serve_flag() {
+    let out = Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in [
+        "--host",
+        "--port",
+        "--demo",
+        "--coda-base-url",
+        "--read-only",
+        "--log-format",
+    ] {
+        assert!(help.contains(flag), "serve --help lacks {flag}");
+    }
+}

@@ -1,0 +1,289 @@
+//! MCP Streamable HTTP over raw HTTP: bad input, Accept variants, sessions, protocol versions,
+//! SSE keep-alives and /health — the details a generic client library would hide.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Harness;
+use serde_json::{json, Value};
+
+const BOTH: &str = "application/json, text/event-stream";
+
+fn error_code(body: &str) -> i64 {
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
+    v["error"]["code"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no error code: {body}"))
+}
+
+#[tokio::test]
+async fn bad_input_gets_specific_jsonrpc_errors_and_disturbs_no_other_session() {
+    let h = Harness::start().await;
+    let other = h.raw_session("2025-06-18").await;
+    let sid = h.raw_session("2025-06-18").await;
+
+    let (status, _, body) = h
+        .post(
+            "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": ",
+            Some(BOTH),
+            Some(&sid),
+        )
+        .await;
+    assert_eq!((status, error_code(&body)), (400, -32700), "{body}");
+    assert!(body.contains("not valid JSON"));
+
+    for bad in [
+        r#"{"id":1,"method":"ping"}"#,
+        r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#,
+        r#""hello""#,
+        r#"{"jsonrpc":"2.0","id":1}"#,
+    ] {
+        let (status, _, body) = h.post(bad, Some(BOTH), Some(&sid)).await;
+        assert_eq!((status, error_code(&body)), (400, -32600), "{bad} → {body}");
+    }
+
+    let (_, _, body) = h
+        .post(
+            r#"{"jsonrpc":"2.0","id":7,"method":"coda/explode"}"#,
+            Some(BOTH),
+            Some(&sid),
+        )
+        .await;
+    assert_eq!(error_code(&body), -32601, "{body}");
+    assert!(body.contains("coda/explode"));
+
+    let (status, _, body) = h
+        .post(
+            r#"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":42}}"#,
+            Some(BOTH),
+            Some(&sid),
+        )
+        .await;
+    assert_eq!((status, error_code(&body)), (400, -32602), "{body}");
+
+    let unknown = h
+        .raw_call(&sid, 9, "coda_delete_everything", json!({}))
+        .await;
+    assert_eq!(unknown["error"]["code"], -32602);
+    assert!(unknown["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Unknown tool 'coda_delete_everything'"));
+
+    let invalid = h
+        .raw_call(&sid, 10, "coda_get_document", json!({"docId": 12}))
+        .await;
+    assert_eq!(invalid["result"]["isError"], true);
+    assert!(invalid["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("'docId' must be a string"));
+
+    let huge = format!(
+        r#"{{"jsonrpc":"2.0","id":11,"method":"ping","params":{{"pad":"{}"}}}}"#,
+        "x".repeat(5 * 1024 * 1024)
+    );
+    let (status, _, body) = h.post(&huge, Some(BOTH), Some(&sid)).await;
+    assert_eq!(status, 413, "{}", &body[..body.len().min(200)]);
+    assert_eq!(error_code(&body), -32600);
+
+    // Both sessions still work.
+    for s in [&sid, &other] {
+        let ok = h
+            .raw_call(s, 12, "coda_get_document", json!({"docId": "AbCDeFGH01"}))
+            .await;
+        assert_eq!(ok["result"]["isError"], false, "{ok}");
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn clients_with_any_accept_header_are_served() {
+    let h = Harness::start().await;
+    let sid = h.raw_session("2025-06-18").await;
+    let call = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"coda_get_document","arguments":{"docId":"AbCDeFGH01"}}}).to_string();
+    for accept in [Some("*/*"), Some("application/json"), None] {
+        let (status, headers, body) = h.post(&call, accept, Some(&sid)).await;
+        assert_eq!(status, 200, "{accept:?}: {body}");
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "{accept:?}"
+        );
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["result"]["structuredContent"]["name"], "Project Plan");
+    }
+    let (status, headers, body) = h.post(&call, Some("text/event-stream"), Some(&sid)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    assert!(body.contains("Project Plan"));
+    // Initialize itself with a JSON-only client.
+    let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"json-only","version":"1"}}});
+    let (status, headers, body) = h
+        .post(&init.to_string(), Some("application/json"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(headers.contains_key("mcp-session-id"));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn negotiates_each_supported_protocol_version() {
+    let h = Harness::start().await;
+    for version in ["2025-03-26", "2025-06-18", "2025-11-25"] {
+        let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":version,"capabilities":{},"clientInfo":{"name":"v","version":"1"}}});
+        let (status, headers, body) = h
+            .post(&init.to_string(), Some("application/json"), None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["result"]["protocolVersion"], version);
+        assert!(
+            headers.contains_key("mcp-session-id"),
+            "{version} issues a session id"
+        );
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn delete_ends_a_session_and_later_requests_get_404() {
+    let h = Harness::start().await;
+    let sid = h.raw_session("2025-06-18").await;
+    let resp = h
+        .http
+        .delete(h.url())
+        .header("mcp-session-id", &sid)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let (status, _, _) = h
+        .post(
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
+            Some(BOTH),
+            Some(&sid),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _, _) = h
+        .post(
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
+            Some(BOTH),
+            Some("no-such-session"),
+        )
+        .await;
+    assert_eq!(status, 404);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_standalone_sse_stream_sends_keep_alive_comments() {
+    let h = Harness::start().await;
+    let sid = h.raw_session("2025-06-18").await;
+    for accept in ["text/event-stream", "*/*"] {
+        let mut resp = h
+            .http
+            .get(h.url())
+            .header("accept", accept)
+            .header("mcp-session-id", &sid)
+            .header("mcp-protocol-version", "2025-06-18")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"));
+        let mut seen = String::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !seen.lines().any(|l| l.starts_with(':')) && tokio::time::Instant::now() < deadline {
+            match tokio::time::timeout(Duration::from_secs(2), resp.chunk()).await {
+                Ok(Ok(Some(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+                _ => break,
+            }
+        }
+        assert!(
+            seen.lines().any(|l| l.starts_with(':')),
+            "no keep-alive comment in {seen:?}"
+        );
+        drop(resp);
+        // The standalone stream can be re-opened once the previous one is gone.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn health_reports_status_and_caches_the_coda_check() {
+    let h = Harness::start().await;
+    let _sid = h.raw_session("2025-06-18").await;
+    let mut last = Value::Null;
+    for _ in 0..25 {
+        last = h
+            .http
+            .get(format!("{}/health", h.base()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    }
+    assert_eq!(last["status"], "ok");
+    assert_eq!(last["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(last["coda"]["reachable"], true);
+    assert_eq!(last["coda"]["authenticated"], true);
+    assert!(last["coda"]["checked_at"].is_string());
+    assert!(last["sessions"].as_u64().unwrap() >= 1);
+    assert!(last["uptime_s"].is_u64());
+    assert!(
+        h.demo.requests_received() <= 2,
+        "25 health requests made {} upstream calls",
+        h.demo.requests_received()
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn foreign_host_or_origin_is_refused() {
+    let h = Harness::start().await;
+    let resp = h
+        .http
+        .get(format!("{}/health", h.base()))
+        .header("host", "evil.example:80")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let body: Value = resp.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("evil.example"));
+    let resp = h
+        .http
+        .post(h.url())
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/json")
+        .header("accept", BOTH)
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let resp = h
+        .http
+        .get(format!("{}/health", h.base()))
+        .header("origin", "http://localhost:5173")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    h.stop().await;
+}
