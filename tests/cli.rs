@@ -85,12 +85,7 @@ async fn serve_demo_prints_the_url_and_exits_cleanly_on_sigterm_with_a_stream_op
     assert!(status.success(), "exit status {status:?}");
     // The SSE stream was closed by the server, not left hanging.
     let ended = tokio::time::timeout(Duration::from_secs(2), async {
-        loop {
-            match stream.chunk().await {
-                Ok(Some(_)) => continue,
-                _ => break,
-            }
-        }
+        while let Ok(Some(_)) = stream.chunk().await {}
     })
     .await;
     assert!(ended.is_ok(), "the SSE stream was closed");

@@ -50,23 +50,47 @@ pub(super) fn router(state: Shared) -> Router {
             get(get_row).put(update_row),
         )
         .route("/mutationStatus/{id}", get(mutation_status))
-        .fallback(|| async { coda_error(StatusCode::NOT_FOUND, "This endpoint does not exist.") })
+        .fallback(|| async {
+            coda_error(StatusCode::NOT_FOUND, "This endpoint does not exist.").into_response()
+        })
         .layer(middleware::from_fn_with_state(state.clone(), gate))
         .with_state(state);
     Router::new().nest("/apis/v1", api)
 }
 
-/// Coda's error body `{statusCode, statusMessage, message}`.
-pub(super) fn coda_error(status: StatusCode, message: &str) -> Response {
-    let body = json!({"statusCode": status.as_u16(),
-        "statusMessage": status.canonical_reason().unwrap_or(""), "message": message});
-    (status, Json(body)).into_response()
+/// An error the demo answers with, rendered as Coda's error body
+/// `{statusCode, statusMessage, message, codaDetail?}`.
+pub(super) struct ApiError {
+    status: StatusCode,
+    message: String,
+    validation: Option<(String, String)>,
 }
 
-fn validation_error(path: &str, message: &str) -> Response {
-    let body = json!({"statusCode": 400, "statusMessage": "Bad Request", "message": message,
-        "codaDetail": {"validationErrors": [{"path": path, "message": message}]}});
-    (StatusCode::BAD_REQUEST, Json(body)).into_response()
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({"statusCode": self.status.as_u16(),
+            "statusMessage": self.status.canonical_reason().unwrap_or(""), "message": self.message});
+        if let Some((path, message)) = self.validation {
+            body["codaDetail"] = json!({"validationErrors": [{"path": path, "message": message}]});
+        }
+        (self.status, Json(body)).into_response()
+    }
+}
+
+pub(super) fn coda_error(status: StatusCode, message: &str) -> ApiError {
+    ApiError {
+        status,
+        message: message.to_owned(),
+        validation: None,
+    }
+}
+
+fn validation_error(path: &str, message: &str) -> ApiError {
+    ApiError {
+        status: StatusCode::BAD_REQUEST,
+        message: message.to_owned(),
+        validation: Some((path.to_owned(), message.to_owned())),
+    }
 }
 
 fn rate_class(method: &Method, path: &str) -> RateClass {
@@ -93,13 +117,15 @@ async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
     let Some(token) = token else {
-        return coda_error(StatusCode::UNAUTHORIZED, "Missing or invalid API token.");
+        return coda_error(StatusCode::UNAUTHORIZED, "Missing or invalid API token.")
+            .into_response();
     };
     if token != state.config.token.expose() {
         return coda_error(
             StatusCode::UNAUTHORIZED,
             "The API token is invalid or has been revoked.",
-        );
+        )
+        .into_response();
     }
     state.requests_received.fetch_add(1, Ordering::SeqCst);
     if let Some(limits) = state.config.limits {
@@ -116,7 +142,8 @@ async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response
             let mut resp = coda_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many requests. Please slow down and retry later.",
-            );
+            )
+            .into_response();
             if state.config.retry_after_header {
                 let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
                 resp.headers_mut()
@@ -136,7 +163,8 @@ async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response
             return coda_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Request is larger than the 2 MB limit.",
-            );
+            )
+            .into_response();
         }
         state.writes_received.fetch_add(1, Ordering::SeqCst);
     }
@@ -152,7 +180,7 @@ struct Paging {
 }
 
 /// With `pageToken`, Coda ignores every other query parameter: the token carries them.
-fn paging(state: &DemoState, raw: Params) -> Result<Paging, Response> {
+fn paging(state: &DemoState, raw: Params) -> Result<Paging, ApiError> {
     let (params, offset) = match raw.get("pageToken") {
         Some(token) => decode_token(token)
             .ok_or_else(|| coda_error(StatusCode::BAD_REQUEST, "Invalid page token."))?,
@@ -183,7 +211,7 @@ fn encode_token(params: &Params, offset: usize) -> String {
 }
 
 fn decode_token(token: &str) -> Option<(Params, usize)> {
-    if token.len() % 2 != 0 || token.len() > 8192 {
+    if !token.len().is_multiple_of(2) || token.len() > 8192 {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..token.len())
@@ -212,7 +240,7 @@ fn page_of(items: Vec<Value>, paging: &Paging, href: &str) -> Value {
     body
 }
 
-fn bool_param(params: &Params, key: &str) -> Result<Option<bool>, Response> {
+fn bool_param(params: &Params, key: &str) -> Result<Option<bool>, ApiError> {
     match params.get(key).map(String::as_str) {
         None => Ok(None),
         Some("true") => Ok(Some(true)),
@@ -229,8 +257,8 @@ fn bool_param(params: &Params, key: &str) -> Result<Option<bool>, Response> {
 fn with_doc<T>(
     state: &DemoState,
     doc_id: &str,
-    f: impl FnOnce(&Workspace, &Doc) -> Result<T, Response>,
-) -> Result<T, Response> {
+    f: impl FnOnce(&Workspace, &Doc) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
     let ws = state.workspace.lock().expect("workspace");
     let doc = ws.docs.iter().find(|d| d.id == doc_id).ok_or_else(|| {
         coda_error(
@@ -241,7 +269,7 @@ fn with_doc<T>(
     f(&ws, doc)
 }
 
-fn find_table<'a>(doc: &'a Doc, table: &str) -> Result<&'a Table, Response> {
+fn find_table<'a>(doc: &'a Doc, table: &str) -> Result<&'a Table, ApiError> {
     doc.table(table).ok_or_else(|| {
         coda_error(
             StatusCode::NOT_FOUND,
@@ -250,10 +278,10 @@ fn find_table<'a>(doc: &'a Doc, table: &str) -> Result<&'a Table, Response> {
     })
 }
 
-fn respond(result: Result<Value, Response>) -> Response {
+fn respond(result: Result<Value, ApiError>) -> Response {
     match result {
         Ok(v) => Json(v).into_response(),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -425,7 +453,7 @@ async fn get_column(
 }
 
 /// Parses Coda's row `query`: `<column id or "quoted name">:<JSON value>`.
-fn parse_row_query(t: &Table, query: &str) -> Result<(usize, Value), Response> {
+fn parse_row_query(t: &Table, query: &str) -> Result<(usize, Value), ApiError> {
     let bad = || {
         validation_error(
             "query",
@@ -445,7 +473,7 @@ fn parse_row_query(t: &Table, query: &str) -> Result<(usize, Value), Response> {
     Ok((idx, value))
 }
 
-fn format_params(params: &Params) -> Result<(ValueFormat, bool), Response> {
+fn format_params(params: &Params) -> Result<(ValueFormat, bool), ApiError> {
     let format =
         ValueFormat::parse(params.get("valueFormat").map(String::as_str)).ok_or_else(|| {
             validation_error(
@@ -538,7 +566,8 @@ async fn mutation_status(State(s): State<Shared>, Path(id): Path<String>) -> Res
         _ => coda_error(
             StatusCode::NOT_FOUND,
             &format!("Mutation '{id}' could not be found."),
-        ),
+        )
+        .into_response(),
     }
 }
 
@@ -602,7 +631,7 @@ fn parse_cells(
     t: &Table,
     row: &Value,
     path: &str,
-) -> Result<Vec<(usize, Cell)>, Response> {
+) -> Result<Vec<(usize, Cell)>, ApiError> {
     if serde_json::to_vec(row).map(|b| b.len()).unwrap_or(0) > MAX_ROW_BYTES {
         return Err(validation_error(
             path,
@@ -674,7 +703,7 @@ fn now_iso() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn json_body(body: &Bytes) -> Result<Value, Response> {
+fn json_body(body: &Bytes) -> Result<Value, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         coda_error(
             StatusCode::BAD_REQUEST,
@@ -688,7 +717,7 @@ async fn update_row(
     Path((doc, table, row)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Response {
-    let result = (|| {
+    let result = (|| -> Result<_, ApiError> {
         let body = json_body(&body)?;
         let ws = s.workspace.lock().expect("workspace");
         let d = ws.docs.iter().find(|d| d.id == doc).ok_or_else(|| {
@@ -712,7 +741,7 @@ async fn update_row(
     })();
     let (doc_id, table_id, row_id, cells) = match result {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let rid = row_id.clone();
     let request_id = enqueue(&s, move |ws| {
@@ -743,7 +772,7 @@ async fn upsert_rows(
     Path((doc, table)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let result = (|| {
+    let result = (|| -> Result<_, ApiError> {
         let body = json_body(&body)?;
         let ws = s.workspace.lock().expect("workspace");
         let d = ws.docs.iter().find(|d| d.id == doc).ok_or_else(|| {
@@ -809,7 +838,7 @@ async fn upsert_rows(
     })();
     let (doc_id, table_id, planned, added) = match result {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let request_id = enqueue(&s, move |ws| {
         let Some(t) = ws

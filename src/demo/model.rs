@@ -128,7 +128,7 @@ impl Cell {
             (Cell::Bool(b), Value::Bool(w)) => b == w,
             (Cell::Person { name, email }, Value::String(w)) => name == w || email == w,
             (cell, Value::String(w)) => cell.text() == *w,
-            (cell, other) => cell.text() == other.to_string(),
+            (cell, other) => serde_json::to_string(other).is_ok_and(|o| o == cell.text()),
         }
     }
 }

@@ -47,6 +47,29 @@ const KNOWN_METHODS: &[&str] = &[
     "tasks/result",
 ];
 
+/// A JSON-RPC error to answer with, and the HTTP status to carry it.
+pub struct RpcError {
+    status: StatusCode,
+    id: Value,
+    code: i64,
+    message: String,
+}
+
+impl IntoResponse for RpcError {
+    fn into_response(self) -> Response {
+        jsonrpc_error(self.status, self.id, self.code, self.message)
+    }
+}
+
+fn rpc_error(status: StatusCode, id: Value, code: i64, message: impl Into<String>) -> RpcError {
+    RpcError {
+        status,
+        id,
+        code,
+        message: message.into(),
+    }
+}
+
 /// A JSON-RPC error response with an HTTP status.
 pub fn jsonrpc_error(
     status: StatusCode,
@@ -83,9 +106,9 @@ fn depth(v: &Value) -> usize {
 }
 
 /// Checks a POST body and says what is wrong with it, JSON-RPC style.
-fn check_message(bytes: &[u8]) -> Result<(), Response> {
+fn check_message(bytes: &[u8]) -> Result<(), RpcError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-        jsonrpc_error(
+        rpc_error(
             StatusCode::BAD_REQUEST,
             Value::Null,
             -32700,
@@ -93,7 +116,7 @@ fn check_message(bytes: &[u8]) -> Result<(), Response> {
         )
     })?;
     if value.is_array() {
-        return Err(jsonrpc_error(
+        return Err(rpc_error(
             StatusCode::BAD_REQUEST,
             Value::Null,
             -32600,
@@ -101,7 +124,7 @@ fn check_message(bytes: &[u8]) -> Result<(), Response> {
         ));
     }
     if depth(&value) > MAX_DEPTH {
-        return Err(jsonrpc_error(
+        return Err(rpc_error(
             StatusCode::BAD_REQUEST,
             Value::Null,
             -32600,
@@ -109,7 +132,7 @@ fn check_message(bytes: &[u8]) -> Result<(), Response> {
         ));
     }
     let Some(obj) = value.as_object() else {
-        return Err(jsonrpc_error(
+        return Err(rpc_error(
             StatusCode::BAD_REQUEST,
             Value::Null,
             -32600,
@@ -118,7 +141,7 @@ fn check_message(bytes: &[u8]) -> Result<(), Response> {
     };
     let id = obj.get("id").cloned().unwrap_or(Value::Null);
     if !matches!(id, Value::Null | Value::String(_) | Value::Number(_)) {
-        return Err(jsonrpc_error(
+        return Err(rpc_error(
             StatusCode::BAD_REQUEST,
             Value::Null,
             -32600,
@@ -126,7 +149,7 @@ fn check_message(bytes: &[u8]) -> Result<(), Response> {
         ));
     }
     if obj.get("jsonrpc") != Some(&json!("2.0")) {
-        return Err(jsonrpc_error(
+        return Err(rpc_error(
             StatusCode::BAD_REQUEST,
             id,
             -32600,
@@ -136,7 +159,7 @@ fn check_message(bytes: &[u8]) -> Result<(), Response> {
     let method = match obj.get("method") {
         Some(Value::String(m)) => Some(m.as_str()),
         Some(_) => {
-            return Err(jsonrpc_error(
+            return Err(rpc_error(
                 StatusCode::BAD_REQUEST,
                 id,
                 -32600,
@@ -146,7 +169,7 @@ fn check_message(bytes: &[u8]) -> Result<(), Response> {
         None => None,
     };
     if method.is_none() && !obj.contains_key("result") && !obj.contains_key("error") {
-        return Err(jsonrpc_error(
+        return Err(rpc_error(
             StatusCode::BAD_REQUEST,
             id,
             -32600,
@@ -155,7 +178,7 @@ fn check_message(bytes: &[u8]) -> Result<(), Response> {
     }
     if let Some(method) = method {
         if obj.contains_key("id") && !KNOWN_METHODS.contains(&method) {
-            return Err(jsonrpc_error(
+            return Err(rpc_error(
                 StatusCode::OK,
                 id,
                 -32601,
@@ -164,7 +187,7 @@ fn check_message(bytes: &[u8]) -> Result<(), Response> {
         }
         if let Some(params) = obj.get("params") {
             if !params.is_object() {
-                return Err(jsonrpc_error(
+                return Err(rpc_error(
                     StatusCode::BAD_REQUEST,
                     id,
                     -32602,
@@ -177,7 +200,7 @@ fn check_message(bytes: &[u8]) -> Result<(), Response> {
     match serde_json::from_value::<ClientJsonRpcMessage>(value) {
         Err(e) => {
             let method = method.as_deref().unwrap_or("response");
-            Err(jsonrpc_error(
+            Err(rpc_error(
                 StatusCode::BAD_REQUEST,
                 id,
                 -32602,
@@ -190,7 +213,7 @@ fn check_message(bytes: &[u8]) -> Result<(), Response> {
             if matches!(req.request, ClientRequest::CustomRequest(_)) =>
         {
             let method = method.as_deref().unwrap_or("");
-            Err(jsonrpc_error(
+            Err(rpc_error(
                 StatusCode::BAD_REQUEST,
                 id,
                 -32602,
@@ -216,6 +239,15 @@ pub async fn guard(req: Request, next: Next) -> Response {
                 );
             }
             next.run(req).await
+        }
+        Method::DELETE => {
+            // rmcp answers a successful DELETE with 202; clients (the Python SDK among them)
+            // expect 200/204 for "session ended", as the TypeScript reference server sends.
+            let mut response = next.run(req).await;
+            if response.status() == StatusCode::ACCEPTED {
+                *response.status_mut() = StatusCode::OK;
+            }
+            response
         }
         _ => next.run(req).await,
     }
@@ -252,8 +284,8 @@ async fn guard_post(req: Request, next: Next) -> Response {
             )
         }
     };
-    if let Err(resp) = check_message(&bytes) {
-        return resp;
+    if let Err(rejection) = check_message(&bytes) {
+        return rejection.into_response();
     }
     parts.headers.insert(
         header::CONTENT_TYPE,
@@ -323,7 +355,7 @@ mod tests {
     use super::*;
 
     fn code(body: &str) -> Option<i64> {
-        let resp = check_message(body.as_bytes()).err()?;
+        let resp = check_message(body.as_bytes()).err()?.into_response();
         let bytes = futures::executor::block_on(resp.into_body().collect())
             .ok()?
             .to_bytes();

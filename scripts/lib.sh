@@ -1,0 +1,50 @@
+# Shared set-up steps for scripts/run.sh and scripts/test.sh. Each step checks before it
+# installs, so running again is quick. Everything project-specific goes into ignored folders
+# (.tools/, tests/conformance/node_modules/, target/).
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export DEBIAN_FRONTEND=noninteractive
+
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "need root to run: $*" >&2; return 1; fi
+}
+
+APT_UPDATED=""
+# ensure_debs PKG...: installs the Debian packages that are not installed yet.
+ensure_debs() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null || { echo "missing packages (${missing[*]}) and no apt-get" >&2; return 1; }
+  say "installing Debian packages: ${missing[*]}"
+  if [ -z "$APT_UPDATED" ]; then as_root apt-get update -qq; APT_UPDATED=1; fi
+  as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# ensure_cmd CMD PKG: installs PKG unless CMD is already on PATH (a Node.js from elsewhere
+# ships its own npm, which Debian's npm package would conflict with).
+ensure_cmd() {
+  command -v "$1" >/dev/null || ensure_debs "$2"
+}
+
+# ensure_rust: a Rust toolchain new enough for the workspace (1.88+).
+ensure_rust() {
+  [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+  if ! command -v cargo >/dev/null; then
+    ensure_debs rustup
+    rustup default stable
+    . "$HOME/.cargo/env" 2>/dev/null || export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+  cargo --version >/dev/null
+}
+
+# ensure_build_deps: what the Rust build needs from the system.
+ensure_build_deps() {
+  ensure_debs ca-certificates curl gcc libc6-dev make pkg-config
+  ensure_rust
+}

@@ -1,0 +1,40 @@
+"""Starts `coda-mcp serve --demo` on a free loopback port for the Python SDK tests."""
+
+import os
+import pathlib
+import signal
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def binary() -> str:
+    return os.environ.get("CODA_MCP_BIN", str(ROOT / "target" / "debug" / "coda-mcp"))
+
+
+@pytest.fixture(scope="module")
+def server_url():
+    env = dict(os.environ, RUST_LOG="warn")
+    env.pop("CODA_API_TOKEN", None)
+    proc = subprocess.Popen(
+        [binary(), "serve", "--demo", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        line = proc.stdout.readline()
+        url = next((w for w in line.split() if w.startswith("http://") and w.endswith("/mcp")), None)
+        assert url, f"no MCP URL in the ready line: {line!r}"
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+        assert code == 0, f"server exited with {code}"
