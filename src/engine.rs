@@ -29,6 +29,8 @@ pub struct EngineConfig {
     pub session_idle_timeout: Duration,
     /// Interval of `:keep-alive` comments on SSE streams.
     pub sse_keep_alive: Duration,
+    /// Largest tool result, in characters of JSON (ChatGPT's limit is 100,000).
+    pub output_budget: usize,
     /// Public host names (the tunnel's, `--public-url`'s) accepted in `Host`/`Origin`
     /// besides loopback.
     pub public_hosts: Vec<String>,
@@ -46,6 +48,7 @@ impl Default for EngineConfig {
             health_ttl: Duration::from_secs(60),
             session_idle_timeout: Duration::from_secs(300),
             sse_keep_alive: Duration::from_secs(15),
+            output_budget: 100_000,
             public_hosts: Vec::new(),
         }
     }
@@ -116,6 +119,7 @@ impl Engine {
     pub fn exec_options(&self) -> ExecOptions {
         ExecOptions {
             wait_timeout: self.inner.config.write_wait_timeout,
+            output_budget: self.inner.config.output_budget,
         }
     }
 }

@@ -129,6 +129,7 @@ impl ServerHandler for CodaMcp {
                 let kind = match &e {
                     ToolError::InvalidArguments(_) => "invalid_arguments",
                     ToolError::Coda(_) => "coda",
+                    ToolError::Unsupported(_) => "unsupported",
                 };
                 tracing::info!(tool = %name, ok = false, elapsed_ms, error_kind = kind, "tool call failed");
                 error_result(&format!("{name}: {e}"))

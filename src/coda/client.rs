@@ -52,6 +52,8 @@ pub struct CodaRequest {
     pub body: Option<Value>,
     /// Which rate limit the request counts against.
     pub class: RateClass,
+    /// The caller answers a 504 by asking for a smaller page, so the client must not retry it.
+    pub halve_on_504: bool,
 }
 
 impl CodaRequest {
@@ -63,6 +65,7 @@ impl CodaRequest {
             query: Vec::new(),
             body: None,
             class: RateClass::Read,
+            halve_on_504: false,
         }
     }
 
@@ -161,6 +164,9 @@ impl CodaClient {
                 Ok(r) => r,
                 Err(e) => {
                     // A write may have reached Coda before the connection failed: never resend.
+                    if req.is_write() && !e.is_connect() {
+                        return Err(CodaError::WriteUncertain(describe_transport_error(&e)));
+                    }
                     if req.is_write() || failures >= self.retry.max_read_retries {
                         return Err(CodaError::Unreachable(describe_transport_error(&e)));
                     }
@@ -189,7 +195,10 @@ impl CodaClient {
             let bytes = match response.bytes().await {
                 Ok(b) => b,
                 Err(e) => {
-                    if req.is_write() || failures >= self.retry.max_read_retries {
+                    if req.is_write() {
+                        return Err(CodaError::WriteUncertain(describe_transport_error(&e)));
+                    }
+                    if failures >= self.retry.max_read_retries {
                         return Err(CodaError::Unreachable(describe_transport_error(&e)));
                     }
                     failures += 1;
@@ -200,12 +209,19 @@ impl CodaClient {
             };
             if (500..600).contains(&status)
                 && !req.is_write()
+                && !(status == 504 && req.halve_on_504)
                 && failures < self.retry.max_read_retries
             {
                 failures += 1;
                 retries += 1;
                 tokio::time::sleep(self.backoff(failures)).await;
                 continue;
+            }
+            if req.is_write() && (500..600).contains(&status) {
+                let reason = CodaError::from_response(status, &bytes);
+                return Err(CodaError::WriteUncertain(format!(
+                    "HTTP {status}: {reason}"
+                )));
             }
             if !(200..300).contains(&status) {
                 return Err(CodaError::from_response(status, &bytes));
@@ -222,6 +238,41 @@ impl CodaClient {
                 retries,
             });
         }
+    }
+
+    /// Downloads an export from a link Coda handed out. Only Coda's own hosts (and the host
+    /// of the configured API, e.g. the demo's) are trusted, and no credentials are sent.
+    pub async fn download(&self, link: &str) -> Result<String, CodaError> {
+        let url = url::Url::parse(link)
+            .map_err(|_| CodaError::UntrustedHost(link.chars().take(80).collect()))?;
+        let host = url.host_str().unwrap_or("").to_ascii_lowercase();
+        let api_host = url::Url::parse(&self.base_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+        let trusted = ["coda.io", "codahosted.io", "storage.googleapis.com"]
+            .iter()
+            .any(|h| host == *h || host.ends_with(&format!(".{h}")))
+            || api_host.as_deref() == Some(host.as_str());
+        let secure_enough = url.scheme() == "https" || api_host.as_deref() == Some(host.as_str());
+        if !trusted || !secure_enough {
+            return Err(CodaError::UntrustedHost(host));
+        }
+        self.pacer.acquire(RateClass::Read).await;
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| CodaError::Unreachable(describe_transport_error(&e)))?;
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| CodaError::Unreachable(describe_transport_error(&e)))?;
+        if !(200..300).contains(&status) {
+            return Err(CodaError::from_response(status, &bytes));
+        }
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
     /// Exponential backoff with full jitter, capped.

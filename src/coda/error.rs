@@ -23,6 +23,13 @@ pub enum CodaError {
     /// Coda answered with something that is not the JSON we expected.
     #[error("Coda sent an unexpected response: {0}")]
     BadResponse(String),
+    /// A write failed in a way that leaves its outcome unknown (5xx, timeout, reset). It is
+    /// never resent automatically, because Coda may have applied it.
+    #[error("Coda did not confirm the write ({0}); it may or may not have been applied and was not retried to avoid a duplicate — check (e.g. list the rows) before trying again")]
+    WriteUncertain(String),
+    /// A download link pointed outside Coda's own hosts.
+    #[error("refused to download from {0}: only Coda's own hosts are trusted")]
+    UntrustedHost(String),
     /// No Coda token is configured.
     #[error("no Coda API token is configured: set CODA_API_TOKEN (or run with --demo)")]
     NoToken,

@@ -3,7 +3,9 @@
 //! [`exec`] turns a row plus arguments into Coda requests.
 
 mod catalogue;
+mod composite;
 mod exec;
+pub mod links;
 mod params;
 mod validate;
 
@@ -25,6 +27,8 @@ pub enum Loc {
     Query,
     /// A top-level field of the JSON body.
     Body,
+    /// The whole JSON body (e.g. an automation's payload).
+    WholeBody,
     /// Consumed by the server itself (`limit` across pages, `wait`).
     Local,
 }
@@ -56,13 +60,16 @@ pub enum Effect {
 #[derive(Debug, Clone, Copy)]
 pub enum Call {
     /// One GET, result returned as is.
-    Get { path: &'static str },
+    Get {
+        path: &'static str,
+        class: RateClass,
+    },
     /// A paginated GET: pages are followed until `limit` items or the end.
     List {
         path: &'static str,
         class: RateClass,
     },
-    /// A write (POST/PUT/PATCH/DELETE) answered with 202 and a `requestId` to wait for.
+    /// A write (POST/PUT/PATCH/DELETE); a 202's `requestId` is waited for when `wait`.
     Write {
         method: &'static str,
         path: &'static str,
@@ -70,6 +77,16 @@ pub enum Call {
     },
     /// `getTable` plus `listColumns`, so a model sees the columns it can read and write.
     TableWithColumns,
+    /// `upsertRows` in batches that respect Coda's size limits, each waited for.
+    UpsertRows,
+    /// A page's text through `listPageContent`, or an export when that is unavailable.
+    PageText,
+    /// The IDs inside a Coda URL.
+    ResolveLink,
+    /// ChatGPT's `search`.
+    Search,
+    /// ChatGPT's `fetch`.
+    Fetch,
 }
 
 /// A tool definition: one row of the catalogue.
@@ -165,21 +182,51 @@ impl Catalogue {
         self.tools.iter().map(|(t, _)| t)
     }
 
-    /// Tool names closest to `name`, for "did you mean" hints.
+    /// Tool names closest to `name`, for "did you mean" hints. A name is compared with each
+    /// tool's name and with the snake-case form of the Coda operations it calls, so
+    /// `coda_list_docs` suggests `coda_list_documents`.
     pub fn suggest(&self, name: &str) -> Vec<&'static str> {
         let needle = name.to_lowercase();
         let mut scored: Vec<(usize, &'static str)> = self
             .iter()
-            .map(|t| (strsim_distance(&needle, t.name), t.name))
+            .map(|t| {
+                let by_ops = t
+                    .operations
+                    .iter()
+                    .map(|op| strsim_distance(&needle, &format!("coda_{}", snake(op))));
+                (
+                    by_ops
+                        .chain(std::iter::once(strsim_distance(&needle, t.name)))
+                        .min()
+                        .unwrap_or(usize::MAX),
+                    t.name,
+                )
+            })
             .collect();
         scored.sort();
         scored
             .into_iter()
-            .filter(|(d, _)| *d <= needle.len().max(4) / 2 + 2)
+            .filter(|(d, _)| *d <= needle.len().max(4) / 3 + 1)
             .take(3)
             .map(|(_, n)| n)
             .collect()
     }
+}
+
+/// `listDocs` → `list_docs`.
+pub fn snake(camel: &str) -> String {
+    let mut out = String::with_capacity(camel.len() + 4);
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Levenshtein distance, for tool-name suggestions.
@@ -226,6 +273,8 @@ mod tests {
     fn suggests_close_names() {
         let c = Catalogue::new(false);
         assert_eq!(c.suggest("coda_list_document")[0], "coda_list_documents");
+        assert_eq!(c.suggest("coda_list_docs")[0], "coda_list_documents");
+        assert_eq!(c.suggest("coda_upsert_rows")[0], "coda_create_rows");
         assert!(c.suggest("zzzzzzzzzzzzzzzzzzzzzzzzz").is_empty());
     }
 

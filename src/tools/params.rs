@@ -1,78 +1,109 @@
-//! Reusable tool parameters: Coda's own parameter names, with their JSON Schemas.
+//! Reusable tool parameters: Coda's own parameter names, with their JSON Schemas (descriptions
+//! and enums from Coda's OpenAPI spec, reworded for a model where that helps).
 
 use super::{Loc, Param};
 
+/// Declares a parameter constant; `$schema` is JSON text.
 macro_rules! param {
-    ($name:expr, $loc:expr, $required:expr, $schema:expr) => {
-        Param {
-            name: $name,
-            loc: $loc,
-            required: $required,
-            schema: $schema,
-        }
+    ($(#[$doc:meta])* $const:ident, $name:expr, $loc:ident, $required:expr, $schema:expr) => {
+        $(#[$doc])*
+        pub const $const: Param = Param { name: $name, loc: Loc::$loc, required: $required, schema: $schema };
     };
 }
 
-/// `docId` in the path.
-pub const DOC_ID: Param = param!(
-    "docId",
-    Loc::Path,
-    true,
-    r#"{"type":"string","minLength":1,"description":"ID of the doc, e.g. AbCDeFGH01 (from coda_list_documents)."}"#
-);
-/// `tableIdOrName` in the path.
-pub const TABLE: Param = param!(
-    "tableIdOrName",
-    Loc::Path,
-    true,
-    r#"{"type":"string","minLength":1,"description":"ID or name of the table, e.g. grid-pqRst-U or Tasks (from coda_list_tables). Names work but IDs survive renames."}"#
-);
-/// `rowIdOrName` in the path.
-pub const ROW: Param = param!(
-    "rowIdOrName",
-    Loc::Path,
-    true,
-    r#"{"type":"string","minLength":1,"description":"ID of the row (i-xxxx) or its display-column value. Names must be unique in the table."}"#
-);
-/// `limit` for list tools: how many items to return in total.
-pub const LIMIT: Param = param!(
-    "limit",
-    Loc::Local,
-    false,
-    r#"{"type":"integer","minimum":1,"maximum":1000,"default":25,"description":"How many items to return. The server fetches as many Coda pages as needed to return this many (fewer only at the end)."}"#
-);
-/// `pageToken` to continue a list.
-pub const PAGE_TOKEN: Param = param!(
-    "pageToken",
-    Loc::Query,
-    false,
-    r#"{"type":"string","description":"Continue a previous listing: pass the nextPageToken it returned. Other filters are then taken from the token."}"#
-);
-/// `useColumnNames` for row reads.
-pub const USE_COLUMN_NAMES: Param = param!(
-    "useColumnNames",
-    Loc::Query,
-    false,
-    r#"{"type":"boolean","default":true,"description":"Key row values by column name instead of column ID. Easier to read; IDs are stable across renames."}"#
-);
-/// `valueFormat` for row reads.
-pub const VALUE_FORMAT: Param = param!(
-    "valueFormat",
-    Loc::Query,
-    false,
-    r#"{"type":"string","enum":["simple","simpleWithArrays","rich"],"default":"simple","description":"How cell values are rendered: simple (plain values), simpleWithArrays (lists as arrays), rich (typed objects for people, links, currency)."}"#
-);
-/// `disableParsing` for writes.
-pub const DISABLE_PARSING: Param = param!(
-    "disableParsing",
-    Loc::Query,
-    false,
-    r#"{"type":"boolean","description":"If true, values are stored as given and not parsed (e.g. a date-looking string stays text)."}"#
-);
-/// `wait` for writes.
-pub const WAIT: Param = param!(
-    "wait",
-    Loc::Local,
-    false,
-    r#"{"type":"boolean","default":true,"description":"Wait until Coda has applied the write (polls the mutation status, up to 20 s). If false, returns at once with the requestId."}"#
-);
+// ---- path identifiers
+param!(/// `docId` in the path.
+    DOC_ID, "docId", Path, true,
+    r#"{"type":"string","minLength":1,"description":"ID of the doc, e.g. AbCDeFGH01 (from coda_list_documents), or a Coda URL of it."}"#);
+param!(/// `tableIdOrName` in the path.
+    TABLE, "tableIdOrName", Path, true,
+    r#"{"type":"string","minLength":1,"description":"ID or name of the table, e.g. grid-pqRst-U or Tasks (from coda_list_tables). Names work but IDs survive renames."}"#);
+param!(/// `rowIdOrName` in the path.
+    ROW, "rowIdOrName", Path, true,
+    r#"{"type":"string","minLength":1,"description":"ID of the row (i-xxxx) or its display-column value. Names must be unique in the table."}"#);
+param!(/// `pageIdOrName` in the path.
+    PAGE, "pageIdOrName", Path, true,
+    r#"{"type":"string","minLength":1,"description":"ID of the page (canvas-xxxx, from coda_list_pages) or its name. Names are easily changed by users; prefer IDs."}"#);
+param!(/// `columnIdOrName` in the path.
+    COLUMN, "columnIdOrName", Path, true,
+    r#"{"type":"string","minLength":1,"description":"ID (c-xxxx) or name of the column (from coda_get_table or coda_list_columns)."}"#);
+param!(/// `formulaIdOrName` in the path.
+    FORMULA, "formulaIdOrName", Path, true,
+    r#"{"type":"string","minLength":1,"description":"ID or name of the named formula (from coda_list_formulas)."}"#);
+param!(/// `controlIdOrName` in the path.
+    CONTROL, "controlIdOrName", Path, true,
+    r#"{"type":"string","minLength":1,"description":"ID or name of the control (from coda_list_controls)."}"#);
+param!(/// `permissionId` in the path.
+    PERMISSION_ID, "permissionId", Path, true,
+    r#"{"type":"string","minLength":1,"description":"ID of a permission on the doc (from coda_get_permissions)."}"#);
+param!(/// `customDocDomain` in the path.
+    CUSTOM_DOMAIN, "customDocDomain", Path, true,
+    r#"{"type":"string","minLength":1,"description":"A custom domain of a published doc, e.g. docs.example.com."}"#);
+param!(/// `requestId` in the path.
+    REQUEST_ID, "requestId", Path, true,
+    r#"{"type":"string","minLength":1,"description":"ID of the request, as returned by the write or export that started it."}"#);
+param!(/// `ruleId` in the path.
+    RULE_ID, "ruleId", Path, true,
+    r#"{"type":"string","minLength":1,"description":"ID of the automation rule (webhook-invoked automation), e.g. grid-auto-xxxx."}"#);
+param!(/// `workspaceId` in the path.
+    WORKSPACE_PATH, "workspaceId", Path, true,
+    r#"{"type":"string","minLength":1,"description":"ID of the workspace, e.g. ws-xxxx (see a doc's workspace in coda_get_document)."}"#);
+param!(/// `organizationId` in the path.
+    ORG_ID, "organizationId", Path, true,
+    r#"{"type":"string","minLength":1,"description":"ID of the organization (see a workspace's organizationId)."}"#);
+param!(/// `packId` in the path.
+    PACK_ID, "packId", Path, true,
+    r#"{"type":"integer","minimum":1,"description":"ID of a Pack."}"#);
+param!(/// `folderId` in the path.
+    FOLDER_PATH, "folderId", Path, true,
+    r#"{"type":"string","minLength":1,"description":"ID of the folder, e.g. fl-xxxx (from coda_list_folders)."}"#);
+
+// ---- paging and common query parameters
+param!(/// `limit` for list tools: how many items to return in total.
+    LIMIT, "limit", Local, false,
+    r#"{"type":"integer","minimum":1,"maximum":1000,"default":25,"description":"How many items to return. The server fetches as many Coda pages as needed to return this many (fewer only at the end)."}"#);
+param!(/// `pageToken` to continue a list.
+    PAGE_TOKEN, "pageToken", Query, false,
+    r#"{"type":"string","description":"Continue a previous listing: pass the nextPageToken it returned. Other filters are then taken from the token."}"#);
+param!(/// `sortBy=name` for formulas, controls, tables.
+    SORT_BY_NAME, "sortBy", Query, false,
+    r#"{"type":"string","enum":["name"],"description":"Sort by name."}"#);
+param!(/// `useColumnNames` for row reads.
+    USE_COLUMN_NAMES, "useColumnNames", Query, false,
+    r#"{"type":"boolean","default":true,"description":"Key row values by column name instead of column ID. Easier to read; IDs are stable across renames. (Coda's own default is false; this server defaults to true.)"}"#);
+param!(/// `valueFormat` for row reads.
+    VALUE_FORMAT, "valueFormat", Query, false,
+    r#"{"type":"string","enum":["simple","simpleWithArrays","rich"],"default":"simple","description":"How cell values are rendered: simple (plain values), simpleWithArrays (lists as arrays), rich (typed objects for people, links, currency)."}"#);
+param!(/// `disableParsing` for writes.
+    DISABLE_PARSING, "disableParsing", Query, false,
+    r#"{"type":"boolean","description":"If true, values are stored as given and not parsed (e.g. a date-looking string stays text)."}"#);
+param!(/// `visibleOnly` for rows and columns.
+    VISIBLE_ONLY, "visibleOnly", Query, false,
+    r#"{"type":"boolean","description":"Only rows/columns visible in the table's current view."}"#);
+param!(/// `wait` for writes.
+    WAIT, "wait", Local, false,
+    r#"{"type":"boolean","default":true,"description":"Wait until Coda has applied the write (polls the mutation status, up to 20 s). If false, returns at once with the requestId."}"#);
+param!(/// `query` search term.
+    SEARCH_TERM, "query", Query, false,
+    r#"{"type":"string","description":"Search term used to filter the results."}"#);
+param!(/// `workspaceId` as a filter.
+    WORKSPACE_FILTER, "workspaceId", Query, false,
+    r#"{"type":"string","description":"Only items in this workspace (ws-xxxx)."}"#);
+param!(/// `isPublished` as a filter.
+    IS_PUBLISHED, "isPublished", Query, false,
+    r#"{"type":"boolean","description":"Only published items."}"#);
+param!(/// `sinceDate` for analytics.
+    SINCE_DATE, "sinceDate", Query, false,
+    r#"{"type":"string","format":"date","description":"Only activity on or after this date (YYYY-MM-DD)."}"#);
+param!(/// `untilDate` for analytics.
+    UNTIL_DATE, "untilDate", Query, false,
+    r#"{"type":"string","format":"date","description":"Only activity on or before this date (YYYY-MM-DD)."}"#);
+param!(/// `scale` for analytics.
+    SCALE, "scale", Query, false,
+    r#"{"type":"string","enum":["daily","cumulative"],"description":"Quantization period of the analytics. Defaults to daily."}"#);
+param!(/// `direction` for analytics.
+    DIRECTION, "direction", Query, false,
+    r#"{"type":"string","enum":["ascending","descending"],"description":"Sort direction."}"#);
+param!(/// `packIds` for analytics.
+    PACK_IDS, "packIds", Query, false,
+    r#"{"type":"array","items":{"type":"integer"},"description":"Only these Pack IDs."}"#);

@@ -1,0 +1,124 @@
+//! Coda browser URLs → API IDs, locally. Coda's links look like
+//! `https://coda.io/d/Plan_dAbCDeFGH/Launch_suXyz#Tasks_tpqRst-U/_rui-tuVwxYz`: the doc ID
+//! follows `_d`, a page's follows `_su` (page `canvas-Xyz`), a table's follows `_t`
+//! (table `grid-pqRst-U`) and a row's follows `_ru` (row `i-tuVwxYz`).
+
+use serde::Serialize;
+
+/// The IDs found in a Coda URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CodaLink {
+    /// `AbCDeFGH`.
+    pub doc_id: String,
+    /// `canvas-…`, when the link names a page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page_id: Option<String>,
+    /// `grid-…`, when the link names a table or view.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table_id: Option<String>,
+    /// `i-…`, when the link names a row.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row_id: Option<String>,
+}
+
+/// Whether `s` looks like a URL rather than an ID.
+pub fn is_url(s: &str) -> bool {
+    let s = s.trim_start();
+    s.starts_with("https://") || s.starts_with("http://") || s.starts_with("coda.io/")
+}
+
+/// The part of `segment` after the last `marker`, if any.
+fn after<'a>(segment: &'a str, marker: &str) -> Option<&'a str> {
+    segment
+        .rfind(marker)
+        .map(|i| &segment[i + marker.len()..])
+        .filter(|s| !s.is_empty())
+}
+
+fn id_chars(s: &str) -> &str {
+    let end = s
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .unwrap_or(s.len());
+    &s[..end]
+}
+
+/// Parses a Coda browser link. Returns `None` when it holds no doc ID.
+pub fn parse(url: &str) -> Option<CodaLink> {
+    let url = url.trim();
+    let without_scheme = url.split_once("://").map(|(_, rest)| rest).unwrap_or(url);
+    let (path, fragment) = without_scheme
+        .split_once('#')
+        .unwrap_or((without_scheme, ""));
+    let path = path.split('?').next().unwrap_or("");
+    let mut segments = path.split('/').skip(1).filter(|s| !s.is_empty());
+    // Expect `d/<slug>_d<docId>`.
+    if segments.next()? != "d" {
+        return None;
+    }
+    let doc_segment = segments.next()?;
+    let doc_id = id_chars(after(doc_segment, "_d")?).to_owned();
+    if doc_id.is_empty() {
+        return None;
+    }
+    let mut link = CodaLink {
+        doc_id,
+        ..CodaLink::default()
+    };
+    for seg in segments {
+        if let Some(page) = after(seg, "_su") {
+            link.page_id = Some(format!("canvas-{}", id_chars(page)));
+        }
+    }
+    let mut parts = fragment.split('/');
+    if let Some(table) = parts.next().and_then(|t| after(t, "_t")) {
+        let id = id_chars(table);
+        // `_tu` in older links is `_t` + an ID starting with `u`; both map to `grid-…`.
+        link.table_id = Some(if id.starts_with("grid-") {
+            id.to_owned()
+        } else {
+            format!("grid-{id}")
+        });
+    }
+    for part in parts {
+        if let Some(row) = part.strip_prefix("_ru").or_else(|| part.strip_prefix("_r")) {
+            let id = id_chars(row);
+            if !id.is_empty() {
+                link.row_id = Some(if id.starts_with("i-") {
+                    id.to_owned()
+                } else {
+                    format!("i-{id}")
+                });
+            }
+        }
+    }
+    Some(link)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_coda_links_at_every_depth() {
+        let doc = parse("https://coda.io/d/_dAbCDeFGH").unwrap();
+        assert_eq!(doc.doc_id, "AbCDeFGH");
+        assert_eq!(doc.page_id, None);
+        let page =
+            parse("https://coda.io/d/Launch-Plan_dAbCDeFGH/Launch-Status_sumnO?x=1").unwrap();
+        assert_eq!(
+            (page.doc_id.as_str(), page.page_id.as_deref()),
+            ("AbCDeFGH", Some("canvas-mnO"))
+        );
+        let table = parse("https://coda.io/d/_dAbCDeFGH/#Teams-and-Tasks_tpqRst-U").unwrap();
+        assert_eq!(table.table_id.as_deref(), Some("grid-pqRst-U"));
+        let row =
+            parse("https://coda.io/d/_dAbCDeFGH#Teams-and-Tasks_tpqRst-U/_rui-tuVwxYz").unwrap();
+        assert_eq!(row.table_id.as_deref(), Some("grid-pqRst-U"));
+        assert_eq!(row.row_id.as_deref(), Some("i-tuVwxYz"));
+        assert!(parse("https://example.com/d/nothing").is_none());
+        assert!(parse("https://coda.io/docs").is_none());
+        assert!(parse("not a url").is_none());
+        assert!(is_url("https://coda.io/d/_dX") && !is_url("AbCDeFGH"));
+    }
+}
