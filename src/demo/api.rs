@@ -15,11 +15,11 @@ use serde_json::{json, Value};
 
 use super::model::{Cell, ColumnType, Doc, Table, ValueFormat, Workspace};
 use super::sample::PEOPLE;
-use super::{DemoState, Mutation};
+use super::{admin, DemoState, Mutation};
 use crate::coda::{Pacer, RateClass};
 
-type Shared = Arc<DemoState>;
-type Params = BTreeMap<String, String>;
+pub(super) type Shared = Arc<DemoState>;
+pub(super) type Params = BTreeMap<String, String>;
 
 /// Coda's 2 MB request limit.
 const MAX_REQUEST_BYTES: usize = 2 * 1024 * 1024;
@@ -29,11 +29,13 @@ const MAX_ROW_BYTES: usize = 85 * 1024;
 pub(super) fn router(state: Shared) -> Router {
     let api = Router::new()
         .route("/whoami", get(whoami))
-        .route("/docs", get(list_docs))
-        .route("/docs/{doc}", get(get_doc))
-        .route("/docs/{doc}/pages", get(list_pages))
-        .route("/docs/{doc}/pages/{page}", get(get_page))
-        .route("/docs/{doc}/pages/{page}/content", get(list_page_content))
+        .route("/docs", get(list_docs).post(admin::create_doc))
+        .route(
+            "/docs/{doc}",
+            get(get_doc)
+                .delete(admin::delete_doc)
+                .patch(admin::update_doc),
+        )
         .route("/docs/{doc}/tables", get(list_tables))
         .route("/docs/{doc}/tables/{table}", get(get_table))
         .route("/docs/{doc}/tables/{table}/columns", get(list_columns))
@@ -43,19 +45,24 @@ pub(super) fn router(state: Shared) -> Router {
         )
         .route(
             "/docs/{doc}/tables/{table}/rows",
-            get(list_rows).post(upsert_rows),
+            get(list_rows).post(upsert_rows).delete(admin::delete_rows),
         )
         .route(
             "/docs/{doc}/tables/{table}/rows/{row}",
-            get(get_row).put(update_row),
+            get(get_row).put(update_row).delete(admin::delete_row),
         )
         .route("/mutationStatus/{id}", get(mutation_status))
+        .merge(super::pages::routes())
+        .merge(super::admin::routes())
         .fallback(|| async {
             coda_error(StatusCode::NOT_FOUND, "This endpoint does not exist.").into_response()
         })
         .layer(middleware::from_fn_with_state(state.clone(), gate))
-        .with_state(state);
-    Router::new().nest("/apis/v1", api)
+        .with_state(state.clone());
+    Router::new()
+        .nest("/apis/v1", api)
+        .route("/blobs/{id}", get(super::pages::download))
+        .with_state(state)
 }
 
 /// An error the demo answers with, rendered as Coda's error body
@@ -85,7 +92,7 @@ pub(super) fn coda_error(status: StatusCode, message: &str) -> ApiError {
     }
 }
 
-fn validation_error(path: &str, message: &str) -> ApiError {
+pub(super) fn validation_error(path: &str, message: &str) -> ApiError {
     ApiError {
         status: StatusCode::BAD_REQUEST,
         message: message.to_owned(),
@@ -100,8 +107,8 @@ fn rate_class(method: &Method, path: &str) -> RateClass {
             || (method == Method::POST && path.ends_with("/pages"))
             || method == Method::PUT);
     match *method {
-        Method::GET if path.ends_with("/docs") => RateClass::ListDocs,
         Method::GET if path.contains("/analytics") => RateClass::Analytics,
+        Method::GET if path.ends_with("/docs") => RateClass::ListDocs,
         Method::GET => RateClass::Read,
         _ if content_write => RateClass::DocContentWrite,
         _ => RateClass::Write,
@@ -167,20 +174,33 @@ async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response
             .into_response();
         }
         state.writes_received.fetch_add(1, Ordering::SeqCst);
+        let fail = state
+            .fail_writes
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if fail {
+            // Apply the write, then lose the answer: the worst case for a client.
+            let _ = next.run(req).await;
+            return coda_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "An unexpected error occurred.",
+            )
+            .into_response();
+        }
     }
     next.run(req).await
 }
 
 // ---------------------------------------------------------------- pagination
 
-struct Paging {
-    params: Params,
-    offset: usize,
-    limit: usize,
+pub(super) struct Paging {
+    pub params: Params,
+    pub offset: usize,
+    pub limit: usize,
 }
 
 /// With `pageToken`, Coda ignores every other query parameter: the token carries them.
-fn paging(state: &DemoState, raw: Params) -> Result<Paging, ApiError> {
+pub(super) fn paging(state: &DemoState, raw: Params) -> Result<Paging, ApiError> {
     let (params, offset) = match raw.get("pageToken") {
         Some(token) => decode_token(token)
             .ok_or_else(|| coda_error(StatusCode::BAD_REQUEST, "Invalid page token."))?,
@@ -223,7 +243,7 @@ fn decode_token(token: &str) -> Option<(Params, usize)> {
     Some((params, v["o"].as_u64()? as usize))
 }
 
-fn page_of(items: Vec<Value>, paging: &Paging, href: &str) -> Value {
+pub(super) fn page_of(items: Vec<Value>, paging: &Paging, href: &str) -> Value {
     let total = items.len();
     let end = (paging.offset + paging.limit).min(total);
     let page: Vec<Value> = items
@@ -240,7 +260,7 @@ fn page_of(items: Vec<Value>, paging: &Paging, href: &str) -> Value {
     body
 }
 
-fn bool_param(params: &Params, key: &str) -> Result<Option<bool>, ApiError> {
+pub(super) fn bool_param(params: &Params, key: &str) -> Result<Option<bool>, ApiError> {
     match params.get(key).map(String::as_str) {
         None => Ok(None),
         Some("true") => Ok(Some(true)),
@@ -254,7 +274,7 @@ fn bool_param(params: &Params, key: &str) -> Result<Option<bool>, ApiError> {
 
 // ---------------------------------------------------------------- lookups
 
-fn with_doc<T>(
+pub(super) fn with_doc<T>(
     state: &DemoState,
     doc_id: &str,
     f: impl FnOnce(&Workspace, &Doc) -> Result<T, ApiError>,
@@ -269,7 +289,7 @@ fn with_doc<T>(
     f(&ws, doc)
 }
 
-fn find_table<'a>(doc: &'a Doc, table: &str) -> Result<&'a Table, ApiError> {
+pub(super) fn find_table<'a>(doc: &'a Doc, table: &str) -> Result<&'a Table, ApiError> {
     doc.table(table).ok_or_else(|| {
         coda_error(
             StatusCode::NOT_FOUND,
@@ -278,7 +298,7 @@ fn find_table<'a>(doc: &'a Doc, table: &str) -> Result<&'a Table, ApiError> {
     })
 }
 
-fn respond(result: Result<Value, ApiError>) -> Response {
+pub(super) fn respond(result: Result<Value, ApiError>) -> Response {
     match result {
         Ok(v) => Json(v).into_response(),
         Err(r) => r.into_response(),
@@ -321,67 +341,6 @@ async fn list_docs(State(s): State<Shared>, Query(raw): Query<Params>) -> Respon
 
 async fn get_doc(State(s): State<Shared>, Path(doc): Path<String>) -> Response {
     respond(with_doc(&s, &doc, |ws, d| Ok(d.to_json(&s.api_base, ws))))
-}
-
-async fn list_pages(
-    State(s): State<Shared>,
-    Path(doc): Path<String>,
-    Query(raw): Query<Params>,
-) -> Response {
-    respond(paging(&s, raw).and_then(|paging| {
-        with_doc(&s, &doc, |_, d| {
-            let items = d.pages.iter().map(|p| p.to_json(&s.api_base, d)).collect();
-            Ok(page_of(
-                items,
-                &paging,
-                &format!("{}/docs/{doc}/pages", s.api_base),
-            ))
-        })
-    }))
-}
-
-async fn get_page(State(s): State<Shared>, Path((doc, page)): Path<(String, String)>) -> Response {
-    respond(with_doc(&s, &doc, |_, d| {
-        let p = d.page(&page).ok_or_else(|| {
-            coda_error(
-                StatusCode::NOT_FOUND,
-                &format!("Page '{page}' could not be found."),
-            )
-        })?;
-        Ok(p.to_json(&s.api_base, d))
-    }))
-}
-
-async fn list_page_content(
-    State(s): State<Shared>,
-    Path((doc, page)): Path<(String, String)>,
-    Query(raw): Query<Params>,
-) -> Response {
-    respond(paging(&s, raw).and_then(|paging| {
-        with_doc(&s, &doc, |_, d| {
-            let p = d.page(&page).ok_or_else(|| {
-                coda_error(
-                    StatusCode::NOT_FOUND,
-                    &format!("Page '{page}' could not be found."),
-                )
-            })?;
-            let items = p
-                .lines
-                .iter()
-                .enumerate()
-                .map(|(i, (style, text))| {
-                    json!({
-            "id": format!("cl-{}-{i}", p.id), "type": "line",
-            "itemContent": {"style": style, "format": "plainText", "content": text}})
-                })
-                .collect();
-            Ok(page_of(
-                items,
-                &paging,
-                &format!("{}/docs/{doc}/pages/{page}/content", s.api_base),
-            ))
-        })
-    }))
 }
 
 async fn list_tables(
@@ -495,6 +454,15 @@ async fn list_rows(
     respond(paging(&s, raw).and_then(|paging| {
         with_doc(&s, &doc, |_, d| {
             let t = find_table(d, &table)?;
+            if s.config
+                .rows_504_above
+                .is_some_and(|max| paging.limit > max)
+            {
+                return Err(coda_error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "The request timed out. Try a smaller limit.",
+                ));
+            }
             let p = &paging.params;
             let (format, use_names) = format_params(p)?;
             let visible_only = bool_param(p, "visibleOnly")?;
@@ -587,6 +555,7 @@ fn parse_cell(
         other => other.to_string(),
     };
     match kind {
+        ColumnType::Button => Cell::Empty,
         ColumnType::Text | ColumnType::Select => Cell::Text(text),
         ColumnType::Date => Cell::Date(text),
         ColumnType::Number => value
@@ -615,6 +584,7 @@ fn parse_cell(
             match target.and_then(|t| t.row_index(&text).map(|i| (t, i))) {
                 Some((t, i)) => Cell::Ref {
                     table_id: t.id.clone(),
+                    table_name: t.name.clone(),
                     row_id: t.rows[i].id.clone(),
                     name: text,
                 },
@@ -625,7 +595,7 @@ fn parse_cell(
 }
 
 /// Validates `{cells: [{column, value}]}` against the table; returns `(column index, cell)` pairs.
-fn parse_cells(
+pub(super) fn parse_cells(
     ws: &Workspace,
     doc: &Doc,
     t: &Table,
@@ -664,6 +634,12 @@ fn parse_cells(
                 )
             })?;
             let col = &t.columns[idx];
+            if col.kind == ColumnType::Button {
+                return Err(validation_error(
+                    &format!("{path}.cells[{i}].column"),
+                    &format!("Column '{}' is a button column and cannot be written; push the button instead.", col.name),
+                ));
+            }
             Ok((
                 idx,
                 parse_cell(ws, doc, col.kind, col.lookup_table.as_deref(), value),
@@ -672,13 +648,13 @@ fn parse_cells(
         .collect()
 }
 
-fn new_id(prefix: &str) -> String {
+pub(super) fn new_id(prefix: &str) -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();
     format!("{prefix}{}", &id[..10])
 }
 
 /// Registers a mutation and applies `change` after the configured delay, like Coda's queue.
-fn enqueue(s: &Shared, change: impl FnOnce(&mut Workspace) + Send + 'static) -> String {
+pub(super) fn enqueue(s: &Shared, change: impl FnOnce(&mut Workspace) + Send + 'static) -> String {
     let request_id = format!("mutate:{}", uuid::Uuid::new_v4());
     s.mutations.lock().expect("mutations").insert(
         request_id.clone(),
@@ -699,11 +675,11 @@ fn enqueue(s: &Shared, change: impl FnOnce(&mut Workspace) + Send + 'static) -> 
     request_id
 }
 
-fn now_iso() -> String {
+pub(super) fn now_iso() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn json_body(body: &Bytes) -> Result<Value, ApiError> {
+pub(super) fn json_body(body: &Bytes) -> Result<Value, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         coda_error(
             StatusCode::BAD_REQUEST,

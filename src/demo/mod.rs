@@ -3,8 +3,10 @@
 //! awkward parts included: clamped pages, 202 writes that land a moment later, mutation status
 //! that 404s right after a write, Coda's error bodies and 429s when a rate limit is exceeded.
 
+mod admin;
 mod api;
 mod model;
+mod pages;
 mod sample;
 
 use std::collections::HashMap;
@@ -40,6 +42,10 @@ pub struct DemoConfig {
     pub write_delay: Duration,
     /// How long `/mutationStatus/{id}` answers 404 after a write (replication lag).
     pub status_lag: Duration,
+    /// Whether `listPageContent` exists (older API versions lack it; page text then needs an export).
+    pub page_content_endpoint: bool,
+    /// `listRows` answers 504 when asked for more rows than this in one page (a "large doc").
+    pub rows_504_above: Option<usize>,
 }
 
 impl Default for DemoConfig {
@@ -52,8 +58,18 @@ impl Default for DemoConfig {
             default_page_size: 25,
             write_delay: Duration::from_millis(300),
             status_lag: Duration::from_millis(60),
+            page_content_endpoint: true,
+            rows_504_above: None,
         }
     }
+}
+
+/// A page export in progress.
+struct ExportJob {
+    created: tokio::time::Instant,
+    doc_id: String,
+    page_id: String,
+    format: String,
 }
 
 /// A pending or finished write.
@@ -66,6 +82,9 @@ struct Mutation {
 pub(crate) struct DemoState {
     config: DemoConfig,
     api_base: String,
+    origin: String,
+    exports: Mutex<HashMap<String, ExportJob>>,
+    fail_writes: std::sync::atomic::AtomicU32,
     workspace: Mutex<model::Workspace>,
     mutations: Mutex<HashMap<String, Mutation>>,
     limiters: Mutex<HashMap<String, Arc<Pacer>>>,
@@ -102,6 +121,26 @@ impl DemoHandle {
         self.state.throttled.load(Ordering::SeqCst)
     }
 
+    /// Makes the next `n` writes fail with a 500 *after* being applied, the worst case for a
+    /// client: it must not resend them.
+    pub fn fail_next_writes(&self, n: u32) {
+        self.state.fail_writes.store(n, Ordering::SeqCst);
+    }
+
+    /// Names of the automation rules run by webhook, per doc, in order (for tests).
+    pub fn webhook_runs(&self, doc_id: &str) -> Vec<String> {
+        let ws = self.state.workspace.lock().expect("workspace");
+        ws.doc(doc_id)
+            .map(|d| {
+                d.extras
+                    .webhook_runs
+                    .iter()
+                    .map(|(r, _)| r.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The token the demo accepts.
     pub fn token(&self) -> &Secret {
         &self.state.config.token
@@ -121,6 +160,9 @@ pub async fn start(config: DemoConfig, port: u16) -> std::io::Result<DemoHandle>
     let state = Arc::new(DemoState {
         config,
         api_base: base_url.clone(),
+        origin: format!("http://{addr}"),
+        exports: Mutex::new(HashMap::new()),
+        fail_writes: std::sync::atomic::AtomicU32::new(0),
         workspace: Mutex::new(sample::workspace()),
         mutations: Mutex::new(HashMap::new()),
         limiters: Mutex::new(HashMap::new()),

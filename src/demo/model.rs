@@ -5,6 +5,40 @@ use serde_json::{json, Map, Value};
 /// The public origin the demo pretends to be, used in `browserLink`s.
 pub const BROWSER_ORIGIN: &str = "https://coda.io";
 
+/// URL-friendly form of a name, as Coda puts in links.
+pub fn slug(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    s.split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// `https://coda.io/d/_d{docId}`.
+pub fn doc_link(doc_id: &str) -> String {
+    format!("{BROWSER_ORIGIN}/d/_d{doc_id}")
+}
+
+/// A page's browser link: `…/d/_d{doc}/{Name}_su{suffix}` for page `canvas-{suffix}`.
+pub fn page_link(doc_id: &str, page_id: &str, name: &str) -> String {
+    let suffix = page_id.strip_prefix("canvas-").unwrap_or(page_id);
+    format!("{}/{}_su{suffix}", doc_link(doc_id), slug(name))
+}
+
+/// A table's browser link: `…/d/_d{doc}#{Name}_t{suffix}` for table `grid-{suffix}`.
+pub fn table_link(doc_id: &str, table_id: &str, name: &str) -> String {
+    let suffix = table_id.strip_prefix("grid-").unwrap_or(table_id);
+    format!("{}#{}_t{suffix}", doc_link(doc_id), slug(name))
+}
+
+/// A row's browser link: the table's plus `/_ru{rowId}`.
+pub fn row_link(doc_id: &str, table_id: &str, table_name: &str, row_id: &str) -> String {
+    format!("{}/_ru{row_id}", table_link(doc_id, table_id, table_name))
+}
+
 /// A column's type, as Coda's `format.type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnType {
@@ -15,6 +49,7 @@ pub enum ColumnType {
     Select,
     Person,
     Lookup,
+    Button,
 }
 
 impl ColumnType {
@@ -27,6 +62,7 @@ impl ColumnType {
             ColumnType::Select => "select",
             ColumnType::Person => "person",
             ColumnType::Lookup => "lookup",
+            ColumnType::Button => "button",
         }
     }
 }
@@ -52,6 +88,7 @@ pub enum Cell {
     },
     Ref {
         table_id: String,
+        table_name: String,
         row_id: String,
         name: String,
     },
@@ -94,6 +131,7 @@ impl Cell {
             (
                 Cell::Ref {
                     table_id,
+                    table_name,
                     row_id,
                     name,
                 },
@@ -101,9 +139,9 @@ impl Cell {
             ) => json!({
                 "@context": "http://schema.org/", "@type": "StructuredValue",
                 "additionalType": "row", "name": name,
-                "url": format!("{BROWSER_ORIGIN}/d/_d{doc_id}#_tu{table_id}/_ru{row_id}"),
+                "url": row_link(doc_id, table_id, table_name, row_id),
                 "tableId": table_id, "rowId": row_id,
-                "tableUrl": format!("{BROWSER_ORIGIN}/d/_d{doc_id}#_tu{table_id}"),
+                "tableUrl": table_link(doc_id, table_id, table_name),
             }),
             (Cell::Ref { name, .. }, _) => json!(name),
         }
@@ -177,16 +215,27 @@ pub struct Table {
     pub updated_at: String,
 }
 
+/// One line of page content, as `listPageContent` reports it.
+#[derive(Debug, Clone)]
+pub struct Line {
+    /// Stable element ID (`cl-…`), usable with `deletePageContent` and `elementId`.
+    pub id: String,
+    /// Coda's line style: `h1`, `h2`, `h3`, `paragraph`, `bulletedList`, `numberedList`, …
+    pub style: String,
+    pub text: String,
+}
+
 /// A page of a doc, with its text content as lines.
 #[derive(Debug, Clone)]
 pub struct Page {
     pub id: String,
     pub name: String,
     pub subtitle: String,
-    pub icon: &'static str,
+    pub icon: String,
+    pub hidden: bool,
     pub parent: Option<String>,
-    /// `(style, text)`, style being Coda's line style (`h1`, `paragraph`, `bulletedList`, …).
-    pub lines: Vec<(String, String)>,
+    /// The page's content, line by line.
+    pub lines: Vec<Line>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -196,13 +245,55 @@ pub struct Page {
 pub struct Doc {
     pub id: String,
     pub name: String,
-    pub icon: &'static str,
+    pub icon: String,
     pub folder_id: String,
     pub folder_name: String,
     pub pages: Vec<Page>,
     pub tables: Vec<Table>,
     pub created_at: String,
     pub updated_at: String,
+    /// Sharing, publishing, formulas, controls and the rest.
+    pub extras: DocExtras,
+}
+
+/// The parts of a doc beyond pages and tables.
+#[derive(Debug, Clone, Default)]
+pub struct DocExtras {
+    /// `{id, principal, access}` objects.
+    pub permissions: Vec<Value>,
+    /// allowEditorsToChangePermissions, allowCopying, allowViewersToRequestEditing.
+    pub acl: (bool, bool, bool),
+    /// Publishing settings when published.
+    pub published: Option<Value>,
+    /// Custom domains: `{customDocDomain, setupStatus, …}`.
+    pub domains: Vec<Value>,
+    /// Named formulas: `(id, name, value)`.
+    pub formulas: Vec<(String, String, Value)>,
+    /// Controls: `(id, name, controlType, value)`.
+    pub controls: Vec<(String, String, String, Value)>,
+    /// IDs of automation rules that a webhook may trigger.
+    pub webhook_rules: Vec<String>,
+    /// Times each webhook rule ran (for tests and the curious).
+    pub webhook_runs: Vec<(String, Value)>,
+    /// Times each page was viewed (analytics).
+    pub views: u64,
+}
+
+/// A folder.
+#[derive(Debug, Clone)]
+pub struct Folder {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub starred: bool,
+}
+
+/// A workspace member.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub name: String,
+    pub email: String,
+    pub role: String,
 }
 
 /// The whole workspace.
@@ -212,6 +303,30 @@ pub struct Workspace {
     pub name: String,
     pub owner: Person,
     pub docs: Vec<Doc>,
+    pub folders: Vec<Folder>,
+    pub members: Vec<Member>,
+    pub go_links: Vec<Value>,
+    pub organization_id: String,
+}
+
+impl Workspace {
+    /// Coda's `Folder` object.
+    pub fn folder_json(&self, api: &str, f: &Folder) -> Value {
+        json!({"id": f.id, "type": "folder", "name": f.name, "description": f.description,
+            "browserLink": format!("{BROWSER_ORIGIN}/docs?folderId={}", f.id), "href": format!("{api}/folders/{}", f.id),
+            "canEdit": true, "workspace": {"id": self.id, "type": "workspace", "organizationId": self.organization_id,
+                "browserLink": format!("{BROWSER_ORIGIN}/docs?workspaceId={}", self.id), "name": self.name}})
+    }
+
+    /// Finds a doc by ID.
+    pub fn doc(&self, id: &str) -> Option<&Doc> {
+        self.docs.iter().find(|d| d.id == id)
+    }
+
+    /// Mutable variant of [`Workspace::doc`].
+    pub fn doc_mut(&mut self, id: &str) -> Option<&mut Doc> {
+        self.docs.iter_mut().find(|d| d.id == id)
+    }
 }
 
 impl Doc {
@@ -220,7 +335,7 @@ impl Doc {
         let rows: usize = self.tables.iter().map(|t| t.rows.len()).sum();
         json!({
             "id": self.id, "type": "doc", "href": format!("{api}/docs/{}", self.id),
-            "browserLink": format!("{BROWSER_ORIGIN}/d/_d{}", self.id),
+            "browserLink": doc_link(&self.id),
             "icon": {"name": self.icon, "type": "image/png", "browserLink": format!("{BROWSER_ORIGIN}/icons/{}", self.icon)},
             "name": self.name, "owner": ws.owner.email, "ownerName": ws.owner.name,
             "createdAt": self.created_at, "updatedAt": self.updated_at,
@@ -265,7 +380,7 @@ impl Page {
     /// Coda's `PageReference`.
     pub fn reference(&self, api: &str, doc_id: &str) -> Value {
         json!({"id": self.id, "type": "page", "href": format!("{api}/docs/{doc_id}/pages/{}", self.id),
-            "browserLink": format!("{BROWSER_ORIGIN}/d/_d{doc_id}/_su{}", self.id), "name": self.name})
+            "browserLink": page_link(doc_id, &self.id, &self.name), "name": self.name})
     }
 
     /// Coda's full `Page` object.
@@ -285,8 +400,8 @@ impl Page {
             "browserLink": format!("{BROWSER_ORIGIN}/icons/{}", self.icon)}),
         );
         obj.insert("contentType".into(), json!("canvas"));
-        obj.insert("isHidden".into(), json!(false));
-        obj.insert("isEffectivelyHidden".into(), json!(false));
+        obj.insert("isHidden".into(), json!(self.hidden));
+        obj.insert("isEffectivelyHidden".into(), json!(self.hidden));
         obj.insert("children".into(), json!(children));
         if let Some(parent) = self.parent.as_deref().and_then(|p| doc.page(p)) {
             obj.insert("parent".into(), parent.reference(api, &doc.id));
@@ -306,7 +421,7 @@ impl Table {
             .unwrap_or(Value::Null);
         json!({"id": self.id, "type": "table", "tableType": "table",
             "href": format!("{api}/docs/{}/tables/{}", doc.id, self.id),
-            "browserLink": format!("{BROWSER_ORIGIN}/d/_d{}#_tu{}", doc.id, self.id),
+            "browserLink": table_link(&doc.id, &self.id, &self.name),
             "name": self.name, "parent": page})
     }
 
@@ -396,12 +511,12 @@ impl Table {
         let mut v = json!({"id": row.id, "type": "row",
             "href": format!("{api}/docs/{doc_id}/tables/{}/rows/{}", self.id, row.id),
             "name": self.row_name(row), "index": row.index,
-            "browserLink": format!("{BROWSER_ORIGIN}/d/_d{doc_id}#_tu{}/_ru{}", self.id, row.id),
+            "browserLink": row_link(doc_id, &self.id, &self.name, &row.id),
             "createdAt": row.created_at, "updatedAt": row.updated_at, "values": values});
         if full {
             v["parent"] = json!({"id": self.id, "type": "table", "tableType": "table",
                 "href": format!("{api}/docs/{doc_id}/tables/{}", self.id),
-                "browserLink": format!("{BROWSER_ORIGIN}/d/_d{doc_id}#_tu{}", self.id), "name": self.name});
+                "browserLink": table_link(doc_id, &self.id, &self.name), "name": self.name});
         }
         v
     }

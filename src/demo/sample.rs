@@ -1,6 +1,8 @@
 //! The built-in sample workspace: realistic docs, pages and typed tables, generated
 //! deterministically so tests can rely on them.
 
+use serde_json::json;
+
 use super::model::*;
 
 /// People in the demo workspace.
@@ -83,11 +85,17 @@ fn page(
         id: id.into(),
         name: name.into(),
         subtitle: subtitle.into(),
-        icon,
+        icon: icon.into(),
+        hidden: false,
         parent: parent.map(str::to_owned),
         lines: lines
             .iter()
-            .map(|(s, t)| (s.to_string(), t.to_string()))
+            .enumerate()
+            .map(|(i, (style, text))| Line {
+                id: format!("cl-{}-{i}", id.trim_start_matches("canvas-")),
+                style: style.to_string(),
+                text: text.to_string(),
+            })
             .collect(),
         created_at: T0.into(),
         updated_at: T0.into(),
@@ -123,11 +131,83 @@ fn table(id: &str, name: &str, page_id: &str, mut columns: Vec<Column>, rows: Ve
 
 /// Builds the sample workspace.
 pub fn workspace() -> Workspace {
+    let mut docs = vec![project_plan(), handbook(), goals(), meeting_notes()];
+    for (i, doc) in docs.iter_mut().enumerate() {
+        let e = &mut doc.extras;
+        e.acl = (true, i != 1, true);
+        e.views = 120 + 37 * i as u64;
+        e.permissions.push(
+            json!({"id": format!("perm-{}-owner", doc.id), "access": "write",
+            "principal": {"type": "email", "email": PEOPLE[0].email}}),
+        );
+        e.permissions.push(json!({"id": format!("perm-{}-team", doc.id), "access": if i == 1 { "readonly" } else { "write" },
+            "principal": {"type": "domain", "domain": "example.com"}}));
+    }
+    let plan = &mut docs[0].extras;
+    plan.formulas = vec![
+        ("f-OpenTasks".into(), "OpenTasks".into(), json!(0)),
+        ("f-PlanOwner".into(), "PlanOwner".into(), json!("Demo User")),
+    ];
+    plan.controls = vec![
+        (
+            "ctrl-Horizon".into(),
+            "Horizon (weeks)".into(),
+            "slider".into(),
+            json!(6),
+        ),
+        (
+            "ctrl-ShowDone".into(),
+            "Show done".into(),
+            "checkbox".into(),
+            json!(false),
+        ),
+        (
+            "ctrl-Team".into(),
+            "Team".into(),
+            "select".into(),
+            json!("Product"),
+        ),
+    ];
+    plan.webhook_rules = vec!["grid-auto-Notify01".into()];
+    let handbook = &mut docs[1].extras;
+    handbook.published = Some(
+        json!({"slug": "team-handbook", "discoverable": false, "earnCredit": false,
+        "mode": "view", "categories": [{"name": "Human Resources"}]}),
+    );
+    handbook.domains = vec![
+        json!({"customDocDomain": "handbook.example.com", "setupStatus": "succeeded",
+        "hasCertificate": true, "hasDnsDocId": true, "lastVerifiedTimestamp": T0}),
+    ];
     Workspace {
         id: "ws-Demo01".into(),
         name: "Demo Workspace".into(),
         owner: PEOPLE[0].clone(),
-        docs: vec![project_plan(), handbook(), goals(), meeting_notes()],
+        docs,
+        folders: vec![
+            Folder {
+                id: "fl-Work0001".into(),
+                name: "Work".into(),
+                description: "Plans and goals".into(),
+                starred: true,
+            },
+            Folder {
+                id: "fl-Team0001".into(),
+                name: "Team".into(),
+                description: "How we work together".into(),
+                starred: false,
+            },
+        ],
+        members: PEOPLE
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Member {
+                name: p.name.into(),
+                email: p.email.into(),
+                role: ["Admin", "DocMaker", "Editor"][i.min(2)].into(),
+            })
+            .collect(),
+        go_links: Vec::new(),
+        organization_id: "org-Demo01".into(),
     }
 }
 
@@ -209,9 +289,11 @@ fn project_plan() -> Doc {
                 Cell::Bool(status == "Done"),
                 Cell::Ref {
                     table_id: "grid-Projects1".into(),
+                    table_name: "Projects".into(),
                     row_id: format!("i-Prj{project:04}"),
                     name: projects[project].into(),
                 },
+                Cell::Empty,
             ]
         })
         .collect();
@@ -231,12 +313,14 @@ fn project_plan() -> Doc {
             col("c-TskEstimate", "Estimate (h)", ColumnType::Number),
             col("c-TskDone", "Done", ColumnType::Checkbox),
             project,
+            col("c-TskNotify", "Notify owner", ColumnType::Button),
         ],
         rows(task_cells, "Tsk"),
     );
 
     Doc {
-        id: "AbCDeFGH01".into(), name: "Project Plan".into(), icon: "rocket",
+        extras: DocExtras::default(),
+        id: "AbCDeFGH01".into(), name: "Project Plan".into(), icon: "rocket".into(),
         folder_id: "fl-Work0001".into(), folder_name: "Work".into(),
         pages: vec![
             page("canvas-Overview", "Overview", "What we are building this year", "compass", None, &[
@@ -281,7 +365,8 @@ fn handbook() -> Doc {
     let mut role = col("c-DirRole", "Role", ColumnType::Select);
     role.options = roles.iter().map(|s| s.to_string()).collect();
     Doc {
-        id: "HaNdBoOk02".into(), name: "Team Handbook".into(), icon: "book",
+        extras: DocExtras::default(),
+        id: "HaNdBoOk02".into(), name: "Team Handbook".into(), icon: "book".into(),
         folder_id: "fl-Team0001".into(), folder_name: "Team".into(),
         pages: vec![
             page("canvas-Welcome", "Welcome", "Start here", "wave", None, &[
@@ -334,9 +419,10 @@ fn goals() -> Doc {
     let mut quarter = col("c-OkrQuarter", "Quarter", ColumnType::Select);
     quarter.options = vec!["Q3".into(), "Q4".into()];
     Doc {
+        extras: DocExtras::default(),
         id: "Q4GoAlS003".into(),
         name: "Q4 Goals".into(),
-        icon: "target",
+        icon: "target".into(),
         folder_id: "fl-Work0001".into(),
         folder_name: "Work".into(),
         pages: vec![page(
@@ -405,9 +491,10 @@ fn meeting_notes() -> Doc {
         ),
     ];
     Doc {
+        extras: DocExtras::default(),
         id: "MeEtInG004".into(),
         name: "Meeting Notes".into(),
-        icon: "notes",
+        icon: "notes".into(),
         folder_id: "fl-Team0001".into(),
         folder_name: "Team".into(),
         pages: vec![
