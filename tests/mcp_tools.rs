@@ -5,12 +5,9 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::Harness;
-use rmcp::model::{CallToolRequestParams, CallToolResult};
-use rmcp::service::RunningService;
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::{RoleClient, ServiceExt};
-use serde_json::{json, Value};
+use common::{call, connect, err_text, ok, Harness};
+use rmcp::model::CallToolRequestParams;
+use serde_json::json;
 
 const SEED_TOOLS: [&str; 8] = [
     "coda_list_documents",
@@ -23,55 +20,6 @@ const SEED_TOOLS: [&str; 8] = [
     "coda_create_rows",
 ];
 const DOC: &str = "AbCDeFGH01";
-
-async fn connect(h: &Harness) -> RunningService<RoleClient, ()> {
-    ().serve(StreamableHttpClientTransport::from_uri(h.url()))
-        .await
-        .expect("client connects")
-}
-
-async fn call(client: &RunningService<RoleClient, ()>, name: &str, args: Value) -> CallToolResult {
-    let params = CallToolRequestParams::new(name.to_owned())
-        .with_arguments(args.as_object().unwrap().clone());
-    client
-        .call_tool(params)
-        .await
-        .unwrap_or_else(|e| panic!("{name} failed at protocol level: {e}"))
-}
-
-fn ok(result: &CallToolResult) -> Value {
-    assert_eq!(
-        result.is_error,
-        Some(false),
-        "tool error: {:?}",
-        result.content
-    );
-    let structured = result
-        .structured_content
-        .clone()
-        .expect("structuredContent");
-    let text = result.content[0]
-        .as_text()
-        .expect("text content")
-        .text
-        .clone();
-    let from_text: Value = serde_json::from_str(&text).expect("text content is JSON");
-    assert_eq!(
-        from_text, structured,
-        "text and structuredContent carry the same JSON"
-    );
-    structured
-}
-
-fn err_text(result: &CallToolResult) -> String {
-    assert_eq!(
-        result.is_error,
-        Some(true),
-        "expected a tool error, got {:?}",
-        result.structured_content
-    );
-    result.content[0].as_text().expect("text").text.clone()
-}
 
 #[tokio::test]
 async fn lists_the_seed_tools_with_schemas_annotations_and_operations() {

@@ -7,7 +7,84 @@ use coda_mcp::coda::{RateLimits, RetryPolicy, Secret};
 use coda_mcp::demo::{self, DemoConfig, DemoHandle};
 use coda_mcp::http::{self, RunningServer};
 use coda_mcp::{Engine, EngineConfig};
+use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::service::RunningService;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::{RoleClient, ServiceExt};
 use serde_json::{json, Value};
+
+/// An rmcp client session.
+pub type Client = RunningService<RoleClient, ()>;
+
+/// Connects the official Rust MCP client to the harness.
+pub async fn connect(h: &Harness) -> Client {
+    ().serve(StreamableHttpClientTransport::from_uri(h.url()))
+        .await
+        .expect("client connects")
+}
+
+/// Calls a tool; panics on a protocol-level error.
+pub async fn call(client: &Client, name: &str, args: Value) -> CallToolResult {
+    let params = CallToolRequestParams::new(name.to_owned())
+        .with_arguments(args.as_object().cloned().unwrap_or_default());
+    client
+        .call_tool(params)
+        .await
+        .unwrap_or_else(|e| panic!("{name} failed at protocol level: {e}"))
+}
+
+/// The structured result of a successful call; checks text and structuredContent agree.
+pub fn ok(result: &CallToolResult) -> Value {
+    assert_eq!(
+        result.is_error,
+        Some(false),
+        "tool error: {:?}",
+        result.content
+    );
+    let structured = result
+        .structured_content
+        .clone()
+        .expect("structuredContent");
+    let text = result.content[0]
+        .as_text()
+        .expect("text content")
+        .text
+        .clone();
+    let from_text: Value = serde_json::from_str(&text).expect("text content is JSON");
+    assert_eq!(
+        from_text, structured,
+        "text and structuredContent carry the same JSON"
+    );
+    structured
+}
+
+/// The message of a failed call.
+pub fn err_text(result: &CallToolResult) -> String {
+    assert_eq!(
+        result.is_error,
+        Some(true),
+        "expected a tool error, got {:?}",
+        result.structured_content
+    );
+    result.content[0].as_text().expect("text").text.clone()
+}
+
+/// Calls until `check` accepts the result or 5 s pass (for Coda's eventual consistency).
+pub async fn eventually(
+    client: &Client,
+    name: &str,
+    args: Value,
+    check: impl Fn(&CallToolResult) -> bool,
+) -> CallToolResult {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = call(client, name, args.clone()).await;
+        if check(&r) || tokio::time::Instant::now() > deadline {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+}
 
 /// A running demo + server pair. Shut down explicitly with [`Harness::stop`].
 pub struct Harness {

@@ -1,0 +1,735 @@
+//! Every tool against the demo workspace, through the official Rust MCP client, and proof
+//! from `operations.tsv` that every Coda operation is reachable.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::{call, connect, err_text, eventually, ok, Harness};
+use serde_json::{json, Value};
+
+const PLAN: &str = "AbCDeFGH01";
+const BOOK: &str = "HaNdBoOk02";
+const GOALS: &str = "Q4GoAlS003";
+
+#[test]
+fn every_operation_in_operations_tsv_is_covered_by_a_tool() {
+    let tsv = include_str!("data/operations.tsv");
+    let shared =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/coda-api/operations.tsv");
+    if let Ok(original) = std::fs::read_to_string(&shared) {
+        assert_eq!(
+            original, tsv,
+            "tests/data/operations.tsv is a copy of shared/coda-api/operations.tsv"
+        );
+    }
+    let covered: HashSet<&str> = coda_mcp::tools::CATALOGUE
+        .iter()
+        .flat_map(|t| t.operations.iter().copied())
+        .collect();
+    let ops: Vec<&str> = tsv
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split('\t').nth(3).unwrap())
+        .collect();
+    assert_eq!(ops.len(), 64);
+    let missing: Vec<&&str> = ops.iter().filter(|op| !covered.contains(**op)).collect();
+    assert!(missing.is_empty(), "operations without a tool: {missing:?}");
+    // Names: coda_ + snake case of the operation, except the seed's eight.
+    let names: HashSet<&str> = coda_mcp::tools::CATALOGUE.iter().map(|t| t.name).collect();
+    let seed = [
+        ("listDocs", "coda_list_documents"),
+        ("getDoc", "coda_get_document"),
+        ("upsertRows", "coda_create_rows"),
+    ];
+    for op in ops {
+        let expected = seed
+            .iter()
+            .find(|(o, _)| *o == op)
+            .map(|(_, n)| n.to_string())
+            .unwrap_or_else(|| format!("coda_{}", coda_mcp::tools::snake(op)));
+        assert!(
+            names.contains(expected.as_str()),
+            "no tool named {expected} for {op}"
+        );
+    }
+}
+
+fn ids(v: &Value) -> Vec<String> {
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn docs_sharing_and_publishing() {
+    let h = Harness::start().await;
+    let c = connect(&h).await;
+    let docs = ok(&call(&c, "coda_list_documents", json!({"query": "plan"})).await);
+    assert_eq!(ids(&docs), vec![PLAN]);
+    let by_url = ok(&call(
+        &c,
+        "coda_get_document",
+        json!({"docId": "https://coda.io/d/Project-Plan_dAbCDeFGH01"}),
+    )
+    .await);
+    assert_eq!(
+        by_url["name"], "Project Plan",
+        "a Coda URL works where an ID is expected"
+    );
+
+    let created = ok(&call(
+        &c,
+        "coda_create_doc",
+        json!({"title": "Copy of the handbook", "sourceDoc": BOOK}),
+    )
+    .await);
+    let new_id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["completed"], true);
+    let copy = ok(&call(&c, "coda_get_document", json!({"docId": new_id})).await);
+    assert_eq!(
+        copy["docSize"]["pageCount"], 4,
+        "the copy has the source's pages"
+    );
+    ok(&call(
+        &c,
+        "coda_update_doc",
+        json!({"docId": new_id, "title": "Renamed copy"}),
+    )
+    .await);
+    assert_eq!(
+        ok(&call(&c, "coda_get_document", json!({"docId": new_id})).await)["name"],
+        "Renamed copy"
+    );
+    ok(&call(&c, "coda_delete_doc", json!({"docId": new_id})).await);
+    let gone = eventually(&c, "coda_get_document", json!({"docId": new_id}), |r| {
+        r.is_error == Some(true)
+    })
+    .await;
+    assert!(err_text(&gone).contains("404"));
+
+    let meta = ok(&call(&c, "coda_get_sharing_metadata", json!({"docId": PLAN})).await);
+    assert_eq!(meta["canShare"], true);
+    ok(&call(
+        &c,
+        "coda_add_permission",
+        json!({"docId": PLAN, "access": "comment",
+        "principal": {"type": "email", "email": "grace@example.com"}}),
+    )
+    .await);
+    let perms = ok(&call(&c, "coda_get_permissions", json!({"docId": PLAN})).await);
+    let grace = perms["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["principal"]["email"] == "grace@example.com")
+        .expect("added");
+    assert_eq!(grace["access"], "comment");
+    ok(&call(
+        &c,
+        "coda_delete_permission",
+        json!({"docId": PLAN, "permissionId": grace["id"]}),
+    )
+    .await);
+    let perms = ok(&call(&c, "coda_get_permissions", json!({"docId": PLAN})).await);
+    assert!(!perms.to_string().contains("grace@example.com"));
+    let bad = err_text(
+        &call(
+            &c,
+            "coda_add_permission",
+            json!({"docId": PLAN, "access": "comment", "principal": {"type": "email"}}),
+        )
+        .await,
+    );
+    assert!(bad.contains("principal.email"), "{bad}");
+    let found = ok(&call(
+        &c,
+        "coda_search_principals",
+        json!({"docId": PLAN, "query": "ada"}),
+    )
+    .await);
+    assert_eq!(found["users"][0]["email"], "ada@example.com");
+    let acl = ok(&call(&c, "coda_get_acl_settings", json!({"docId": PLAN})).await);
+    assert_eq!(acl["allowCopying"], true);
+    let acl = ok(&call(
+        &c,
+        "coda_update_acl_settings",
+        json!({"docId": PLAN, "allowCopying": false}),
+    )
+    .await);
+    assert_eq!(acl["allowCopying"], false);
+
+    let cats = ok(&call(&c, "coda_list_categories", json!({})).await);
+    assert!(cats["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["name"] == "Engineering"));
+    let published = ok(&call(
+        &c,
+        "coda_publish_doc",
+        json!({"docId": GOALS, "slug": "q4-goals", "mode": "view",
+        "categoryNames": ["Engineering"]}),
+    )
+    .await);
+    assert_eq!(published["completed"], true);
+    ok(&call(&c, "coda_unpublish_doc", json!({"docId": GOALS})).await);
+    c.cancel().await.unwrap();
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn pages_content_and_exports() {
+    let h = Harness::start().await;
+    let c = connect(&h).await;
+    let pages = ok(&call(&c, "coda_list_pages", json!({"docId": PLAN})).await);
+    assert!(pages["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["name"] == "Overview"));
+    let created = ok(&call(&c, "coda_create_page", json!({"docId": PLAN, "name": "Launch notes", "pageContent": {"type": "canvas",
+        "canvasContent": {"format": "markdown", "content": "# Launch\n\nHello world\n\n- one\n- two"}}})).await);
+    let page = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["completed"], true);
+    assert_eq!(
+        ok(&call(
+            &c,
+            "coda_get_page",
+            json!({"docId": PLAN, "pageIdOrName": page})
+        )
+        .await)["name"],
+        "Launch notes"
+    );
+    ok(&call(&c, "coda_update_page", json!({"docId": PLAN, "pageIdOrName": page, "subtitle": "What we ship",
+        "contentUpdate": {"insertionMode": "append", "canvasContent": {"format": "html", "content": "<p>Appended &amp; done</p>"}}})).await);
+    let lines = ok(&call(
+        &c,
+        "coda_list_page_content",
+        json!({"docId": PLAN, "pageIdOrName": page}),
+    )
+    .await);
+    let items = lines["items"].as_array().unwrap();
+    assert_eq!(
+        items.last().unwrap()["itemContent"]["content"],
+        "Appended & done"
+    );
+    let hello = items
+        .iter()
+        .find(|l| l["itemContent"]["content"] == "Hello world")
+        .unwrap()["id"]
+        .clone();
+    ok(&call(
+        &c,
+        "coda_delete_page_content",
+        json!({"docId": PLAN, "pageIdOrName": page, "elementIds": [hello]}),
+    )
+    .await);
+    let text = ok(&call(
+        &c,
+        "coda_get_page_content",
+        json!({"docId": PLAN, "pageIdOrName": page}),
+    )
+    .await);
+    assert_eq!(text["text"], "# Launch\n- one\n- two\nAppended & done");
+    assert_eq!(text["source"], "listPageContent");
+
+    let export = ok(&call(
+        &c,
+        "coda_begin_page_content_export",
+        json!({"docId": PLAN, "pageIdOrName": page, "outputFormat": "html"}),
+    )
+    .await);
+    let export_id = export["id"].as_str().unwrap().to_owned();
+    let status = eventually(
+        &c,
+        "coda_get_page_content_export_status",
+        json!({"docId": PLAN, "pageIdOrName": page, "requestId": export_id}),
+        |r| {
+            r.is_error == Some(false)
+                && r.structured_content
+                    .as_ref()
+                    .is_some_and(|v| v["status"] == "complete")
+        },
+    )
+    .await;
+    let status = ok(&status);
+    assert!(status["downloadLink"].as_str().unwrap().contains("/blobs/"));
+
+    ok(&call(
+        &c,
+        "coda_delete_page",
+        json!({"docId": PLAN, "pageIdOrName": page}),
+    )
+    .await);
+    assert!(err_text(
+        &call(
+            &c,
+            "coda_get_page",
+            json!({"docId": PLAN, "pageIdOrName": page})
+        )
+        .await
+    )
+    .contains("404"));
+    c.cancel().await.unwrap();
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn page_text_falls_back_to_an_export_when_list_page_content_is_missing() {
+    let demo = coda_mcp::demo::DemoConfig {
+        page_content_endpoint: false,
+        ..common::quick_demo()
+    };
+    let h = Harness::start_with(demo, |_| {}).await;
+    let c = connect(&h).await;
+    let text = ok(&call(
+        &c,
+        "coda_get_page_content",
+        json!({"docId": BOOK, "pageIdOrName": "Welcome"}),
+    )
+    .await);
+    assert_eq!(text["source"], "export");
+    let body = text["text"].as_str().unwrap();
+    assert!(
+        body.starts_with("# Welcome to the team") && body.contains("1. Set up your laptop"),
+        "{body}"
+    );
+    c.cancel().await.unwrap();
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn tables_columns_rows_and_buttons() {
+    let h = Harness::start().await;
+    let c = connect(&h).await;
+    let tables = ok(&call(
+        &c,
+        "coda_list_tables",
+        json!({"docId": PLAN, "tableTypes": ["table"]}),
+    )
+    .await);
+    assert_eq!(tables["count"], 2);
+    let cols = ok(&call(
+        &c,
+        "coda_list_columns",
+        json!({"docId": PLAN, "tableIdOrName": "Tasks"}),
+    )
+    .await);
+    assert_eq!(cols["count"], 8);
+    let status = ok(&call(
+        &c,
+        "coda_get_column",
+        json!({"docId": PLAN, "tableIdOrName": "Tasks", "columnIdOrName": "Status"}),
+    )
+    .await);
+    assert_eq!(status["format"]["type"], "select");
+
+    let created = ok(&call(&c, "coda_create_rows", json!({"docId": GOALS, "tableIdOrName": "Key Results", "rows": [
+        {"cells": [{"column": "Key result", "value": "Temp A"}]}, {"cells": [{"column": "Key result", "value": "Temp B"}]},
+        {"cells": [{"column": "Key result", "value": "Temp C"}]}]})).await);
+    let added: Vec<Value> = created["addedRowIds"].as_array().unwrap().clone();
+    assert_eq!(added.len(), 3);
+    assert_eq!(created["batches"].as_array().unwrap().len(), 1);
+    ok(&call(
+        &c,
+        "coda_delete_rows",
+        json!({"docId": GOALS, "tableIdOrName": "Key Results", "rowIds": [added[0], added[1]]}),
+    )
+    .await);
+    ok(&call(
+        &c,
+        "coda_delete_row",
+        json!({"docId": GOALS, "tableIdOrName": "Key Results", "rowIdOrName": added[2]}),
+    )
+    .await);
+    let rows = ok(&call(
+        &c,
+        "coda_list_rows",
+        json!({"docId": GOALS, "tableIdOrName": "Key Results"}),
+    )
+    .await);
+    assert_eq!(rows["count"], 6, "the three temporary rows are gone");
+
+    let pushed = ok(&call(
+        &c,
+        "coda_push_button",
+        json!({"docId": PLAN, "tableIdOrName": "Tasks", "rowIdOrName": "i-Tsk0007",
+        "columnIdOrName": "Notify owner"}),
+    )
+    .await);
+    assert_eq!(pushed["completed"], true);
+    assert_eq!(h.demo.webhook_runs(PLAN), vec!["button:c-TskNotify"]);
+    let not_button = err_text(
+        &call(
+            &c,
+            "coda_push_button",
+            json!({"docId": PLAN, "tableIdOrName": "Tasks", "rowIdOrName": "i-Tsk0007",
+        "columnIdOrName": "Status"}),
+        )
+        .await,
+    );
+    assert!(not_button.contains("not a button column"), "{not_button}");
+    let write_button = err_text(
+        &call(
+            &c,
+            "coda_update_row",
+            json!({"docId": PLAN, "tableIdOrName": "Tasks", "rowIdOrName": "i-Tsk0007",
+        "row": {"cells": [{"column": "Notify owner", "value": "x"}]}}),
+        )
+        .await,
+    );
+    assert!(write_button.contains("button column"), "{write_button}");
+
+    let row_link = "https://coda.io/d/Project-Plan_dAbCDeFGH01#Tasks_tTasks001/_rui-Tsk0003";
+    let row = ok(&call(
+        &c,
+        "coda_get_row",
+        json!({"docId": row_link, "tableIdOrName": row_link, "rowIdOrName": row_link}),
+    )
+    .await);
+    assert_eq!(
+        row["id"], "i-Tsk0003",
+        "a row URL works for every ID argument"
+    );
+    c.cancel().await.unwrap();
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn formulas_controls_domains_links_and_automations() {
+    let h = Harness::start().await;
+    let c = connect(&h).await;
+    assert_eq!(
+        ok(&call(
+            &c,
+            "coda_list_formulas",
+            json!({"docId": PLAN, "sortBy": "name"})
+        )
+        .await)["count"],
+        2
+    );
+    let open = ok(&call(
+        &c,
+        "coda_get_formula",
+        json!({"docId": PLAN, "formulaIdOrName": "OpenTasks"}),
+    )
+    .await);
+    assert!(open["value"].as_u64().unwrap() > 0);
+    assert_eq!(
+        ok(&call(&c, "coda_list_controls", json!({"docId": PLAN})).await)["count"],
+        3
+    );
+    assert_eq!(
+        ok(&call(
+            &c,
+            "coda_get_control",
+            json!({"docId": PLAN, "controlIdOrName": "ctrl-Horizon"})
+        )
+        .await)["value"],
+        6
+    );
+
+    let domains = ok(&call(&c, "coda_list_custom_doc_domains", json!({"docId": BOOK})).await);
+    assert_eq!(
+        domains["customDocDomains"][0]["customDocDomain"],
+        "handbook.example.com"
+    );
+    ok(&call(
+        &c,
+        "coda_add_custom_doc_domain",
+        json!({"docId": BOOK, "customDocDomain": "wiki.example.com"}),
+    )
+    .await);
+    let listed = eventually(
+        &c,
+        "coda_list_custom_doc_domains",
+        json!({"docId": BOOK}),
+        |r| {
+            r.structured_content
+                .as_ref()
+                .is_some_and(|v| v.to_string().contains("wiki.example.com"))
+        },
+    )
+    .await;
+    assert!(ok(&listed).to_string().contains("wiki.example.com"));
+    ok(&call(
+        &c,
+        "coda_update_custom_doc_domain",
+        json!({"docId": BOOK, "customDocDomain": "wiki.example.com"}),
+    )
+    .await);
+    ok(&call(
+        &c,
+        "coda_delete_custom_doc_domain",
+        json!({"docId": BOOK, "customDocDomain": "wiki.example.com"}),
+    )
+    .await);
+    let unpublished = err_text(
+        &call(
+            &c,
+            "coda_add_custom_doc_domain",
+            json!({"docId": PLAN, "customDocDomain": "x.example.com"}),
+        )
+        .await,
+    );
+    assert!(unpublished.contains("403"), "{unpublished}");
+    let provider = ok(&call(
+        &c,
+        "coda_get_custom_doc_domain_provider",
+        json!({"customDocDomain": "handbook.example.com"}),
+    )
+    .await);
+    assert!(provider["provider"].is_string());
+
+    assert_eq!(
+        ok(&call(&c, "coda_whoami", json!({})).await)["name"],
+        "Demo User"
+    );
+    let url = "https://coda.io/d/Project-Plan_dAbCDeFGH01#Tasks_tTasks001/_rui-Tsk0003";
+    let resolved = ok(&call(&c, "coda_resolve_browser_link", json!({"url": url})).await);
+    assert_eq!(resolved["resource"]["type"], "row");
+    let link = ok(&call(&c, "coda_resolve_link", json!({"url": url})).await);
+    assert_eq!(
+        (
+            link["docId"].as_str(),
+            link["tableId"].as_str(),
+            link["rowId"].as_str()
+        ),
+        (Some(PLAN), Some("grid-Tasks001"), Some("i-Tsk0003"))
+    );
+
+    let queued = ok(&call(
+        &c,
+        "coda_update_row",
+        json!({"docId": PLAN, "tableIdOrName": "Tasks", "rowIdOrName": "i-Tsk0009",
+        "wait": false, "row": {"cells": [{"column": "Estimate (h)", "value": 3}]}}),
+    )
+    .await);
+    let status = eventually(
+        &c,
+        "coda_get_mutation_status",
+        json!({"requestId": queued["requestId"]}),
+        |r| {
+            r.structured_content
+                .as_ref()
+                .is_some_and(|v| v["completed"] == true)
+        },
+    )
+    .await;
+    assert_eq!(ok(&status)["completed"], true);
+
+    let fired = ok(&call(
+        &c,
+        "coda_trigger_webhook_automation",
+        json!({"docId": PLAN, "ruleId": "grid-auto-Notify01",
+        "payload": {"reason": "test"}}),
+    )
+    .await);
+    assert_eq!(fired["completed"], true);
+    assert_eq!(h.demo.webhook_runs(PLAN), vec!["grid-auto-Notify01"]);
+    let unknown = err_text(
+        &call(
+            &c,
+            "coda_trigger_webhook_automation",
+            json!({"docId": PLAN, "ruleId": "grid-auto-Nope"}),
+        )
+        .await,
+    );
+    assert!(unknown.contains("404"));
+    c.cancel().await.unwrap();
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn analytics_workspaces_go_links_and_folders() {
+    let h = Harness::start().await;
+    let c = connect(&h).await;
+    let docs = ok(&call(
+        &c,
+        "coda_list_doc_analytics",
+        json!({"orderBy": "views", "direction": "descending", "sinceDate": "2026-02-25"}),
+    )
+    .await);
+    assert_eq!(docs["count"], 4);
+    assert_eq!(
+        docs["items"][0]["metrics"].as_array().unwrap().len(),
+        3,
+        "sinceDate filters the days"
+    );
+    assert!(
+        ok(&call(&c, "coda_list_page_analytics", json!({"docId": PLAN})).await)["count"]
+            .as_u64()
+            .unwrap()
+            >= 3
+    );
+    assert!(
+        ok(&call(&c, "coda_list_doc_analytics_summary", json!({})).await)["totalSessions"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert_eq!(
+        ok(&call(&c, "coda_list_pack_analytics", json!({})).await)["count"],
+        1
+    );
+    assert!(
+        ok(&call(&c, "coda_list_pack_analytics_summary", json!({})).await)["totalDocInstalls"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert_eq!(
+        ok(&call(
+            &c,
+            "coda_list_pack_formula_analytics",
+            json!({"packId": 1001})
+        )
+        .await)["count"],
+        3
+    );
+    assert!(
+        err_text(&call(&c, "coda_list_pack_formula_analytics", json!({"packId": 7})).await)
+            .contains("404")
+    );
+    assert!(
+        ok(&call(&c, "coda_get_analytics_last_updated", json!({})).await)
+            ["docAnalyticsLastUpdated"]
+            .is_string()
+    );
+
+    let editors = ok(&call(
+        &c,
+        "coda_list_workspace_members",
+        json!({"workspaceId": "ws-Demo01", "includedRoles": ["Editor"]}),
+    )
+    .await);
+    assert!(editors["count"].as_u64().unwrap() >= 1);
+    assert!(editors["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["role"] == "Editor"));
+    ok(&call(
+        &c,
+        "coda_change_user_role",
+        json!({"workspaceId": "ws-Demo01", "email": "ada@example.com", "newRole": "Editor"}),
+    )
+    .await);
+    let roles = ok(&call(
+        &c,
+        "coda_list_workspace_role_activity",
+        json!({"workspaceId": "ws-Demo01"}),
+    )
+    .await);
+    assert!(roles["items"][0]["activeEditorCount"].as_u64().unwrap() >= 2);
+    ok(&call(&c, "coda_add_go_link", json!({"organizationId": "org-Demo01", "name": "handbook", "destinationUrl": "https://coda.io/d/_dHaNdBoOk02"})).await);
+    let dup = err_text(&call(&c, "coda_add_go_link", json!({"organizationId": "org-Demo01", "name": "handbook", "destinationUrl": "https://coda.io/x"})).await);
+    assert!(dup.contains("already exists"), "{dup}");
+
+    assert_eq!(
+        ok(&call(&c, "coda_list_folders", json!({})).await)["count"],
+        2
+    );
+    let folder = ok(&call(
+        &c,
+        "coda_create_folder",
+        json!({"name": "Archive", "workspaceId": "ws-Demo01"}),
+    )
+    .await);
+    let fid = folder["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        ok(&call(&c, "coda_get_folder", json!({"folderId": fid})).await)["name"],
+        "Archive"
+    );
+    assert_eq!(
+        ok(&call(
+            &c,
+            "coda_update_folder",
+            json!({"folderId": fid, "name": "Old stuff"})
+        )
+        .await)["name"],
+        "Old stuff"
+    );
+    ok(&call(&c, "coda_delete_folder", json!({"folderId": fid})).await);
+    let gone = eventually(&c, "coda_get_folder", json!({"folderId": fid}), |r| {
+        r.is_error == Some(true)
+    })
+    .await;
+    assert!(err_text(&gone).contains("404"));
+    let busy = err_text(&call(&c, "coda_delete_folder", json!({"folderId": "fl-Work0001"})).await);
+    assert!(busy.contains("still holds docs"), "{busy}");
+    c.cancel().await.unwrap();
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn chatgpt_search_and_fetch() {
+    let h = Harness::start().await;
+    let c = connect(&h).await;
+    let found = call(&c, "search", json!({"query": "Grace Hopper"})).await;
+    let results = ok(&found)["results"].as_array().unwrap().clone();
+    assert!(!results.is_empty());
+    for r in &results {
+        assert!(
+            r["id"].is_string()
+                && r["title"].is_string()
+                && r["url"].as_str().unwrap().starts_with("https://coda.io/"),
+            "{r}"
+        );
+    }
+    let text: Value = serde_json::from_str(&found.content[0].as_text().unwrap().text).unwrap();
+    assert!(
+        text["results"].is_array(),
+        "one text content holding {{\"results\": [...]}}"
+    );
+    assert_eq!(found.content.len(), 1);
+
+    let row_hit = results
+        .iter()
+        .find(|r| r["id"].as_str().unwrap().starts_with("row:"))
+        .expect("a row matches");
+    let row = ok(&call(&c, "fetch", json!({"id": row_hit["id"]})).await);
+    assert!(row["text"].as_str().unwrap().contains("Grace Hopper"));
+    for key in ["id", "title", "text", "url", "metadata"] {
+        assert!(row.get(key).is_some(), "fetch result lacks {key}");
+    }
+    let handbook = ok(&call(&c, "search", json!({"query": "handbook"})).await);
+    let doc_hit = handbook["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == format!("doc:{BOOK}"))
+        .expect("doc by name");
+    let doc = ok(&call(&c, "fetch", json!({"id": doc_hit["id"]})).await);
+    assert!(doc["text"].as_str().unwrap().contains("Benefits"));
+    let page = ok(&call(
+        &c,
+        "fetch",
+        json!({"id": format!("page:{BOOK}:canvas-Benefits")}),
+    )
+    .await);
+    assert!(page["text"]
+        .as_str()
+        .unwrap()
+        .contains("28 days of paid time off"));
+    let table = ok(&call(
+        &c,
+        "fetch",
+        json!({"id": "https://coda.io/d/_dQ4GoAlS003#Key-Results_tOkrs0001"}),
+    )
+    .await);
+    assert!(table["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("| Key result | Objective |"));
+    assert_eq!(table["metadata"]["type"], "table");
+    let bad = err_text(&call(&c, "fetch", json!({"id": "row:only-two"})).await);
+    assert!(bad.contains("not an id from search"), "{bad}");
+    c.cancel().await.unwrap();
+    h.stop().await;
+}
