@@ -120,7 +120,7 @@ impl CodaClient {
             http,
             base_url: base_url.trim_end_matches('/').into(),
             token,
-            pacer: Arc::new(Pacer::new(limits)),
+            pacer: Arc::new(Pacer::with_safety_margin(limits)),
             retry: Arc::new(retry),
         })
     }

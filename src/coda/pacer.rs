@@ -86,15 +86,38 @@ impl RateLimits {
 pub struct Pacer {
     limits: RateLimits,
     windows: [Mutex<VecDeque<Instant>>; 5],
+    /// Extra time a slot stays taken, so that requests delayed in transit still arrive
+    /// inside the server's window (zero for a server-side limiter).
+    margin_percent: u32,
 }
 
 impl Pacer {
-    /// A pacer enforcing `limits`.
+    /// A limiter enforcing `limits` exactly, as a server does.
     pub fn new(limits: RateLimits) -> Self {
         Pacer {
             limits,
             windows: Default::default(),
+            margin_percent: 0,
         }
+    }
+
+    /// A client-side pacer: each window is stretched by 10% (at least 300 ms) because the
+    /// server counts arrivals, which lag behind our departures by a varying amount.
+    pub fn with_safety_margin(limits: RateLimits) -> Self {
+        Pacer {
+            limits,
+            windows: Default::default(),
+            margin_percent: 10,
+        }
+    }
+
+    fn window(&self, class: RateClass) -> (u32, Duration) {
+        let (count, window) = self.limits.get(class);
+        if self.margin_percent == 0 {
+            return (count, window);
+        }
+        let margin = (window * self.margin_percent / 100).max(Duration::from_millis(300));
+        (count, window + margin)
     }
 
     /// Waits until one more request of `class` fits in its window, then claims the slot.
@@ -112,7 +135,7 @@ impl Pacer {
     /// Claims a slot of `class` if one is free now; otherwise says how long until one frees up.
     /// (The demo workspace uses this to answer 429 the way Coda does.)
     pub async fn try_acquire(&self, class: RateClass) -> Result<(), Duration> {
-        let (count, window) = self.limits.get(class);
+        let (count, window) = self.window(class);
         let mut slots = self.windows[class.index()].lock().await;
         let now = Instant::now();
         while slots
@@ -131,7 +154,7 @@ impl Pacer {
 
     /// Free slots right now per class (for health and the dashboard's rate-limit headroom).
     pub async fn headroom(&self, class: RateClass) -> u32 {
-        let (count, window) = self.limits.get(class);
+        let (count, window) = self.window(class);
         let slots = self.windows[class.index()].lock().await;
         let now = Instant::now();
         let used = slots

@@ -912,7 +912,13 @@ async fn doc_analytics(State(s): State<Shared>, Query(raw): Query<Params>) -> Re
                 "createdAt" => json!(v["doc"]["createdAt"]),
                 other => json!(sum(v["metrics"].as_array().map(Vec::as_slice).unwrap_or(&[]), other)),
             };
-            items.sort_by(|a, b| key(a).to_string().cmp(&key(b).to_string()));
+            items.sort_by(|a, b| {
+                let (ka, kb) = (key(a), key(b));
+                match (ka.as_f64(), kb.as_f64()) {
+                    (Some(x), Some(y)) => x.total_cmp(&y),
+                    _ => ka.to_string().cmp(&kb.to_string()),
+                }
+            });
             if q.get("direction").map(String::as_str) == Some("descending") {
                 items.reverse();
             }
