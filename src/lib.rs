@@ -9,6 +9,7 @@ pub mod engine;
 pub mod health;
 pub mod http;
 pub mod mcp;
+pub mod prompts;
 pub mod tools;
 
 pub use engine::{Engine, EngineConfig};

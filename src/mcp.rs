@@ -5,15 +5,19 @@
 use std::time::Instant;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, InitializeResult,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, GetPromptRequestParams,
+    GetPromptResponse, GetPromptResult, Implementation, InitializeResult, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ServerCapabilities,
+    ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{json, Value};
 
 use crate::engine::Engine;
-use crate::tools::{self, ToolError, CATALOGUE};
+use crate::prompts;
+use crate::tools::{self, resources, ToolError, CATALOGUE};
 
 /// What the server tells a client at `initialize`, so the model knows how to start.
 const INSTRUCTIONS: &str = "Tools for the user's Coda workspace. Start with coda_list_documents to find a docId, \
@@ -32,6 +36,12 @@ impl CodaMcp {
     pub fn new(engine: Engine) -> Self {
         CodaMcp { engine }
     }
+}
+
+/// Builds an rmcp model value from its JSON form (the model types are non-exhaustive).
+fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, McpError> {
+    serde_json::from_value(value)
+        .map_err(|e| McpError::internal_error(format!("malformed result: {e}"), None))
 }
 
 /// A successful tool result: the JSON as text (for clients that only read text) and as
@@ -71,7 +81,13 @@ pub fn unknown_tool_error(engine: &Engine, name: &str) -> McpError {
 
 impl ServerHandler for CodaMcp {
     fn get_info(&self) -> ServerConfig {
-        let mut info = InitializeResult::new(ServerCapabilities::builder().enable_tools().build());
+        let mut info = InitializeResult::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_prompts()
+                .build(),
+        );
         info.server_info = serde_json::from_value::<Implementation>(json!({
             "name": "coda-mcp", "title": "Coda MCP Desktop", "version": env!("CARGO_PKG_VERSION"),
         }))
@@ -93,6 +109,79 @@ impl ServerHandler for CodaMcp {
             .collect();
         serde_json::from_value(json!({"tools": tools}))
             .map_err(|e| McpError::internal_error(format!("tool catalogue is invalid: {e}"), None))
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let docs = resources::list_docs(self.engine.coda(), &self.engine.exec_options())
+            .await
+            .map_err(|e| {
+                McpError::internal_error(format!("could not list Coda docs: {e}"), None)
+            })?;
+        decode(json!({"resources": docs}))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        decode(json!({"resourceTemplates": resources::templates()}))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let uri = request.uri;
+        match resources::read(&uri, self.engine.coda(), &self.engine.exec_options()).await {
+            Ok(Some((mime, text))) => {
+                let result: ReadResourceResult = decode(json!({"contents": [{"uri": uri, "mimeType": mime, "text": text}]}))?;
+                Ok(result.into())
+            }
+            Ok(None) => Err(McpError::resource_not_found(
+                format!("Unknown resource '{uri}': use coda://docs/{{docId}}, coda://docs/{{docId}}/pages/{{pageId}} or coda://docs/{{docId}}/tables/{{tableId}}"),
+                Some(json!({"uri": uri})))),
+            Err(ToolError::Coda(e)) if e.status() == Some(404) => Err(McpError::resource_not_found(
+                format!("Resource '{uri}' was not found in Coda: {e}"), Some(json!({"uri": uri})))),
+            Err(e) => Err(McpError::internal_error(format!("Could not read '{uri}': {e}"), Some(json!({"uri": uri})))),
+        }
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        decode(json!({"prompts": prompts::PROMPTS.iter().map(|p| p.to_json()).collect::<Vec<_>>()}))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let prompt = prompts::get(&request.name).ok_or_else(|| {
+            McpError::invalid_params(
+                format!("Unknown prompt '{}'; call prompts/list", request.name),
+                None,
+            )
+        })?;
+        let text = prompt
+            .render(&request.arguments.unwrap_or_default())
+            .map_err(|missing| {
+                McpError::invalid_params(
+                    format!("Prompt '{}' needs the argument '{missing}'", prompt.name),
+                    None,
+                )
+            })?;
+        let result: GetPromptResult = decode(json!({"description": prompt.description,
+            "messages": [{"role": "user", "content": {"type": "text", "text": text}}]}))?;
+        Ok(result.into())
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

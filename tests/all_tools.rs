@@ -733,3 +733,96 @@ async fn chatgpt_search_and_fetch() {
     c.cancel().await.unwrap();
     h.stop().await;
 }
+
+#[tokio::test]
+async fn resources_and_prompts() {
+    use rmcp::model::{GetPromptRequestParams, ReadResourceRequestParams};
+    let h = Harness::start().await;
+    let c = connect(&h).await;
+    let templates = c.list_all_resource_templates().await.unwrap();
+    let uris: Vec<String> = templates.iter().map(|t| t.uri_template.clone()).collect();
+    assert_eq!(
+        uris,
+        [
+            "coda://docs/{docId}",
+            "coda://docs/{docId}/pages/{pageId}",
+            "coda://docs/{docId}/tables/{tableId}"
+        ]
+    );
+    let docs = c.list_all_resources().await.unwrap();
+    assert!(
+        docs.iter().any(|r| r.uri == format!("coda://docs/{PLAN}")),
+        "docs are listed as resources"
+    );
+
+    let read = |uri: String| {
+        let c = &c;
+        async move {
+            serde_json::to_value(
+                c.read_resource(ReadResourceRequestParams::new(uri))
+                    .await
+                    .unwrap(),
+            )
+            .unwrap()
+        }
+    };
+    let doc = read(format!("coda://docs/{PLAN}")).await;
+    assert_eq!(doc["contents"][0]["mimeType"], "application/json");
+    let doc_json: Value =
+        serde_json::from_str(doc["contents"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(doc_json["name"], "Project Plan");
+    assert!(doc_json["tables"].as_array().unwrap().len() >= 2);
+    let page = read(format!("coda://docs/{BOOK}/pages/canvas-Benefits")).await;
+    assert_eq!(page["contents"][0]["mimeType"], "text/markdown");
+    assert!(page["contents"][0]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("# Benefits"));
+    let table = read(format!("coda://docs/{GOALS}/tables/grid-Okrs0001")).await;
+    assert_eq!(table["contents"][0]["mimeType"], "text/csv");
+    let csv = table["contents"][0]["text"].as_str().unwrap();
+    assert!(
+        csv.starts_with("Key result,Objective,Progress (%),Owner,On track,Quarter\n"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 7, "header plus six rows");
+    let missing = c
+        .read_resource(ReadResourceRequestParams::new("coda://docs/NoSuchDoc1"))
+        .await
+        .expect_err("404");
+    assert!(missing.to_string().contains("not found"), "{missing}");
+    let foreign = c
+        .read_resource(ReadResourceRequestParams::new("file:///etc/passwd"))
+        .await
+        .expect_err("not ours");
+    assert!(
+        foreign.to_string().contains("Unknown resource"),
+        "{foreign}"
+    );
+
+    let prompts = c.list_all_prompts().await.unwrap();
+    let names: Vec<&str> = prompts.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["summarize_doc", "find_rows", "status_update"]);
+    let args = json!({"docId": PLAN, "tableIdOrName": "Tasks", "description": "blocked tasks owned by Ada"});
+    let prompt = c
+        .get_prompt(
+            GetPromptRequestParams::new("find_rows")
+                .with_arguments(args.as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap();
+    let text = serde_json::to_value(&prompt.messages[0]).unwrap();
+    let text = text["content"]["text"].as_str().unwrap();
+    assert!(
+        text.contains("blocked tasks owned by Ada")
+            && text.contains("coda_get_table")
+            && text.contains(PLAN)
+    );
+    let e = c
+        .get_prompt(GetPromptRequestParams::new("summarize_doc"))
+        .await
+        .expect_err("docId required");
+    assert!(e.to_string().contains("docId"), "{e}");
+    c.cancel().await.unwrap();
+    h.stop().await;
+}

@@ -81,7 +81,17 @@ pub(super) struct Run<'a> {
     retries: u32,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
+    /// A fresh run with zeroed counters.
+    pub fn new(client: &'a CodaClient, opts: &'a ExecOptions) -> Self {
+        Run {
+            client,
+            opts,
+            requests: 0,
+            retries: 0,
+        }
+    }
+
     pub async fn send(&mut self, req: &CodaRequest) -> Result<Value, CodaError> {
         self.requests += 1;
         let resp = self.client.send(req).await;

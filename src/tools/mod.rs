@@ -7,6 +7,7 @@ mod composite;
 mod exec;
 pub mod links;
 mod params;
+pub mod resources;
 mod validate;
 
 use std::sync::Arc;
