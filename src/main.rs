@@ -31,6 +31,15 @@ enum LogFormat {
 enum Command {
     /// Run the MCP server (Streamable HTTP at /mcp, health at /health).
     Serve(ServeArgs),
+    /// List the MCP tools: name, read or write, and the Coda operations each calls.
+    Tools {
+        /// Print the full MCP tool definitions as JSON (schemas, annotations).
+        #[arg(long)]
+        json: bool,
+        /// Only the tools offered in read-only mode.
+        #[arg(long)]
+        read_only: bool,
+    },
     /// Run only the built-in demo workspace (a Coda-compatible API on loopback).
     Demo {
         /// Port for the demo API (0 picks a free port).
@@ -138,6 +147,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Tools { json, read_only } => {
+            let catalogue = coda_mcp::tools::Catalogue::new(read_only);
+            let out = if json {
+                let tools: Vec<serde_json::Value> = catalogue.iter().map(|t| t.to_mcp_json()).collect();
+                serde_json::to_string_pretty(&tools)? + "\n"
+            } else {
+                catalogue.iter().map(|t| {
+                    let kind = if t.is_read_only() { "read " } else { "write" };
+                    format!("{:<40} {kind}  {}\n", t.name, t.operations.join(", "))
+                }).collect()
+            };
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes());
+            Ok(())
+        }
         Command::Demo { port } => {
             let handle = demo::start(DemoConfig::default(), port)
                 .await
