@@ -13,6 +13,8 @@ ensure_cmd python3 python3
 python3 -c 'import venv, ensurepip' 2>/dev/null || ensure_debs python3-venv
 ensure_cmd node nodejs
 ensure_cmd npm npm
+# The real OS keychain for the keychain tests: a private D-Bus session with GNOME Keyring.
+ensure_debs dbus gnome-keyring libsecret-tools
 
 say "Python test tools (.tools/venv)"
 VENV="$ROOT/.tools/venv"
@@ -46,7 +48,8 @@ suite() {
 export CARGO_TERM_COLOR=never
 suite "cargo fmt --check" cargo fmt --all -- --check
 suite "cargo clippy (warnings are errors)" cargo clippy --all-targets --locked -- -D warnings
-suite "Rust unit and integration tests" cargo test --all-targets --locked
+suite "Rust unit and integration tests (keychain tests on a real Secret Service)" \
+  scripts/with-keyring.sh cargo test --all-targets --locked -- --include-ignored
 export CODA_MCP_BIN="$ROOT/target/debug/coda-mcp"
 suite "Python MCP SDK against coda-mcp serve --demo" "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/python
 suite "MCP conformance suite" bash tests/conformance/run.sh

@@ -10,6 +10,7 @@ pub mod health;
 pub mod http;
 pub mod mcp;
 pub mod prompts;
+pub mod secrets;
 pub mod tools;
 
 pub use engine::{Engine, EngineConfig};

@@ -150,13 +150,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tools { json, read_only } => {
             let catalogue = coda_mcp::tools::Catalogue::new(read_only);
             let out = if json {
-                let tools: Vec<serde_json::Value> = catalogue.iter().map(|t| t.to_mcp_json()).collect();
+                let tools: Vec<serde_json::Value> =
+                    catalogue.iter().map(|t| t.to_mcp_json()).collect();
                 serde_json::to_string_pretty(&tools)? + "\n"
             } else {
-                catalogue.iter().map(|t| {
-                    let kind = if t.is_read_only() { "read " } else { "write" };
-                    format!("{:<40} {kind}  {}\n", t.name, t.operations.join(", "))
-                }).collect()
+                catalogue
+                    .iter()
+                    .map(|t| {
+                        let kind = if t.is_read_only() { "read " } else { "write" };
+                        format!("{:<40} {kind}  {}\n", t.name, t.operations.join(", "))
+                    })
+                    .collect()
             };
             // A closed pipe (`| head`) is not an error worth a panic.
             let _ = std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes());

@@ -1,0 +1,286 @@
+//! Where secrets live: the OS keychain (macOS Keychain, Windows Credential Manager, Secret
+//! Service on Linux) behind a small trait, so tests can use memory and the rest of the
+//! engine never touches a file. Nothing here ever prints a secret.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use rand::RngCore;
+
+use crate::coda::Secret;
+
+/// The keychain service name all entries live under.
+pub const SERVICE: &str = "coda-mcp-desktop";
+
+/// The secrets the app keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SecretName {
+    /// The person's Coda API token.
+    CodaToken,
+    /// The key clients must present (`Authorization: Bearer cmk_…`).
+    ConnectionKey,
+    /// The ngrok authtoken for the tunnel.
+    NgrokAuthtoken,
+}
+
+impl SecretName {
+    /// The keychain account name.
+    pub fn account(self) -> &'static str {
+        match self {
+            SecretName::CodaToken => "coda-api-token",
+            SecretName::ConnectionKey => "connection-key",
+            SecretName::NgrokAuthtoken => "ngrok-authtoken",
+        }
+    }
+}
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No keychain is reachable (no Secret Service on this Linux session, for example).
+    #[error("the OS keychain is not available ({0}); set the value through its environment variable instead")]
+    Unavailable(String),
+    /// The keychain refused or failed.
+    #[error("the OS keychain failed: {0}")]
+    Failed(String),
+}
+
+/// A place to keep secrets.
+pub trait SecretStore: Send + Sync {
+    /// The secret, if stored.
+    fn get(&self, name: SecretName) -> Result<Option<Secret>, StoreError>;
+    /// Stores (or replaces) the secret.
+    fn set(&self, name: SecretName, value: &Secret) -> Result<(), StoreError>;
+    /// Removes the secret; removing a missing one is not an error.
+    fn delete(&self, name: SecretName) -> Result<(), StoreError>;
+}
+
+/// The OS keychain, through the `keyring` crate.
+#[derive(Debug)]
+pub struct KeyringStore {
+    service: String,
+}
+
+impl Default for KeyringStore {
+    fn default() -> Self {
+        KeyringStore {
+            service: SERVICE.to_owned(),
+        }
+    }
+}
+
+fn keyring_error(e: keyring::Error) -> StoreError {
+    match e {
+        keyring::Error::NoStorageAccess(inner) => StoreError::Unavailable(inner.to_string()),
+        keyring::Error::PlatformFailure(inner) => StoreError::Unavailable(inner.to_string()),
+        keyring::Error::NoDefaultStore => {
+            StoreError::Unavailable("no default credential store".into())
+        }
+        other => StoreError::Failed(other.to_string()),
+    }
+}
+
+impl KeyringStore {
+    /// A store under another service name (tests use their own so they never touch the
+    /// person's real entries).
+    pub fn with_service(service: impl Into<String>) -> Self {
+        KeyringStore {
+            service: service.into(),
+        }
+    }
+
+    fn entry(&self, name: SecretName) -> Result<keyring::Entry, StoreError> {
+        keyring::Entry::new(&self.service, name.account()).map_err(keyring_error)
+    }
+}
+
+impl SecretStore for KeyringStore {
+    fn get(&self, name: SecretName) -> Result<Option<Secret>, StoreError> {
+        match self.entry(name)?.get_password() {
+            Ok(v) => Ok(Some(Secret::new(v))),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(e) => Err(keyring_error(e)),
+        }
+    }
+
+    fn set(&self, name: SecretName, value: &Secret) -> Result<(), StoreError> {
+        self.entry(name)?
+            .set_password(value.expose())
+            .map_err(keyring_error)
+    }
+
+    fn delete(&self, name: SecretName) -> Result<(), StoreError> {
+        match self.entry(name)?.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(keyring_error(e)),
+        }
+    }
+}
+
+/// Secrets in memory, for tests and for runs without a keychain.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    values: Mutex<HashMap<SecretName, Secret>>,
+}
+
+impl SecretStore for MemoryStore {
+    fn get(&self, name: SecretName) -> Result<Option<Secret>, StoreError> {
+        Ok(self.values.lock().expect("store").get(&name).cloned())
+    }
+
+    fn set(&self, name: SecretName, value: &Secret) -> Result<(), StoreError> {
+        self.values
+            .lock()
+            .expect("store")
+            .insert(name, value.clone());
+        Ok(())
+    }
+
+    fn delete(&self, name: SecretName) -> Result<(), StoreError> {
+        self.values.lock().expect("store").remove(&name);
+        Ok(())
+    }
+}
+
+/// A new connection key: `cmk_` and 256 random bits in URL-safe base64 (43 characters).
+pub fn generate_connection_key() -> Secret {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    Secret::new(format!("cmk_{}", base64url(&bytes)))
+}
+
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len() * 4 / 3 + 2);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        let chars = chunk.len() + 1;
+        for i in 0..chars {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// Where a secret came from, for status displays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// An environment variable the user set.
+    Environment,
+    /// The OS keychain.
+    Keychain,
+    /// Made for this run only (no keychain available).
+    Ephemeral,
+}
+
+impl Source {
+    /// A short label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Source::Environment => "environment",
+            Source::Keychain => "keychain",
+            Source::Ephemeral => "this run only",
+        }
+    }
+}
+
+/// The connection key: `CODA_MCP_KEY` if set, else the keychain's, else a new one stored in
+/// the keychain; with no keychain, a key for this run only.
+pub fn connection_key(store: &dyn SecretStore, env: Option<String>) -> (Secret, Source) {
+    if let Some(v) = env.filter(|v| !v.trim().is_empty()) {
+        return (Secret::new(v.trim()), Source::Environment);
+    }
+    match store.get(SecretName::ConnectionKey) {
+        Ok(Some(key)) => (key, Source::Keychain),
+        Ok(None) => {
+            let key = generate_connection_key();
+            match store.set(SecretName::ConnectionKey, &key) {
+                Ok(()) => (key, Source::Keychain),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not store the new connection key; it is valid for this run only");
+                    (key, Source::Ephemeral)
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "no keychain: using a connection key for this run only (set CODA_MCP_KEY to keep one)");
+            (generate_connection_key(), Source::Ephemeral)
+        }
+    }
+}
+
+/// Replaces the stored connection key with a new one.
+pub fn rotate_connection_key(store: &dyn SecretStore) -> Result<Secret, StoreError> {
+    let key = generate_connection_key();
+    store.set(SecretName::ConnectionKey, &key)?;
+    Ok(key)
+}
+
+/// The Coda token: `CODA_API_TOKEN` if set, else the keychain's.
+pub fn coda_token(store: &dyn SecretStore, env: Option<String>) -> Option<(Secret, Source)> {
+    if let Some(v) = env.filter(|v| !v.trim().is_empty()) {
+        return Some((Secret::new(v.trim()), Source::Environment));
+    }
+    match store.get(SecretName::CodaToken) {
+        Ok(Some(t)) => Some((t, Source::Keychain)),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::debug!(error = %e, "no keychain to read the Coda token from");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_long_random_and_prefixed() {
+        let a = generate_connection_key();
+        let b = generate_connection_key();
+        assert!(a.expose().starts_with("cmk_"));
+        assert_eq!(a.expose().len(), 4 + 43, "256 bits in base64url");
+        assert!(a.expose()[4..]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert_ne!(a, b);
+        assert_eq!(base64url(b"any carnal pleas"), "YW55IGNhcm5hbCBwbGVhcw");
+    }
+
+    #[test]
+    fn env_overrides_and_the_first_key_is_kept() {
+        let store = MemoryStore::default();
+        let (first, src) = connection_key(&store, None);
+        assert_eq!(src, Source::Keychain);
+        assert_eq!(
+            connection_key(&store, None).0,
+            first,
+            "the stored key is reused"
+        );
+        assert_eq!(
+            connection_key(&store, Some("cmk_from_env".into()))
+                .0
+                .expose(),
+            "cmk_from_env"
+        );
+        let rotated = rotate_connection_key(&store).unwrap();
+        assert_ne!(rotated, first);
+        assert_eq!(connection_key(&store, None).0, rotated);
+        assert!(coda_token(&store, None).is_none());
+        store
+            .set(SecretName::CodaToken, &Secret::new("pat_stored_token_1234"))
+            .unwrap();
+        assert_eq!(coda_token(&store, None).unwrap().1, Source::Keychain);
+        assert_eq!(
+            coda_token(&store, Some("pat_env".into()))
+                .unwrap()
+                .0
+                .expose(),
+            "pat_env"
+        );
+    }
+}
