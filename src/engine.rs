@@ -34,6 +34,16 @@ pub struct EngineConfig {
     /// Public host names (the tunnel's, `--public-url`'s) accepted in `Host`/`Origin`
     /// besides loopback.
     pub public_hosts: Vec<String>,
+    /// The key clients present as `Authorization: Bearer …`.
+    pub connection_key: Secret,
+    /// Serve the loopback listener without authentication (never the public face).
+    pub no_auth: bool,
+    /// Accept a caller's own Coda token as the bearer (checked with `/whoami`).
+    pub pass_through: bool,
+    /// Most concurrent MCP sessions.
+    pub max_sessions: usize,
+    /// Per-client request rate: `(per second, burst)`; `None` for no limit.
+    pub client_rate: Option<(f64, f64)>,
 }
 
 impl Default for EngineConfig {
@@ -50,6 +60,11 @@ impl Default for EngineConfig {
             sse_keep_alive: Duration::from_secs(15),
             output_budget: 100_000,
             public_hosts: Vec::new(),
+            connection_key: crate::secrets::generate_connection_key(),
+            no_auth: false,
+            pass_through: true,
+            max_sessions: 1_000,
+            client_rate: Some((20.0, 60.0)),
         }
     }
 }
@@ -63,6 +78,8 @@ pub struct Engine {
 struct Inner {
     config: EngineConfig,
     coda: CodaClient,
+    /// Clients for pass-through callers, one per token (Coda's limits are per user).
+    guests: std::sync::Mutex<std::collections::HashMap<[u8; 32], CodaClient>>,
     catalogue: Catalogue,
     health: HealthCache,
     started: Instant,
@@ -83,6 +100,7 @@ impl Engine {
             inner: Arc::new(Inner {
                 config,
                 coda,
+                guests: Default::default(),
                 catalogue,
                 health,
                 started: Instant::now(),
@@ -98,6 +116,28 @@ impl Engine {
     /// The shared Coda client.
     pub fn coda(&self) -> &CodaClient {
         &self.inner.coda
+    }
+
+    /// A client that uses a pass-through caller's own Coda token, with its own pacer.
+    pub fn coda_for_token(&self, token: &Secret) -> CodaClient {
+        use sha2::Digest;
+        let digest: [u8; 32] = sha2::Sha256::digest(token.expose().as_bytes()).into();
+        let mut guests = self.inner.guests.lock().expect("guests");
+        if guests.len() >= 256 {
+            guests.clear();
+        }
+        guests
+            .entry(digest)
+            .or_insert_with(|| self.inner.coda.with_token(token.clone()))
+            .clone()
+    }
+
+    /// The client for a caller: the owner's, or the caller's own token's.
+    pub fn coda_for(&self, caller: Option<&crate::http::Caller>) -> CodaClient {
+        match caller {
+            Some(crate::http::Caller::CodaToken(token)) => self.coda_for_token(token),
+            _ => self.inner.coda.clone(),
+        }
     }
 
     /// The tools on offer.

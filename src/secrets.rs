@@ -142,6 +142,31 @@ impl SecretStore for MemoryStore {
     }
 }
 
+/// No keychain at all (`CODA_MCP_KEYCHAIN=off`): every read finds nothing and every write
+/// fails, so keys are per run and must come from the environment to persist.
+#[derive(Debug, Default)]
+pub struct NoStore;
+
+impl SecretStore for NoStore {
+    fn get(&self, _name: SecretName) -> Result<Option<Secret>, StoreError> {
+        Err(StoreError::Unavailable(
+            "turned off with CODA_MCP_KEYCHAIN=off".into(),
+        ))
+    }
+
+    fn set(&self, _name: SecretName, _value: &Secret) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable(
+            "turned off with CODA_MCP_KEYCHAIN=off".into(),
+        ))
+    }
+
+    fn delete(&self, _name: SecretName) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable(
+            "turned off with CODA_MCP_KEYCHAIN=off".into(),
+        ))
+    }
+}
+
 /// A new connection key: `cmk_` and 256 random bits in URL-safe base64 (43 characters).
 pub fn generate_connection_key() -> Secret {
     let mut bytes = [0u8; 32];

@@ -5,10 +5,15 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The connection key the spawned servers use.
+const CLI_KEY: &str = "cmk_cli-test-key";
+
 fn spawn(args: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
         .args(args)
         .env("RUST_LOG", "info")
+        .env("CODA_MCP_KEYCHAIN", "off")
+        .env("CODA_MCP_KEY", CLI_KEY)
         .env_remove("CODA_API_TOKEN")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -54,7 +59,15 @@ async fn serve_demo_prints_the_url_and_exits_cleanly_on_sigterm_with_a_stream_op
     let (mut child, line) = spawn(&["serve", "--demo", "--port", "0", "--log-format", "json"]);
     let url = mcp_url(&line);
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    let http = reqwest::Client::new();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {CLI_KEY}").parse().unwrap(),
+    );
+    let http = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap();
     let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"cli-test","version":"1"}}}"#;
     let resp = http
         .post(&url)

@@ -125,6 +125,19 @@ impl CodaClient {
         })
     }
 
+    /// A client for the same API using another token, with a pacer of its own (Coda's
+    /// limits are per user).
+    pub fn with_token(&self, token: Secret) -> CodaClient {
+        let limits = self.pacer.limits();
+        CodaClient {
+            http: self.http.clone(),
+            base_url: self.base_url.clone(),
+            token: Some(token),
+            pacer: Arc::new(Pacer::with_safety_margin(limits)),
+            retry: self.retry.clone(),
+        }
+    }
+
     /// The API root this client talks to.
     pub fn base_url(&self) -> &str {
         &self.base_url

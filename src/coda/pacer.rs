@@ -111,6 +111,11 @@ impl Pacer {
         }
     }
 
+    /// The limits it enforces.
+    pub fn limits(&self) -> RateLimits {
+        self.limits
+    }
+
     fn window(&self, class: RateClass) -> (u32, Duration) {
         let (count, window) = self.limits.get(class);
         if self.margin_percent == 0 {

@@ -1,7 +1,9 @@
 //! The HTTP face: one axum router holding `/mcp` (rmcp's Streamable HTTP service behind our
 //! request guard) and `/health`.
 
+mod auth;
 mod guard;
+mod limits;
 mod origin;
 
 use std::net::SocketAddr;
@@ -21,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::Engine;
 use crate::mcp::CodaMcp;
 
+pub use auth::Caller;
 pub use guard::MAX_BODY_BYTES;
 pub use origin::HostPolicy;
 
@@ -30,7 +33,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// State shared by the HTTP handlers.
 #[derive(Clone)]
 pub struct AppState {
-    engine: Engine,
+    /// The engine behind every face.
+    pub engine: Engine,
     sessions: Arc<LocalSessionManager>,
 }
 
@@ -41,8 +45,19 @@ impl AppState {
     }
 }
 
-/// Builds the router. Cancelling `cancel` ends every MCP session and closes its SSE streams.
-pub fn router(engine: Engine, cancel: CancellationToken) -> (Router, AppState) {
+/// The two faces of the server over one engine and one set of sessions: `local` for the
+/// loopback listener, `public` for the tunnel (always authenticated, no admin routes).
+pub struct Routers {
+    /// For the loopback listener.
+    pub local: Router,
+    /// For the public tunnel.
+    pub public: Router,
+    /// Shared state (sessions, engine).
+    pub state: AppState,
+}
+
+/// Builds both routers. Cancelling `cancel` ends every MCP session and closes its SSE streams.
+pub fn routers(engine: Engine, cancel: CancellationToken) -> Routers {
     let mut session_config = SessionConfig::default();
     session_config.keep_alive = Some(engine.config().session_idle_timeout);
     let mut manager = LocalSessionManager::default();
@@ -59,19 +74,40 @@ pub fn router(engine: Engine, cancel: CancellationToken) -> (Router, AppState) {
         sessions.clone(),
         config,
     );
-    let state = AppState { engine, sessions };
-    let mcp = Router::new()
-        .route_service("/mcp", service)
-        .layer(middleware::from_fn(guard::guard));
-    let policy = HostPolicy {
-        public_hosts: engine_public_hosts(&state.engine),
+    let state = AppState {
+        engine: engine.clone(),
+        sessions,
     };
-    let app = Router::new()
-        .route("/health", get(health))
-        .with_state(state.clone())
-        .merge(mcp)
-        .layer(middleware::from_fn_with_state(policy, origin::check));
-    (app, state)
+    let limiter = limits::ClientLimiter::default();
+    let policy = HostPolicy {
+        public_hosts: engine_public_hosts(&engine),
+    };
+    let face = |public: bool| {
+        let mcp = Router::new()
+            .route_service("/mcp", service.clone())
+            .layer(middleware::from_fn(guard::guard))
+            .layer(middleware::from_fn_with_state(
+                (state.clone(), limiter.clone()),
+                limits::check,
+            ))
+            .layer(middleware::from_fn_with_state(
+                auth::Auth::new(engine.clone(), public),
+                auth::check,
+            ));
+        Router::new()
+            .route("/health", get(health))
+            .with_state(state.clone())
+            .merge(mcp)
+            .layer(middleware::from_fn_with_state(
+                policy.clone(),
+                origin::check,
+            ))
+    };
+    Routers {
+        local: face(false),
+        public: face(true),
+        state,
+    }
 }
 
 fn engine_public_hosts(engine: &Engine) -> Vec<String> {
@@ -110,6 +146,7 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// Shared state (session count, engine).
     pub state: AppState,
+    public: Router,
     cancel: CancellationToken,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -118,6 +155,11 @@ impl RunningServer {
     /// The MCP endpoint URL.
     pub fn mcp_url(&self) -> String {
         format!("http://{}/mcp", self.addr)
+    }
+
+    /// The router for the public face (the tunnel forwards to it).
+    pub fn public_router(&self) -> Router {
+        self.public.clone()
     }
 
     /// Stops gracefully: SSE streams and sessions close at once, in-flight calls get up to
@@ -140,7 +182,11 @@ impl RunningServer {
 pub async fn start(engine: Engine, listener: TcpListener) -> std::io::Result<RunningServer> {
     let addr = listener.local_addr()?;
     let cancel = CancellationToken::new();
-    let (app, state) = router(engine.clone(), cancel.clone());
+    let Routers {
+        local,
+        public,
+        state,
+    } = routers(engine.clone(), cancel.clone());
     // Warm the health cache so the first /health already knows about Coda.
     let warm = engine.clone();
     tokio::spawn(async move {
@@ -152,7 +198,7 @@ pub async fn start(engine: Engine, listener: TcpListener) -> std::io::Result<Run
     let task = tokio::spawn(async move {
         axum::serve(
             listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
+            local.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await
@@ -160,6 +206,7 @@ pub async fn start(engine: Engine, listener: TcpListener) -> std::io::Result<Run
     Ok(RunningServer {
         addr,
         state,
+        public,
         cancel,
         task,
     })

@@ -18,9 +18,18 @@ pub type Client = RunningService<RoleClient, ()>;
 
 /// Connects the official Rust MCP client to the harness.
 pub async fn connect(h: &Harness) -> Client {
-    ().serve(StreamableHttpClientTransport::from_uri(h.url()))
+    connect_with(h, Some(TEST_KEY))
         .await
         .expect("client connects")
+}
+
+/// Connects with a given bearer (or none).
+pub async fn connect_with(h: &Harness, bearer: Option<&str>) -> Result<Client, String> {
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    let mut config = StreamableHttpClientTransportConfig::with_uri(h.url());
+    config.auth_header = bearer.map(str::to_owned);
+    let transport = StreamableHttpClientTransport::from_config(config);
+    ().serve(transport).await.map_err(|e| e.to_string())
 }
 
 /// Calls a tool; panics on a protocol-level error.
@@ -104,8 +113,13 @@ pub fn quick_demo() -> DemoConfig {
     }
 }
 
+/// The connection key every harness server uses.
+pub const TEST_KEY: &str = "cmk_test-harness-key-0000000000000000000000000";
+
 pub fn quick_engine(demo: &DemoHandle) -> EngineConfig {
     EngineConfig {
+        connection_key: Secret::new(TEST_KEY),
+        client_rate: None,
         coda_base_url: demo.base_url.clone(),
         coda_token: Some(demo.token().clone()),
         rate_limits: RateLimits::CODA.scaled(50),
@@ -136,8 +150,14 @@ impl Harness {
             .await
             .expect("bind");
         let server = http::start(engine, listener).await.expect("server starts");
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {TEST_KEY}").parse().unwrap(),
+        );
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
+            .default_headers(headers)
             .build()
             .unwrap();
         Harness { demo, server, http }

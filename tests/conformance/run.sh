@@ -9,7 +9,8 @@ export PATH="$HERE/node_modules/.bin:$PATH"   # node@22's `node` first
 SCENARIOS=(server-initialize ping tools-list dns-rebinding-protection server-sse-multiple-streams)
 
 out=$(mktemp -d)
-"$BIN" serve --demo --port 0 >"$out/ready" 2>"$out/server.log" &
+# The suite cannot send an Authorization header: --no-auth, which is loopback-only.
+CODA_MCP_KEYCHAIN=off "$BIN" serve --demo --port 0 --no-auth >"$out/ready" 2>"$out/server.log" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$out"' EXIT
 for _ in $(seq 100); do grep -q '/mcp' "$out/ready" 2>/dev/null && break; sleep 0.1; done

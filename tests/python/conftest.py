@@ -14,9 +14,12 @@ def binary() -> str:
     return os.environ.get("CODA_MCP_BIN", str(ROOT / "target" / "debug" / "coda-mcp"))
 
 
+KEY = "cmk_python-sdk-test-key"
+
+
 @pytest.fixture(scope="module")
 def server_url():
-    env = dict(os.environ, RUST_LOG="warn")
+    env = dict(os.environ, RUST_LOG="warn", CODA_MCP_KEY=KEY, CODA_MCP_KEYCHAIN="off")
     env.pop("CODA_API_TOKEN", None)
     proc = subprocess.Popen(
         [binary(), "serve", "--demo", "--port", "0"],

@@ -4,8 +4,12 @@ list tools and call each of the eight seed tools."""
 import asyncio
 import json
 
+import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+from conftest import KEY
 
 DOC = "AbCDeFGH01"
 SEED_TOOLS = [
@@ -14,8 +18,9 @@ SEED_TOOLS = [
 ]
 
 
-async def with_session(url, body):
-    async with streamable_http_client(url) as (read, write):
+async def with_session(url, body, key=KEY):
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    async with streamable_http_client(url, http_client=create_mcp_http_client(headers=headers)) as (read, write):
         async with ClientSession(read, write) as session:
             init = await session.initialize()
             return init, await body(session)
@@ -76,3 +81,21 @@ def test_each_seed_tool(server_url, caplog):
     assert out["after"]["values"]["Budget"] == 1000
     assert out["bad"].is_error and "rowIdOrName" in out["bad"].content[0].text
     assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")], "the SDK saw no protocol trouble"
+
+
+def test_a_client_without_the_key_is_refused(server_url):
+    async def body(session):
+        return None
+
+    with pytest.raises(BaseException):
+        asyncio.run(with_session(server_url, body, key=None))
+
+    async def raw():
+        async with create_mcp_http_client() as http:
+            return await http.post(server_url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+                                   headers={"Accept": "application/json, text/event-stream"})
+
+    response = asyncio.run(raw())
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert "Authorization: Bearer" in response.json()["message"]

@@ -1,0 +1,154 @@
+//! `coda-mcp key …` and `coda-mcp token …`: the connection key and the Coda token in the
+//! OS keychain. Tokens are read from a prompt or stdin, never from the command line.
+
+use std::io::{BufRead, IsTerminal};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use coda_mcp::coda::{CodaClient, CodaRequest, RateLimits, RetryPolicy, Secret, DEFAULT_BASE_URL};
+use coda_mcp::secrets::{self, SecretName, SecretStore, Source};
+
+/// `coda-mcp key` actions.
+#[derive(clap::Subcommand)]
+pub enum KeyAction {
+    /// Print the connection key (creating it on first use).
+    Show,
+    /// Replace the connection key; clients must then use the new one.
+    Rotate,
+}
+
+/// `coda-mcp token` actions.
+#[derive(clap::Subcommand)]
+pub enum TokenAction {
+    /// Read a Coda API token from a prompt (or stdin), check it with Coda, keep it in the keychain.
+    Set {
+        /// Coda API root to check the token against.
+        #[arg(long, default_value = DEFAULT_BASE_URL, value_name = "URL")]
+        coda_base_url: String,
+    },
+    /// Whose token is configured, where it comes from, and whether Coda accepts it.
+    Status {
+        /// Coda API root to check the token against.
+        #[arg(long, default_value = DEFAULT_BASE_URL, value_name = "URL")]
+        coda_base_url: String,
+    },
+    /// Remove the token from the keychain.
+    Clear,
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
+    Ok(tokio::task::spawn_blocking(f).await?)
+}
+
+/// Runs a `key` action.
+pub async fn key(action: KeyAction, store: Arc<dyn SecretStore>) -> anyhow::Result<()> {
+    let env = std::env::var("CODA_MCP_KEY")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    match action {
+        KeyAction::Show => {
+            let (key, source) =
+                blocking(move || secrets::connection_key(store.as_ref(), env)).await?;
+            if source == Source::Ephemeral {
+                bail!("no OS keychain is available to keep a connection key; set CODA_MCP_KEY instead");
+            }
+            println!("{}", key.expose());
+            eprintln!(
+                "(from the {}; send it as 'Authorization: Bearer <key>')",
+                source.label()
+            );
+        }
+        KeyAction::Rotate => {
+            if env.is_some() {
+                bail!(
+                    "CODA_MCP_KEY is set and overrides the keychain; change that variable instead"
+                );
+            }
+            let key = blocking(move || secrets::rotate_connection_key(store.as_ref())).await??;
+            println!("{}", key.expose());
+            eprintln!(
+                "(new key stored in the keychain; restart the server and update your clients)"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn read_token() -> anyhow::Result<Secret> {
+    let stdin = std::io::stdin();
+    let raw = if stdin.is_terminal() {
+        rpassword::prompt_password("Coda API token (from https://coda.io/account → API settings): ")
+            .context("reading the token")?
+    } else {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .context("reading the token from stdin")?;
+        line
+    };
+    let token = raw.trim();
+    if token.is_empty() {
+        bail!("no token given");
+    }
+    Ok(Secret::new(token))
+}
+
+async fn whoami(base_url: &str, token: &Secret) -> anyhow::Result<serde_json::Value> {
+    let client = CodaClient::new(
+        base_url,
+        Some(token.clone()),
+        RateLimits::CODA,
+        RetryPolicy::default(),
+    )?;
+    Ok(client.send(&CodaRequest::get("/whoami")).await?.body)
+}
+
+/// Runs a `token` action.
+pub async fn token(action: TokenAction, store: Arc<dyn SecretStore>) -> anyhow::Result<()> {
+    match action {
+        TokenAction::Set { coda_base_url } => {
+            let token = blocking(read_token).await??;
+            let me = whoami(&coda_base_url, &token)
+                .await
+                .context("Coda did not accept the token")?;
+            let hint = token.hint();
+            blocking(move || store.set(SecretName::CodaToken, &token)).await??;
+            println!(
+                "Saved the Coda token of {} ({}) to the keychain: {hint}",
+                me["name"].as_str().unwrap_or("?"),
+                me["loginId"].as_str().unwrap_or("?")
+            );
+            if std::env::var("CODA_API_TOKEN").is_ok_and(|v| !v.trim().is_empty()) {
+                eprintln!("note: CODA_API_TOKEN is set and takes precedence over the keychain");
+            }
+        }
+        TokenAction::Status { coda_base_url } => {
+            let env = std::env::var("CODA_API_TOKEN").ok();
+            let found = blocking(move || secrets::coda_token(store.as_ref(), env)).await?;
+            let Some((token, source)) = found else {
+                println!("No Coda token: run `coda-mcp token set` or set CODA_API_TOKEN.");
+                return Ok(());
+            };
+            match whoami(&coda_base_url, &token).await {
+                Ok(me) => println!(
+                    "Coda token {} from the {}: {} ({}), accepted by Coda",
+                    token.hint(),
+                    source.label(),
+                    me["name"].as_str().unwrap_or("?"),
+                    me["loginId"].as_str().unwrap_or("?")
+                ),
+                Err(e) => println!(
+                    "Coda token {} from the {}: not usable — {e:#}",
+                    token.hint(),
+                    source.label()
+                ),
+            }
+        }
+        TokenAction::Clear => {
+            blocking(move || store.delete(SecretName::CodaToken)).await??;
+            println!("Removed the Coda token from the keychain.");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! `coda-mcp`: the headless face of Coda MCP Desktop. Thin: it parses flags, resolves secrets
+//! and starts the engine.
+
+mod accounts;
+mod serve;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use coda_mcp::secrets::{KeyringStore, NoStore, SecretStore};
+use tracing_subscriber::EnvFilter;
+
+/// Coda MCP Desktop, headless: serve your Coda workspace to ChatGPT, Claude and any MCP client.
+///
+/// Secrets live in the OS keychain; CODA_API_TOKEN and CODA_MCP_KEY override it, and
+/// CODA_MCP_KEYCHAIN=off keeps the keychain out entirely (containers, CI).
+#[derive(Parser)]
+#[command(name = "coda-mcp", version, about)]
+struct Cli {
+    /// Log format on stderr (level via RUST_LOG, default info).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the MCP server (Streamable HTTP at /mcp, health at /health).
+    Serve(serve::ServeArgs),
+    /// Show or rotate the connection key clients must send (Authorization: Bearer cmk_…).
+    Key {
+        #[command(subcommand)]
+        action: accounts::KeyAction,
+    },
+    /// Set, check or clear the Coda API token kept in the OS keychain.
+    Token {
+        #[command(subcommand)]
+        action: accounts::TokenAction,
+    },
+    /// List the MCP tools: name, read or write, and the Coda operations each calls.
+    Tools {
+        /// Print the full MCP tool definitions as JSON (schemas, annotations).
+        #[arg(long)]
+        json: bool,
+        /// Only the tools offered in read-only mode.
+        #[arg(long)]
+        read_only: bool,
+    },
+    /// Run only the built-in demo workspace (a Coda-compatible API on loopback).
+    Demo {
+        /// Port for the demo API (0 picks a free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Pretty => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// The secret store: the OS keychain, unless CODA_MCP_KEYCHAIN=off.
+fn secret_store() -> Arc<dyn SecretStore> {
+    match std::env::var("CODA_MCP_KEYCHAIN").as_deref() {
+        Ok("off") | Ok("0") | Ok("false") => Arc::new(NoStore),
+        _ => Arc::new(KeyringStore::default()),
+    }
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not worth a panic.
+fn print_out(text: &str) {
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+}
+
+fn list_tools(json: bool, read_only: bool) -> anyhow::Result<()> {
+    let catalogue = coda_mcp::tools::Catalogue::new(read_only);
+    let out = if json {
+        let tools: Vec<serde_json::Value> = catalogue.iter().map(|t| t.to_mcp_json()).collect();
+        serde_json::to_string_pretty(&tools)? + "\n"
+    } else {
+        catalogue
+            .iter()
+            .map(|t| {
+                let kind = if t.is_read_only() { "read " } else { "write" };
+                format!("{:<40} {kind}  {}\n", t.name, t.operations.join(", "))
+            })
+            .collect()
+    };
+    print_out(&out);
+    Ok(())
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let store = secret_store();
+    match cli.command {
+        Command::Serve(args) => serve::serve(args, store).await,
+        Command::Key { action } => accounts::key(action, store).await,
+        Command::Token { action } => accounts::token(action, store).await,
+        Command::Tools { json, read_only } => list_tools(json, read_only),
+        Command::Demo { port } => serve::demo_only(port).await,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("coda-mcp: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("coda-mcp: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! `coda-mcp serve` and `coda-mcp demo`.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use coda_mcp::coda::{Secret, DEFAULT_BASE_URL};
+use coda_mcp::demo::{self, DemoConfig};
+use coda_mcp::secrets::{self, SecretStore, Source};
+use coda_mcp::{http, Engine, EngineConfig};
+
+/// Flags of `coda-mcp serve`.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Keep the default unless you know why.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port to listen on (0 picks a free port).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Serve the built-in demo workspace instead of your Coda account (no token needed).
+    #[arg(long)]
+    demo: bool,
+    /// Coda API root.
+    #[arg(long, default_value = DEFAULT_BASE_URL, value_name = "URL")]
+    coda_base_url: String,
+    /// Offer only tools that read; refuse every write.
+    #[arg(long)]
+    read_only: bool,
+    /// The public HTTPS URL this server is reached at (a tunnel or reverse proxy); its host
+    /// is then accepted besides loopback.
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+    /// Serve without authentication — loopback only, for local tools that cannot send
+    /// headers. Refused together with --public-url.
+    #[arg(long)]
+    no_auth: bool,
+    /// Do not accept a caller's own Coda API token as the bearer (only the connection key).
+    #[arg(long)]
+    no_pass_through: bool,
+    /// Seconds of inactivity after which an MCP session ends.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    session_idle_timeout: u64,
+    /// Most concurrent MCP sessions.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    max_sessions: usize,
+    /// Requests per second allowed per client (session or address); 0 disables the limit.
+    #[arg(long, default_value_t = 20.0, value_name = "N")]
+    client_rate: f64,
+}
+
+fn public_host(url: &str) -> anyhow::Result<String> {
+    let parsed =
+        url::Url::parse(url).with_context(|| format!("--public-url {url:?} is not a URL"))?;
+    if parsed.scheme() != "https" {
+        bail!("--public-url must be an https:// URL (ChatGPT only connects over HTTPS)");
+    }
+    Ok(parsed
+        .host_str()
+        .context("--public-url has no host")?
+        .to_ascii_lowercase())
+}
+
+/// Runs the server until SIGINT/SIGTERM.
+pub async fn serve(args: ServeArgs, store: Arc<dyn SecretStore>) -> anyhow::Result<()> {
+    if args.no_auth && args.public_url.is_some() {
+        bail!("--no-auth cannot be combined with --public-url: a public server always needs authentication");
+    }
+    if args.no_auth && !args.host.is_loopback() {
+        bail!("--no-auth is only allowed on a loopback address (127.0.0.1 or ::1)");
+    }
+    let public_hosts = args
+        .public_url
+        .as_deref()
+        .map(public_host)
+        .transpose()?
+        .into_iter()
+        .collect();
+    let key_env = std::env::var("CODA_MCP_KEY").ok();
+    let token_env = std::env::var("CODA_API_TOKEN").ok();
+    let keychain = store.clone();
+    let (key, key_source, stored_token) = tokio::task::spawn_blocking(move || {
+        let (key, source) = secrets::connection_key(keychain.as_ref(), key_env);
+        (
+            key,
+            source,
+            secrets::coda_token(keychain.as_ref(), token_env),
+        )
+    })
+    .await?;
+
+    let mut config = EngineConfig {
+        coda_base_url: args.coda_base_url,
+        read_only: args.read_only,
+        session_idle_timeout: Duration::from_secs(args.session_idle_timeout.max(1)),
+        public_hosts,
+        connection_key: key.clone(),
+        no_auth: args.no_auth,
+        pass_through: !args.no_pass_through,
+        max_sessions: args.max_sessions.max(1),
+        client_rate: (args.client_rate > 0.0)
+            .then_some((args.client_rate, (args.client_rate * 3.0).max(10.0))),
+        ..EngineConfig::default()
+    };
+    let mut demo_handle = None;
+    if args.demo {
+        let handle = demo::start(DemoConfig::default(), 0)
+            .await
+            .context("starting the demo workspace")?;
+        config.coda_base_url = handle.base_url.clone();
+        config.coda_token = Some(handle.token().clone());
+        tracing::info!("serving the built-in demo workspace (no Coda account needed)");
+        demo_handle = Some(handle);
+    } else {
+        match stored_token {
+            Some((token, source)) => {
+                tracing::info!(token = %token, source = source.label(), "using the Coda API token");
+                config.coda_token = Some(token);
+            }
+            None => tracing::warn!("no Coda token: run `coda-mcp token set`, set CODA_API_TOKEN, or use --demo; tools will report the missing token"),
+        }
+    }
+    if args.no_auth {
+        tracing::warn!("AUTHENTICATION IS OFF (--no-auth): any program on this machine can use your Coda workspace through this server");
+    }
+    let engine = Engine::new(config).context("configuring the engine")?;
+    let listener = tokio::net::TcpListener::bind((args.host, args.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
+    let server = http::start(engine, listener).await?;
+    if !args.host.is_loopback() {
+        tracing::warn!(host = %args.host, "listening beyond loopback: only requests naming localhost or --public-url are answered");
+    }
+    println!(
+        "coda-mcp ready: MCP endpoint {} (health: http://{}/health)",
+        server.mcp_url(),
+        server.addr
+    );
+    if key_source == Source::Ephemeral && !args.no_auth {
+        // No keychain to keep a key in: the person needs this one to connect.
+        println!(
+            "connection key for this run (no OS keychain available): {}",
+            key.expose()
+        );
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down: closing streams, giving in-flight calls up to 5 s");
+    server.shutdown().await;
+    if let Some(d) = demo_handle {
+        d.shutdown();
+    }
+    Ok(())
+}
+
+/// `coda-mcp demo`: only the Coda-compatible demo API.
+pub async fn demo_only(port: u16) -> anyhow::Result<()> {
+    let mut config = DemoConfig::default();
+    if let Some(token) = std::env::var("CODA_API_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+    {
+        config.token = Secret::new(token.trim());
+    }
+    let builtin = config.token.expose() == demo::DEMO_TOKEN;
+    let handle = demo::start(config, port)
+        .await
+        .context("starting the demo workspace")?;
+    if builtin {
+        println!(
+            "demo Coda API ready: {} (token: {})",
+            handle.base_url,
+            demo::DEMO_TOKEN
+        );
+    } else {
+        println!(
+            "demo Coda API ready: {} (token: the CODA_API_TOKEN you set)",
+            handle.base_url
+        );
+    }
+    shutdown_signal().await;
+    handle.shutdown();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
