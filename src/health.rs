@@ -18,8 +18,8 @@ pub struct CodaHealth {
     pub authenticated: bool,
     /// When the check ran (`null` before the first one).
     pub checked_at: Option<DateTime<Utc>>,
-    /// The account's name, when authenticated.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The account's name, when authenticated. Kept out of the public `/health`.
+    #[serde(skip)]
     pub account: Option<String>,
     /// What went wrong, when something did.
     #[serde(skip_serializing_if = "Option::is_none")]

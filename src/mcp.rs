@@ -36,6 +36,16 @@ impl CodaMcp {
     pub fn new(engine: Engine) -> Self {
         CodaMcp { engine }
     }
+
+    /// The Coda client for this request's caller: the authentication layer attached who is
+    /// calling, and a pass-through caller's own Coda token is used for their calls.
+    fn client_for(&self, ctx: &RequestContext<RoleServer>) -> crate::coda::CodaClient {
+        let caller = ctx
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|p| p.extensions.get::<crate::http::Caller>());
+        self.engine.coda_for(caller)
+    }
 }
 
 /// Builds an rmcp model value from its JSON form (the model types are non-exhaustive).
@@ -114,9 +124,9 @@ impl ServerHandler for CodaMcp {
     async fn list_resources(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        let docs = resources::list_docs(self.engine.coda(), &self.engine.exec_options())
+        let docs = resources::list_docs(&self.client_for(&ctx), &self.engine.exec_options())
             .await
             .map_err(|e| {
                 McpError::internal_error(format!("could not list Coda docs: {e}"), None)
@@ -135,10 +145,10 @@ impl ServerHandler for CodaMcp {
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         let uri = request.uri;
-        match resources::read(&uri, self.engine.coda(), &self.engine.exec_options()).await {
+        match resources::read(&uri, &self.client_for(&ctx), &self.engine.exec_options()).await {
             Ok(Some((mime, text))) => {
                 let result: ReadResourceResult = decode(json!({"contents": [{"uri": uri, "mimeType": mime, "text": text}]}))?;
                 Ok(result.into())
@@ -192,7 +202,7 @@ impl ServerHandler for CodaMcp {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let name = request.name.to_string();
         let Some((tool, schema)) = self.engine.catalogue().get(&name) else {
@@ -200,14 +210,8 @@ impl ServerHandler for CodaMcp {
         };
         let args = request.arguments.map(Value::Object).unwrap_or(Value::Null);
         let started = Instant::now();
-        let outcome = tools::run(
-            tool,
-            schema,
-            args,
-            self.engine.coda(),
-            &self.engine.exec_options(),
-        )
-        .await;
+        let client = self.client_for(&ctx);
+        let outcome = tools::run(tool, schema, args, &client, &self.engine.exec_options()).await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         let result = match outcome {
             Ok(out) => {
