@@ -55,3 +55,95 @@ fn the_connection_key_is_created_once_kept_and_rotated_in_the_keychain() {
     assert_eq!(connection_key(&s, None).0, rotated);
     s.delete(SecretName::ConnectionKey).unwrap();
 }
+
+/// The CLI against the real keychain. Only inside the throwaway keyring session of
+/// `scripts/with-keyring.sh`, never against a person's own keychain.
+#[test]
+#[ignore = "needs a Secret Service session; scripts/test.sh runs it"]
+fn token_and_key_commands_use_the_keychain() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    assert_eq!(
+        std::env::var("CODA_MCP_IN_KEYRING_SESSION").as_deref(),
+        Ok("1"),
+        "run through scripts/with-keyring.sh so the person's own keychain is never touched"
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let demo = rt
+        .block_on(coda_mcp::demo::start(
+            coda_mcp::demo::DemoConfig::default(),
+            0,
+        ))
+        .unwrap();
+    let bin = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_coda-mcp"));
+        c.env_remove("CODA_API_TOKEN")
+            .env_remove("CODA_MCP_KEY")
+            .env_remove("CODA_MCP_KEYCHAIN");
+        c
+    };
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut child = bin()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        } else {
+            drop(child.stdin.take());
+        }
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let base = demo.base_url.clone();
+    let (ok, out) = run(
+        &["token", "set", "--coda-base-url", &base],
+        Some("not-a-valid-token\n"),
+    );
+    assert!(!ok && out.contains("did not accept"), "{out}");
+    let (ok, out) = run(
+        &["token", "set", "--coda-base-url", &base],
+        Some(&format!("{}\n", coda_mcp::demo::DEMO_TOKEN)),
+    );
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("Demo User") && !out.contains(coda_mcp::demo::DEMO_TOKEN),
+        "{out}"
+    );
+    let (ok, out) = run(&["token", "status", "--coda-base-url", &base], None);
+    assert!(
+        ok && out.contains("from the keychain") && out.contains("accepted by Coda"),
+        "{out}"
+    );
+    let (ok, out) = run(&["token", "clear"], None);
+    assert!(ok, "{out}");
+    let (_, out) = run(&["token", "status", "--coda-base-url", &base], None);
+    assert!(out.contains("No Coda token"), "{out}");
+
+    let (ok, first) = run(&["key", "show"], None);
+    assert!(ok && first.starts_with("cmk_"), "{first}");
+    let (_, again) = run(&["key", "show"], None);
+    assert_eq!(
+        first.lines().next(),
+        again.lines().next(),
+        "the key is kept"
+    );
+    let (ok, rotated) = run(&["key", "rotate"], None);
+    assert!(
+        ok && rotated.starts_with("cmk_") && rotated.lines().next() != first.lines().next(),
+        "{rotated}"
+    );
+    demo.shutdown();
+}
