@@ -34,6 +34,8 @@ pub struct EngineConfig {
     /// Public host names (the tunnel's, `--public-url`'s) accepted in `Host`/`Origin`
     /// besides loopback.
     pub public_hosts: Vec<String>,
+    /// The public HTTPS URL (tunnel or proxy), used as the OpenAPI `servers` entry.
+    pub public_url: Option<String>,
     /// The key clients present as `Authorization: Bearer …`.
     pub connection_key: Secret,
     /// Serve the loopback listener without authentication (never the public face).
@@ -60,6 +62,7 @@ impl Default for EngineConfig {
             sse_keep_alive: Duration::from_secs(15),
             output_budget: 100_000,
             public_hosts: Vec::new(),
+            public_url: None,
             connection_key: crate::secrets::generate_connection_key(),
             no_auth: false,
             pass_through: true,

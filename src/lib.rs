@@ -9,6 +9,7 @@ pub mod engine;
 pub mod health;
 pub mod http;
 pub mod mcp;
+pub mod openapi;
 pub mod prompts;
 pub mod secrets;
 pub mod tools;

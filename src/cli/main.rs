@@ -26,6 +26,12 @@ struct Cli {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum Flavor {
+    Actions,
+    Mcp,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
     Pretty,
     Json,
@@ -53,6 +59,18 @@ enum Command {
         /// Only the tools offered in read-only mode.
         #[arg(long)]
         read_only: bool,
+    },
+    /// Print the OpenAPI schema for ChatGPT: GPT Action routes (default) or the seed's POST/GET /mcp.
+    Openapi {
+        /// Which schema: `actions` (GPT Actions) or `mcp` (the seed document's POST/GET /mcp).
+        #[arg(long, value_enum, default_value_t = Flavor::Actions)]
+        flavor: Flavor,
+        /// The public HTTPS URL ChatGPT reaches the server at (tunnel or proxy).
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
+        /// The local port, used in `servers` when there is no public URL.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
     },
     /// Run only the built-in demo workspace (a Coda-compatible API on loopback).
     Demo {
@@ -112,6 +130,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token { action } => accounts::token(action, store).await,
         Command::Tools { json, read_only } => list_tools(json, read_only),
         Command::Demo { port } => serve::demo_only(port).await,
+        Command::Openapi {
+            flavor,
+            public_url,
+            port,
+        } => {
+            let server = public_url
+                .map(|u| u.trim_end_matches('/').to_owned())
+                .unwrap_or_else(|| format!("http://127.0.0.1:{port}"));
+            let doc = match flavor {
+                Flavor::Actions => {
+                    coda_mcp::openapi::actions(&coda_mcp::tools::Catalogue::new(false), &server)
+                }
+                Flavor::Mcp => coda_mcp::openapi::seed_mcp(&server),
+            };
+            print_out(&(serde_json::to_string_pretty(&doc)? + "\n"));
+            Ok(())
+        }
     }
 }
 

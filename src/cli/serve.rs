@@ -45,6 +45,9 @@ pub struct ServeArgs {
     /// Most concurrent MCP sessions.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     max_sessions: usize,
+    /// Demo workspace without Coda's rate limits (for load tests and fuzzing).
+    #[arg(long, hide = true)]
+    demo_unlimited: bool,
     /// Requests per second allowed per client (session or address); 0 disables the limit.
     #[arg(long, default_value_t = 20.0, value_name = "N")]
     client_rate: f64,
@@ -95,6 +98,7 @@ pub async fn serve(args: ServeArgs, store: Arc<dyn SecretStore>) -> anyhow::Resu
         read_only: args.read_only,
         session_idle_timeout: Duration::from_secs(args.session_idle_timeout.max(1)),
         public_hosts,
+        public_url: args.public_url.clone(),
         connection_key: key.clone(),
         no_auth: args.no_auth,
         pass_through: !args.no_pass_through,
@@ -105,7 +109,16 @@ pub async fn serve(args: ServeArgs, store: Arc<dyn SecretStore>) -> anyhow::Resu
     };
     let mut demo_handle = None;
     if args.demo {
-        let handle = demo::start(DemoConfig::default(), 0)
+        let demo_config = if args.demo_unlimited {
+            config.rate_limits = coda_mcp::coda::RateLimits::CODA.scaled(1000);
+            DemoConfig {
+                limits: None,
+                ..DemoConfig::default()
+            }
+        } else {
+            DemoConfig::default()
+        };
+        let handle = demo::start(demo_config, 0)
             .await
             .context("starting the demo workspace")?;
         config.coda_base_url = handle.base_url.clone();

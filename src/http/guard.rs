@@ -5,7 +5,7 @@
 //! plain JSON for clients that cannot read SSE.
 
 use axum::body::{Body, Bytes};
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -14,6 +14,8 @@ use futures::StreamExt;
 use http_body_util::BodyExt;
 use rmcp::model::{ClientJsonRpcMessage, ClientRequest};
 use serde_json::{json, Value};
+
+use super::AppState;
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -106,7 +108,15 @@ fn depth(v: &Value) -> usize {
 }
 
 /// Checks a POST body and says what is wrong with it, JSON-RPC style.
-fn check_message(bytes: &[u8]) -> Result<(), RpcError> {
+/// What a well-formed POST body is.
+pub enum Message {
+    /// A standard MCP message, for rmcp.
+    Mcp,
+    /// A request whose method is not an MCP method: the seed's direct tool call.
+    Direct(Value),
+}
+
+fn check_message(bytes: &[u8]) -> Result<Message, RpcError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
         rpc_error(
             StatusCode::BAD_REQUEST,
@@ -177,14 +187,6 @@ fn check_message(bytes: &[u8]) -> Result<(), RpcError> {
         ));
     }
     if let Some(method) = method {
-        if obj.contains_key("id") && !KNOWN_METHODS.contains(&method) {
-            return Err(rpc_error(
-                StatusCode::OK,
-                id,
-                -32601,
-                format!("Method not found: '{method}'"),
-            ));
-        }
         if let Some(params) = obj.get("params") {
             if !params.is_object() {
                 return Err(rpc_error(
@@ -194,6 +196,11 @@ fn check_message(bytes: &[u8]) -> Result<(), RpcError> {
                     format!("Invalid params for '{method}': params must be an object"),
                 ));
             }
+        }
+    }
+    if let Some(m) = method {
+        if obj.contains_key("id") && !KNOWN_METHODS.contains(&m) {
+            return Ok(Message::Direct(value));
         }
     }
     let method = method.map(str::to_owned);
@@ -222,14 +229,29 @@ fn check_message(bytes: &[u8]) -> Result<(), RpcError> {
                 ),
             ))
         }
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(Message::Mcp),
     }
 }
 
 /// The middleware itself.
-pub async fn guard(req: Request, next: Next) -> Response {
+pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let session = req
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let direct = session.as_deref().is_some_and(|s| state.direct.contains(s));
     match *req.method() {
-        Method::POST => guard_post(req, next).await,
+        Method::POST => guard_post(state, req, next).await,
+        Method::GET if direct => super::direct::stream(
+            &state,
+            session.as_deref().unwrap_or(""),
+            state.shutdown.clone(),
+        ),
+        Method::DELETE if direct => {
+            state.direct.remove(session.as_deref().unwrap_or(""));
+            StatusCode::OK.into_response()
+        }
         Method::GET => {
             let mut req = req;
             if !accepts(&req, "text/event-stream") {
@@ -253,7 +275,7 @@ pub async fn guard(req: Request, next: Next) -> Response {
     }
 }
 
-async fn guard_post(req: Request, next: Next) -> Response {
+async fn guard_post(state: AppState, req: Request, next: Next) -> Response {
     let wants_sse = accepts(&req, "text/event-stream");
     let (mut parts, body) = req.into_parts();
     let bytes: Bytes = match http_body_util::Limited::new(body, MAX_BODY_BYTES)
@@ -284,8 +306,28 @@ async fn guard_post(req: Request, next: Next) -> Response {
             )
         }
     };
-    if let Err(rejection) = check_message(&bytes) {
-        return rejection.into_response();
+    match check_message(&bytes) {
+        Err(rejection) => return rejection.into_response(),
+        Ok(Message::Direct(message)) => {
+            let session = parts
+                .headers
+                .get("mcp-session-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let rmcp_session = match &session {
+                Some(s) => state
+                    .sessions
+                    .sessions
+                    .read()
+                    .await
+                    .contains_key(&std::sync::Arc::<str>::from(s.as_str())),
+                None => false,
+            };
+            let caller = parts.extensions.get::<super::Caller>();
+            return super::direct::call(&state, caller, &message, session.as_deref(), rmcp_session)
+                .await;
+        }
+        Ok(Message::Mcp) => {}
     }
     parts.headers.insert(
         header::CONTENT_TYPE,
@@ -355,7 +397,11 @@ mod tests {
     use super::*;
 
     fn code(body: &str) -> Option<i64> {
-        let resp = check_message(body.as_bytes()).err()?.into_response();
+        let resp = match check_message(body.as_bytes()) {
+            Err(e) => e.into_response(),
+            Ok(Message::Direct(_)) => return Some(-1),
+            Ok(Message::Mcp) => return None,
+        };
         let bytes = futures::executor::block_on(resp.into_body().collect())
             .ok()?
             .to_bytes();
@@ -371,7 +417,8 @@ mod tests {
         assert_eq!(code(r#"{"jsonrpc":"2.0","id":1}"#), Some(-32600));
         assert_eq!(
             code(r#"{"jsonrpc":"2.0","id":1,"method":"no/such"}"#),
-            Some(-32601)
+            Some(-1),
+            "not an MCP method: handled as a direct tool call"
         );
         assert_eq!(
             code(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":[1]}"#),

@@ -69,12 +69,17 @@ pub async fn check(
                 .unwrap_or_default()
         });
         if let Err(wait) = limiter.take(&client, rate, burst) {
-            let mut resp = jsonrpc_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                serde_json::Value::Null,
-                -32000,
-                format!("Too many requests from this client (limit {rate}/s); slow down"),
-            );
+            let message = format!("Too many requests from this client (limit {rate}/s); slow down");
+            let mut resp = if req.uri().path() == "/mcp" {
+                jsonrpc_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    serde_json::Value::Null,
+                    -32000,
+                    message,
+                )
+            } else {
+                super::actions::error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+            };
             resp.headers_mut().insert(
                 header::RETRY_AFTER,
                 HeaderValue::from(wait.ceil().max(1.0) as u64),
@@ -82,10 +87,9 @@ pub async fn check(
             return resp;
         }
     }
-    if req.method() == Method::POST
-        && session.is_none()
-        && state.session_count().await >= config.max_sessions
-    {
+    let opens_session =
+        req.method() == Method::POST && req.uri().path() == "/mcp" && session.is_none();
+    if opens_session && state.session_count().await >= config.max_sessions {
         return jsonrpc_error(StatusCode::SERVICE_UNAVAILABLE, serde_json::Value::Null, -32000,
             format!("The server already has {} sessions, its maximum; close idle sessions or try again later", config.max_sessions))
             .into_response();

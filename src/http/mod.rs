@@ -1,7 +1,11 @@
-//! The HTTP face: one axum router holding `/mcp` (rmcp's Streamable HTTP service behind our
-//! request guard) and `/health`.
+//! The HTTP faces of the engine: `/mcp` (rmcp's Streamable HTTP service behind our guard,
+//! plus the seed's direct-call flow), the GPT Action routes, the OpenAPI documents and
+//! `/health`. Two routers share one set of sessions: `local` for the loopback listener and
+//! `public` for the tunnel (always authenticated, no admin routes).
 
+mod actions;
 mod auth;
+mod direct;
 mod guard;
 mod limits;
 mod origin;
@@ -36,17 +40,28 @@ pub struct AppState {
     /// The engine behind every face.
     pub engine: Engine,
     sessions: Arc<LocalSessionManager>,
+    direct: Arc<direct::DirectSessions>,
+    shutdown: CancellationToken,
+    /// The URL this server is reached at on loopback, e.g. `http://127.0.0.1:8080`.
+    local_url: Arc<str>,
 }
 
 impl AppState {
-    /// Number of live MCP sessions.
+    /// Number of live sessions: standard MCP plus the seed's direct-call sessions.
     pub async fn session_count(&self) -> usize {
-        self.sessions.sessions.read().await.len()
+        self.sessions.sessions.read().await.len() + self.direct.count()
+    }
+
+    /// The base URL clients should use: the public URL when there is one.
+    pub fn server_url(&self) -> String {
+        match &self.engine.config().public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => self.local_url.to_string(),
+        }
     }
 }
 
-/// The two faces of the server over one engine and one set of sessions: `local` for the
-/// loopback listener, `public` for the tunnel (always authenticated, no admin routes).
+/// The two faces of the server over one engine and one set of sessions.
 pub struct Routers {
     /// For the loopback listener.
     pub local: Router,
@@ -56,8 +71,9 @@ pub struct Routers {
     pub state: AppState,
 }
 
-/// Builds both routers. Cancelling `cancel` ends every MCP session and closes its SSE streams.
-pub fn routers(engine: Engine, cancel: CancellationToken) -> Routers {
+/// Builds both routers. Cancelling `cancel` ends every MCP session and closes its SSE
+/// streams. `local_url` is where the loopback listener is reached.
+pub fn routers(engine: Engine, cancel: CancellationToken, local_url: &str) -> Routers {
     let mut session_config = SessionConfig::default();
     session_config.keep_alive = Some(engine.config().session_idle_timeout);
     let mut manager = LocalSessionManager::default();
@@ -65,7 +81,7 @@ pub fn routers(engine: Engine, cancel: CancellationToken) -> Routers {
     let sessions = Arc::new(manager);
     let config = StreamableHttpServerConfig::default()
         .with_sse_keep_alive(Some(engine.config().sse_keep_alive))
-        .with_cancellation_token(cancel)
+        .with_cancellation_token(cancel.clone())
         .with_max_request_body_bytes(MAX_BODY_BYTES)
         .disable_allowed_hosts();
     let factory_engine = engine.clone();
@@ -74,30 +90,41 @@ pub fn routers(engine: Engine, cancel: CancellationToken) -> Routers {
         sessions.clone(),
         config,
     );
+    let direct = Arc::new(direct::DirectSessions::new(
+        engine.config().session_idle_timeout,
+    ));
     let state = AppState {
         engine: engine.clone(),
         sessions,
+        direct,
+        shutdown: cancel,
+        local_url: local_url.into(),
     };
     let limiter = limits::ClientLimiter::default();
     let policy = HostPolicy {
         public_hosts: engine_public_hosts(&engine),
     };
     let face = |public: bool| {
+        let authenticated = |router: Router| {
+            router
+                .layer(middleware::from_fn_with_state(
+                    (state.clone(), limiter.clone()),
+                    limits::check,
+                ))
+                .layer(middleware::from_fn_with_state(
+                    auth::Auth::new(engine.clone(), public),
+                    auth::check,
+                ))
+        };
         let mcp = Router::new()
             .route_service("/mcp", service.clone())
-            .layer(middleware::from_fn(guard::guard))
-            .layer(middleware::from_fn_with_state(
-                (state.clone(), limiter.clone()),
-                limits::check,
-            ))
-            .layer(middleware::from_fn_with_state(
-                auth::Auth::new(engine.clone(), public),
-                auth::check,
-            ));
+            .layer(middleware::from_fn_with_state(state.clone(), guard::guard));
         Router::new()
             .route("/health", get(health))
+            .merge(actions::public_routes())
             .with_state(state.clone())
-            .merge(mcp)
+            .merge(authenticated(mcp))
+            .merge(authenticated(actions::routes(state.clone())))
             .layer(middleware::from_fn_with_state(
                 policy.clone(),
                 origin::check,
@@ -186,7 +213,7 @@ pub async fn start(engine: Engine, listener: TcpListener) -> std::io::Result<Run
         local,
         public,
         state,
-    } = routers(engine.clone(), cancel.clone());
+    } = routers(engine.clone(), cancel.clone(), &format!("http://{addr}"));
     // Warm the health cache so the first /health already knows about Coda.
     let warm = engine.clone();
     tokio::spawn(async move {

@@ -1,5 +1,6 @@
 """Starts `coda-mcp serve --demo` on a free loopback port for the Python SDK tests."""
 
+import contextlib
 import os
 import pathlib
 import signal
@@ -17,14 +18,15 @@ def binary() -> str:
 KEY = "cmk_python-sdk-test-key"
 
 
-@pytest.fixture(scope="module")
-def server_url():
+@contextlib.contextmanager
+def running_server(extra_args=()):
+    """`coda-mcp serve --demo` on a free port, stopped with SIGTERM (which must exit 0)."""
     env = dict(os.environ, RUST_LOG="warn", CODA_MCP_KEY=KEY, CODA_MCP_KEYCHAIN="off")
     env.pop("CODA_API_TOKEN", None)
     proc = subprocess.Popen(
-        [binary(), "serve", "--demo", "--port", "0"],
+        [binary(), "serve", "--demo", "--port", "0", *extra_args],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
         env=env,
     )
@@ -41,3 +43,9 @@ def server_url():
             proc.kill()
             raise
         assert code == 0, f"server exited with {code}"
+
+
+@pytest.fixture(scope="module")
+def server_url():
+    with running_server() as url:
+        yield url
