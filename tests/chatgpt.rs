@@ -364,3 +364,65 @@ async fn the_schemas_name_this_server_and_are_public() {
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_reader_that_stops_reading_loses_its_stream_not_the_servers_memory() {
+    let h = Harness::start().await;
+    let first = post(
+        &h,
+        json!({"jsonrpc":"2.0","id":0,"method":"coda_whoami"}),
+        None,
+    )
+    .await;
+    let sid = first.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    // Open the stream and never read it.
+    let stalled = h
+        .http
+        .get(h.url())
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &sid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stalled.status(), 200);
+    // Big results fill the socket buffers, then the bounded queue; calls must stay quick.
+    let started = std::time::Instant::now();
+    for i in 0..120 {
+        let resp = post(&h, json!({"jsonrpc":"2.0","id":i + 1,"method":"coda_list_rows",
+            "params":{"docId": PLAN, "tableIdOrName": "Tasks", "limit": 100, "valueFormat": "rich"}}), Some(&sid)).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(
+            resp.json::<Value>().await.unwrap()["result"]["isError"],
+            false
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "calls were held up by the stalled reader: {:?}",
+        started.elapsed()
+    );
+    drop(stalled);
+    // The client may reconnect: the newest results (bounded) are waiting for it.
+    let mut fresh = h
+        .http
+        .get(h.url())
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &sid)
+        .send()
+        .await
+        .unwrap();
+    let text = read_sse(&mut fresh, |s| s.contains("\"id\":120")).await;
+    assert!(
+        text.contains("\"id\":120"),
+        "the newest result is delivered after reconnecting"
+    );
+    let events = text.matches("data: ").count();
+    assert!(
+        events <= 64 + 1,
+        "at most the bounded queue is replayed ({events})"
+    );
+    h.stop().await;
+}
