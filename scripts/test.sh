@@ -15,6 +15,8 @@ ensure_cmd node nodejs
 ensure_cmd npm npm
 # The real OS keychain for the keychain tests: a private D-Bus session with GNOME Keyring.
 ensure_debs dbus gnome-keyring libsecret-tools
+# A real browser for the dashboard tests: Debian's Chromium (never a test tool's download).
+ensure_debs chromium fonts-dejavu-core
 
 say "Python test tools (.tools/venv)"
 VENV="$ROOT/.tools/venv"
@@ -36,6 +38,13 @@ if [ ! -x "$NODE_DIR/node_modules/.bin/conformance" ] || [ "$(cat "$NODE_DIR/nod
   fi
   echo "$pkg_hash" > "$NODE_DIR/node_modules/.pkg-hash"
 fi
+say "npm test tools (tests/ui/node_modules: playwright-core)"
+UI_DIR="$ROOT/tests/ui"
+ui_hash=$(cat "$UI_DIR/package.json" "$UI_DIR/package-lock.json" 2>/dev/null | sha256sum | cut -c1-16)
+if [ ! -d "$UI_DIR/node_modules/playwright-core" ] || [ "$(cat "$UI_DIR/node_modules/.pkg-hash" 2>/dev/null)" != "$ui_hash" ]; then
+  (cd "$UI_DIR" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+  echo "$ui_hash" > "$UI_DIR/node_modules/.pkg-hash"
+fi
 set +e
 
 passed=0; failed=0; failures=()
@@ -53,6 +62,7 @@ suite "Rust unit and integration tests (keychain tests on a real Secret Service)
 export CODA_MCP_BIN="$ROOT/target/debug/coda-mcp"
 suite "Python MCP SDK against coda-mcp serve --demo" "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/python
 suite "MCP conformance suite" bash tests/conformance/run.sh
+suite "Dashboard in Chromium (screenshots in artifacts/)" node --test tests/ui/
 
 echo
 if [ "$failed" -gt 0 ]; then

@@ -46,6 +46,12 @@ pub struct EngineConfig {
     pub max_sessions: usize,
     /// Per-client request rate: `(per second, burst)`; `None` for no limit.
     pub client_rate: Option<(f64, f64)>,
+    /// Where the audit history lives; `None` keeps it in memory.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Days of audit history kept.
+    pub audit_retention_days: i64,
+    /// The token that opens the dashboard (`/ui/?token=…`).
+    pub dashboard_token: Secret,
 }
 
 impl Default for EngineConfig {
@@ -68,8 +74,26 @@ impl Default for EngineConfig {
             pass_through: true,
             max_sessions: 1_000,
             client_rate: Some((20.0, 60.0)),
+            data_dir: None,
+            audit_retention_days: 30,
+            dashboard_token: Secret::new(format!(
+                "dash_{}",
+                &crate::secrets::generate_connection_key().expose()[4..]
+            )),
         }
     }
+}
+
+/// Who runs a tool, from where: what [`Engine::run_tool`] reports.
+pub struct ToolCall<'a> {
+    /// The catalogue entry and its schema.
+    pub tool: (&'a crate::tools::ToolDef, &'a serde_json::Value),
+    /// The authenticated caller.
+    pub caller: Option<&'a crate::http::Caller>,
+    /// The session (MCP, direct-call or `action`).
+    pub session: &'a str,
+    /// The client's name and version.
+    pub client: &'a str,
 }
 
 /// The running engine's shared state. Cheap to clone.
@@ -80,6 +104,8 @@ pub struct Engine {
 
 struct Inner {
     config: EngineConfig,
+    events: crate::events::EventBus,
+    audit: Option<crate::audit::AuditStore>,
     coda: CodaClient,
     /// Clients for pass-through callers, one per token (Coda's limits are per user).
     guests: std::sync::Mutex<std::collections::HashMap<[u8; 32], CodaClient>>,
@@ -98,9 +124,23 @@ impl Engine {
             config.retry.clone(),
         )?;
         let catalogue = Catalogue::new(config.read_only);
+        let retention = chrono::Duration::days(config.audit_retention_days.max(1));
+        let audit = match &config.data_dir {
+            Some(dir) => crate::audit::AuditStore::open(&dir.join("audit.sqlite3"), retention),
+            None => crate::audit::AuditStore::in_memory(retention),
+        };
+        let audit = match audit {
+            Ok(a) => Some(a),
+            Err(e) => {
+                tracing::warn!(error = %e, "the audit history is unavailable; tool calls are shown live but not kept");
+                None
+            }
+        };
         let health = HealthCache::new(config.health_ttl);
         Ok(Engine {
             inner: Arc::new(Inner {
+                audit,
+                events: Default::default(),
                 config,
                 coda,
                 guests: Default::default(),
@@ -141,6 +181,82 @@ impl Engine {
             Some(crate::http::Caller::CodaToken(token)) => self.coda_for_token(token),
             _ => self.inner.coda.clone(),
         }
+    }
+
+    /// The event bus the dashboard listens to.
+    pub fn events(&self) -> &crate::events::EventBus {
+        &self.inner.events
+    }
+
+    /// The audit history, when it could be opened.
+    pub fn audit(&self) -> Option<&crate::audit::AuditStore> {
+        self.inner.audit.as_ref()
+    }
+
+    /// Announces a session the first time it is seen.
+    pub fn session_seen(&self, session: &str, client: &str, client_version: &str, kind: &str) {
+        if !session.is_empty() && !self.inner.events.knows_session(session) {
+            self.inner
+                .events
+                .publish(crate::events::EventKind::Session {
+                    session: session.to_owned(),
+                    client: client.to_owned(),
+                    client_version: client_version.to_owned(),
+                    kind: kind.to_owned(),
+                });
+        }
+    }
+
+    /// Runs a tool for a caller and reports the call to the bus and the audit history.
+    /// Every face (MCP, the seed's direct calls, GPT Actions) goes through here.
+    pub async fn run_tool(
+        &self,
+        call: ToolCall<'_>,
+        args: serde_json::Value,
+        opts: &ExecOptions,
+    ) -> Result<crate::tools::ToolOutput, crate::tools::ToolError> {
+        let (tool, schema) = call.tool;
+        let client = self.coda_for(call.caller);
+        let redacted = crate::events::redact(&args);
+        let at = chrono::Utc::now();
+        let started = Instant::now();
+        let outcome = crate::tools::run(tool, schema, args, &client, opts).await;
+        let (ok, error, requests, retries) = match &outcome {
+            Ok(out) => (true, None, out.coda_requests, out.retries),
+            Err(e) => (false, Some(e.to_string()), 0, 0),
+        };
+        let record = crate::events::ToolCallRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            at,
+            session: call.session.to_owned(),
+            client: call.client.to_owned(),
+            tool: tool.name.to_owned(),
+            args: redacted,
+            ok,
+            error,
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            coda_requests: requests,
+            retries,
+            changed: ok && !tool.is_read_only(),
+        };
+        tracing::info!(
+            tool = tool.name,
+            ok,
+            elapsed_ms = record.duration_ms,
+            coda_requests = requests,
+            retries,
+            session = call.session,
+            "tool call"
+        );
+        if let Some(audit) = self.audit() {
+            if let Err(e) = audit.record(&record) {
+                tracing::warn!(error = %e, "could not record the call in the audit history");
+            }
+        }
+        self.inner
+            .events
+            .publish(crate::events::EventKind::ToolCall(record));
+        outcome
     }
 
     /// The tools on offer.

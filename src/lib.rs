@@ -3,9 +3,11 @@
 //! The faces (the `coda-mcp` CLI, later the desktop shell and the dashboard) configure an
 //! [`Engine`] and start [`http::start`]; see `ARCHITECTURE.md` for the map.
 
+pub mod audit;
 pub mod coda;
 pub mod demo;
 pub mod engine;
+pub mod events;
 pub mod health;
 pub mod http;
 pub mod mcp;

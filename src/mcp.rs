@@ -2,8 +2,6 @@
 //! Transport, sessions and protocol-version negotiation are rmcp's; this file only maps
 //! `tools/list` and `tools/call` onto the catalogue.
 
-use std::time::Instant;
-
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, GetPromptRequestParams,
     GetPromptResponse, GetPromptResult, Implementation, InitializeResult, ListPromptsResult,
@@ -15,9 +13,9 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{json, Value};
 
-use crate::engine::Engine;
+use crate::engine::{Engine, ToolCall};
 use crate::prompts;
-use crate::tools::{self, resources, ToolError, CATALOGUE};
+use crate::tools::{resources, ToolError, CATALOGUE};
 
 /// What the server tells a client at `initialize`, so the model knows how to start.
 const INSTRUCTIONS: &str = "Tools for the user's Coda workspace. Start with coda_list_documents to find a docId, \
@@ -40,11 +38,31 @@ impl CodaMcp {
     /// The Coda client for this request's caller: the authentication layer attached who is
     /// calling, and a pass-through caller's own Coda token is used for their calls.
     fn client_for(&self, ctx: &RequestContext<RoleServer>) -> crate::coda::CodaClient {
-        let caller = ctx
+        self.engine.coda_for(self.caller(ctx))
+    }
+
+    fn caller<'a>(&self, ctx: &'a RequestContext<RoleServer>) -> Option<&'a crate::http::Caller> {
+        ctx.extensions
+            .get::<http::request::Parts>()
+            .and_then(|p| p.extensions.get::<crate::http::Caller>())
+    }
+
+    /// The session ID and the client's name, announcing the session on first sight.
+    fn who(&self, ctx: &RequestContext<RoleServer>) -> (String, String) {
+        let session = ctx
             .extensions
             .get::<http::request::Parts>()
-            .and_then(|p| p.extensions.get::<crate::http::Caller>());
-        self.engine.coda_for(caller)
+            .and_then(|p| p.headers.get("mcp-session-id"))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let (name, version) = ctx
+            .peer
+            .peer_info()
+            .map(|i| (i.client_info.name.clone(), i.client_info.version.clone()))
+            .unwrap_or_else(|| ("unknown client".into(), String::new()));
+        self.engine.session_seen(&session, &name, &version, "mcp");
+        (session, format!("{name} {version}").trim().to_owned())
     }
 }
 
@@ -111,6 +129,7 @@ impl ServerHandler for CodaMcp {
         _request: Option<PaginatedRequestParams>,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
+        self.who(&_ctx);
         let tools: Vec<Value> = self
             .engine
             .catalogue()
@@ -209,24 +228,20 @@ impl ServerHandler for CodaMcp {
             return Err(unknown_tool_error(&self.engine, &name));
         };
         let args = request.arguments.map(Value::Object).unwrap_or(Value::Null);
-        let started = Instant::now();
-        let client = self.client_for(&ctx);
-        let outcome = tools::run(tool, schema, args, &client, &self.engine.exec_options()).await;
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let result = match outcome {
-            Ok(out) => {
-                tracing::info!(tool = %name, ok = true, elapsed_ms, coda_requests = out.coda_requests, retries = out.retries, "tool call");
-                success_result(&out.value)
-            }
-            Err(e) => {
-                let kind = match &e {
-                    ToolError::InvalidArguments(_) => "invalid_arguments",
-                    ToolError::Coda(_) => "coda",
-                    ToolError::Unsupported(_) => "unsupported",
-                };
-                tracing::info!(tool = %name, ok = false, elapsed_ms, error_kind = kind, "tool call failed");
-                error_result(&format!("{name}: {e}"))
-            }
+        let (session, client) = self.who(&ctx);
+        let call = ToolCall {
+            tool: (tool, schema),
+            caller: self.caller(&ctx),
+            session: &session,
+            client: &client,
+        };
+        let result = match self
+            .engine
+            .run_tool(call, args, &self.engine.exec_options())
+            .await
+        {
+            Ok(out) => success_result(&out.value),
+            Err(e) => error_result(&format!("{name}: {e}")),
         };
         Ok(CallToolResponse::Complete(result))
     }

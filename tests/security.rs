@@ -270,9 +270,14 @@ fn without_a_keychain_the_key_is_shown_once_on_stdout_for_this_run() {
         .spawn()
         .unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
-    let (mut ready, mut key_line) = (String::new(), String::new());
+    let (mut ready, mut dashboard, mut key_line) = (String::new(), String::new(), String::new());
     out.read_line(&mut ready).unwrap();
+    out.read_line(&mut dashboard).unwrap();
     out.read_line(&mut key_line).unwrap();
+    assert!(
+        dashboard.starts_with("dashboard: http://127.0.0.1:") && dashboard.contains("/ui/?token="),
+        "{dashboard}"
+    );
     let _ = child.kill();
     let _ = child.wait();
     assert!(ready.contains("/mcp"));

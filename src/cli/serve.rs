@@ -45,6 +45,13 @@ pub struct ServeArgs {
     /// Most concurrent MCP sessions.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     max_sessions: usize,
+    /// Where the audit history is kept (default: the OS data directory; demo runs keep a
+    /// separate history under `demo/`).
+    #[arg(long, env = "CODA_MCP_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<std::path::PathBuf>,
+    /// Days of tool-call history to keep.
+    #[arg(long, default_value_t = 30, value_name = "DAYS")]
+    audit_days: i64,
     /// Demo workspace without Coda's rate limits (for load tests and fuzzing).
     #[arg(long, hide = true)]
     demo_unlimited: bool,
@@ -105,8 +112,15 @@ pub async fn serve(args: ServeArgs, store: Arc<dyn SecretStore>) -> anyhow::Resu
         max_sessions: args.max_sessions.max(1),
         client_rate: (args.client_rate > 0.0)
             .then_some((args.client_rate, (args.client_rate * 3.0).max(10.0))),
+        data_dir: args
+            .data_dir
+            .clone()
+            .or_else(|| dirs::data_dir().map(|d| d.join("coda-mcp-desktop")))
+            .map(|d| if args.demo { d.join("demo") } else { d }),
+        audit_retention_days: args.audit_days.max(1),
         ..EngineConfig::default()
     };
+    let dashboard_token = config.dashboard_token.clone();
     let mut demo_handle = None;
     if args.demo {
         let demo_config = if args.demo_unlimited {
@@ -149,6 +163,11 @@ pub async fn serve(args: ServeArgs, store: Arc<dyn SecretStore>) -> anyhow::Resu
         "coda-mcp ready: MCP endpoint {} (health: http://{}/health)",
         server.mcp_url(),
         server.addr
+    );
+    println!(
+        "dashboard: http://{}/ui/?token={}",
+        server.addr,
+        dashboard_token.expose()
     );
     if key_source == Source::Ephemeral && !args.no_auth {
         // No keychain to keep a key in: the person needs this one to connect.

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use super::{AppState, Caller, MAX_BODY_BYTES};
 use crate::coda::CodaError;
 use crate::openapi;
-use crate::tools::{self, ToolError, CATALOGUE};
+use crate::tools::{ToolError, CATALOGUE};
 
 /// ChatGPT gives an action 45 s; answer well before.
 const ACTION_DEADLINE: Duration = Duration::from_secs(40);
@@ -151,18 +151,18 @@ async fn call(State(state): State<AppState>, Path(route): Path<String>, req: Req
         };
         return error(StatusCode::NOT_FOUND, "unknown_tool", message);
     };
-    let client = engine.coda_for(caller.as_ref());
     let mut opts = engine.exec_options();
     opts.wait_timeout = opts.wait_timeout.min(ACTION_WRITE_WAIT);
-    match tokio::time::timeout(ACTION_DEADLINE, tools::run(tool, schema, args, &client, &opts)).await {
-        Ok(Ok(out)) => {
-            tracing::info!(tool = %name, ok = true, action = true, "tool call");
-            Json(out.value).into_response()
-        }
-        Ok(Err(e)) => {
-            tracing::info!(tool = %name, ok = false, action = true, "tool call failed");
-            tool_error_response(&name, e)
-        }
+    engine.session_seen("action", "GPT Action", "", "action");
+    let call = crate::engine::ToolCall {
+        tool: (tool, schema),
+        caller: caller.as_ref(),
+        session: "action",
+        client: "GPT Action",
+    };
+    match tokio::time::timeout(ACTION_DEADLINE, engine.run_tool(call, args, &opts)).await {
+        Ok(Ok(out)) => Json(out.value).into_response(),
+        Ok(Err(e)) => tool_error_response(&name, e),
         Err(_) => error(StatusCode::GATEWAY_TIMEOUT, "timeout", format!("{name} did not finish within {} s; a write may still complete — check before retrying", ACTION_DEADLINE.as_secs())),
     }
 }

@@ -22,7 +22,6 @@ use tokio_util::sync::CancellationToken;
 use super::guard::jsonrpc_error;
 use super::{AppState, Caller};
 use crate::mcp::{error_result, success_result};
-use crate::tools;
 
 /// Results kept for a session until its stream is opened.
 const PENDING: usize = 64;
@@ -187,18 +186,21 @@ pub async fn call(
     } else {
         state.direct.touch(session)
     };
-    let client = engine.coda_for(caller);
-    let started = Instant::now();
-    let outcome = tools::run(tool, schema, params, &client, &engine.exec_options()).await;
-    let result = match outcome {
-        Ok(out) => {
-            tracing::info!(tool = %method, ok = true, direct = true, elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "tool call");
-            success_result(&out.value)
-        }
-        Err(e) => {
-            tracing::info!(tool = %method, ok = false, direct = true, "tool call failed");
-            error_result(&format!("{method}: {e}"))
-        }
+    engine.session_seen(
+        &session_id,
+        "direct call",
+        "",
+        if rmcp_session { "mcp" } else { "direct" },
+    );
+    let call = crate::engine::ToolCall {
+        tool: (tool, schema),
+        caller,
+        session: &session_id,
+        client: "direct call",
+    };
+    let result = match engine.run_tool(call, params, &engine.exec_options()).await {
+        Ok(out) => success_result(&out.value),
+        Err(e) => error_result(&format!("{method}: {e}")),
     };
     let response = json!({"jsonrpc": "2.0", "id": id, "result": result});
     if !rmcp_session {

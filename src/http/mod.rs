@@ -5,6 +5,7 @@
 
 mod actions;
 mod auth;
+mod dashboard;
 mod direct;
 mod guard;
 mod limits;
@@ -125,6 +126,12 @@ pub fn routers(engine: Engine, cancel: CancellationToken, local_url: &str) -> Ro
             .with_state(state.clone())
             .merge(authenticated(mcp))
             .merge(authenticated(actions::routes(state.clone())))
+            // The dashboard exists on the loopback listener only, never through the tunnel.
+            .merge(if public {
+                Router::new()
+            } else {
+                dashboard::routes(state.clone())
+            })
             .layer(middleware::from_fn_with_state(
                 policy.clone(),
                 origin::check,

@@ -1,0 +1,275 @@
+//! The dashboard, on the loopback listener only (never the tunnel): the `ui/` files at `/ui/`
+//! and their JSON/SSE API at `/api/…`, all behind the dashboard token. `coda-mcp serve`
+//! prints `http://127.0.0.1:PORT/ui/?token=…`; opening it sets an HttpOnly cookie and drops
+//! the token from the address bar (as Jupyter does).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::AppState;
+use crate::coda::RateClass;
+
+const COOKIE: &str = "coda_mcp_dashboard";
+
+/// The `ui/` files, built into the binary so the dashboard needs nothing at run time.
+const FILES: &[(&str, &str, &str)] = &[
+    (
+        "index.html",
+        "text/html; charset=utf-8",
+        include_str!("../../ui/index.html"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../ui/app.js"),
+    ),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../../ui/style.css"),
+    ),
+    (
+        "icon.svg",
+        "image/svg+xml",
+        include_str!("../../icons/icon.svg"),
+    ),
+];
+
+/// The dashboard's routes (local face only).
+pub fn routes(state: AppState) -> Router {
+    Router::new()
+        .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
+        .route("/ui/", get(file))
+        .route("/ui/{name}", get(file))
+        .route("/api/state", get(api_state))
+        .route("/api/events", get(api_events))
+        .route("/api/calls", get(api_calls))
+        .route("/api/calls.csv", get(api_calls_csv))
+        .route("/api/key/reveal", post(api_reveal_key))
+        .layer(middleware::from_fn_with_state(state.clone(), check))
+        .with_state(state)
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().strip_prefix(&format!("{COOKIE}=")))
+        .map(str::to_owned)
+        .next()
+}
+
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// The dashboard token check: `?token=` (then a cookie), the cookie, or a bearer.
+async fn check(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let expected = state.engine.config().dashboard_token.expose().to_owned();
+    let query_token = req.uri().query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.into_owned())
+    });
+    if let Some(t) = query_token {
+        if same(&t, &expected) && req.uri().path().starts_with("/ui") {
+            let mut resp = Redirect::to("/ui/").into_response();
+            let cookie = format!("{COOKIE}={expected}; HttpOnly; SameSite=Strict; Path=/");
+            resp.headers_mut()
+                .insert(header::SET_COOKIE, cookie.parse().expect("valid cookie"));
+            return resp;
+        }
+    }
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let presented = cookie_token(req.headers()).or(bearer);
+    if presented.as_deref().is_some_and(|t| same(t, &expected)) {
+        return next.run(req).await;
+    }
+    if req.uri().path().starts_with("/api") {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "unauthorized",
+            "message": "Open the dashboard with the link `coda-mcp serve` printed (…/ui/?token=…)"}))).into_response();
+    }
+    (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        "<!doctype html><title>Coda MCP</title><body style=\"font-family:system-ui;margin:3rem\"><h1>Coda MCP dashboard</h1>\
+<p>This page needs the link that <code>coda-mcp serve</code> printed when it started: <code>http://127.0.0.1:PORT/ui/?token=…</code>.</p>").into_response()
+}
+
+async fn file(req: Request) -> Response {
+    let name = req
+        .uri()
+        .path()
+        .trim_start_matches("/ui")
+        .trim_start_matches('/');
+    let name = if name.is_empty() { "index.html" } else { name };
+    match FILES.iter().find(|(n, _, _)| *n == name) {
+        Some((_, mime, body)) => (
+            [
+                (header::CONTENT_TYPE, *mime),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
+/// A snapshot for the first paint: status, sessions, recent calls and the setup facts.
+async fn api_state(State(state): State<AppState>) -> Json<Value> {
+    let engine = &state.engine;
+    let config = engine.config();
+    let (coda, _) = engine.health().snapshot();
+    let (per_minute, error_rate) = engine.events().rates();
+    let mut headroom = serde_json::Map::new();
+    for (name, class) in [
+        ("read", RateClass::Read),
+        ("write", RateClass::Write),
+        ("docContentWrite", RateClass::DocContentWrite),
+        ("listDocs", RateClass::ListDocs),
+        ("analytics", RateClass::Analytics),
+    ] {
+        let (limit, window) = config.rate_limits.get(class);
+        headroom.insert(name.into(), json!({"free": engine.coda().pacer().headroom(class).await, "limit": limit, "window_s": window.as_secs()}));
+    }
+    let recent = engine
+        .audit()
+        .and_then(|a| a.search("", 200).ok())
+        .unwrap_or_default();
+    let server_url = state.local_url.to_string();
+    Json(json!({
+        "lastEventId": engine.events().last_id(),
+        "status": {
+            "version": env!("CARGO_PKG_VERSION"), "uptime_s": engine.uptime().as_secs(),
+            "mcp_url": format!("{server_url}/mcp"), "public_url": config.public_url,
+            "coda": {"reachable": coda.reachable, "authenticated": coda.authenticated, "account": coda.account,
+                "checked_at": coda.checked_at, "error": coda.error,
+                "token_hint": config.coda_token.as_ref().map(|t| t.hint())},
+            "calls_per_minute": per_minute, "error_rate": error_rate, "headroom": headroom,
+            "read_only": config.read_only, "sessions": state.session_count().await,
+        },
+        "sessions": engine.events().sessions(chrono::Duration::hours(1)),
+        "calls": recent,
+        "setup": {
+            "mcp_url": format!("{server_url}/mcp"),
+            "schema_url": format!("{}/openapi.json", state.server_url()),
+            "seed_schema_url": format!("{}/openapi/mcp.json", state.server_url()),
+            "public_url": config.public_url,
+            "key_hint": config.connection_key.hint(),
+            "auth_required": !config.no_auth,
+            "pass_through": config.pass_through,
+        },
+    }))
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    since: Option<u64>,
+}
+
+/// The live stream: every bus event as `id:`/`data:`, replaying from `Last-Event-ID`.
+async fn api_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<EventsQuery>,
+) -> Response {
+    let last = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .or(q.since);
+    let (backlog, rx) = state.engine.events().subscribe(Some(
+        last.unwrap_or_else(|| state.engine.events().last_id()),
+    ));
+    let frame = |e: &crate::events::Event| {
+        Bytes::from(format!(
+            "id: {}\ndata: {}\n\n",
+            e.id,
+            serde_json::to_string(e).unwrap_or_default()
+        ))
+    };
+    let backlog: Vec<Bytes> = backlog.iter().map(|e| frame(e)).collect();
+    let live = tokio_stream::wrappers::BroadcastStream::new(rx)
+        .filter_map(move |e| std::future::ready(e.ok().map(|e| frame(&e))));
+    let ticks =
+        tokio_stream::wrappers::IntervalStream::new(tokio::time::interval(Duration::from_secs(15)))
+            .map(|_| Bytes::from_static(b":keep-alive\n\n"));
+    let shutdown = state.shutdown.clone();
+    let body = futures::stream::iter(backlog)
+        .chain(futures::stream::select(live, ticks))
+        .take_until(async move { shutdown.cancelled().await })
+        .map(Ok::<Bytes, Infallible>);
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(body))
+        .expect("valid response")
+}
+
+#[derive(Deserialize)]
+struct CallsQuery {
+    q: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn api_calls(State(state): State<AppState>, Query(q): Query<CallsQuery>) -> Response {
+    let Some(audit) = state.engine.audit() else {
+        return Json(json!({"items": [], "note": "the audit history is unavailable"}))
+            .into_response();
+    };
+    match audit.search(
+        q.q.as_deref().unwrap_or(""),
+        q.limit.unwrap_or(200).min(5_000),
+    ) {
+        Ok(items) => Json(json!({"items": items})).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": "audit", "message": e.to_string()})),
+        )
+            .into_response(),
+    }
+}
+
+async fn api_calls_csv(State(state): State<AppState>) -> Response {
+    match state.engine.audit().map(|a| a.csv()) {
+        Some(Ok(csv)) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"coda-mcp-tool-calls.csv\"",
+                ),
+            ],
+            csv,
+        )
+            .into_response(),
+        Some(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        None => (StatusCode::NOT_FOUND, "the audit history is unavailable").into_response(),
+    }
+}
+
+/// The full connection key, on an explicit request from the dashboard (never in the state).
+async fn api_reveal_key(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({"key": state.engine.config().connection_key.expose()}))
+}

@@ -1,0 +1,145 @@
+// The dashboard in a real Chromium (Debian's), driven by playwright-core, against
+// `coda-mcp serve --demo`: an MCP client opens a session and calls tools, and the page shows
+// the session and each call live; the log filters; a call's detail opens; the schema copies;
+// the history survives a reload and a restart. Screenshots (light and dark) go to artifacts/.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createInterface } from "node:readline";
+import { chromium } from "playwright-core";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const BIN = process.env.CODA_MCP_BIN || join(ROOT, "target", "debug", "coda-mcp");
+const KEY = "cmk_dashboard-test-key";
+const ARTIFACTS = join(ROOT, "artifacts");
+
+function startServer(dataDir) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(BIN, ["serve", "--demo", "--port", "0"], {
+      env: { ...process.env, CODA_MCP_KEY: KEY, CODA_MCP_KEYCHAIN: "off", CODA_MCP_DATA_DIR: dataDir, RUST_LOG: "warn" },
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    const info = { proc };
+    const lines = createInterface({ input: proc.stdout });
+    const timer = setTimeout(() => reject(new Error("server did not start")), 15000);
+    lines.on("line", (line) => {
+      const mcp = line.match(/(http:\/\/\S+\/mcp)/);
+      if (line.startsWith("coda-mcp ready") && mcp) info.mcp = mcp[1];
+      if (line.startsWith("dashboard: ")) info.dashboard = line.slice("dashboard: ".length).trim();
+      if (info.mcp && info.dashboard) { clearTimeout(timer); resolve(info); }
+    });
+    proc.on("exit", (code) => reject(new Error(`server exited ${code}`)));
+  });
+}
+
+async function stopServer(info) {
+  const done = new Promise((r) => info.proc.once("exit", r));
+  info.proc.kill("SIGTERM");
+  await done;
+}
+
+async function rpc(url, body, session) {
+  const headers = { "content-type": "application/json", accept: "application/json", authorization: `Bearer ${KEY}` };
+  if (session) { headers["mcp-session-id"] = session; headers["mcp-protocol-version"] = "2025-06-18"; }
+  const r = await fetch(url, { method: "POST", headers, body: JSON.stringify(body) });
+  return { status: r.status, session: r.headers.get("mcp-session-id"), json: r.status === 200 ? await r.json() : null };
+}
+
+test("the dashboard shows sessions and tool calls live and keeps the history", async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const dataDir = mkdtempSync(join(tmpdir(), "coda-mcp-ui-"));
+  let server = await startServer(dataDir);
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium", headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: new URL(server.dashboard).origin });
+    const page = await context.newPage();
+    const pageErrors = [];
+    page.on("pageerror", (e) => pageErrors.push(e.message));
+
+    // Without the token the page refuses.
+    const refused = await page.goto(new URL("/ui/", server.dashboard).href);
+    assert.equal(refused.status(), 401);
+
+    await page.goto(server.dashboard);
+    assert.ok(!page.url().includes("token="), "the token leaves the address bar");
+    await page.waitForSelector("#conn.live", { timeout: 5000 });
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-status-light.png") });
+
+    // An MCP client opens a session and calls tools.
+    const init = await rpc(server.mcp, { jsonrpc: "2.0", id: 0, method: "initialize",
+      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "ui-test-client", version: "9.9" } } });
+    assert.equal(init.status, 200);
+    const sid = init.session;
+    await rpc(server.mcp, { jsonrpc: "2.0", method: "notifications/initialized" }, sid);
+    await page.click("#tab-calls");
+    const ok = await rpc(server.mcp, { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "coda_list_documents", arguments: { limit: 2 } } }, sid);
+    assert.equal(ok.json.result.isError, false);
+    const t0 = Date.now();
+    await page.locator("#call-rows tr", { hasText: "coda_list_documents" }).first().waitFor({ timeout: 1000 });
+    assert.ok(Date.now() - t0 <= 1000, "the call appeared within 1 s");
+    const bad = await rpc(server.mcp, { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "coda_get_row", arguments: { docId: "AbCDeFGH01" } } }, sid);
+    assert.equal(bad.json.result.isError, true);
+    await page.locator("#call-rows tr", { hasText: "coda_get_row" }).first().waitFor({ timeout: 1000 });
+    assert.match(await page.locator("#call-rows tr", { hasText: "coda_get_row" }).first().textContent(), /failed/);
+
+    await page.click("#tab-sessions");
+    await page.locator(`tr[data-session="${sid}"]`, { hasText: "ui-test-client" }).waitFor({ timeout: 2000 });
+
+    // The live log filters by tool.
+    await page.click("#tab-log");
+    await page.fill("#log-tool", "coda_get_row");
+    const lines = await page.locator("#log-lines li").allTextContents();
+    assert.ok(lines.length >= 1 && lines.every((l) => l.includes("coda_get_row")), JSON.stringify(lines));
+
+    // A call's detail opens with the full record.
+    await page.click("#tab-calls");
+    await page.locator("#call-rows tr", { hasText: "coda_list_documents" }).first().click();
+    await page.waitForSelector("dialog[open]");
+    assert.match(await page.textContent("#detail-body"), /"tool": "coda_list_documents"/);
+    await page.click("dialog[open] button");
+
+    // The schema copies.
+    await page.click("#tab-setup");
+    await page.click("#copy-schema");
+    await page.waitForSelector("#toast.show");
+    const clip = JSON.parse(await page.evaluate(() => navigator.clipboard.readText()));
+    assert.equal(clip.openapi, "3.1.0");
+    assert.ok(clip.paths["/actions/coda_list_rows"]);
+
+    // Dark mode and a narrow window.
+    await page.emulateMedia({ colorScheme: "dark" });
+    await page.click("#tab-calls");
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-calls-dark.png") });
+    await page.setViewportSize({ width: 360, height: 740 });
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-calls-360.png") });
+    await page.setViewportSize({ width: 1280, height: 800 });
+
+    // The history survives a reload…
+    await page.reload();
+    await page.click("#tab-calls");
+    await page.locator("#call-rows tr", { hasText: "coda_list_documents" }).first().waitFor({ timeout: 3000 });
+
+    // …and a restart of the server.
+    await stopServer(server);
+    server = await startServer(dataDir);
+    await page.goto(server.dashboard);
+    await page.click("#tab-calls");
+    await page.locator("#call-rows tr", { hasText: "coda_get_row" }).first().waitFor({ timeout: 3000 });
+    await page.fill("#call-search", "list_documents");
+    await page.waitForFunction(() => [...document.querySelectorAll("#call-rows tr")].every((tr) => tr.textContent.includes("coda_list_documents")));
+    assert.deepEqual(pageErrors, [], "no script errors");
+  } finally {
+    await browser.close();
+    await stopServer(server).catch(() => {});
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
