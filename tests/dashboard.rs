@@ -1,0 +1,273 @@
+//! The dashboard's server side: the token guard, loopback-only routes, the live event stream
+//! with `Last-Event-ID` replay, and the audit history API.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::Harness;
+use serde_json::{json, Value};
+
+fn dashboard_token(h: &Harness) -> String {
+    h.server
+        .state
+        .engine
+        .config()
+        .dashboard_token
+        .expose()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_dashboard_needs_its_token_and_sets_a_cookie() {
+    let h = Harness::start().await;
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    assert_eq!(
+        plain
+            .get(format!("{}/ui/", h.base()))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        plain
+            .get(format!("{}/api/state", h.base()))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        plain
+            .get(format!("{}/api/state", h.base()))
+            .bearer_auth("dash_wrong")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let token = dashboard_token(&h);
+    let resp = plain
+        .get(format!("{}/ui/?token={token}", h.base()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()["location"], "/ui/");
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let page = plain
+        .get(format!("{}/ui/", h.base()))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("<title>Coda MCP</title>"));
+    let state: Value = plain
+        .get(format!("{}/api/state", h.base()))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["setup"]["mcp_url"], h.url());
+    assert!(
+        !state.to_string().contains(common::TEST_KEY),
+        "the key stays hidden until revealed"
+    );
+    let revealed: Value = plain
+        .post(format!("{}/api/key/reveal", h.base()))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(revealed["key"], common::TEST_KEY);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_tunnel_never_reaches_the_dashboard() {
+    let h = Harness::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let public = h.server.public_router();
+    let task = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            public.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    let token = dashboard_token(&h);
+    for path in [
+        format!("/ui/?token={token}"),
+        "/api/state".into(),
+        "/api/events".into(),
+        "/api/calls.csv".into(),
+    ] {
+        let resp = reqwest::Client::new()
+            .get(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            404,
+            "{path} is not served through the tunnel"
+        );
+    }
+    task.abort();
+    h.stop().await;
+}
+
+async fn tool(h: &Harness, sid: &str, id: u64, name: &str, args: Value) {
+    let v = h.raw_call(sid, id, name, args).await;
+    assert!(v.get("result").is_some(), "{v}");
+}
+
+#[tokio::test]
+async fn events_resume_after_a_drop_without_loss_or_duplicates_and_calls_are_kept() {
+    let h = Harness::start().await;
+    let token = dashboard_token(&h);
+    let sid = h.raw_session("2025-06-18").await;
+    tool(&h, &sid, 1, "coda_whoami", json!({})).await;
+    let state: Value = h
+        .http
+        .get(format!("{}/api/state", h.base()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let last: u64 = state["lastEventId"].as_u64().unwrap();
+    assert!(state["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["session"] == sid));
+    // While the dashboard is away, three more calls happen.
+    tool(
+        &h,
+        &sid,
+        2,
+        "coda_get_document",
+        json!({"docId": "AbCDeFGH01"}),
+    )
+    .await;
+    tool(&h, &sid, 3, "coda_get_row", json!({"docId": "AbCDeFGH01"})).await;
+    tool(
+        &h,
+        &sid,
+        4,
+        "coda_list_tables",
+        json!({"docId": "AbCDeFGH01", "apiToken": "pat_should_not_be_kept"}),
+    )
+    .await;
+    let mut stream = h
+        .http
+        .get(format!("{}/api/events", h.base()))
+        .bearer_auth(&token)
+        .header("last-event-id", last.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while text.matches("\"type\":\"tool_call\"").count() < 3
+        && tokio::time::Instant::now() < deadline
+    {
+        if let Ok(Ok(Some(c))) = tokio::time::timeout(Duration::from_secs(2), stream.chunk()).await
+        {
+            text.push_str(&String::from_utf8_lossy(&c));
+        }
+    }
+    let tools: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str::<Value>(d).unwrap())
+        .filter(|e| e["type"] == "tool_call")
+        .map(|e| e["tool"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        tools,
+        ["coda_get_document", "coda_get_row", "coda_list_tables"],
+        "exactly the missed calls, once, in order"
+    );
+    // A new call arrives live within a second.
+    tool(&h, &sid, 5, "coda_whoami", json!({})).await;
+    let live = tokio::time::timeout(Duration::from_secs(1), async {
+        let mut seen = String::new();
+        while !seen.contains("coda_whoami") {
+            if let Ok(Some(c)) = stream.chunk().await {
+                seen.push_str(&String::from_utf8_lossy(&c))
+            } else {
+                break;
+            }
+        }
+        seen
+    })
+    .await
+    .expect("within 1 s");
+    assert!(live.contains("\"ok\":true"));
+
+    let calls: Value = h
+        .http
+        .get(format!("{}/api/calls?q=get_row", h.base()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = calls["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["ok"], false);
+    assert!(items[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("tableIdOrName"));
+    let csv = h
+        .http
+        .get(format!("{}/api/calls.csv", h.base()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv.lines().count(), 6, "header and five calls");
+    assert!(
+        !csv.contains("pat_should_not_be_kept"),
+        "secrets never reach the history"
+    );
+    h.stop().await;
+}
