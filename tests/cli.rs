@@ -13,6 +13,10 @@ fn spawn(args: &[&str]) -> (Child, String) {
         .args(args)
         .env("RUST_LOG", "info")
         .env("CODA_MCP_KEYCHAIN", "off")
+        .env(
+            "CODA_MCP_DATA_DIR",
+            std::env::temp_dir().join("coda-mcp-tests"),
+        )
         .env("CODA_MCP_KEY", CLI_KEY)
         .env_remove("CODA_API_TOKEN")
         .stdout(Stdio::piped())

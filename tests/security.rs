@@ -227,6 +227,10 @@ async fn one_runaway_client_is_slowed_down_without_affecting_others() {
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_coda-mcp"));
     c.env("CODA_MCP_KEYCHAIN", "off")
+        .env(
+            "CODA_MCP_DATA_DIR",
+            std::env::temp_dir().join("coda-mcp-tests"),
+        )
         .env_remove("CODA_API_TOKEN")
         .env_remove("CODA_MCP_KEY");
     c

@@ -77,6 +77,9 @@ enum Command {
         /// Port for the demo API (0 picks a free port).
         #[arg(long, default_value_t = 0)]
         port: u16,
+        /// No rate limits (for benchmarks).
+        #[arg(long, hide = true)]
+        unlimited: bool,
     },
 }
 
@@ -129,7 +132,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key { action } => accounts::key(action, store).await,
         Command::Token { action } => accounts::token(action, store).await,
         Command::Tools { json, read_only } => list_tools(json, read_only),
-        Command::Demo { port } => serve::demo_only(port).await,
+        Command::Demo { port, unlimited } => serve::demo_only(port, unlimited).await,
         Command::Openapi {
             flavor,
             public_url,

@@ -10,6 +10,14 @@ use coda_mcp::demo::{self, DemoConfig};
 use coda_mcp::secrets::{self, SecretStore, Source};
 use coda_mcp::{http, Engine, EngineConfig};
 
+/// Prints a line for the person; a closed stdout (the reader went away) is not an error.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Flags of `coda-mcp serve`.
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -55,6 +63,9 @@ pub struct ServeArgs {
     /// Demo workspace without Coda's rate limits (for load tests and fuzzing).
     #[arg(long, hide = true)]
     demo_unlimited: bool,
+    /// No client-side pacing (only against an upstream without rate limits: benchmarks).
+    #[arg(long, hide = true)]
+    no_pacing: bool,
     /// Requests per second allowed per client (session or address); 0 disables the limit.
     #[arg(long, default_value_t = 20.0, value_name = "N")]
     client_rate: f64,
@@ -74,6 +85,7 @@ fn public_host(url: &str) -> anyhow::Result<String> {
 
 /// Runs the server until SIGINT/SIGTERM.
 pub async fn serve(args: ServeArgs, store: Arc<dyn SecretStore>) -> anyhow::Result<()> {
+    let signals = Signals::listen()?;
     if args.no_auth && args.public_url.is_some() {
         bail!("--no-auth cannot be combined with --public-url: a public server always needs authentication");
     }
@@ -121,6 +133,9 @@ pub async fn serve(args: ServeArgs, store: Arc<dyn SecretStore>) -> anyhow::Resu
         ..EngineConfig::default()
     };
     let dashboard_token = config.dashboard_token.clone();
+    if args.no_pacing {
+        config.rate_limits = coda_mcp::coda::RateLimits::CODA.scaled(100_000);
+    }
     let mut demo_handle = None;
     if args.demo {
         let demo_config = if args.demo_unlimited {
@@ -159,24 +174,24 @@ pub async fn serve(args: ServeArgs, store: Arc<dyn SecretStore>) -> anyhow::Resu
     if !args.host.is_loopback() {
         tracing::warn!(host = %args.host, "listening beyond loopback: only requests naming localhost or --public-url are answered");
     }
-    println!(
+    say!(
         "coda-mcp ready: MCP endpoint {} (health: http://{}/health)",
         server.mcp_url(),
         server.addr
     );
-    println!(
+    say!(
         "dashboard: http://{}/ui/?token={}",
         server.addr,
         dashboard_token.expose()
     );
     if key_source == Source::Ephemeral && !args.no_auth {
         // No keychain to keep a key in: the person needs this one to connect.
-        println!(
+        say!(
             "connection key for this run (no OS keychain available): {}",
             key.expose()
         );
     }
-    shutdown_signal().await;
+    signals.wait().await;
     tracing::info!("shutting down: closing streams, giving in-flight calls up to 5 s");
     server.shutdown().await;
     if let Some(d) = demo_handle {
@@ -186,8 +201,12 @@ pub async fn serve(args: ServeArgs, store: Arc<dyn SecretStore>) -> anyhow::Resu
 }
 
 /// `coda-mcp demo`: only the Coda-compatible demo API.
-pub async fn demo_only(port: u16) -> anyhow::Result<()> {
+pub async fn demo_only(port: u16, unlimited: bool) -> anyhow::Result<()> {
+    let signals = Signals::listen()?;
     let mut config = DemoConfig::default();
+    if unlimited {
+        config.limits = None;
+    }
     if let Some(token) = std::env::var("CODA_API_TOKEN")
         .ok()
         .filter(|t| !t.trim().is_empty())
@@ -199,33 +218,52 @@ pub async fn demo_only(port: u16) -> anyhow::Result<()> {
         .await
         .context("starting the demo workspace")?;
     if builtin {
-        println!(
+        say!(
             "demo Coda API ready: {} (token: {})",
             handle.base_url,
             demo::DEMO_TOKEN
         );
     } else {
-        println!(
+        say!(
             "demo Coda API ready: {} (token: the CODA_API_TOKEN you set)",
             handle.base_url
         );
     }
-    shutdown_signal().await;
+    signals.wait().await;
     handle.shutdown();
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGINT/SIGTERM, listened for from the start so a signal that arrives while the server is
+/// still starting is not lost (or fatal).
+struct Signals {
     #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn listen() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Signals {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Signals {})
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

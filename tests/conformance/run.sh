@@ -10,7 +10,7 @@ SCENARIOS=(server-initialize ping tools-list dns-rebinding-protection server-sse
 
 out=$(mktemp -d)
 # The suite cannot send an Authorization header: --no-auth, which is loopback-only.
-CODA_MCP_KEYCHAIN=off "$BIN" serve --demo --port 0 --no-auth >"$out/ready" 2>"$out/server.log" &
+CODA_MCP_KEYCHAIN=off CODA_MCP_DATA_DIR="$out" "$BIN" serve --demo --port 0 --no-auth >"$out/ready" 2>"$out/server.log" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$out"' EXIT
 for _ in $(seq 100); do grep -q '/mcp' "$out/ready" 2>/dev/null && break; sleep 0.1; done

@@ -1,6 +1,7 @@
 """Starts `coda-mcp serve --demo` on a free loopback port for the Python SDK tests."""
 
 import contextlib
+import tempfile
 import os
 import pathlib
 import signal
@@ -21,7 +22,8 @@ KEY = "cmk_python-sdk-test-key"
 @contextlib.contextmanager
 def running_server(extra_args=()):
     """`coda-mcp serve --demo` on a free port, stopped with SIGTERM (which must exit 0)."""
-    env = dict(os.environ, RUST_LOG="warn", CODA_MCP_KEY=KEY, CODA_MCP_KEYCHAIN="off")
+    env = dict(os.environ, RUST_LOG="warn", CODA_MCP_KEY=KEY, CODA_MCP_KEYCHAIN="off",
+               CODA_MCP_DATA_DIR=os.path.join(tempfile.gettempdir(), "coda-mcp-tests"))
     env.pop("CODA_API_TOKEN", None)
     proc = subprocess.Popen(
         [binary(), "serve", "--demo", "--port", "0", *extra_args],

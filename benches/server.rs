@@ -1,0 +1,303 @@
+//! `cargo bench --bench server`: the server's own cost, measured against a loopback upstream
+//! (the demo workspace in its own process, without rate limits) and printed as a table.
+//!
+//! - tools/call overhead: the same `getDoc` made directly vs through `coda-mcp serve`
+//!   (MCP `tools/call` over HTTP), at 1, 16 and 64 concurrent sessions: p50, p99, calls/s;
+//! - memory: the server's RSS idle, with 1,000 sessions each holding a GET SSE stream, and
+//!   after they are gone;
+//! - time from process start to ready.
+//!
+//! `cargo bench --bench server -- --quick` runs a smaller version.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const KEY: &str = "cmk_benchmark-key";
+
+fn bin() -> String {
+    std::env::var("CODA_MCP_BIN").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/coda-mcp").to_owned()
+    })
+}
+
+struct Proc {
+    child: Child,
+    line: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(args: &[&str], envs: &[(&str, &str)]) -> (Proc, Duration) {
+    let started = Instant::now();
+    let mut cmd = Command::new(bin());
+    cmd.args(args)
+        .env("CODA_MCP_KEYCHAIN", "off")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .spawn()
+        .expect("spawn coda-mcp (build it with `cargo build --release` first)");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (Proc { child, line }, started.elapsed())
+}
+
+fn url_in(line: &str) -> String {
+    line.split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .trim_end_matches(')')
+        .to_owned()
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn session(http: &reqwest::Client, mcp: &str) -> String {
+    let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}});
+    let resp = http
+        .post(mcp)
+        .bearer_auth(KEY)
+        .header("accept", "application/json")
+        .json(&init)
+        .send()
+        .await
+        .unwrap();
+    let sid = resp.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    resp.bytes().await.unwrap();
+    http.post(mcp)
+        .bearer_auth(KEY)
+        .header("accept", "application/json")
+        .header("mcp-session-id", &sid)
+        .header("mcp-protocol-version", "2025-06-18")
+        .json(&json!({"jsonrpc":"2.0","method":"notifications/initialized"}))
+        .send()
+        .await
+        .unwrap();
+    sid
+}
+
+/// Runs `total` requests from `concurrency` workers; returns sorted latencies and the wall time.
+async fn load<F, Fut>(concurrency: usize, total: usize, make: F) -> (Vec<Duration>, Duration)
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let make = Arc::new(make);
+    let started = Instant::now();
+    let per = total / concurrency;
+    let handles: Vec<_> = (0..concurrency)
+        .map(|w| {
+            let make = make.clone();
+            tokio::spawn(async move {
+                let mut times = Vec::with_capacity(per);
+                for _ in 0..per {
+                    let t = Instant::now();
+                    make(w).await;
+                    times.push(t.elapsed());
+                }
+                times
+            })
+        })
+        .collect();
+    let mut all = Vec::with_capacity(total);
+    for h in handles {
+        all.extend(h.await.unwrap());
+    }
+    all.sort();
+    (all, started.elapsed())
+}
+
+#[tokio::main]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let total = if quick { 800 } else { 6_400 };
+    let (upstream, _) = spawn(&["demo", "--port", "0", "--unlimited"], &[]);
+    let demo = url_in(&upstream.line);
+    let (server, _) = spawn(
+        &[
+            "serve",
+            "--port",
+            "0",
+            "--coda-base-url",
+            &demo,
+            "--no-pacing",
+            "--client-rate",
+            "0",
+            "--max-sessions",
+            "5000",
+        ],
+        &[
+            ("CODA_API_TOKEN", "demo-token-not-a-secret"),
+            ("CODA_MCP_KEY", KEY),
+            ("CODA_MCP_DATA_DIR", "/tmp/coda-mcp-bench"),
+        ],
+    );
+    let mcp = url_in(&server.line);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
+    let pid = server.child.id();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle_rss = rss_kb(pid);
+
+    println!("| concurrency | direct p50 | direct p99 | via server p50 | via server p99 | overhead p50 | overhead p99 | calls/s via server |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for concurrency in [1usize, 16, 64] {
+        let direct_url = format!("{demo}/docs/AbCDeFGH01");
+        let h = http.clone();
+        let (direct, _) = load(concurrency, total, move |_| {
+            let h = h.clone();
+            let u = direct_url.clone();
+            async move {
+                let r = h
+                    .get(&u)
+                    .bearer_auth("demo-token-not-a-secret")
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(r.status().is_success());
+                r.bytes().await.unwrap();
+            }
+        })
+        .await;
+        let mut sessions = Vec::new();
+        for _ in 0..concurrency {
+            sessions.push(session(&http, &mcp).await);
+        }
+        let sessions = Arc::new(sessions);
+        let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"coda_get_document","arguments":{"docId":"AbCDeFGH01"}}}).to_string();
+        let (h, m) = (http.clone(), mcp.clone());
+        let (via, wall) = load(concurrency, total, move |w| {
+            let (h, m, s, b) = (h.clone(), m.clone(), sessions.clone(), body.clone());
+            async move {
+                let r = h
+                    .post(&m)
+                    .bearer_auth(KEY)
+                    .header("accept", "application/json")
+                    .header("content-type", "application/json")
+                    .header("mcp-session-id", &s[w])
+                    .header("mcp-protocol-version", "2025-06-18")
+                    .body(b)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(r.status().is_success());
+                let v: Value = r.json().await.unwrap();
+                assert_eq!(v["result"]["isError"], false);
+            }
+        })
+        .await;
+        let ms = |d: Duration| format!("{:.3} ms", d.as_secs_f64() * 1000.0);
+        let (d50, d99, v50, v99) = (
+            percentile(&direct, 0.5),
+            percentile(&direct, 0.99),
+            percentile(&via, 0.5),
+            percentile(&via, 0.99),
+        );
+        println!(
+            "| {concurrency} | {} | {} | {} | {} | {} | {} | {:.0} |",
+            ms(d50),
+            ms(d99),
+            ms(v50),
+            ms(v99),
+            ms(v50.saturating_sub(d50)),
+            ms(v99.saturating_sub(d99)),
+            via.len() as f64 / wall.as_secs_f64()
+        );
+    }
+
+    // 1,000 sessions, each holding a GET SSE stream.
+    let streams = if quick { 200 } else { 1_000 };
+    let mut held = Vec::new();
+    for _ in 0..streams {
+        let sid = session(&http, &mcp).await;
+        let resp = http
+            .get(&mcp)
+            .bearer_auth(KEY)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &sid)
+            .header("mcp-protocol-version", "2025-06-18")
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success());
+        held.push((sid, resp));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let busy_rss = rss_kb(pid);
+    for (sid, resp) in held.drain(..) {
+        drop(resp);
+        let _ = http
+            .delete(&mcp)
+            .bearer_auth(KEY)
+            .header("mcp-session-id", sid)
+            .header("mcp-protocol-version", "2025-06-18")
+            .send()
+            .await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after_rss = rss_kb(pid);
+    println!();
+    println!("| memory (RSS) | idle | {streams} sessions with SSE streams | after they end |");
+    println!("|---|---|---|---|");
+    println!(
+        "| coda-mcp serve | {:.1} MB | {:.1} MB | {:.1} MB |",
+        idle_rss as f64 / 1024.0,
+        busy_rss as f64 / 1024.0,
+        after_rss as f64 / 1024.0
+    );
+
+    let mut starts: Vec<Duration> = (0..if quick { 5 } else { 15 })
+        .map(|_| {
+            let (p, t) = spawn(
+                &["serve", "--demo", "--port", "0"],
+                &[
+                    ("CODA_MCP_KEY", KEY),
+                    ("CODA_MCP_DATA_DIR", "/tmp/coda-mcp-bench"),
+                ],
+            );
+            drop(p);
+            t
+        })
+        .collect();
+    starts.sort();
+    println!();
+    println!("| start to ready | median | best | worst |");
+    println!("|---|---|---|---|");
+    println!(
+        "| coda-mcp serve --demo | {:.1} ms | {:.1} ms | {:.1} ms |",
+        percentile(&starts, 0.5).as_secs_f64() * 1000.0,
+        starts[0].as_secs_f64() * 1000.0,
+        starts[starts.len() - 1].as_secs_f64() * 1000.0
+    );
+}
