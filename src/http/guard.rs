@@ -116,6 +116,12 @@ pub enum Message {
     Direct(Value),
 }
 
+/// Classifies a POST body as the guard does: an MCP message, a direct tool call, or the
+/// JSON-RPC error code it is rejected with. (Public for the fuzzers.)
+pub fn classify_message(bytes: &[u8]) -> Result<Message, i64> {
+    check_message(bytes).map_err(|e| e.code)
+}
+
 fn check_message(bytes: &[u8]) -> Result<Message, RpcError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
         rpc_error(

@@ -29,7 +29,7 @@ use crate::engine::Engine;
 use crate::mcp::CodaMcp;
 
 pub use auth::Caller;
-pub use guard::MAX_BODY_BYTES;
+pub use guard::{classify_message, Message, MAX_BODY_BYTES};
 pub use origin::HostPolicy;
 
 /// How long in-flight calls get to finish after a shutdown signal.

@@ -17,6 +17,14 @@ use serde_json::{json, Map, Value};
 pub use catalogue::CATALOGUE;
 pub use exec::{run, ExecOptions, ToolError, ToolOutput};
 
+/// Checks arguments against a tool's schema, naming the offending argument.
+pub fn validate_arguments(
+    args: &serde_json::Value,
+    schema: &serde_json::Value,
+) -> Result<(), String> {
+    validate::validate(args, schema, "")
+}
+
 use crate::coda::RateClass;
 
 /// Where an argument goes in the Coda request.
