@@ -19,9 +19,7 @@ use serde_json::{json, Value};
 const KEY: &str = "cmk_benchmark-key";
 
 fn bin() -> String {
-    std::env::var("CODA_MCP_BIN").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/coda-mcp").to_owned()
-    })
+    std::env::var("CODA_MCP_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_coda-mcp").to_owned())
 }
 
 struct Proc {
@@ -138,6 +136,11 @@ where
 
 #[tokio::main]
 async fn main() {
+    // `cargo test --all-targets` also runs bench targets: measure only under `cargo bench`.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("benchmarks run with `cargo bench --bench server`");
+        return;
+    }
     let quick = std::env::args().any(|a| a == "--quick");
     let total = if quick { 800 } else { 6_400 };
     let (upstream, _) = spawn(&["demo", "--port", "0", "--unlimited"], &[]);
