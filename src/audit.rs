@@ -4,7 +4,7 @@
 //! person can see what an assistant changed after a restart.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection};
@@ -23,11 +23,23 @@ pub enum AuditError {
     Io(#[from] std::io::Error),
 }
 
-/// The store. Writes are small and rare enough for one connection behind a mutex.
+/// A message for the writer thread.
+enum Write {
+    Record(Box<ToolCallRecord>),
+    Flush(std::sync::mpsc::SyncSender<()>),
+}
+
+/// The store. Tool calls are written by a background thread in batched transactions, so
+/// recording never waits for the disk on a request's path; reads flush first.
 pub struct AuditStore {
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
+    writer: std::sync::mpsc::SyncSender<Write>,
+    dropped: std::sync::atomic::AtomicU64,
     retention: Duration,
 }
+
+/// Records waiting for the writer before new ones are dropped (and counted).
+const QUEUE: usize = 10_000;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS calls (
@@ -55,6 +67,8 @@ impl AuditStore {
         }
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
+        // With WAL, NORMAL keeps the database consistent and skips an fsync per commit.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         Self::init(conn, retention)
     }
 
@@ -65,8 +79,16 @@ impl AuditStore {
 
     fn init(conn: Connection, retention: Duration) -> Result<Self, AuditError> {
         conn.execute_batch(SCHEMA)?;
+        let conn = Arc::new(Mutex::new(conn));
+        let (writer, queue) = std::sync::mpsc::sync_channel::<Write>(QUEUE);
+        let db = conn.clone();
+        std::thread::Builder::new()
+            .name("audit-writer".into())
+            .spawn(move || write_loop(&db, &queue))?;
         let store = AuditStore {
-            conn: Mutex::new(conn),
+            conn,
+            writer,
+            dropped: std::sync::atomic::AtomicU64::new(0),
             retention,
         };
         store.prune()?;
@@ -83,18 +105,36 @@ impl AuditStore {
             .execute("DELETE FROM calls WHERE at < ?1", params![cutoff])?)
     }
 
-    /// Records one call.
-    pub fn record(&self, c: &ToolCallRecord) -> Result<(), AuditError> {
-        self.conn.lock().expect("audit").execute(
-            "INSERT OR REPLACE INTO calls VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            params![c.id, c.at.to_rfc3339(), c.session, c.client, c.tool, c.args.to_string(), c.ok, c.error,
-                c.duration_ms, c.coda_requests, c.retries, c.changed],
-        )?;
-        Ok(())
+    /// Queues one call for the writer; never blocks. Returns false if the queue was full
+    /// (the call is then counted in [`AuditStore::dropped`] instead).
+    pub fn record(&self, c: &ToolCallRecord) -> bool {
+        let ok = self
+            .writer
+            .try_send(Write::Record(Box::new(c.clone())))
+            .is_ok();
+        if !ok {
+            self.dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        ok
+    }
+
+    /// Calls that could not be kept because the writer fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Waits until everything queued so far is written.
+    pub fn flush(&self) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        if self.writer.send(Write::Flush(tx)).is_ok() {
+            let _ = rx.recv_timeout(std::time::Duration::from_secs(5));
+        }
     }
 
     /// The newest calls matching `query` (tool, client, session, arguments or error contain it).
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<ToolCallRecord>, AuditError> {
+        self.flush();
         let conn = self.conn.lock().expect("audit");
         let pattern = format!(
             "%{}%",
@@ -166,6 +206,47 @@ impl AuditStore {
     }
 }
 
+/// The writer thread: takes what is queued, writes it in one transaction, repeats.
+fn write_loop(db: &Mutex<Connection>, queue: &std::sync::mpsc::Receiver<Write>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < 1_000 {
+            match queue.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        let mut flushes = Vec::new();
+        {
+            let mut conn = db.lock().expect("audit");
+            let result = conn.transaction().and_then(|tx| {
+                {
+                    let mut insert = tx.prepare_cached(
+                        "INSERT OR REPLACE INTO calls VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")?;
+                    for m in &batch {
+                        if let Write::Record(c) = m {
+                            insert.execute(params![c.id, c.at.to_rfc3339(), c.session, c.client, c.tool, c.args.to_string(),
+                                c.ok, c.error, c.duration_ms, c.coda_requests, c.retries, c.changed])?;
+                        }
+                    }
+                }
+                tx.commit()
+            });
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "could not write tool calls to the audit history");
+            }
+        }
+        for m in batch {
+            if let Write::Flush(done) = m {
+                flushes.push(done);
+            }
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,30 +275,29 @@ mod tests {
         let path = dir.join("audit.sqlite3");
         {
             let store = AuditStore::open(&path, Duration::days(30)).unwrap();
-            store
-                .record(&call(
+            for (id, tool, at, args) in [
+                (
                     "a",
                     "coda_list_rows",
                     Utc::now(),
                     json!({"docId": "AbC", "query": "\"Status\":\"Done\""}),
-                ))
-                .unwrap();
-            store
-                .record(&call(
+                ),
+                (
                     "b",
                     "coda_update_row",
                     Utc::now(),
                     json!({"docId": "AbC", "token": "pat_secret"}),
-                ))
-                .unwrap();
-            store
-                .record(&call(
+                ),
+                (
                     "old",
                     "coda_whoami",
                     Utc::now() - Duration::days(40),
                     json!({}),
-                ))
-                .unwrap();
+                ),
+            ] {
+                assert!(store.record(&call(id, tool, at, args)));
+            }
+            store.flush();
         }
         let store = AuditStore::open(&path, Duration::days(30)).unwrap();
         let all = store.search("", 100).unwrap();
