@@ -4,6 +4,7 @@
 //! [`Engine`] and start [`http::start`]; see `ARCHITECTURE.md` for the map.
 
 pub mod audit;
+pub mod claude;
 pub mod coda;
 pub mod demo;
 pub mod engine;
@@ -13,6 +14,7 @@ pub mod http;
 pub mod mcp;
 pub mod openapi;
 pub mod prompts;
+pub mod runtime;
 pub mod secrets;
 pub mod tools;
 

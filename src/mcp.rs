@@ -27,12 +27,30 @@ wait until Coda has applied the change.";
 #[derive(Clone)]
 pub struct CodaMcp {
     engine: Engine,
+    /// The session ID when serving one client over stdio.
+    stdio_session: Option<String>,
 }
+
+/// The header `coda-mcp stdio` adds when it bridges to a running server, so the dashboard
+/// can tell its sessions apart.
+pub const BRIDGE_HEADER: &str = "x-coda-mcp-bridge";
 
 impl CodaMcp {
     /// A handler over `engine`.
     pub fn new(engine: Engine) -> Self {
-        CodaMcp { engine }
+        CodaMcp {
+            engine,
+            stdio_session: None,
+        }
+    }
+
+    /// A handler for one client on stdin/stdout (`coda-mcp stdio` serving in-process): there
+    /// is no HTTP session, so the process is the session.
+    pub fn stdio(engine: Engine) -> Self {
+        CodaMcp {
+            engine,
+            stdio_session: Some(format!("stdio-{}", std::process::id())),
+        }
     }
 
     /// The Coda client for this request's caller: the authentication layer attached who is
@@ -49,19 +67,26 @@ impl CodaMcp {
 
     /// The session ID and the client's name, announcing the session on first sight.
     fn who(&self, ctx: &RequestContext<RoleServer>) -> (String, String) {
-        let session = ctx
-            .extensions
-            .get::<http::request::Parts>()
-            .and_then(|p| p.headers.get("mcp-session-id"))
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+        let parts = ctx.extensions.get::<http::request::Parts>();
+        let header = |name: &str| {
+            parts
+                .and_then(|p| p.headers.get(name))
+                .and_then(|v| v.to_str().ok())
+        };
+        let (session, kind) = match &self.stdio_session {
+            Some(id) => (id.clone(), "stdio"),
+            None if header(BRIDGE_HEADER).is_some() => (
+                header("mcp-session-id").unwrap_or("").to_owned(),
+                "stdio bridge",
+            ),
+            None => (header("mcp-session-id").unwrap_or("").to_owned(), "mcp"),
+        };
         let (name, version) = ctx
             .peer
             .peer_info()
             .map(|i| (i.client_info.name.clone(), i.client_info.version.clone()))
             .unwrap_or_else(|| ("unknown client".into(), String::new()));
-        self.engine.session_seen(&session, &name, &version, "mcp");
+        self.engine.session_seen(&session, &name, &version, kind);
         (session, format!("{name} {version}").trim().to_owned())
     }
 }

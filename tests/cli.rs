@@ -175,3 +175,50 @@ fn help_documents_every_serve_flag() {
         assert!(help.contains(flag), "serve --help lacks {flag}");
     }
 }
+
+#[test]
+fn connect_claude_merges_backs_up_and_refuses_invalid_json() {
+    let dir = std::env::temp_dir().join(format!("coda-mcp-claude-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("claude_desktop_config.json");
+    std::fs::write(&config, r#"{"mcpServers":{"other":{"command":"x"}}}"#).unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
+            .args(["connect", "claude", "--config"])
+            .arg(&config)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let dry = run(&["--dry-run"]);
+    assert!(dry.status.success());
+    let printed: serde_json::Value = serde_json::from_slice(&dry.stdout).unwrap();
+    assert_eq!(printed["mcpServers"]["coda"]["args"][0], "stdio");
+    assert!(std::fs::read_to_string(&config).unwrap().contains("other"));
+    assert!(!std::fs::read_to_string(&config).unwrap().contains("coda"));
+
+    let out = run(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("Restart Claude Desktop"), "{said}");
+    assert!(said.contains(".bak-"), "{said}");
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    assert_eq!(written["mcpServers"]["other"]["command"], "x");
+    assert_eq!(
+        written["mcpServers"]["coda"]["command"],
+        env!("CARGO_BIN_EXE_coda-mcp")
+    );
+
+    std::fs::write(&config, "{ not json").unwrap();
+    let bad = run(&[]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("is not valid JSON"), "{err}");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), "{ not json");
+    let _ = std::fs::remove_dir_all(&dir);
+}

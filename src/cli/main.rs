@@ -3,6 +3,7 @@
 
 mod accounts;
 mod serve;
+mod stdio;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -72,6 +73,14 @@ enum Command {
         #[arg(long, default_value_t = 8080)]
         port: u16,
     },
+    /// MCP over stdin/stdout (for Claude Desktop): bridges to the running app, or serves in
+    /// this process when it is not running.
+    Stdio(stdio::StdioArgs),
+    /// Connect an assistant to this server.
+    Connect {
+        #[command(subcommand)]
+        target: ConnectTarget,
+    },
     /// Run only the built-in demo workspace (a Coda-compatible API on loopback).
     Demo {
         /// Port for the demo API (0 picks a free port).
@@ -81,6 +90,71 @@ enum Command {
         #[arg(long, hide = true)]
         unlimited: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum ConnectTarget {
+    /// Add Coda to Claude Desktop's claude_desktop_config.json (runs `coda-mcp stdio`).
+    Claude {
+        /// The config file (default: Claude Desktop's own location on this OS).
+        #[arg(long, value_name = "PATH")]
+        config: Option<std::path::PathBuf>,
+        /// Print the resulting file instead of writing it.
+        #[arg(long)]
+        dry_run: bool,
+        /// Make the entry serve the demo workspace when the app is not running.
+        #[arg(long)]
+        demo: bool,
+    },
+}
+
+/// `coda-mcp connect claude`.
+fn connect_claude(
+    config: Option<std::path::PathBuf>,
+    dry_run: bool,
+    demo: bool,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let path = match config {
+        Some(p) => p,
+        None => coda_mcp::claude::default_config_path()
+            .ok_or(coda_mcp::claude::ConnectError::NoConfigDir)?,
+    };
+    let exe = std::env::current_exe().context("cannot tell where coda-mcp is installed")?;
+    let entry = coda_mcp::claude::stdio_entry(&exe, demo);
+    let out = coda_mcp::claude::connect(&path, entry, dry_run)?;
+    if dry_run {
+        print_out(&out.content);
+        eprintln!("(dry run: {} was not changed)", out.path.display());
+        return Ok(());
+    }
+    let mut text = if out.unchanged {
+        format!(
+            "Claude Desktop is already connected ({}).\n",
+            out.path.display()
+        )
+    } else {
+        format!(
+            "Claude Desktop {} the \"coda\" server in {}.\n",
+            if out.replaced {
+                "now has an updated"
+            } else {
+                "now has"
+            },
+            out.path.display()
+        )
+    };
+    if let Some(b) = &out.backup {
+        text.push_str(&format!(
+            "The previous file was saved as {}.\n",
+            b.display()
+        ));
+    }
+    if !out.unchanged {
+        text.push_str("Restart Claude Desktop to load it.\n");
+    }
+    print_out(&text);
+    Ok(())
 }
 
 fn init_tracing(format: LogFormat) {
@@ -131,6 +205,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::serve(args, store).await,
         Command::Key { action } => accounts::key(action, store).await,
         Command::Token { action } => accounts::token(action, store).await,
+        Command::Stdio(args) => stdio::stdio(args, store).await,
+        Command::Connect {
+            target:
+                ConnectTarget::Claude {
+                    config,
+                    dry_run,
+                    demo,
+                },
+        } => connect_claude(config, dry_run, demo),
         Command::Tools { json, read_only } => list_tools(json, read_only),
         Command::Demo { port, unlimited } => serve::demo_only(port, unlimited).await,
         Command::Openapi {

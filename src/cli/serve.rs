@@ -99,6 +99,7 @@ pub async fn serve(args: ServeArgs, store: Arc<dyn SecretStore>) -> anyhow::Resu
         .transpose()?
         .into_iter()
         .collect();
+    let data_root = args.data_dir.clone().or_else(coda_mcp::runtime::data_root);
     let key_env = std::env::var("CODA_MCP_KEY").ok();
     let token_env = std::env::var("CODA_API_TOKEN").ok();
     let keychain = store.clone();
@@ -124,10 +125,8 @@ pub async fn serve(args: ServeArgs, store: Arc<dyn SecretStore>) -> anyhow::Resu
         max_sessions: args.max_sessions.max(1),
         client_rate: (args.client_rate > 0.0)
             .then_some((args.client_rate, (args.client_rate * 3.0).max(10.0))),
-        data_dir: args
-            .data_dir
+        data_dir: data_root
             .clone()
-            .or_else(|| dirs::data_dir().map(|d| d.join("coda-mcp-desktop")))
             .map(|d| if args.demo { d.join("demo") } else { d }),
         audit_retention_days: args.audit_days.max(1),
         ..EngineConfig::default()
@@ -191,7 +190,24 @@ pub async fn serve(args: ServeArgs, store: Arc<dyn SecretStore>) -> anyhow::Resu
             key.expose()
         );
     }
+    // Tell `coda-mcp stdio` (Claude Desktop's entry) where to bridge to.
+    let announcement = data_root.as_deref().and_then(|root| {
+        let info = coda_mcp::runtime::RuntimeInfo {
+            mcp_url: if server.addr.ip().is_unspecified() {
+                format!("http://127.0.0.1:{}/mcp", server.addr.port())
+            } else {
+                server.mcp_url()
+            },
+            pid: std::process::id(),
+            demo: args.demo,
+            no_auth: args.no_auth,
+        };
+        coda_mcp::runtime::announce(root, &info)
+            .map_err(|e| tracing::warn!(error = %e, "could not write server.json; `coda-mcp stdio` will not find this server"))
+            .ok()
+    });
     signals.wait().await;
+    drop(announcement);
     tracing::info!("shutting down: closing streams, giving in-flight calls up to 5 s");
     server.shutdown().await;
     if let Some(d) = demo_handle {

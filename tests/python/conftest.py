@@ -20,10 +20,11 @@ KEY = "cmk_python-sdk-test-key"
 
 
 @contextlib.contextmanager
-def running_server(extra_args=()):
-    """`coda-mcp serve --demo` on a free port, stopped with SIGTERM (which must exit 0)."""
+def running_server(extra_args=(), data_dir=None, on_ready=None):
+    """`coda-mcp serve --demo` on a free port, stopped with SIGTERM (which must exit 0).
+    `on_ready` receives the dashboard URL line."""
     env = dict(os.environ, RUST_LOG="warn", CODA_MCP_KEY=KEY, CODA_MCP_KEYCHAIN="off",
-               CODA_MCP_DATA_DIR=os.path.join(tempfile.gettempdir(), "coda-mcp-tests"))
+               CODA_MCP_DATA_DIR=data_dir or os.path.join(tempfile.gettempdir(), "coda-mcp-tests"))
     env.pop("CODA_API_TOKEN", None)
     proc = subprocess.Popen(
         [binary(), "serve", "--demo", "--port", "0", *extra_args],
@@ -36,6 +37,8 @@ def running_server(extra_args=()):
         line = proc.stdout.readline()
         url = next((w for w in line.split() if w.startswith("http://") and w.endswith("/mcp")), None)
         assert url, f"no MCP URL in the ready line: {line!r}"
+        if on_ready:
+            on_ready(proc.stdout.readline().split()[-1])
         yield url
     finally:
         proc.send_signal(signal.SIGTERM)
