@@ -27,6 +27,8 @@ pub enum EventKind {
     },
     /// A tool ran.
     ToolCall(ToolCallRecord),
+    /// The public tunnel changed state.
+    Tunnel { state: crate::tunnel::TunnelState },
     /// A log line worth showing.
     Log {
         level: String,
@@ -170,7 +172,7 @@ impl EventBus {
                 s.errors += u64::from(!call.ok);
                 s.last_activity = now;
             }
-            EventKind::Log { .. } => {}
+            EventKind::Log { .. } | EventKind::Tunnel { .. } => {}
         }
         if sessions.len() > 5_000 {
             let cutoff = now - chrono::Duration::hours(1);

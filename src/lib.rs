@@ -17,5 +17,6 @@ pub mod prompts;
 pub mod runtime;
 pub mod secrets;
 pub mod tools;
+pub mod tunnel;
 
 pub use engine::{Engine, EngineConfig};

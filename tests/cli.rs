@@ -222,3 +222,49 @@ fn connect_claude_merges_backs_up_and_refuses_invalid_json() {
     assert_eq!(std::fs::read_to_string(&config).unwrap(), "{ not json");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn tunnel_without_an_authtoken_says_so_and_the_local_server_keeps_serving() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
+        .args(["serve", "--demo", "--port", "0", "--tunnel"])
+        .env("CODA_MCP_KEYCHAIN", "off")
+        .env("CODA_MCP_KEY", CLI_KEY)
+        .env(
+            "CODA_MCP_DATA_DIR",
+            std::env::temp_dir().join("coda-mcp-tests"),
+        )
+        .env_remove("NGROK_AUTHTOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = lines.next().unwrap().unwrap();
+    let url = mcp_url(&ready);
+    let failed = lines
+        .by_ref()
+        .take(5)
+        .map(Result::unwrap)
+        .find(|l| l.starts_with("tunnel failed"))
+        .expect("a tunnel line");
+    assert!(failed.contains("no ngrok authtoken"), "{failed}");
+    let health = url.replace("/mcp", "/health");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let status = rt.block_on(async { reqwest::get(&health).await.unwrap().status() });
+    assert_eq!(status, 200);
+    signal(&child, "-TERM");
+    assert!(wait_exit(&mut child, Duration::from_secs(7))
+        .expect("exits")
+        .success());
+}
+
+#[test]
+fn no_auth_is_refused_with_a_tunnel() {
+    let out = Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
+        .args(["serve", "--demo", "--port", "0", "--tunnel", "--no-auth"])
+        .env("CODA_MCP_KEYCHAIN", "off")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--no-auth cannot be combined"));
+}

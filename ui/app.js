@@ -66,6 +66,7 @@ function renderStatus() {
   $("status-cards").replaceChildren(
     card("Server", s.mcp_url),
     card("Public URL", s.public_url || "none (local only)"),
+    card("Tunnel", tunnelText(state.setup.tunnel), state.setup.tunnel?.state === "up" ? "ok" : (["failed", "retrying"].includes(state.setup.tunnel?.state) ? "bad" : "")),
     card("Coda account", coda.authenticated ? `${coda.account || "connected"} (${coda.token_hint || "token"})` : (coda.error || "not checked yet"), coda.authenticated ? "ok" : "bad"),
     card("Version", s.version),
     card("Uptime", `${Math.floor(s.uptime_s / 3600)} h ${Math.floor(s.uptime_s / 60) % 60} min`),
@@ -74,6 +75,13 @@ function renderStatus() {
     card("Sessions", String(state.sessions.size)),
   );
   $("headroom").replaceChildren(...Object.entries(s.headroom || {}).map(([k, h]) => card(k, `${h.free} of ${h.limit} per ${h.window_s} s`)));
+}
+function tunnelText(t) {
+  if (!t || t.state === "off") return "off";
+  if (t.state === "up") return `up at ${t.url}${t.latency_ms ? ` (${t.latency_ms} ms)` : ""}`;
+  if (t.state === "connecting") return `connecting (attempt ${t.attempt})…`;
+  if (t.state === "retrying") return `down: ${t.error} — retrying in ${Math.round(t.retry_in_ms / 1000)} s`;
+  return `failed: ${t.error}`;
 }
 function renderSessions() {
   const rows = [...state.sessions.values()].sort((a, b) => b.last_activity.localeCompare(a.last_activity));
@@ -131,6 +139,10 @@ function apply(e) {
   if (e.type === "session") {
     if (!state.sessions.has(e.session)) state.sessions.set(e.session, { session: e.session, client: e.client, client_version: e.client_version,
       kind: e.kind, started: e.at, last_activity: e.at, calls: 0, errors: 0 });
+  } else if (e.type === "tunnel") {
+    state.setup.tunnel = e.state;
+    state.setup.public_url = state.status.public_url = e.state.state === "up" ? e.state.url : null;
+    return;
   } else if (e.type === "tool_call") {
     if (state.callIds.has(e.id)) return;
     state.callIds.add(e.id); state.calls.unshift(e);

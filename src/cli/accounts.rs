@@ -36,6 +36,63 @@ pub enum TokenAction {
     Clear,
 }
 
+/// `coda-mcp ngrok` actions.
+#[derive(clap::Subcommand)]
+pub enum NgrokAction {
+    /// Read an ngrok authtoken from a prompt (or stdin) and keep it in the keychain.
+    Set,
+    /// Whether an authtoken is configured, and where it comes from.
+    Status,
+    /// Remove the authtoken from the keychain.
+    Clear,
+}
+
+/// The ngrok authtoken: `NGROK_AUTHTOKEN` if set, else the keychain's.
+pub fn ngrok_authtoken(store: &dyn SecretStore) -> Option<(Secret, Source)> {
+    if let Some(v) = std::env::var("NGROK_AUTHTOKEN")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        return Some((Secret::new(v.trim()), Source::Environment));
+    }
+    match store.get(SecretName::NgrokAuthtoken) {
+        Ok(Some(t)) => Some((t, Source::Keychain)),
+        _ => None,
+    }
+}
+
+/// Runs an `ngrok` action.
+pub async fn ngrok(action: NgrokAction, store: Arc<dyn SecretStore>) -> anyhow::Result<()> {
+    match action {
+        NgrokAction::Set => {
+            let token = blocking(|| {
+                read_secret(
+                    "ngrok authtoken (from https://dashboard.ngrok.com/get-started/your-authtoken): ",
+                )
+            })
+            .await??;
+            let hint = token.hint();
+            blocking(move || store.set(SecretName::NgrokAuthtoken, &token)).await??;
+            println!("Saved the ngrok authtoken to the keychain: {hint}");
+        }
+        NgrokAction::Status => match blocking(move || ngrok_authtoken(store.as_ref())).await? {
+            Some((token, source)) => println!(
+                "ngrok authtoken {} from the {}; start the tunnel with `coda-mcp serve --tunnel`",
+                token.hint(),
+                source.label()
+            ),
+            None => {
+                println!("No ngrok authtoken: run `coda-mcp ngrok set` or set NGROK_AUTHTOKEN.")
+            }
+        },
+        NgrokAction::Clear => {
+            blocking(move || store.delete(SecretName::NgrokAuthtoken)).await??;
+            println!("Removed the ngrok authtoken from the keychain.");
+        }
+    }
+    Ok(())
+}
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
     Ok(tokio::task::spawn_blocking(f).await?)
 }
@@ -75,10 +132,14 @@ pub async fn key(action: KeyAction, store: Arc<dyn SecretStore>) -> anyhow::Resu
 }
 
 fn read_token() -> anyhow::Result<Secret> {
+    read_secret("Coda API token (from https://coda.io/account → API settings): ")
+}
+
+/// Reads a secret from a hidden prompt, or from stdin when it is not a terminal.
+fn read_secret(prompt: &str) -> anyhow::Result<Secret> {
     let stdin = std::io::stdin();
     let raw = if stdin.is_terminal() {
-        rpassword::prompt_password("Coda API token (from https://coda.io/account → API settings): ")
-            .context("reading the token")?
+        rpassword::prompt_password(prompt).context("reading the token")?
     } else {
         let mut line = String::new();
         stdin

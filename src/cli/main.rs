@@ -52,6 +52,11 @@ enum Command {
         #[command(subcommand)]
         action: accounts::TokenAction,
     },
+    /// Set, check or clear the ngrok authtoken the tunnel (`serve --tunnel`) uses.
+    Ngrok {
+        #[command(subcommand)]
+        action: accounts::NgrokAction,
+    },
     /// List the MCP tools: name, read or write, and the Coda operations each calls.
     Tools {
         /// Print the full MCP tool definitions as JSON (schemas, annotations).
@@ -205,6 +210,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::serve(args, store).await,
         Command::Key { action } => accounts::key(action, store).await,
         Command::Token { action } => accounts::token(action, store).await,
+        Command::Ngrok { action } => accounts::ngrok(action, store).await,
         Command::Stdio(args) => stdio::stdio(args, store).await,
         Command::Connect {
             target:

@@ -40,6 +40,14 @@ pub struct ServeArgs {
     /// is then accepted besides loopback.
     #[arg(long, value_name = "URL")]
     public_url: Option<String>,
+    /// Open an ngrok HTTPS tunnel so ChatGPT can reach this server (authtoken from
+    /// NGROK_AUTHTOKEN or `coda-mcp ngrok set`). Requests through it always need the key.
+    #[arg(long)]
+    tunnel: bool,
+    /// Your reserved ngrok domain (e.g. coda-me.ngrok.app): a fixed URL keeps ChatGPT's
+    /// schema valid across restarts.
+    #[arg(long, value_name = "DOMAIN", requires = "tunnel")]
+    ngrok_domain: Option<String>,
     /// Serve without authentication — loopback only, for local tools that cannot send
     /// headers. Refused together with --public-url.
     #[arg(long)]
@@ -86,8 +94,8 @@ fn public_host(url: &str) -> anyhow::Result<String> {
 /// Runs the server until SIGINT/SIGTERM.
 pub async fn serve(args: ServeArgs, store: Arc<dyn SecretStore>) -> anyhow::Result<()> {
     let signals = Signals::listen()?;
-    if args.no_auth && args.public_url.is_some() {
-        bail!("--no-auth cannot be combined with --public-url: a public server always needs authentication");
+    if args.no_auth && (args.public_url.is_some() || args.tunnel) {
+        bail!("--no-auth cannot be combined with --public-url or --tunnel: a public server always needs authentication");
     }
     if args.no_auth && !args.host.is_loopback() {
         bail!("--no-auth is only allowed on a loopback address (127.0.0.1 or ::1)");
@@ -103,12 +111,16 @@ pub async fn serve(args: ServeArgs, store: Arc<dyn SecretStore>) -> anyhow::Resu
     let key_env = std::env::var("CODA_MCP_KEY").ok();
     let token_env = std::env::var("CODA_API_TOKEN").ok();
     let keychain = store.clone();
-    let (key, key_source, stored_token) = tokio::task::spawn_blocking(move || {
+    let want_ngrok = args.tunnel;
+    let (key, key_source, stored_token, ngrok_token) = tokio::task::spawn_blocking(move || {
         let (key, source) = secrets::connection_key(keychain.as_ref(), key_env);
         (
             key,
             source,
             secrets::coda_token(keychain.as_ref(), token_env),
+            want_ngrok
+                .then(|| crate::accounts::ngrok_authtoken(keychain.as_ref()))
+                .flatten(),
         )
     })
     .await?;
@@ -206,7 +218,24 @@ pub async fn serve(args: ServeArgs, store: Arc<dyn SecretStore>) -> anyhow::Resu
             .map_err(|e| tracing::warn!(error = %e, "could not write server.json; `coda-mcp stdio` will not find this server"))
             .ok()
     });
+    let tunnel = args.tunnel.then(|| {
+        let provider = coda_mcp::tunnel::ngrok::NgrokProvider::new(
+            ngrok_token.map(|(t, _)| t),
+            args.ngrok_domain.clone(),
+        );
+        let tunnel = coda_mcp::tunnel::Tunnel::start(
+            Arc::new(provider),
+            server.public_router(),
+            server.state.engine.clone(),
+            coda_mcp::tunnel::Backoff::default(),
+        );
+        tokio::spawn(report_tunnel(tunnel.watch()));
+        tunnel
+    });
     signals.wait().await;
+    if let Some(t) = tunnel {
+        t.stop().await;
+    }
     drop(announcement);
     tracing::info!("shutting down: closing streams, giving in-flight calls up to 5 s");
     server.shutdown().await;
@@ -214,6 +243,24 @@ pub async fn serve(args: ServeArgs, store: Arc<dyn SecretStore>) -> anyhow::Resu
         d.shutdown();
     }
     Ok(())
+}
+
+/// Tells the person, on stdout, each time the tunnel comes up (with the URL to give ChatGPT)
+/// or fails for good.
+async fn report_tunnel(mut state: tokio::sync::watch::Receiver<coda_mcp::tunnel::TunnelState>) {
+    use coda_mcp::tunnel::TunnelState;
+    loop {
+        match &*state.borrow_and_update() {
+            TunnelState::Up { url, .. } => {
+                say!("tunnel: {url} (ChatGPT schema: {url}/openapi.json)")
+            }
+            TunnelState::Failed { error } => say!("tunnel failed: {error}"),
+            _ => {}
+        }
+        if state.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 /// `coda-mcp demo`: only the Coda-compatible demo API.

@@ -162,7 +162,7 @@ async fn api_state(State(state): State<AppState>) -> Json<Value> {
         "lastEventId": engine.events().last_id(),
         "status": {
             "version": env!("CARGO_PKG_VERSION"), "uptime_s": engine.uptime().as_secs(),
-            "mcp_url": format!("{server_url}/mcp"), "public_url": config.public_url,
+            "mcp_url": format!("{server_url}/mcp"), "public_url": engine.public().url(),
             "coda": {"reachable": coda.reachable, "authenticated": coda.authenticated, "account": coda.account,
                 "checked_at": coda.checked_at, "error": coda.error,
                 "token_hint": config.coda_token.as_ref().map(|t| t.hint())},
@@ -175,7 +175,8 @@ async fn api_state(State(state): State<AppState>) -> Json<Value> {
             "mcp_url": format!("{server_url}/mcp"),
             "schema_url": format!("{}/openapi.json", state.server_url()),
             "seed_schema_url": format!("{}/openapi/mcp.json", state.server_url()),
-            "public_url": config.public_url,
+            "public_url": engine.public().url(),
+            "tunnel": engine.public().tunnel_state(),
             "key_hint": config.connection_key.hint(),
             "auth_required": !config.no_auth,
             "pass_through": config.pass_through,

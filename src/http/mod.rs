@@ -55,10 +55,10 @@ impl AppState {
 
     /// The base URL clients should use: the public URL when there is one.
     pub fn server_url(&self) -> String {
-        match &self.engine.config().public_url {
-            Some(u) => u.trim_end_matches('/').to_owned(),
-            None => self.local_url.to_string(),
-        }
+        self.engine
+            .public()
+            .url()
+            .unwrap_or_else(|| self.local_url.to_string())
     }
 }
 
@@ -103,7 +103,7 @@ pub fn routers(engine: Engine, cancel: CancellationToken, local_url: &str) -> Ro
     };
     let limiter = limits::ClientLimiter::default();
     let policy = HostPolicy {
-        public_hosts: engine_public_hosts(&engine),
+        public: engine.public().clone(),
     };
     let face = |public: bool| {
         let authenticated = |router: Router| {
@@ -142,15 +142,6 @@ pub fn routers(engine: Engine, cancel: CancellationToken, local_url: &str) -> Ro
         public: face(true),
         state,
     }
-}
-
-fn engine_public_hosts(engine: &Engine) -> Vec<String> {
-    engine
-        .config()
-        .public_hosts
-        .iter()
-        .map(|h| h.to_ascii_lowercase())
-        .collect()
 }
 
 /// `GET /health`: cheap, public, no secrets. The Coda check is cached and refreshed in the

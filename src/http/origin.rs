@@ -9,18 +9,19 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-/// Hosts this server answers to beyond loopback (e.g. the tunnel's public host).
-#[derive(Debug, Clone, Default)]
+/// Hosts this server answers to beyond loopback (e.g. the tunnel's public host, which
+/// changes while the server runs).
+#[derive(Clone, Default)]
 pub struct HostPolicy {
-    /// Extra host names, lower-case, without port.
-    pub public_hosts: Vec<String>,
+    /// The public address whose host is accepted.
+    pub public: crate::engine::PublicAddress,
 }
 
 impl HostPolicy {
     fn host_allowed(&self, host: &str) -> bool {
         let name = strip_port(host).to_ascii_lowercase();
         matches!(name.as_str(), "localhost" | "127.0.0.1" | "[::1]" | "::1")
-            || self.public_hosts.iter().any(|h| h == &name)
+            || self.public.allows_host(&name)
     }
 
     fn origin_allowed(&self, origin: &str) -> bool {
@@ -80,7 +81,7 @@ mod tests {
     #[test]
     fn loopback_and_configured_hosts_only() {
         let p = HostPolicy {
-            public_hosts: vec!["abc.ngrok.app".into()],
+            public: crate::engine::PublicAddress::fixed(None, vec!["abc.ngrok.app".into()]),
         };
         for ok in [
             "localhost",
@@ -106,5 +107,11 @@ mod tests {
         assert!(!p.origin_allowed("https://evil.com"));
         assert!(!p.origin_allowed("null"));
         assert!(!p.origin_allowed("file:///etc/passwd"));
+        // A tunnel's host is accepted while it is up, and only then.
+        assert!(!p.host_allowed("xyz.ngrok-free.app"));
+        p.public.set_tunnel_url(Some("https://XYZ.ngrok-free.app"));
+        assert!(p.host_allowed("xyz.ngrok-free.app"));
+        p.public.set_tunnel_url(None);
+        assert!(!p.host_allowed("xyz.ngrok-free.app"));
     }
 }
