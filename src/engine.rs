@@ -38,6 +38,8 @@ pub struct EngineConfig {
     pub public_url: Option<String>,
     /// The key clients present as `Authorization: Bearer …`.
     pub connection_key: Secret,
+    /// Whether the upstream is the built-in demo workspace.
+    pub demo: bool,
     /// Serve the loopback listener without authentication (never the public face).
     pub no_auth: bool,
     /// Accept a caller's own Coda token as the bearer (checked with `/whoami`).
@@ -70,6 +72,7 @@ impl Default for EngineConfig {
             public_hosts: Vec::new(),
             public_url: None,
             connection_key: crate::secrets::generate_connection_key(),
+            demo: false,
             no_auth: false,
             pass_through: true,
             max_sessions: 1_000,
@@ -106,7 +109,10 @@ struct Inner {
     config: EngineConfig,
     events: crate::events::EventBus,
     audit: Option<crate::audit::AuditStore>,
-    coda: CodaClient,
+    /// The owner's client; replaced when the person changes their Coda token.
+    coda: std::sync::RwLock<CodaClient>,
+    /// The key clients present; replaced when the person rotates it.
+    connection_key: std::sync::RwLock<Secret>,
     /// Clients for pass-through callers, one per token (Coda's limits are per user).
     guests: std::sync::Mutex<std::collections::HashMap<[u8; 32], CodaClient>>,
     catalogue: Catalogue,
@@ -213,8 +219,9 @@ impl Engine {
             inner: Arc::new(Inner {
                 audit,
                 events: Default::default(),
+                connection_key: std::sync::RwLock::new(config.connection_key.clone()),
                 config,
-                coda,
+                coda: std::sync::RwLock::new(coda),
                 guests: Default::default(),
                 catalogue,
                 health,
@@ -229,9 +236,32 @@ impl Engine {
         &self.inner.config
     }
 
-    /// The shared Coda client.
-    pub fn coda(&self) -> &CodaClient {
-        &self.inner.coda
+    /// The shared Coda client (the owner's token).
+    pub fn coda(&self) -> CodaClient {
+        self.inner.coda.read().expect("coda client").clone()
+    }
+
+    /// Switches the owner's Coda token at run time (Setup → change token). Calls already
+    /// running finish with the old one; the health check is redone.
+    pub fn set_coda_token(&self, token: Option<Secret>) {
+        let mut coda = self.inner.coda.write().expect("coda client");
+        let next = match token {
+            Some(t) => coda.with_token(t),
+            None => coda.without_token(),
+        };
+        *coda = next;
+        drop(coda);
+        self.inner.health.invalidate();
+    }
+
+    /// The key clients must present right now.
+    pub fn connection_key(&self) -> Secret {
+        self.inner.connection_key.read().expect("key").clone()
+    }
+
+    /// Replaces the connection key at run time (Setup → rotate); clients must use the new one.
+    pub fn set_connection_key(&self, key: Secret) {
+        *self.inner.connection_key.write().expect("key") = key;
     }
 
     /// A client that uses a pass-through caller's own Coda token, with its own pacer.
@@ -244,7 +274,7 @@ impl Engine {
         }
         guests
             .entry(digest)
-            .or_insert_with(|| self.inner.coda.with_token(token.clone()))
+            .or_insert_with(|| self.coda().with_token(token.clone()))
             .clone()
     }
 
@@ -252,7 +282,7 @@ impl Engine {
     pub fn coda_for(&self, caller: Option<&crate::http::Caller>) -> CodaClient {
         match caller {
             Some(crate::http::Caller::CodaToken(token)) => self.coda_for_token(token),
-            _ => self.inner.coda.clone(),
+            _ => self.coda(),
         }
     }
 

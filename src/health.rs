@@ -60,6 +60,11 @@ impl HealthCache {
         (state.0.clone(), claim)
     }
 
+    /// Marks the last result stale (the token changed), so the next look refreshes it.
+    pub fn invalidate(&self) {
+        self.state.lock().expect("health").1 = None;
+    }
+
     /// Runs one check against `/whoami` and stores it.
     pub async fn refresh(&self, client: &CodaClient) -> CodaHealth {
         let result = client.send(&CodaRequest::get("/whoami")).await;

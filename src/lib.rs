@@ -6,16 +6,20 @@
 pub mod audit;
 pub mod claude;
 pub mod coda;
+pub mod control;
 pub mod demo;
 pub mod engine;
 pub mod events;
 pub mod health;
 pub mod http;
+pub mod launch;
 pub mod mcp;
 pub mod openapi;
 pub mod prompts;
 pub mod runtime;
 pub mod secrets;
+pub mod settings;
+pub mod stdio;
 pub mod tools;
 pub mod tunnel;
 

@@ -120,15 +120,25 @@ function renderLog() {
 function renderSetup() {
   const s = state.setup; if (!s.mcp_url) return;
   $("mcp-url").textContent = s.mcp_url;
-  $("account").textContent = state.status.coda?.authenticated ? `${state.status.coda.account} (${state.status.coda.token_hint})` : "no working Coda token — run coda-mcp token set";
+  const coda = state.status.coda || {};
+  $("account").textContent = coda.authenticated
+    ? `Connected as ${coda.account} (token ${coda.token_hint})${s.demo ? " — demo workspace" : ""}`
+    : `No working Coda token${coda.error ? ` (${coda.error})` : ""}.`;
+  $("account").className = coda.authenticated ? "ok" : "bad";
+  $("token-form").hidden = !!s.demo;
+  $("first-run").hidden = coda.authenticated || !!s.demo || !coda.checked_at;
+  $("use-demo").hidden = !s.has_settings;
   if ($("key").dataset.revealed !== "1") $("key").textContent = s.key_hint;
+  $("tunnel-state").textContent = tunnelText(s.tunnel);
+  $("tunnel-controls").hidden = !s.can_tunnel; $("tunnel-unavailable").hidden = !!s.can_tunnel;
   $("claude-config").textContent = JSON.stringify({ mcpServers: { coda: { command: "npx",
     args: ["mcp-remote", s.mcp_url, "--header", "Authorization:Bearer ${CODA_MCP_KEY}"], env: { CODA_MCP_KEY: "<your connection key>" } } } }, null, 2);
+  $("settings-card").hidden = !s.has_settings;
   const base = s.public_url || "https://<your public URL>";
   $("chatgpt-steps").replaceChildren(
-    el("li", {}, s.public_url ? `Public URL: ${s.public_url}` : "Start a tunnel or proxy and restart with --public-url https://…"),
-    el("li", {}, "Open chatgpt.com/gpts/editor → Create new action"),
-    el("li", {}, `Schema → Import from URL: ${base}/openapi.json`),
+    el("li", {}, s.public_url ? `Public URL: ${s.public_url}` : "Start the tunnel above (or run behind a proxy with --public-url https://…)"),
+    el("li", {}, "Open chatgpt.com/gpts/editor → Configure → Create new action"),
+    el("li", {}, `Schema → Import from URL: ${base}/openapi.json (or paste it with the button below)`),
     el("li", {}, "Authentication → API key → Bearer → your connection key"),
     el("li", {}, 'Test: "What documents do I have in Coda?"'));
 }
@@ -187,6 +197,57 @@ async function revealKey() {
 $("reveal").addEventListener("click", revealKey);
 $("copy-key").addEventListener("click", async () => copy($("key").dataset.revealed === "1" ? $("key").textContent : await revealKey(), "Key"));
 async function copySchema(url, what) { const r = await fetch(url); copy(JSON.stringify(await r.json(), null, 2), what); }
+// ---- Setup actions: each answers JSON, and a refusal says why.
+async function act(method, url, body) {
+  const r = await fetch(url, { method, headers: { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const data = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(data.message || `${r.status}`);
+  return data;
+}
+async function refreshState() { try { const d = await (await fetch("/api/state")).json(); state.status = d.status; state.setup = d.setup; renderAll(); } catch { /* next tick */ } }
+$("token-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  try { const { account } = await act("POST", "/api/setup/coda-token", { token: $("token-input").value });
+    $("token-input").value = ""; toast(`Token saved: ${account.name}`); await refreshState(); }
+  catch (err) { toast(err.message); $("account").textContent = err.message; $("account").className = "bad"; }
+});
+$("rotate-key").addEventListener("click", async () => {
+  if (!confirm("Make a new connection key? Clients using the old key stop working until you give them the new one.")) return;
+  try { await act("POST", "/api/setup/key/rotate"); $("key").dataset.revealed = "0"; toast("New key in use"); await refreshState(); }
+  catch (err) { toast(err.message); }
+});
+$("ngrok-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const body = { domain: $("ngrok-domain").value };
+  if ($("ngrok-token").value) body.authtoken = $("ngrok-token").value;
+  try { await act("POST", "/api/setup/ngrok", body); $("ngrok-token").value = ""; toast("Tunnel settings saved"); }
+  catch (err) { toast(err.message); }
+});
+// The tunnel's own events keep its state current; the answer may already be older than they are.
+$("tunnel-start").addEventListener("click", async () => { try { await act("POST", "/api/setup/tunnel", { on: true }); await refreshState(); } catch (err) { toast(err.message); } });
+$("tunnel-stop").addEventListener("click", async () => { try { await act("POST", "/api/setup/tunnel", { on: false }); await refreshState(); } catch (err) { toast(err.message); } });
+$("connect-claude").addEventListener("click", async () => {
+  try { const r = await act("POST", "/api/setup/claude", { demo: !!state.setup.demo }); $("claude-result").textContent = r.message; toast("Claude Desktop connected"); }
+  catch (err) { $("claude-result").textContent = err.message; toast("Could not connect Claude Desktop"); }
+});
+async function loadSettings() {
+  if (!state.setup.has_settings) return;
+  try { const s = await act("GET", "/api/setup/settings"); const f = $("settings-form");
+    for (const [k, v] of Object.entries(s)) { const i = f.elements[k]; if (!i) continue; if (i.type === "checkbox") i.checked = !!v; else i.value = v ?? ""; }
+    $("ngrok-domain").value = s.ngrok_domain || ""; state.settings = s; } catch { /* shown on save */ }
+}
+$("settings-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const f = e.target, next = { ...(state.settings || {}) };
+  for (const i of f.elements) if (i.name) next[i.name] = i.type === "checkbox" ? i.checked : Number(i.value);
+  try { const r = await act("PUT", "/api/setup/settings", next); state.settings = r.settings; $("settings-result").textContent = r.message; toast("Settings saved"); }
+  catch (err) { $("settings-result").textContent = err.message; toast("Settings not saved"); }
+});
+$("use-demo").addEventListener("click", async () => {
+  try { const s = await act("GET", "/api/setup/settings"); s.demo = true; s.first_run_done = true; await act("PUT", "/api/setup/settings", s);
+    await act("POST", "/api/setup/restart"); toast("Restarting on the demo workspace…"); setTimeout(() => location.reload(), 1500); }
+  catch (err) { toast(err.message); }
+});
 $("copy-schema").addEventListener("click", () => copySchema("/openapi.json", "Schema"));
 $("copy-seed-schema").addEventListener("click", () => copySchema("/openapi/mcp.json", "Seed schema"));
 setInterval(() => { if (!document.hidden) renderAll(); }, 10000);
@@ -194,4 +255,4 @@ setInterval(() => { if (!document.hidden) renderAll(); }, 10000);
 // ---- start
 const start = tabs.find((t) => `#${t.getAttribute("aria-controls")}` === location.hash) || tabs[0];
 select(start);
-loadState().then((since) => { renderAll(); listen(since); }).catch((e) => { $("conn").textContent = `error: ${e.message}`; $("conn").className = "pill down"; });
+loadState().then((since) => { renderAll(); listen(since); loadSettings(); }).catch((e) => { $("conn").textContent = `error: ${e.message}`; $("conn").className = "pill down"; });

@@ -3,7 +3,6 @@
 
 mod accounts;
 mod serve;
-mod stdio;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -80,7 +79,7 @@ enum Command {
     },
     /// MCP over stdin/stdout (for Claude Desktop): bridges to the running app, or serves in
     /// this process when it is not running.
-    Stdio(stdio::StdioArgs),
+    Stdio(coda_mcp::stdio::StdioArgs),
     /// Connect an assistant to this server.
     Connect {
         #[command(subcommand)]
@@ -211,7 +210,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key { action } => accounts::key(action, store).await,
         Command::Token { action } => accounts::token(action, store).await,
         Command::Ngrok { action } => accounts::ngrok(action, store).await,
-        Command::Stdio(args) => stdio::stdio(args, store).await,
+        Command::Stdio(args) => coda_mcp::stdio::run(args, store).await,
         Command::Connect {
             target:
                 ConnectTarget::Claude {

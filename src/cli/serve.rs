@@ -4,11 +4,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use coda_mcp::coda::{Secret, DEFAULT_BASE_URL};
 use coda_mcp::demo::{self, DemoConfig};
-use coda_mcp::secrets::{self, SecretStore, Source};
-use coda_mcp::{http, Engine, EngineConfig};
+use coda_mcp::launch::{launch, LaunchOptions};
+use coda_mcp::secrets::{SecretStore, Source};
 
 /// Prints a line for the person; a closed stdout (the reader went away) is not an error.
 macro_rules! say {
@@ -79,169 +79,50 @@ pub struct ServeArgs {
     client_rate: f64,
 }
 
-fn public_host(url: &str) -> anyhow::Result<String> {
-    let parsed =
-        url::Url::parse(url).with_context(|| format!("--public-url {url:?} is not a URL"))?;
-    if parsed.scheme() != "https" {
-        bail!("--public-url must be an https:// URL (ChatGPT only connects over HTTPS)");
-    }
-    Ok(parsed
-        .host_str()
-        .context("--public-url has no host")?
-        .to_ascii_lowercase())
-}
-
 /// Runs the server until SIGINT/SIGTERM.
 pub async fn serve(args: ServeArgs, store: Arc<dyn SecretStore>) -> anyhow::Result<()> {
     let signals = Signals::listen()?;
-    if args.no_auth && (args.public_url.is_some() || args.tunnel) {
-        bail!("--no-auth cannot be combined with --public-url or --tunnel: a public server always needs authentication");
-    }
-    if args.no_auth && !args.host.is_loopback() {
-        bail!("--no-auth is only allowed on a loopback address (127.0.0.1 or ::1)");
-    }
-    let public_hosts = args
-        .public_url
-        .as_deref()
-        .map(public_host)
-        .transpose()?
-        .into_iter()
-        .collect();
-    let data_root = args.data_dir.clone().or_else(coda_mcp::runtime::data_root);
-    let key_env = std::env::var("CODA_MCP_KEY").ok();
-    let token_env = std::env::var("CODA_API_TOKEN").ok();
-    let keychain = store.clone();
-    let want_ngrok = args.tunnel;
-    let (key, key_source, stored_token, ngrok_token) = tokio::task::spawn_blocking(move || {
-        let (key, source) = secrets::connection_key(keychain.as_ref(), key_env);
-        (
-            key,
-            source,
-            secrets::coda_token(keychain.as_ref(), token_env),
-            want_ngrok
-                .then(|| crate::accounts::ngrok_authtoken(keychain.as_ref()))
-                .flatten(),
-        )
-    })
-    .await?;
-
-    let mut config = EngineConfig {
+    let options = LaunchOptions {
+        host: args.host,
+        port: args.port,
+        demo: args.demo,
+        demo_unlimited: args.demo_unlimited,
         coda_base_url: args.coda_base_url,
         read_only: args.read_only,
-        session_idle_timeout: Duration::from_secs(args.session_idle_timeout.max(1)),
-        public_hosts,
-        public_url: args.public_url.clone(),
-        connection_key: key.clone(),
+        public_url: args.public_url,
         no_auth: args.no_auth,
         pass_through: !args.no_pass_through,
-        max_sessions: args.max_sessions.max(1),
-        client_rate: (args.client_rate > 0.0)
-            .then_some((args.client_rate, (args.client_rate * 3.0).max(10.0))),
-        data_dir: data_root
-            .clone()
-            .map(|d| if args.demo { d.join("demo") } else { d }),
-        audit_retention_days: args.audit_days.max(1),
-        ..EngineConfig::default()
+        session_idle_timeout: Duration::from_secs(args.session_idle_timeout),
+        max_sessions: args.max_sessions,
+        client_rate: Some(args.client_rate),
+        data_root: args.data_dir.or_else(coda_mcp::runtime::data_root),
+        audit_days: args.audit_days,
+        no_pacing: args.no_pacing,
+        tunnel: args.tunnel,
+        ngrok_domain: args.ngrok_domain,
+        ..LaunchOptions::default()
     };
-    let dashboard_token = config.dashboard_token.clone();
-    if args.no_pacing {
-        config.rate_limits = coda_mcp::coda::RateLimits::CODA.scaled(100_000);
-    }
-    let mut demo_handle = None;
-    if args.demo {
-        let demo_config = if args.demo_unlimited {
-            config.rate_limits = coda_mcp::coda::RateLimits::CODA.scaled(1000);
-            DemoConfig {
-                limits: None,
-                ..DemoConfig::default()
-            }
-        } else {
-            DemoConfig::default()
-        };
-        let handle = demo::start(demo_config, 0)
-            .await
-            .context("starting the demo workspace")?;
-        config.coda_base_url = handle.base_url.clone();
-        config.coda_token = Some(handle.token().clone());
-        tracing::info!("serving the built-in demo workspace (no Coda account needed)");
-        demo_handle = Some(handle);
-    } else {
-        match stored_token {
-            Some((token, source)) => {
-                tracing::info!(token = %token, source = source.label(), "using the Coda API token");
-                config.coda_token = Some(token);
-            }
-            None => tracing::warn!("no Coda token: run `coda-mcp token set`, set CODA_API_TOKEN, or use --demo; tools will report the missing token"),
-        }
-    }
-    if args.no_auth {
-        tracing::warn!("AUTHENTICATION IS OFF (--no-auth): any program on this machine can use your Coda workspace through this server");
-    }
-    let engine = Engine::new(config).context("configuring the engine")?;
-    let listener = tokio::net::TcpListener::bind((args.host, args.port))
-        .await
-        .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
-    let server = http::start(engine, listener).await?;
-    if !args.host.is_loopback() {
-        tracing::warn!(host = %args.host, "listening beyond loopback: only requests naming localhost or --public-url are answered");
-    }
+    let no_auth = options.no_auth;
+    let launched = launch(options, store).await?;
     say!(
         "coda-mcp ready: MCP endpoint {} (health: http://{}/health)",
-        server.mcp_url(),
-        server.addr
+        launched.mcp_url(),
+        launched.server.addr
     );
-    say!(
-        "dashboard: http://{}/ui/?token={}",
-        server.addr,
-        dashboard_token.expose()
-    );
-    if key_source == Source::Ephemeral && !args.no_auth {
+    say!("dashboard: {}", launched.dashboard_url.expose());
+    if launched.key_source == Source::Ephemeral && !no_auth {
         // No keychain to keep a key in: the person needs this one to connect.
         say!(
             "connection key for this run (no OS keychain available): {}",
-            key.expose()
+            launched.server.state.engine.connection_key().expose()
         );
     }
-    // Tell `coda-mcp stdio` (Claude Desktop's entry) where to bridge to.
-    let announcement = data_root.as_deref().and_then(|root| {
-        let info = coda_mcp::runtime::RuntimeInfo {
-            mcp_url: if server.addr.ip().is_unspecified() {
-                format!("http://127.0.0.1:{}/mcp", server.addr.port())
-            } else {
-                server.mcp_url()
-            },
-            pid: std::process::id(),
-            demo: args.demo,
-            no_auth: args.no_auth,
-        };
-        coda_mcp::runtime::announce(root, &info)
-            .map_err(|e| tracing::warn!(error = %e, "could not write server.json; `coda-mcp stdio` will not find this server"))
-            .ok()
-    });
-    let tunnel = args.tunnel.then(|| {
-        let provider = coda_mcp::tunnel::ngrok::NgrokProvider::new(
-            ngrok_token.map(|(t, _)| t),
-            args.ngrok_domain.clone(),
-        );
-        let tunnel = coda_mcp::tunnel::Tunnel::start(
-            Arc::new(provider),
-            server.public_router(),
-            server.state.engine.clone(),
-            coda_mcp::tunnel::Backoff::default(),
-        );
-        tokio::spawn(report_tunnel(tunnel.watch()));
-        tunnel
-    });
+    if let Some(watch) = launched.server.state.controls.watch_tunnel().await {
+        tokio::spawn(report_tunnel(watch));
+    }
     signals.wait().await;
-    if let Some(t) = tunnel {
-        t.stop().await;
-    }
-    drop(announcement);
     tracing::info!("shutting down: closing streams, giving in-flight calls up to 5 s");
-    server.shutdown().await;
-    if let Some(d) = demo_handle {
-        d.shutdown();
-    }
+    launched.shutdown().await;
     Ok(())
 }
 

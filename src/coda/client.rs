@@ -138,6 +138,19 @@ impl CodaClient {
         }
     }
 
+    /// The same API without a token (tools then say a token is needed).
+    pub fn without_token(&self) -> CodaClient {
+        CodaClient {
+            token: None,
+            ..self.clone()
+        }
+    }
+
+    /// A short, safe hint of the token in use (`…a1b2`).
+    pub fn token_hint(&self) -> Option<String> {
+        self.token.as_ref().map(|t| t.hint())
+    }
+
     /// The API root this client talks to.
     pub fn base_url(&self) -> &str {
         &self.base_url

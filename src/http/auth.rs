@@ -172,7 +172,7 @@ pub async fn check(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
     let Some(bearer) = bearer else {
         return unauthorized("Missing credentials: send 'Authorization: Bearer <connection key>' (see `coda-mcp key show`)");
     };
-    if same_secret(&bearer, config.connection_key.expose()) {
+    if same_secret(&bearer, auth.engine.connection_key().expose()) {
         req.extensions_mut().insert(Caller::Owner);
         return next.run(req).await;
     }

@@ -57,6 +57,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/api/calls", get(api_calls))
         .route("/api/calls.csv", get(api_calls_csv))
         .route("/api/key/reveal", post(api_reveal_key))
+        .merge(super::setup::routes())
         .layer(middleware::from_fn_with_state(state.clone(), check))
         .with_state(state)
 }
@@ -165,7 +166,7 @@ async fn api_state(State(state): State<AppState>) -> Json<Value> {
             "mcp_url": format!("{server_url}/mcp"), "public_url": engine.public().url(),
             "coda": {"reachable": coda.reachable, "authenticated": coda.authenticated, "account": coda.account,
                 "checked_at": coda.checked_at, "error": coda.error,
-                "token_hint": config.coda_token.as_ref().map(|t| t.hint())},
+                "token_hint": engine.coda().token_hint()},
             "calls_per_minute": per_minute, "error_rate": error_rate, "headroom": headroom,
             "read_only": config.read_only, "sessions": state.session_count().await,
         },
@@ -177,8 +178,11 @@ async fn api_state(State(state): State<AppState>) -> Json<Value> {
             "seed_schema_url": format!("{}/openapi/mcp.json", state.server_url()),
             "public_url": engine.public().url(),
             "tunnel": engine.public().tunnel_state(),
-            "key_hint": config.connection_key.hint(),
+            "key_hint": engine.connection_key().hint(),
             "auth_required": !config.no_auth,
+            "can_tunnel": state.controls.can_tunnel(),
+            "has_settings": state.controls.has_settings(),
+            "demo": config.demo,
             "pass_through": config.pass_through,
         },
     }))
@@ -272,5 +276,5 @@ async fn api_calls_csv(State(state): State<AppState>) -> Response {
 
 /// The full connection key, on an explicit request from the dashboard (never in the state).
 async fn api_reveal_key(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({"key": state.engine.config().connection_key.expose()}))
+    Json(json!({"key": state.engine.connection_key().expose()}))
 }

@@ -10,6 +10,7 @@ mod direct;
 mod guard;
 mod limits;
 mod origin;
+mod setup;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,6 +46,8 @@ pub struct AppState {
     shutdown: CancellationToken,
     /// The URL this server is reached at on loopback, e.g. `http://127.0.0.1:8080`.
     local_url: Arc<str>,
+    /// What the person can change while it runs (Setup, tray).
+    pub controls: Arc<crate::control::Controls>,
 }
 
 impl AppState {
@@ -74,7 +77,12 @@ pub struct Routers {
 
 /// Builds both routers. Cancelling `cancel` ends every MCP session and closes its SSE
 /// streams. `local_url` is where the loopback listener is reached.
-pub fn routers(engine: Engine, cancel: CancellationToken, local_url: &str) -> Routers {
+pub fn routers(
+    engine: Engine,
+    cancel: CancellationToken,
+    local_url: &str,
+    controls: Arc<crate::control::Controls>,
+) -> Routers {
     let mut session_config = SessionConfig::default();
     session_config.keep_alive = Some(engine.config().session_idle_timeout);
     let mut manager = LocalSessionManager::default();
@@ -100,6 +108,7 @@ pub fn routers(engine: Engine, cancel: CancellationToken, local_url: &str) -> Ro
         direct,
         shutdown: cancel,
         local_url: local_url.into(),
+        controls,
     };
     let limiter = limits::ClientLimiter::default();
     let policy = HostPolicy {
@@ -137,9 +146,11 @@ pub fn routers(engine: Engine, cancel: CancellationToken, local_url: &str) -> Ro
                 origin::check,
             ))
     };
+    let public = face(true);
+    state.controls.set_public_router(Some(public.clone()));
     Routers {
         local: face(false),
-        public: face(true),
+        public,
         state,
     }
 }
@@ -151,7 +162,7 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
     if refresh_due {
         let engine = state.engine.clone();
         tokio::spawn(async move {
-            engine.health().refresh(engine.coda()).await;
+            engine.health().refresh(&engine.coda()).await;
         });
     }
     Json(json!({
@@ -190,6 +201,7 @@ impl RunningServer {
     /// Stops gracefully: SSE streams and sessions close at once, in-flight calls get up to
     /// [`SHUTDOWN_GRACE`]. Returns false if the grace period ran out.
     pub async fn shutdown(self) -> bool {
+        self.state.controls.shutdown().await;
         self.cancel.cancel();
         match tokio::time::timeout(SHUTDOWN_GRACE, self.task).await {
             Ok(_) => true,
@@ -203,20 +215,36 @@ impl RunningServer {
     }
 }
 
-/// Binds `listener` and serves the engine on it until [`RunningServer::shutdown`].
+/// Binds `listener` and serves the engine on it until [`RunningServer::shutdown`], with no
+/// run-time controls (tests, benchmarks).
 pub async fn start(engine: Engine, listener: TcpListener) -> std::io::Result<RunningServer> {
+    start_with(engine, listener, Default::default()).await
+}
+
+/// [`start`] with the controls a face offers (keychain, tunnel, Claude, settings).
+pub async fn start_with(
+    engine: Engine,
+    listener: TcpListener,
+    controls: crate::control::ControlOptions,
+) -> std::io::Result<RunningServer> {
     let addr = listener.local_addr()?;
+    let controls = Arc::new(crate::control::Controls::new(controls));
     let cancel = CancellationToken::new();
     let Routers {
         local,
         public,
         state,
-    } = routers(engine.clone(), cancel.clone(), &format!("http://{addr}"));
+    } = routers(
+        engine.clone(),
+        cancel.clone(),
+        &format!("http://{addr}"),
+        controls,
+    );
     // Warm the health cache so the first /health already knows about Coda.
     let warm = engine.clone();
     tokio::spawn(async move {
         if warm.health().snapshot().1 {
-            warm.health().refresh(warm.coda()).await;
+            warm.health().refresh(&warm.coda()).await;
         }
     });
     let stop = cancel.clone();

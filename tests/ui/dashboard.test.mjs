@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,11 +16,16 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const BIN = process.env.CODA_MCP_BIN || join(ROOT, "target", "debug", "coda-mcp");
 const KEY = "cmk_dashboard-test-key";
 const ARTIFACTS = join(ROOT, "artifacts");
+const BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
-function startServer(dataDir) {
+function startServer(dataDir, extraEnv = {}, args = ["--demo"]) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(BIN, ["serve", "--demo", "--port", "0"], {
-      env: { ...process.env, CODA_MCP_KEY: KEY, CODA_MCP_KEYCHAIN: "off", CODA_MCP_DATA_DIR: dataDir, RUST_LOG: "warn" },
+    const env = { ...process.env, CODA_MCP_KEY: KEY, CODA_MCP_KEYCHAIN: "off", CODA_MCP_DATA_DIR: dataDir, RUST_LOG: "warn", ...extraEnv };
+    delete env.NGROK_AUTHTOKEN;
+    for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
+    const proc = spawn(BIN, ["serve", ...args, "--port", "0"], {
+      env,
       stdio: ["ignore", "pipe", "ignore"],
     });
     const info = { proc };
@@ -30,7 +35,9 @@ function startServer(dataDir) {
       const mcp = line.match(/(http:\/\/\S+\/mcp)/);
       if (line.startsWith("coda-mcp ready") && mcp) info.mcp = mcp[1];
       if (line.startsWith("dashboard: ")) info.dashboard = line.slice("dashboard: ".length).trim();
-      if (info.mcp && info.dashboard) { clearTimeout(timer); resolve(info); }
+      const key = line.match(/^connection key for this run .*: (cmk_\S+)$/);
+      if (key) info.key = key[1];
+      if (info.mcp && info.dashboard && (info.key || env.CODA_MCP_KEY)) { info.key ||= env.CODA_MCP_KEY; clearTimeout(timer); resolve(info); }
     });
     proc.on("exit", (code) => reject(new Error(`server exited ${code}`)));
   });
@@ -42,8 +49,8 @@ async function stopServer(info) {
   await done;
 }
 
-async function rpc(url, body, session) {
-  const headers = { "content-type": "application/json", accept: "application/json", authorization: `Bearer ${KEY}` };
+async function rpc(url, body, session, key = KEY) {
+  const headers = { "content-type": "application/json", accept: "application/json", authorization: `Bearer ${key}` };
   if (session) { headers["mcp-session-id"] = session; headers["mcp-protocol-version"] = "2025-06-18"; }
   const r = await fetch(url, { method: "POST", headers, body: JSON.stringify(body) });
   return { status: r.status, session: r.headers.get("mcp-session-id"), json: r.status === 200 ? await r.json() : null };
@@ -136,6 +143,59 @@ test("the dashboard shows sessions and tool calls live and keeps the history", a
     await page.locator("#call-rows tr", { hasText: "coda_get_row" }).first().waitFor({ timeout: 3000 });
     await page.fill("#call-search", "list_documents");
     await page.waitForFunction(() => [...document.querySelectorAll("#call-rows tr")].every((tr) => tr.textContent.includes("coda_list_documents")));
+    assert.deepEqual(pageErrors, [], "no script errors");
+  } finally {
+    await browser.close();
+    await stopServer(server).catch(() => {});
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test("Setup: change the token, rotate the key, the tunnel without an authtoken, connect Claude", async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const dataDir = mkdtempSync(join(tmpdir(), "coda-mcp-ui-setup-"));
+  const claudeConfig = join(dataDir, "Claude", "claude_desktop_config.json");
+  // A server on a real (unreachable) Coda URL with no token: the first-run view.
+  const server = await startServer(dataDir, { CODA_MCP_CLAUDE_CONFIG: claudeConfig, CODA_API_TOKEN: undefined, CODA_MCP_KEY: undefined },
+    ["--coda-base-url", "http://127.0.0.1:9/apis/v1"]);
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", headless: true, args: BROWSER_ARGS });
+  try {
+    const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    const pageErrors = [];
+    page.on("pageerror", (e) => pageErrors.push(e.message));
+    page.on("dialog", (d) => d.accept());
+    await page.goto(server.dashboard);
+    await page.click("#tab-setup");
+    await page.waitForSelector("#first-run:not([hidden])", { timeout: 5000 });
+    assert.match(await page.textContent("#account"), /No working Coda token/);
+
+    // A token Coda does not accept is refused with Coda's reason, and nothing is kept.
+    await page.fill("#token-input", "definitely-not-a-token");
+    await page.click("#token-form button[type=submit]");
+    await page.waitForFunction(() => /Coda did not accept the token/.test(document.querySelector("#account").textContent));
+
+    // Rotating the key: the old key stops working at once.
+    const init = { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "k", version: "1" } } };
+    const before = await rpc(server.mcp, init, undefined, server.key);
+    assert.equal(before.status, 200);
+    await page.click("#rotate-key");
+    await page.waitForSelector("#toast.show");
+    let after;
+    for (let i = 0; i < 20; i++) { after = await rpc(server.mcp, init, undefined, server.key); if (after.status === 401) break; await new Promise((r) => setTimeout(r, 100)); }
+    assert.equal(after.status, 401, "the old key was retired");
+
+    // The tunnel without an authtoken fails with a message that says what to do.
+    await page.click("#tunnel-start");
+    await page.waitForFunction(() => /no ngrok authtoken/.test(document.querySelector("#tunnel-state").textContent), null, { timeout: 5000 });
+    await page.click("#tunnel-stop");
+    await page.waitForFunction(() => document.querySelector("#tunnel-state").textContent === "off");
+
+    // Connect Claude Desktop writes the entry.
+    await page.click("#connect-claude");
+    await page.waitForFunction(() => /restart Claude Desktop/.test(document.querySelector("#claude-result").textContent));
+    const written = JSON.parse(readFileSync(claudeConfig, "utf8"));
+    assert.deepEqual(written.mcpServers.coda.args, ["stdio"]);
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-setup-light.png"), fullPage: true });
     assert.deepEqual(pageErrors, [], "no script errors");
   } finally {
     await browser.close();

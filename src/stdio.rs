@@ -8,40 +8,41 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use coda_mcp::coda::DEFAULT_BASE_URL;
-use coda_mcp::mcp::{CodaMcp, BRIDGE_HEADER};
-use coda_mcp::secrets::{self, SecretName, SecretStore};
-use coda_mcp::{demo, runtime, Engine, EngineConfig};
+
+use crate::coda::DEFAULT_BASE_URL;
+use crate::mcp::{CodaMcp, BRIDGE_HEADER};
+use crate::secrets::{self, SecretName, SecretStore};
+use crate::{demo, runtime, Engine, EngineConfig};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, Mutex};
 
-/// Flags of `coda-mcp stdio`.
-#[derive(clap::Args)]
+/// Flags of `coda-mcp stdio` (the desktop app's binary takes the same).
+#[derive(clap::Args, Clone, Debug)]
 pub struct StdioArgs {
     /// The running server's MCP endpoint (default: the one the app announced in its data
     /// directory's server.json).
     #[arg(long, env = "CODA_MCP_URL", value_name = "URL")]
-    url: Option<String>,
+    pub url: Option<String>,
     /// Do not look for a running server; always serve in this process.
     #[arg(long)]
-    in_process: bool,
+    pub in_process: bool,
     /// When serving in this process: the built-in demo workspace instead of your Coda account.
     #[arg(long)]
-    demo: bool,
+    pub demo: bool,
     /// When serving in this process: only tools that read.
     #[arg(long)]
-    read_only: bool,
+    pub read_only: bool,
     /// When serving in this process: the Coda API root.
     #[arg(long, default_value = DEFAULT_BASE_URL, value_name = "URL")]
-    coda_base_url: String,
+    pub coda_base_url: String,
     /// The app's data directory (where server.json and the audit history are).
     #[arg(long, env = "CODA_MCP_DATA_DIR", value_name = "DIR")]
-    data_dir: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
 }
 
-/// Runs until stdin closes.
-pub async fn stdio(args: StdioArgs, store: Arc<dyn SecretStore>) -> anyhow::Result<()> {
+/// Runs until stdin closes. (anyhow: this is an edge, talking to a person on stderr.)
+pub async fn run(args: StdioArgs, store: Arc<dyn SecretStore>) -> anyhow::Result<()> {
     let root = args.data_dir.clone().or_else(runtime::data_root);
     if !args.in_process {
         let target = args.url.clone().or_else(|| {

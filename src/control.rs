@@ -1,0 +1,338 @@
+//! What a person can change while the server runs — Coda token, connection key, tunnel,
+//! Claude Desktop, settings — in one place, so the dashboard's Setup view, the tray menu and
+//! the CLI do the same thing the same way.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use serde_json::{json, Value};
+
+use crate::coda::{CodaRequest, Secret};
+use crate::secrets::{SecretName, SecretStore, StoreError};
+use crate::settings::{Settings, SettingsError};
+use crate::tunnel::{Backoff, Tunnel, TunnelProvider, TunnelState};
+use crate::Engine;
+
+/// Builds the tunnel provider from the stored authtoken and the configured domain.
+pub type ProviderFactory =
+    Arc<dyn Fn(Option<Secret>, Option<String>) -> Arc<dyn TunnelProvider> + Send + Sync>;
+
+/// Why a change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// Coda did not accept the token (or could not be asked).
+    #[error("Coda did not accept the token: {0}")]
+    TokenRejected(String),
+    /// The submitted value is empty or malformed.
+    #[error("{0}")]
+    Invalid(String),
+    /// An environment variable overrides the keychain, so changing the keychain changes nothing.
+    #[error(
+        "{0} is set in the environment and overrides the keychain; change that variable instead"
+    )]
+    FromEnvironment(&'static str),
+    /// The keychain failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// This face cannot run a tunnel.
+    #[error("no tunnel provider is configured")]
+    NoTunnel,
+    /// Claude Desktop's config could not be updated.
+    #[error(transparent)]
+    Claude(#[from] crate::claude::ConnectError),
+    /// Settings are not kept by this face (the CLI takes flags instead).
+    #[error("settings are kept by the desktop app; the CLI takes flags instead")]
+    NoSettings,
+    /// Settings could not be read or written.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+}
+
+/// How the controls are set up by the face that starts the server.
+#[derive(Clone)]
+pub struct ControlOptions {
+    /// Where secrets are kept.
+    pub store: Arc<dyn SecretStore>,
+    /// Opens tunnels (none: the tunnel cannot be switched on).
+    pub tunnel_provider: Option<ProviderFactory>,
+    /// The reserved ngrok domain to ask for.
+    pub ngrok_domain: Option<String>,
+    /// The desktop app's settings file (none in the CLI).
+    pub settings_path: Option<PathBuf>,
+    /// Claude Desktop's config file (none: the OS's usual place).
+    pub claude_config: Option<PathBuf>,
+    /// The program Claude Desktop runs for `stdio` (none: this executable).
+    pub stdio_program: Option<PathBuf>,
+    /// Backoff between tunnel attempts.
+    pub tunnel_backoff: Backoff,
+    /// Asks the face to restart the server with its saved settings (the desktop app does;
+    /// the CLI cannot, as its settings are its flags).
+    pub restart: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl Default for ControlOptions {
+    fn default() -> Self {
+        ControlOptions {
+            store: Arc::new(crate::secrets::NoStore),
+            tunnel_provider: None,
+            ngrok_domain: None,
+            settings_path: None,
+            claude_config: None,
+            stdio_program: None,
+            tunnel_backoff: Backoff::default(),
+            restart: None,
+        }
+    }
+}
+
+/// The controls of one running server.
+pub struct Controls {
+    options: ControlOptions,
+    ngrok_domain: std::sync::Mutex<Option<String>>,
+    tunnel: tokio::sync::Mutex<Option<Tunnel>>,
+    /// The public router the tunnel serves; set by the server once built, cleared at shutdown.
+    public_router: std::sync::Mutex<Option<Router>>,
+}
+
+impl Controls {
+    /// Controls with `options`.
+    pub fn new(options: ControlOptions) -> Self {
+        Controls {
+            ngrok_domain: std::sync::Mutex::new(options.ngrok_domain.clone()),
+            options,
+            tunnel: Default::default(),
+            public_router: Default::default(),
+        }
+    }
+
+    /// Hands over the router the tunnel serves (the HTTP layer does, once it is built).
+    pub fn set_public_router(&self, router: Option<Router>) {
+        *self.public_router.lock().expect("router") = router;
+    }
+
+    /// Where the Claude entry points: this face's own program unless told otherwise.
+    pub fn stdio_program(&self) -> Option<PathBuf> {
+        self.options
+            .stdio_program
+            .clone()
+            .or_else(|| std::env::current_exe().ok())
+    }
+
+    /// Checks `token` with Coda's `/whoami`, keeps it in the keychain and uses it from now on.
+    /// Returns the account it belongs to.
+    pub async fn change_coda_token(
+        &self,
+        engine: &Engine,
+        token: &str,
+    ) -> Result<Value, ControlError> {
+        let token = token.trim();
+        if token.is_empty() || token.len() > 512 || token.chars().any(char::is_whitespace) {
+            return Err(ControlError::Invalid(
+                "paste the API token from coda.io/account (Account settings → API settings)".into(),
+            ));
+        }
+        let token = Secret::new(token);
+        let me = engine
+            .coda()
+            .with_token(token.clone())
+            .send(&CodaRequest::get("/whoami"))
+            .await
+            .map_err(|e| ControlError::TokenRejected(e.to_string()))?
+            .body;
+        let store = self.options.store.clone();
+        let stored = token.clone();
+        tokio::task::spawn_blocking(move || store.set(SecretName::CodaToken, &stored))
+            .await
+            .map_err(|e| ControlError::Invalid(e.to_string()))??;
+        engine.set_coda_token(Some(token.clone()));
+        engine.health().refresh(&engine.coda()).await;
+        Ok(
+            json!({"name": me["name"], "loginId": me["loginId"], "token_hint": token.hint(),
+            "overridden_by_environment": std::env::var("CODA_API_TOKEN").is_ok_and(|v| !v.trim().is_empty())}),
+        )
+    }
+
+    /// Makes a new connection key, keeps it in the keychain and requires it from now on.
+    /// Without a keychain the new key holds for this run only (the answer says so).
+    pub async fn rotate_key(&self, engine: &Engine) -> Result<(String, bool), ControlError> {
+        if std::env::var("CODA_MCP_KEY").is_ok_and(|v| !v.trim().is_empty()) {
+            return Err(ControlError::FromEnvironment("CODA_MCP_KEY"));
+        }
+        let store = self.options.store.clone();
+        let rotated = tokio::task::spawn_blocking(move || {
+            crate::secrets::rotate_connection_key(store.as_ref())
+        })
+        .await
+        .map_err(|e| ControlError::Invalid(e.to_string()))?;
+        let (key, kept) = match rotated {
+            Ok(key) => (key, true),
+            Err(StoreError::Unavailable(_)) => (crate::secrets::generate_connection_key(), false),
+            Err(e) => return Err(e.into()),
+        };
+        engine.set_connection_key(key.clone());
+        Ok((key.hint(), kept))
+    }
+
+    /// Keeps an ngrok authtoken (and the reserved domain) for the tunnel.
+    pub async fn set_ngrok(
+        &self,
+        authtoken: Option<&str>,
+        domain: Option<&str>,
+    ) -> Result<(), ControlError> {
+        if let Some(token) = authtoken.map(str::trim).filter(|t| !t.is_empty()) {
+            if token.chars().any(char::is_whitespace) || token.len() > 512 {
+                return Err(ControlError::Invalid(
+                    "that does not look like an ngrok authtoken".into(),
+                ));
+            }
+            let store = self.options.store.clone();
+            let token = Secret::new(token);
+            tokio::task::spawn_blocking(move || store.set(SecretName::NgrokAuthtoken, &token))
+                .await
+                .map_err(|e| ControlError::Invalid(e.to_string()))??;
+        }
+        if let Some(domain) = domain {
+            let domain = domain
+                .trim()
+                .trim_start_matches("https://")
+                .trim_end_matches('/');
+            let domain = (!domain.is_empty()).then(|| domain.to_owned());
+            let probe = Settings {
+                ngrok_domain: domain.clone(),
+                ..Settings::default()
+            };
+            probe.check()?;
+            if let Some(path) = &self.options.settings_path {
+                let mut settings = Settings::load(path)?;
+                settings.ngrok_domain = domain.clone();
+                settings.save(path)?;
+            }
+            *self.ngrok_domain.lock().expect("domain") = domain;
+        }
+        Ok(())
+    }
+
+    /// Opens the tunnel (a running one is replaced, so new credentials take effect).
+    pub async fn start_tunnel(&self, engine: &Engine) -> Result<TunnelState, ControlError> {
+        let factory = self
+            .options
+            .tunnel_provider
+            .clone()
+            .ok_or(ControlError::NoTunnel)?;
+        let router = self
+            .public_router
+            .lock()
+            .expect("router")
+            .clone()
+            .ok_or(ControlError::NoTunnel)?;
+        let mut slot = self.tunnel.lock().await;
+        if let Some(old) = slot.take() {
+            old.stop().await;
+        }
+        let store = self.options.store.clone();
+        let authtoken = tokio::task::spawn_blocking(move || {
+            match std::env::var("NGROK_AUTHTOKEN")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+            {
+                Some(v) => Some(Secret::new(v.trim())),
+                None => store.get(SecretName::NgrokAuthtoken).ok().flatten(),
+            }
+        })
+        .await
+        .map_err(|e| ControlError::Invalid(e.to_string()))?;
+        let domain = self.ngrok_domain.lock().expect("domain").clone();
+        let provider = factory(authtoken, domain);
+        let tunnel = Tunnel::start(
+            provider,
+            router,
+            engine.clone(),
+            self.options.tunnel_backoff,
+        );
+        let state = tunnel.state();
+        *slot = Some(tunnel);
+        Ok(state)
+    }
+
+    /// Closes the tunnel, if open.
+    pub async fn stop_tunnel(&self) {
+        if let Some(t) = self.tunnel.lock().await.take() {
+            t.stop().await;
+        }
+    }
+
+    /// The tunnel's state changes (none while no tunnel was started).
+    pub async fn watch_tunnel(&self) -> Option<tokio::sync::watch::Receiver<TunnelState>> {
+        self.tunnel.lock().await.as_ref().map(Tunnel::watch)
+    }
+
+    /// Whether this face can run a tunnel at all.
+    pub fn can_tunnel(&self) -> bool {
+        self.options.tunnel_provider.is_some()
+    }
+
+    /// Adds the Coda entry to Claude Desktop's config.
+    pub fn connect_claude(
+        &self,
+        demo: bool,
+    ) -> Result<crate::claude::ConnectOutcome, ControlError> {
+        let path = match &self.options.claude_config {
+            Some(p) => p.clone(),
+            None => crate::claude::default_config_path()
+                .ok_or(crate::claude::ConnectError::NoConfigDir)?,
+        };
+        let program = self.stdio_program().ok_or_else(|| {
+            ControlError::Invalid("cannot tell where this program is installed".into())
+        })?;
+        Ok(crate::claude::connect(
+            &path,
+            crate::claude::stdio_entry(&program, demo),
+            false,
+        )?)
+    }
+
+    /// The desktop app's settings.
+    pub fn settings(&self) -> Result<Settings, ControlError> {
+        let path = self
+            .options
+            .settings_path
+            .as_ref()
+            .ok_or(ControlError::NoSettings)?;
+        Ok(Settings::load(path)?)
+    }
+
+    /// Saves the desktop app's settings (most take effect at the next server start).
+    pub fn save_settings(&self, settings: &Settings) -> Result<(), ControlError> {
+        let path = self
+            .options
+            .settings_path
+            .as_ref()
+            .ok_or(ControlError::NoSettings)?;
+        settings.save(path)?;
+        *self.ngrok_domain.lock().expect("domain") = settings.ngrok_domain.clone();
+        Ok(())
+    }
+
+    /// Asks the face to restart the server (false: this face cannot).
+    pub fn request_restart(&self) -> bool {
+        match &self.options.restart {
+            Some(restart) => {
+                restart();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the desktop app's settings are available here.
+    pub fn has_settings(&self) -> bool {
+        self.options.settings_path.is_some()
+    }
+
+    /// Closes the tunnel and lets go of the router (at shutdown).
+    pub async fn shutdown(&self) {
+        self.stop_tunnel().await;
+        self.set_public_router(None);
+    }
+}

@@ -1,0 +1,210 @@
+//! The dashboard's Setup actions (`/api/setup/…`, loopback only, behind the dashboard token):
+//! change the Coda token, rotate the connection key, set up and switch the tunnel, connect
+//! Claude Desktop, read and save the desktop app's settings. Each answers JSON: the new
+//! state, or `{"error", "message"}` with a status that says what went wrong.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use crate::control::ControlError;
+
+/// The Setup routes (the caller adds the dashboard-token check).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/setup/coda-token", post(coda_token))
+        .route("/api/setup/key/rotate", post(rotate_key))
+        .route("/api/setup/ngrok", post(ngrok))
+        .route("/api/setup/tunnel", post(tunnel))
+        .route("/api/setup/claude", post(claude))
+        .route("/api/setup/settings", get(settings).put(save_settings))
+        .route("/api/setup/restart", post(restart))
+}
+
+fn error(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Response {
+    (
+        status,
+        Json(json!({"error": code, "message": message.to_string()})),
+    )
+        .into_response()
+}
+
+fn refused(e: ControlError) -> Response {
+    let (status, code) = match &e {
+        ControlError::TokenRejected(_) => (StatusCode::BAD_REQUEST, "token_rejected"),
+        ControlError::Invalid(_) | ControlError::Settings(_) => {
+            (StatusCode::BAD_REQUEST, "invalid")
+        }
+        ControlError::FromEnvironment(_) => (StatusCode::CONFLICT, "set_in_environment"),
+        ControlError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "keychain"),
+        ControlError::NoTunnel | ControlError::NoSettings => {
+            (StatusCode::NOT_IMPLEMENTED, "unavailable")
+        }
+        ControlError::Claude(crate::claude::ConnectError::InvalidJson { .. })
+        | ControlError::Claude(crate::claude::ConnectError::UnexpectedShape { .. }) => {
+            (StatusCode::CONFLICT, "claude_config_invalid")
+        }
+        ControlError::Claude(_) => (StatusCode::INTERNAL_SERVER_ERROR, "claude_config"),
+    };
+    error(status, code, e)
+}
+
+/// Parses a JSON body, answering a clear 400 instead of axum's plain-text rejection.
+#[allow(clippy::result_large_err)]
+fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, Response> {
+    let body: &[u8] = if body.is_empty() { b"{}" } else { body };
+    serde_json::from_slice(body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the request body is not what this action takes: {e}"),
+        )
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenBody {
+    token: String,
+}
+
+async fn coda_token(State(state): State<AppState>, body: Bytes) -> Response {
+    let body: TokenBody = match parse(&body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match state
+        .controls
+        .change_coda_token(&state.engine, &body.token)
+        .await
+    {
+        Ok(account) => Json(json!({"account": account})).into_response(),
+        Err(e) => refused(e),
+    }
+}
+
+async fn rotate_key(State(state): State<AppState>) -> Response {
+    match state.controls.rotate_key(&state.engine).await {
+        Ok((hint, kept)) => Json(json!({"key_hint": hint, "kept_in_keychain": kept,
+            "message": if kept {
+                "New key in use and kept in the keychain: give your clients the new key"
+            } else {
+                "New key in use for this run only (no keychain to keep it): give your clients the new key"
+            }}))
+        .into_response(),
+        Err(e) => refused(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NgrokBody {
+    authtoken: Option<String>,
+    domain: Option<String>,
+}
+
+async fn ngrok(State(state): State<AppState>, body: Bytes) -> Response {
+    let body: NgrokBody = match parse(&body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match state
+        .controls
+        .set_ngrok(body.authtoken.as_deref(), body.domain.as_deref())
+        .await
+    {
+        Ok(()) => Json(json!({"saved": true})).into_response(),
+        Err(e) => refused(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TunnelBody {
+    on: bool,
+}
+
+async fn tunnel(State(state): State<AppState>, body: Bytes) -> Response {
+    let body: TunnelBody = match parse(&body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    if body.on {
+        match state.controls.start_tunnel(&state.engine).await {
+            Ok(s) => Json(json!({"tunnel": s})).into_response(),
+            Err(e) => refused(e),
+        }
+    } else {
+        state.controls.stop_tunnel().await;
+        Json(json!({"tunnel": state.engine.public().tunnel_state()})).into_response()
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ClaudeBody {
+    #[serde(default)]
+    demo: bool,
+}
+
+async fn claude(State(state): State<AppState>, body: Bytes) -> Response {
+    let body: ClaudeBody = match parse(&body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match state.controls.connect_claude(body.demo) {
+        Ok(out) => Json(
+            json!({"path": out.path, "backup": out.backup, "replaced": out.replaced,
+            "unchanged": out.unchanged, "message": if out.unchanged {
+                "Claude Desktop was already connected".to_owned()
+            } else {
+                format!("Added to {}: restart Claude Desktop to load it", out.path.display())
+            }}),
+        )
+        .into_response(),
+        Err(e) => refused(e),
+    }
+}
+
+async fn settings(State(state): State<AppState>) -> Response {
+    match state.controls.settings() {
+        Ok(s) => Json(s).into_response(),
+        Err(e) => refused(e),
+    }
+}
+
+async fn save_settings(State(state): State<AppState>, body: Bytes) -> Response {
+    let settings: crate::settings::Settings = match parse(&body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match state.controls.save_settings(&settings) {
+        Ok(()) => Json(json!({"saved": true, "settings": settings,
+            "message": "Saved; port, read-only and timeout take effect when the server restarts"}))
+        .into_response(),
+        Err(e) => refused(e),
+    }
+}
+
+async fn restart(State(state): State<AppState>) -> Response {
+    if state.controls.request_restart() {
+        (
+            StatusCode::ACCEPTED,
+            Json(json!({"message": "restarting with the saved settings"})),
+        )
+            .into_response()
+    } else {
+        error(
+            StatusCode::NOT_IMPLEMENTED,
+            "unavailable",
+            "this server cannot restart itself; stop it and start it again with the flags you want",
+        )
+    }
+}

@@ -1,0 +1,311 @@
+//! Starting and stopping the whole server the same way from every face (`coda-mcp serve`, the
+//! desktop app): secrets from the environment or the keychain, the demo workspace when asked,
+//! the engine, the HTTP listener, the `server.json` announcement and, optionally, the tunnel.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::coda::{RateLimits, Secret, DEFAULT_BASE_URL};
+use crate::control::{ControlOptions, ProviderFactory};
+use crate::demo::{DemoConfig, DemoHandle};
+use crate::http::RunningServer;
+use crate::runtime::{Announcement, RuntimeInfo};
+use crate::secrets::{self, SecretStore, Source};
+use crate::tunnel::TunnelProvider;
+use crate::{Engine, EngineConfig};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// The options contradict each other or are malformed.
+    #[error("{0}")]
+    Invalid(String),
+    /// The demo workspace could not start.
+    #[error("starting the demo workspace: {0}")]
+    Demo(std::io::Error),
+    /// The engine refused its configuration.
+    #[error("configuring the engine: {0}")]
+    Engine(#[from] crate::coda::CodaError),
+    /// The port is taken or not allowed.
+    #[error("cannot listen on {0}: {1}")]
+    Listen(String, std::io::Error),
+}
+
+/// Everything a face decides about a server run.
+#[derive(Clone)]
+pub struct LaunchOptions {
+    /// Address to listen on.
+    pub host: IpAddr,
+    /// Port (0 picks a free one).
+    pub port: u16,
+    /// Serve the demo workspace.
+    pub demo: bool,
+    /// Demo workspace without Coda's rate limits (load tests).
+    pub demo_unlimited: bool,
+    /// Coda API root.
+    pub coda_base_url: String,
+    /// Only tools that read.
+    pub read_only: bool,
+    /// A fixed public URL (reverse proxy).
+    pub public_url: Option<String>,
+    /// No authentication on loopback.
+    pub no_auth: bool,
+    /// Accept callers' own Coda tokens.
+    pub pass_through: bool,
+    /// Idle timeout of MCP sessions.
+    pub session_idle_timeout: Duration,
+    /// Most concurrent sessions.
+    pub max_sessions: usize,
+    /// Requests per second per client (`None`: unlimited).
+    pub client_rate: Option<f64>,
+    /// The data directory (audit history, server.json); `None`: nothing kept on disk.
+    pub data_root: Option<PathBuf>,
+    /// Days of history kept.
+    pub audit_days: i64,
+    /// No client-side pacing (benchmarks against an unlimited upstream).
+    pub no_pacing: bool,
+    /// Open the ngrok tunnel at start.
+    pub tunnel: bool,
+    /// The reserved ngrok domain.
+    pub ngrok_domain: Option<String>,
+    /// The desktop app's settings file.
+    pub settings_path: Option<PathBuf>,
+    /// Claude Desktop's config (default: the OS's usual place; `CODA_MCP_CLAUDE_CONFIG`).
+    pub claude_config: Option<PathBuf>,
+    /// The program Claude Desktop runs for `stdio`.
+    pub stdio_program: Option<PathBuf>,
+    /// The dashboard token (a face that restarts the server keeps its window's token).
+    pub dashboard_token: Option<Secret>,
+    /// What restarts the server (the desktop app's).
+    pub restart: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl Default for LaunchOptions {
+    fn default() -> Self {
+        LaunchOptions {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: 8080,
+            demo: false,
+            demo_unlimited: false,
+            coda_base_url: DEFAULT_BASE_URL.to_owned(),
+            read_only: false,
+            public_url: None,
+            no_auth: false,
+            pass_through: true,
+            session_idle_timeout: Duration::from_secs(300),
+            max_sessions: 1000,
+            client_rate: Some(20.0),
+            data_root: crate::runtime::data_root(),
+            audit_days: 30,
+            no_pacing: false,
+            tunnel: false,
+            ngrok_domain: None,
+            settings_path: None,
+            claude_config: std::env::var_os("CODA_MCP_CLAUDE_CONFIG").map(PathBuf::from),
+            stdio_program: None,
+            dashboard_token: None,
+            restart: None,
+        }
+    }
+}
+
+/// A running server and what belongs to it.
+pub struct Launched {
+    /// The HTTP server.
+    pub server: RunningServer,
+    /// Where the connection key came from (`Ephemeral`: print it, nothing keeps it).
+    pub key_source: Source,
+    /// The dashboard URL with its token, for the person (never logged).
+    pub dashboard_url: Secret,
+    /// Whether a Coda token was found (or the demo is served).
+    pub has_coda_token: bool,
+    demo: Option<DemoHandle>,
+    announcement: Option<Announcement>,
+}
+
+impl Launched {
+    /// The MCP endpoint.
+    pub fn mcp_url(&self) -> String {
+        self.server.mcp_url()
+    }
+
+    /// Stops the tunnel, closes streams, gives in-flight calls their grace period.
+    pub async fn shutdown(self) {
+        drop(self.announcement);
+        self.server.shutdown().await;
+        if let Some(d) = self.demo {
+            d.shutdown();
+        }
+    }
+}
+
+fn public_host(url: &str) -> Result<String, LaunchError> {
+    let parsed = url::Url::parse(url)
+        .map_err(|_| LaunchError::Invalid(format!("--public-url {url:?} is not a URL")))?;
+    if parsed.scheme() != "https" {
+        return Err(LaunchError::Invalid(
+            "--public-url must be an https:// URL (ChatGPT only connects over HTTPS)".into(),
+        ));
+    }
+    Ok(parsed
+        .host_str()
+        .ok_or_else(|| LaunchError::Invalid("--public-url has no host".into()))?
+        .to_ascii_lowercase())
+}
+
+/// The real tunnel provider: ngrok.
+pub fn ngrok_provider() -> ProviderFactory {
+    Arc::new(|authtoken, domain| {
+        Arc::new(crate::tunnel::ngrok::NgrokProvider::new(authtoken, domain))
+            as Arc<dyn TunnelProvider>
+    })
+}
+
+/// Starts a server with `options`, reading secrets from `store`.
+pub async fn launch(
+    options: LaunchOptions,
+    store: Arc<dyn SecretStore>,
+) -> Result<Launched, LaunchError> {
+    if options.no_auth && (options.public_url.is_some() || options.tunnel) {
+        return Err(LaunchError::Invalid("--no-auth cannot be combined with --public-url or --tunnel: a public server always needs authentication".into()));
+    }
+    if options.no_auth && !options.host.is_loopback() {
+        return Err(LaunchError::Invalid(
+            "--no-auth is only allowed on a loopback address (127.0.0.1 or ::1)".into(),
+        ));
+    }
+    let public_hosts = options
+        .public_url
+        .as_deref()
+        .map(public_host)
+        .transpose()?
+        .into_iter()
+        .collect();
+    let key_env = std::env::var("CODA_MCP_KEY").ok();
+    let token_env = std::env::var("CODA_API_TOKEN").ok();
+    let keychain = store.clone();
+    let (key, key_source, stored_token) = tokio::task::spawn_blocking(move || {
+        let (key, source) = secrets::connection_key(keychain.as_ref(), key_env);
+        (
+            key,
+            source,
+            secrets::coda_token(keychain.as_ref(), token_env),
+        )
+    })
+    .await
+    .map_err(|e| LaunchError::Invalid(e.to_string()))?;
+
+    let mut config = EngineConfig {
+        coda_base_url: options.coda_base_url.clone(),
+        read_only: options.read_only,
+        session_idle_timeout: options.session_idle_timeout.max(Duration::from_secs(1)),
+        public_hosts,
+        public_url: options.public_url.clone(),
+        connection_key: key,
+        demo: options.demo,
+        no_auth: options.no_auth,
+        pass_through: options.pass_through,
+        max_sessions: options.max_sessions.max(1),
+        client_rate: options
+            .client_rate
+            .filter(|r| *r > 0.0)
+            .map(|r| (r, (r * 3.0).max(10.0))),
+        data_dir: options
+            .data_root
+            .clone()
+            .map(|d| if options.demo { d.join("demo") } else { d }),
+        audit_retention_days: options.audit_days.max(1),
+        ..EngineConfig::default()
+    };
+    if let Some(token) = &options.dashboard_token {
+        config.dashboard_token = token.clone();
+    }
+    if options.no_pacing {
+        config.rate_limits = RateLimits::CODA.scaled(100_000);
+    }
+    let mut demo = None;
+    if options.demo {
+        let demo_config = if options.demo_unlimited {
+            config.rate_limits = RateLimits::CODA.scaled(1000);
+            DemoConfig {
+                limits: None,
+                ..DemoConfig::default()
+            }
+        } else {
+            DemoConfig::default()
+        };
+        let handle = crate::demo::start(demo_config, 0)
+            .await
+            .map_err(LaunchError::Demo)?;
+        config.coda_base_url = handle.base_url.clone();
+        config.coda_token = Some(handle.token().clone());
+        tracing::info!("serving the built-in demo workspace (no Coda account needed)");
+        demo = Some(handle);
+    } else if let Some((token, source)) = stored_token {
+        tracing::info!(token = %token, source = source.label(), "using the Coda API token");
+        config.coda_token = Some(token);
+    } else {
+        tracing::warn!("no Coda token: run `coda-mcp token set`, set CODA_API_TOKEN, or use the demo workspace; tools will report the missing token");
+    }
+    if options.no_auth {
+        tracing::warn!("AUTHENTICATION IS OFF (--no-auth): any program on this machine can use your Coda workspace through this server");
+    }
+    let has_coda_token = config.coda_token.is_some();
+    let dashboard_token = config.dashboard_token.clone();
+    let engine = Engine::new(config)?;
+    let listener = tokio::net::TcpListener::bind((options.host, options.port))
+        .await
+        .map_err(|e| LaunchError::Listen(format!("{}:{}", options.host, options.port), e))?;
+    let controls = ControlOptions {
+        store,
+        tunnel_provider: Some(ngrok_provider()),
+        ngrok_domain: options.ngrok_domain.clone(),
+        settings_path: options.settings_path.clone(),
+        claude_config: options.claude_config.clone(),
+        stdio_program: options.stdio_program.clone(),
+        tunnel_backoff: Default::default(),
+        restart: options.restart.clone(),
+    };
+    let server = crate::http::start_with(engine, listener, controls)
+        .await
+        .map_err(|e| LaunchError::Listen("the listener".into(), e))?;
+    if !options.host.is_loopback() {
+        tracing::warn!(host = %options.host, "listening beyond loopback: only requests naming localhost or the public URL are answered");
+    }
+    let loopback = if server.addr.ip().is_unspecified() {
+        format!("127.0.0.1:{}", server.addr.port())
+    } else {
+        server.addr.to_string()
+    };
+    let announcement = options.data_root.as_deref().and_then(|root| {
+        let info = RuntimeInfo {
+            mcp_url: format!("http://{loopback}/mcp"),
+            pid: std::process::id(),
+            demo: options.demo,
+            no_auth: options.no_auth,
+        };
+        crate::runtime::announce(root, &info)
+            .map_err(|e| tracing::warn!(error = %e, "could not write server.json; `coda-mcp stdio` will not find this server"))
+            .ok()
+    });
+    if options.tunnel {
+        let _ = server
+            .state
+            .controls
+            .start_tunnel(&server.state.engine)
+            .await;
+    }
+    Ok(Launched {
+        dashboard_url: Secret::new(format!(
+            "http://{loopback}/ui/?token={}",
+            dashboard_token.expose()
+        )),
+        server,
+        key_source,
+        has_coda_token,
+        demo,
+        announcement,
+    })
+}

@@ -1,0 +1,149 @@
+//! The desktop app's settings: a small JSON file in the OS config directory
+//! (`~/.config/coda-mcp-desktop/settings.json` on Linux). Never a secret: tokens and keys
+//! live in the keychain.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// What the person can set in the app.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Loopback port of the MCP server (0 picks a free one each launch).
+    pub port: u16,
+    /// Start the server when the app starts.
+    pub start_server_on_launch: bool,
+    /// Open the ngrok tunnel when the server starts.
+    pub tunnel_on_launch: bool,
+    /// Offer only tools that read.
+    pub read_only: bool,
+    /// Seconds of inactivity after which an MCP session ends.
+    pub session_idle_timeout_s: u64,
+    /// Serve the built-in demo workspace instead of the person's Coda account.
+    pub demo: bool,
+    /// The person's reserved ngrok domain (keeps ChatGPT's schema valid across restarts).
+    pub ngrok_domain: Option<String>,
+    /// Start the app when the person logs in.
+    pub launch_at_login: bool,
+    /// Whether first-run setup was completed or skipped.
+    pub first_run_done: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            port: 8080,
+            start_server_on_launch: true,
+            tunnel_on_launch: false,
+            read_only: false,
+            session_idle_timeout_s: 300,
+            demo: false,
+            ngrok_domain: None,
+            launch_at_login: false,
+            first_run_done: false,
+        }
+    }
+}
+
+/// Why settings could not be read, checked or written.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The file or the submitted value is not valid settings JSON.
+    #[error("invalid settings: {0}")]
+    Invalid(String),
+    /// Reading or writing failed.
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+}
+
+impl Settings {
+    /// Where the app keeps them: `CODA_MCP_CONFIG_DIR`, else the OS config directory.
+    pub fn default_path() -> Option<PathBuf> {
+        let dir = match std::env::var_os("CODA_MCP_CONFIG_DIR").filter(|v| !v.is_empty()) {
+            Some(dir) => PathBuf::from(dir),
+            None => dirs::config_dir()?.join("coda-mcp-desktop"),
+        };
+        Some(dir.join("settings.json"))
+    }
+
+    /// Reads them; a missing file means the defaults.
+    pub fn load(path: &Path) -> Result<Settings, SettingsError> {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                let settings: Settings = serde_json::from_slice(&bytes)
+                    .map_err(|e| SettingsError::Invalid(format!("{}: {e}", path.display())))?;
+                settings.check()?;
+                Ok(settings)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
+            Err(e) => Err(SettingsError::Io(path.to_owned(), e)),
+        }
+    }
+
+    /// Checks values a person could get wrong.
+    pub fn check(&self) -> Result<(), SettingsError> {
+        if !(10..=86_400).contains(&self.session_idle_timeout_s) {
+            return Err(SettingsError::Invalid(
+                "session_idle_timeout_s must be between 10 and 86400 seconds".into(),
+            ));
+        }
+        if let Some(d) = &self.ngrok_domain {
+            let ok = !d.is_empty()
+                && d.len() <= 253
+                && d.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+            if !ok {
+                return Err(SettingsError::Invalid(format!(
+                    "ngrok_domain {d:?} is not a domain name (e.g. coda-me.ngrok.app)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes them atomically (temporary file, then rename).
+    pub fn save(&self, path: &Path) -> Result<(), SettingsError> {
+        self.check()?;
+        let io = |e| SettingsError::Io(path.to_owned(), e);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let tmp = path.with_extension(format!("json.tmp-{}", std::process::id()));
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self).expect("JSON")).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_defaults_and_refusals() {
+        let dir = std::env::temp_dir().join(format!("coda-mcp-settings-{}", uuid::Uuid::new_v4()));
+        let path = dir.join("settings.json");
+        assert_eq!(Settings::load(&path).unwrap(), Settings::default());
+        let s = Settings {
+            port: 0,
+            demo: true,
+            ngrok_domain: Some("coda-me.ngrok.app".into()),
+            ..Settings::default()
+        };
+        s.save(&path).unwrap();
+        assert_eq!(Settings::load(&path).unwrap(), s);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("token") && !text.contains("cmk_"));
+        std::fs::write(&path, r#"{"port": 8080, "colour": "blue"}"#).unwrap();
+        assert!(Settings::load(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("colour"));
+        let bad = Settings {
+            ngrok_domain: Some("https://x/".into()),
+            ..Settings::default()
+        };
+        assert!(bad.save(&path).is_err());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

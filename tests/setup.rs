@@ -1,0 +1,304 @@
+//! The dashboard's Setup actions over real HTTP: change the Coda token (checked with Coda
+//! first), rotate the connection key (the old one stops working at once), save an ngrok
+//! authtoken and switch the tunnel, connect Claude Desktop, and read/save the settings —
+//! with clear refusals for bad input and nothing half-applied.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use coda_mcp::coda::Secret;
+use coda_mcp::control::{ControlOptions, ProviderFactory};
+use coda_mcp::secrets::{MemoryStore, SecretName, SecretStore};
+use coda_mcp::tunnel::{OpenTunnel, TunnelError, TunnelProvider};
+use coda_mcp::{demo, http, Engine};
+use common::{quick_demo, quick_engine, TEST_KEY};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use serde_json::{json, Value};
+
+const DASH: &str = "dash_setup-test-token";
+
+/// The (authtoken, domain) pairs the tunnel factory was called with.
+type Seen = Arc<Mutex<Vec<(Option<String>, Option<String>)>>>;
+
+struct Setup {
+    demo: demo::DemoHandle,
+    server: http::RunningServer,
+    store: Arc<MemoryStore>,
+    dir: std::path::PathBuf,
+    seen_tunnel_credentials: Seen,
+}
+
+/// A provider that records what it was built with and cannot connect (no network here).
+struct Offline;
+
+impl TunnelProvider for Offline {
+    fn open(&self, _app: axum::Router) -> BoxFuture<'static, Result<OpenTunnel, TunnelError>> {
+        async { Err(TunnelError::Unreachable("offline test".into())) }.boxed()
+    }
+}
+
+async fn start() -> Setup {
+    let demo = demo::start(quick_demo(), 0).await.unwrap();
+    let mut config = quick_engine(&demo);
+    config.dashboard_token = Secret::new(DASH);
+    let engine = Engine::new(config).unwrap();
+    let store = Arc::new(MemoryStore::default());
+    let dir = std::env::temp_dir().join(format!("coda-mcp-setup-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let factory: ProviderFactory = Arc::new(move |token: Option<Secret>, domain| {
+        record
+            .lock()
+            .unwrap()
+            .push((token.map(|t| t.expose().to_owned()), domain));
+        Arc::new(Offline) as Arc<dyn TunnelProvider>
+    });
+    let controls = ControlOptions {
+        store: store.clone(),
+        tunnel_provider: Some(factory),
+        settings_path: Some(dir.join("settings.json")),
+        claude_config: Some(dir.join("Claude/claude_desktop_config.json")),
+        stdio_program: Some("/opt/coda-mcp/coda-mcp".into()),
+        ..ControlOptions::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = http::start_with(engine, listener, controls).await.unwrap();
+    Setup {
+        demo,
+        server,
+        store,
+        dir,
+        seen_tunnel_credentials: seen,
+    }
+}
+
+impl Setup {
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = reqwest::Client::new()
+            .request(
+                method.parse().unwrap(),
+                format!("http://{}{path}", self.server.addr),
+            )
+            .bearer_auth(DASH);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn ping(&self, key: &str) -> u16 {
+        reqwest::Client::new()
+            .post(self.server.mcp_url())
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    async fn stop(self) {
+        self.server.shutdown().await;
+        self.demo.shutdown();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test]
+async fn the_coda_token_is_checked_with_coda_before_it_is_kept() {
+    let s = start().await;
+    let (status, body) = s
+        .call(
+            "POST",
+            "/api/setup/coda-token",
+            Some(json!({"token": "not-a-real-token"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "token_rejected");
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .contains("Coda did not accept the token"));
+    assert!(
+        s.store.get(SecretName::CodaToken).unwrap().is_none(),
+        "nothing kept"
+    );
+
+    let (status, body) = s
+        .call(
+            "POST",
+            "/api/setup/coda-token",
+            Some(json!({"token": demo::DEMO_TOKEN})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["account"]["name"]
+        .as_str()
+        .is_some_and(|n| !n.is_empty()));
+    assert!(
+        !body.to_string().contains(demo::DEMO_TOKEN),
+        "the token is never echoed"
+    );
+    assert_eq!(
+        s.store
+            .get(SecretName::CodaToken)
+            .unwrap()
+            .unwrap()
+            .expose(),
+        demo::DEMO_TOKEN
+    );
+    // Wrong shapes get a clear 400, not a crash.
+    for bad in [json!({"tok": "x"}), json!({"token": 5}), json!([1])] {
+        let (status, body) = s.call("POST", "/api/setup/coda-token", Some(bad)).await;
+        assert_eq!(status, 400);
+        assert_eq!(body["error"], "invalid_json");
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn rotating_the_key_retires_the_old_one_at_once() {
+    let s = start().await;
+    assert_eq!(s.ping(TEST_KEY).await, 200);
+    let (status, body) = s.call("POST", "/api/setup/key/rotate", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["key_hint"].as_str().unwrap().starts_with('…'));
+    assert_eq!(s.ping(TEST_KEY).await, 401, "the old key no longer works");
+    let (_, revealed) = s.call("POST", "/api/key/reveal", None).await;
+    let new_key = revealed["key"].as_str().unwrap().to_owned();
+    assert!(new_key.starts_with("cmk_") && new_key != TEST_KEY);
+    assert_eq!(s.ping(&new_key).await, 200);
+    assert_eq!(
+        s.store
+            .get(SecretName::ConnectionKey)
+            .unwrap()
+            .unwrap()
+            .expose(),
+        new_key,
+        "kept in the keychain"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_tunnel_uses_the_saved_authtoken_and_domain() {
+    let s = start().await;
+    let (status, body) = s
+        .call(
+            "POST",
+            "/api/setup/ngrok",
+            Some(json!({"domain": "https://bad domain/"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = s
+        .call(
+            "POST",
+            "/api/setup/ngrok",
+            Some(json!({"authtoken": "2xyzNgrokToken", "domain": "coda-me.ngrok.app"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = s
+        .call("POST", "/api/setup/tunnel", Some(json!({"on": true})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        s.seen_tunnel_credentials.lock().unwrap().last().unwrap(),
+        &(
+            Some("2xyzNgrokToken".to_owned()),
+            Some("coda-me.ngrok.app".to_owned())
+        )
+    );
+    // The offline provider cannot connect: the state says so, and the dashboard state has it.
+    let mut state = Value::Null;
+    for _ in 0..50 {
+        let (_, st) = s.call("GET", "/api/state", None).await;
+        state = st["setup"]["tunnel"].clone();
+        if state["state"] == "retrying" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(state["state"], "retrying", "{state}");
+    assert!(state["error"].as_str().unwrap().contains("offline test"));
+    assert!(!state.to_string().contains("2xyzNgrokToken"));
+    let (status, body) = s
+        .call("POST", "/api/setup/tunnel", Some(json!({"on": false})))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["tunnel"]["state"], "off");
+    // The domain was saved in the settings file; the authtoken was not.
+    let text = std::fs::read_to_string(s.dir.join("settings.json")).unwrap();
+    assert!(text.contains("coda-me.ngrok.app") && !text.contains("2xyzNgrokToken"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn claude_desktop_is_connected_and_an_invalid_config_is_refused() {
+    let s = start().await;
+    let (status, body) = s.call("POST", "/api/setup/claude", None).await;
+    assert_eq!(status, 200, "{body}");
+    let path = s.dir.join("Claude/claude_desktop_config.json");
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(
+        written["mcpServers"]["coda"]["command"],
+        "/opt/coda-mcp/coda-mcp"
+    );
+    assert_eq!(written["mcpServers"]["coda"]["args"], json!(["stdio"]));
+    std::fs::write(&path, "{oops").unwrap();
+    let (status, body) = s.call("POST", "/api/setup/claude", Some(json!({}))).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"], "claude_config_invalid");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "{oops");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn settings_round_trip_and_unknown_fields_are_refused() {
+    let s = start().await;
+    let (status, settings) = s.call("GET", "/api/setup/settings", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(settings["port"], 8080);
+    let mut changed = settings.clone();
+    changed["read_only"] = json!(true);
+    changed["session_idle_timeout_s"] = json!(600);
+    let (status, body) = s
+        .call("PUT", "/api/setup/settings", Some(changed.clone()))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, again) = s.call("GET", "/api/setup/settings", None).await;
+    assert_eq!(again, changed);
+    let mut typo = changed.clone();
+    typo["readonly"] = json!(true);
+    let (status, body) = s.call("PUT", "/api/setup/settings", Some(typo)).await;
+    assert_eq!(status, 400);
+    assert!(
+        body["message"].as_str().unwrap().contains("readonly"),
+        "{body}"
+    );
+    let mut bad = changed.clone();
+    bad["session_idle_timeout_s"] = json!(1);
+    let (status, _) = s.call("PUT", "/api/setup/settings", Some(bad)).await;
+    assert_eq!(status, 400);
+    let (_, kept) = s.call("GET", "/api/setup/settings", None).await;
+    assert_eq!(kept, changed, "a refused save changes nothing");
+    // Without the dashboard token, Setup refuses.
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/api/setup/key/rotate", s.server.addr))
+        .bearer_auth(TEST_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    s.stop().await;
+}
