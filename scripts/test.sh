@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of Coda MCP Desktop: formatting and lints, the Rust unit and integration
-# tests, the official Python MCP SDK against the server, and the MCP conformance suite.
+# tests (engine, CLI and desktop app), the official Python MCP SDK against the server, the
+# MCP conformance suite, the dashboard in Chromium, the desktop app under Xvfb through
+# tauri-driver, and the fuzz targets for a bounded time.
 # On a fresh Debian machine it installs what it needs first (Debian packages as root, the
 # Python and npm test tools into ignored project folders). Safe and quick to run again.
 set -uo pipefail
@@ -17,6 +19,14 @@ ensure_cmd npm npm
 ensure_debs dbus gnome-keyring libsecret-tools
 # A real browser for the dashboard tests: Debian's Chromium (never a test tool's download).
 ensure_debs chromium fonts-dejavu-core
+# The desktop app (Tauri 2 on WebKitGTK) and its end-to-end test under Xvfb.
+ensure_debs libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev \
+  xvfb webkit2gtk-driver
+TOOLS_BIN="$ROOT/.tools/cargo/bin"
+if [ ! -x "$TOOLS_BIN/tauri-driver" ]; then
+  say "installing tauri-driver into .tools/cargo"
+  cargo install --quiet --locked --root "$ROOT/.tools/cargo" tauri-driver --version 2.0.6
+fi
 
 say "Python test tools (.tools/venv)"
 VENV="$ROOT/.tools/venv"
@@ -56,13 +66,18 @@ suite() {
 
 export CARGO_TERM_COLOR=never
 suite "cargo fmt --check" cargo fmt --all -- --check
-suite "cargo clippy (warnings are errors)" cargo clippy --all-targets --locked -- -D warnings
+suite "cargo clippy (warnings are errors)" cargo clippy --workspace --all-targets --locked -- -D warnings
 suite "Rust unit and integration tests (keychain tests on a real Secret Service)" \
-  scripts/with-keyring.sh cargo test --all-targets --locked -- --include-ignored
+  scripts/with-keyring.sh cargo test --workspace --all-targets --locked -- --include-ignored
 export CODA_MCP_BIN="$ROOT/target/debug/coda-mcp"
+export CODA_MCP_DESKTOP_BIN="$ROOT/target/debug/coda-mcp-desktop"
+export TAURI_DRIVER="$TOOLS_BIN/tauri-driver"
 suite "Python MCP SDK against coda-mcp serve --demo" "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/python
 suite "MCP conformance suite" bash tests/conformance/run.sh
 suite "Dashboard in Chromium (screenshots in artifacts/)" node --test tests/ui/
+suite "Desktop app under Xvfb via tauri-driver (screenshots in artifacts/)" \
+  "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/desktop
+suite "Fuzz targets (${FUZZ_SECONDS:-60} s each)" scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 
 echo
 if [ "$failed" -gt 0 ]; then

@@ -252,6 +252,19 @@ $("copy-schema").addEventListener("click", () => copySchema("/openapi.json", "Sc
 $("copy-seed-schema").addEventListener("click", () => copySchema("/openapi/mcp.json", "Seed schema"));
 setInterval(() => { if (!document.hidden) renderAll(); }, 10000);
 
+// ---- in the desktop app's window: links open in the browser, and the header says where we are.
+const tauri = window.__TAURI_INTERNALS__;
+if (tauri) {
+  document.addEventListener("click", (e) => {
+    const a = e.target.closest('a[target="_blank"]');
+    if (!a) return;
+    e.preventDefault();
+    tauri.invoke("open_link", { url: a.href }).catch((err) => toast(String(err)));
+  });
+  tauri.invoke("desktop_status").then((s) => { $("conn").title = `Coda MCP Desktop — server ${s.running ? "running" : "stopped"}`; }).catch(() => {});
+}
+window.addEventListener("coda-mcp-desktop", (e) => toast(e.detail));
+
 // ---- start
 const start = tabs.find((t) => `#${t.getAttribute("aria-controls")}` === location.hash) || tabs[0];
 select(start);
