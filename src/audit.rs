@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS calls (
     duration_ms REAL NOT NULL,
     coda_requests INTEGER NOT NULL,
     retries INTEGER NOT NULL,
-    changed INTEGER NOT NULL
+    changed INTEGER NOT NULL,
+    rate_limited INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS calls_at ON calls(at);
 ";
@@ -79,6 +80,15 @@ impl AuditStore {
 
     fn init(conn: Connection, retention: Duration) -> Result<Self, AuditError> {
         conn.execute_batch(SCHEMA)?;
+        // Histories from before the 429 count get the column (0 for their calls).
+        let has_rate_limited = conn
+            .prepare("SELECT 1 FROM pragma_table_info('calls') WHERE name = 'rate_limited'")?
+            .exists([])?;
+        if !has_rate_limited {
+            conn.execute_batch(
+                "ALTER TABLE calls ADD COLUMN rate_limited INTEGER NOT NULL DEFAULT 0",
+            )?;
+        }
         let conn = Arc::new(Mutex::new(conn));
         let (writer, queue) = std::sync::mpsc::sync_channel::<Write>(QUEUE);
         let db = conn.clone();
@@ -144,7 +154,7 @@ impl AuditStore {
                 .replace('_', "\\_")
         );
         let mut stmt = conn.prepare(
-            "SELECT id, at, session, client, tool, args, ok, error, duration_ms, coda_requests, retries, changed FROM calls
+            "SELECT id, at, session, client, tool, args, ok, error, duration_ms, coda_requests, retries, changed, rate_limited FROM calls
              WHERE ?1 = '%%' OR tool LIKE ?1 ESCAPE '\\' OR client LIKE ?1 ESCAPE '\\' OR session LIKE ?1 ESCAPE '\\'
                 OR args LIKE ?1 ESCAPE '\\' OR IFNULL(error, '') LIKE ?1 ESCAPE '\\'
              ORDER BY at DESC LIMIT ?2")?;
@@ -166,6 +176,7 @@ impl AuditStore {
                 coda_requests: r.get(9)?,
                 retries: r.get(10)?,
                 changed: r.get(11)?,
+                rate_limited: r.get(12)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -181,7 +192,7 @@ impl AuditStore {
             }
         };
         let mut out = String::from(
-            "at,session,client,tool,arguments,ok,changed,error,duration_ms,coda_requests,retries\n",
+            "at,session,client,tool,arguments,ok,changed,error,duration_ms,coda_requests,retries,rate_limited\n",
         );
         for c in self.search("", 1_000_000)? {
             out.push_str(
@@ -197,6 +208,7 @@ impl AuditStore {
                     format!("{:.1}", c.duration_ms),
                     c.coda_requests.to_string(),
                     c.retries.to_string(),
+                    c.rate_limited.to_string(),
                 ]
                 .join(","),
             );
@@ -222,11 +234,12 @@ fn write_loop(db: &Mutex<Connection>, queue: &std::sync::mpsc::Receiver<Write>) 
             let result = conn.transaction().and_then(|tx| {
                 {
                     let mut insert = tx.prepare_cached(
-                        "INSERT OR REPLACE INTO calls VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")?;
+                        "INSERT OR REPLACE INTO calls (id, at, session, client, tool, args, ok, error, duration_ms, coda_requests, retries, changed, rate_limited)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")?;
                     for m in &batch {
                         if let Write::Record(c) = m {
                             insert.execute(params![c.id, c.at.to_rfc3339(), c.session, c.client, c.tool, c.args.to_string(),
-                                c.ok, c.error, c.duration_ms, c.coda_requests, c.retries, c.changed])?;
+                                c.ok, c.error, c.duration_ms, c.coda_requests, c.retries, c.changed, c.rate_limited])?;
                         }
                     }
                 }
@@ -265,8 +278,45 @@ mod tests {
             duration_ms: 3.5,
             coda_requests: 1,
             retries: 0,
+            rate_limited: 0,
             changed: false,
         }
+    }
+
+    #[test]
+    fn an_older_history_gains_the_429_column_and_keeps_its_calls() {
+        let dir = std::env::temp_dir().join(format!("coda-mcp-audit-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("audit.sqlite3");
+        {
+            // The table as the first release wrote it.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                &SCHEMA.replace(",\n    rate_limited INTEGER NOT NULL DEFAULT 0", ""),
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO calls VALUES ('old', ?1, 's', 'c', 'coda_list_docs', '{}', 1, NULL, 1.0, 1, 0, 0)",
+                params![Utc::now().to_rfc3339()],
+            )
+            .unwrap();
+        }
+        let store = AuditStore::open(&path, Duration::days(30)).unwrap();
+        let mut limited = call("new", "coda_list_rows", Utc::now(), json!({}));
+        limited.rate_limited = 3;
+        store.record(&limited);
+        let found = store.search("", 10).unwrap();
+        assert_eq!(found.len(), 2);
+        let by_id = |id: &str| found.iter().find(|c| c.id == id).unwrap().rate_limited;
+        assert_eq!((by_id("old"), by_id("new")), (0, 3));
+        assert!(store
+            .csv()
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with(",rate_limited"));
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -324,9 +324,9 @@ impl Engine {
         let at = chrono::Utc::now();
         let started = Instant::now();
         let outcome = crate::tools::run(tool, schema, args, &client, opts).await;
-        let (ok, error, requests, retries) = match &outcome {
-            Ok(out) => (true, None, out.coda_requests, out.retries),
-            Err(e) => (false, Some(e.to_string()), 0, 0),
+        let (ok, error, requests, retries, rate_limited) = match &outcome {
+            Ok(out) => (true, None, out.coda_requests, out.retries, out.rate_limited),
+            Err(e) => (false, Some(e.to_string()), 0, 0, 0),
         };
         let record = crate::events::ToolCallRecord {
             id: uuid::Uuid::new_v4().to_string(),
@@ -340,6 +340,7 @@ impl Engine {
             duration_ms: started.elapsed().as_secs_f64() * 1000.0,
             coda_requests: requests,
             retries,
+            rate_limited,
             changed: ok && !tool.is_read_only(),
         };
         tracing::info!(

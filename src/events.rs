@@ -27,6 +27,8 @@ pub enum EventKind {
     },
     /// A tool ran.
     ToolCall(ToolCallRecord),
+    /// A session's open `GET /mcp` streams changed in number.
+    Streams { session: String, open: u32 },
     /// The public tunnel changed state.
     Tunnel { state: crate::tunnel::TunnelState },
     /// A log line worth showing.
@@ -63,6 +65,9 @@ pub struct ToolCallRecord {
     pub coda_requests: u32,
     /// Retries among them.
     pub retries: u32,
+    /// How many retries followed a 429 (Coda's rate limit).
+    #[serde(default)]
+    pub rate_limited: u32,
     /// Whether it changed Coda (a write tool that succeeded).
     pub changed: bool,
 }
@@ -90,6 +95,8 @@ pub struct SessionInfo {
     pub last_activity: DateTime<Utc>,
     pub calls: u64,
     pub errors: u64,
+    /// Open `GET /mcp` streams (server-to-client messages, the seed's result stream).
+    pub open_streams: u32,
 }
 
 /// The bus.
@@ -98,6 +105,8 @@ pub struct EventBus {
     tx: broadcast::Sender<Arc<Event>>,
     replay: Mutex<VecDeque<Arc<Event>>>,
     sessions: Mutex<HashMap<String, SessionInfo>>,
+    /// Open `GET /mcp` streams per session.
+    streams: Mutex<HashMap<String, u32>>,
 }
 
 impl Default for EventBus {
@@ -108,6 +117,7 @@ impl Default for EventBus {
             tx,
             replay: Mutex::new(VecDeque::new()),
             sessions: Mutex::new(HashMap::new()),
+            streams: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -153,6 +163,7 @@ impl EventBus {
                         last_activity: now,
                         calls: 0,
                         errors: 0,
+                        open_streams: 0,
                     });
             }
             EventKind::ToolCall(call) => {
@@ -167,10 +178,17 @@ impl EventBus {
                         last_activity: now,
                         calls: 0,
                         errors: 0,
+                        open_streams: 0,
                     });
                 s.calls += 1;
                 s.errors += u64::from(!call.ok);
                 s.last_activity = now;
+            }
+            EventKind::Streams { session, open } => {
+                if let Some(s) = sessions.get_mut(session) {
+                    s.open_streams = *open;
+                    s.last_activity = now;
+                }
             }
             EventKind::Log { .. } | EventKind::Tunnel { .. } => {}
         }
@@ -206,6 +224,25 @@ impl EventBus {
             .collect();
         list.sort_by_key(|s| std::cmp::Reverse(s.last_activity));
         list
+    }
+
+    /// Counts a `GET /mcp` stream opening (+1) or closing (-1) for `session`, and tells the
+    /// dashboard the new number.
+    pub fn stream_change(&self, session: &str, delta: i32) {
+        let open = {
+            let mut counts = self.streams.lock().expect("streams");
+            let n = counts.entry(session.to_owned()).or_insert(0);
+            *n = n.saturating_add_signed(delta);
+            let open = *n;
+            if open == 0 {
+                counts.remove(session);
+            }
+            open
+        };
+        self.publish(EventKind::Streams {
+            session: session.to_owned(),
+            open,
+        });
     }
 
     /// Events after `last_id` that are still kept, and a receiver for what comes next.

@@ -122,6 +122,23 @@ async fn writes_are_retried_after_429_but_never_resent_after_a_5xx() {
         4,
         "each write was executed exactly once although some were retried"
     );
+    // The 429s are counted per call, for the dashboard and the audit history.
+    let counted: u32 = h
+        .server
+        .state
+        .engine
+        .audit()
+        .unwrap()
+        .search("coda_update_row", 10)
+        .unwrap()
+        .iter()
+        .map(|c| c.rate_limited)
+        .sum();
+    assert_eq!(
+        counted as u64,
+        h.demo.throttled(),
+        "every 429 is counted once"
+    );
 
     h.demo.fail_next_writes(1);
     let before = h.demo.writes_received();

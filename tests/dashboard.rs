@@ -271,3 +271,59 @@ async fn events_resume_after_a_drop_without_loss_or_duplicates_and_calls_are_kep
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_sessions_open_streams_are_counted_while_they_last() {
+    let h = Harness::start().await;
+    let token = dashboard_token(&h);
+    let sid = h.raw_session("2025-06-18").await;
+    let open_streams = || async {
+        let state: Value = h
+            .http
+            .get(format!("{}/api/state", h.base()))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        state["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["session"] == sid)
+            .map(|s| s["open_streams"].as_u64().unwrap())
+    };
+    tool(&h, &sid, 1, "coda_whoami", json!({})).await;
+    assert_eq!(open_streams().await, Some(0));
+    let stream = h
+        .http
+        .get(h.url())
+        .header("mcp-session-id", &sid)
+        .header("mcp-protocol-version", "2025-06-18")
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let mut seen = None;
+    for _ in 0..50 {
+        seen = open_streams().await;
+        if seen == Some(1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, Some(1), "one open stream");
+    drop(stream);
+    for _ in 0..50 {
+        seen = open_streams().await;
+        if seen == Some(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, Some(0), "the stream closed when the client left");
+    h.stop().await;
+}

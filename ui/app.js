@@ -87,7 +87,8 @@ function renderSessions() {
   const rows = [...state.sessions.values()].sort((a, b) => b.last_activity.localeCompare(a.last_activity));
   $("session-rows").replaceChildren(...rows.map((s) => el("tr", { "data-session": s.session },
     el("td", {}, `${s.client} ${s.client_version || ""}`.trim()), el("td", {}, s.kind), el("td", {}, rel(s.started)),
-    el("td", {}, rel(s.last_activity)), el("td", {}, String(s.calls)), el("td", {}, el("code", {}, s.session.slice(0, 12))))));
+    el("td", {}, rel(s.last_activity)), el("td", {}, String(s.calls)), el("td", { class: "streams" }, String(s.open_streams || 0)),
+    el("td", {}, el("code", {}, s.session.slice(0, 12))))));
   $("sessions-empty").hidden = rows.length > 0;
 }
 function callRow(c) {
@@ -97,7 +98,7 @@ function callRow(c) {
     el("td", { title: c.at }, rel(c.at)), el("td", {}, el("code", {}, (c.session || "").slice(0, 8))), el("td", {}, c.tool),
     el("td", { class: "args" }, argSummary(c.args)),
     el("td", { class: c.ok ? "ok" : "bad" }, c.ok ? (c.changed ? "changed Coda" : "ok") : "failed"),
-    el("td", {}, `${Math.round(c.duration_ms)} ms`), el("td", {}, `${c.coda_requests}${c.retries ? ` (+${c.retries} retries)` : ""}`));
+    el("td", {}, `${Math.round(c.duration_ms)} ms`), el("td", {}, `${c.coda_requests}${c.retries ? ` (+${c.retries} retries)` : ""}${c.rate_limited ? `, ${c.rate_limited}× 429` : ""}`));
 }
 function renderCalls() {
   $("call-rows").replaceChildren(...state.calls.slice(0, 500).map(callRow));
@@ -148,7 +149,11 @@ function renderAll() { renderStatus(); renderSessions(); renderCalls(); renderLo
 function apply(e) {
   if (e.type === "session") {
     if (!state.sessions.has(e.session)) state.sessions.set(e.session, { session: e.session, client: e.client, client_version: e.client_version,
-      kind: e.kind, started: e.at, last_activity: e.at, calls: 0, errors: 0 });
+      kind: e.kind, started: e.at, last_activity: e.at, calls: 0, errors: 0, open_streams: 0 });
+  } else if (e.type === "streams") {
+    const s = state.sessions.get(e.session);
+    if (s) s.open_streams = e.open;
+    return;
   } else if (e.type === "tunnel") {
     state.setup.tunnel = e.state;
     state.setup.public_url = state.status.public_url = e.state.state === "up" ? e.state.url : null;

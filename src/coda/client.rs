@@ -89,6 +89,8 @@ pub struct CodaResponse {
     pub body: Value,
     /// Number of retries it took.
     pub retries: u32,
+    /// How many of them followed a 429 (Coda's rate limit).
+    pub rate_limited: u32,
 }
 
 /// The shared Coda client. Cheap to clone; every clone shares one pacer, so all sessions
@@ -262,6 +264,7 @@ impl CodaClient {
                 status,
                 body,
                 retries,
+                rate_limited,
             });
         }
     }

@@ -249,10 +249,14 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     let direct = session.as_deref().is_some_and(|s| state.direct.contains(s));
     match *req.method() {
         Method::POST => guard_post(state, req, next).await,
-        Method::GET if direct => super::direct::stream(
+        Method::GET if direct => counted(
             &state,
-            session.as_deref().unwrap_or(""),
-            state.shutdown.clone(),
+            session.as_deref(),
+            super::direct::stream(
+                &state,
+                session.as_deref().unwrap_or(""),
+                state.shutdown.clone(),
+            ),
         ),
         Method::DELETE if direct => {
             state.direct.remove(session.as_deref().unwrap_or(""));
@@ -266,7 +270,8 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
                     HeaderValue::from_static("text/event-stream"),
                 );
             }
-            next.run(req).await
+            let response = next.run(req).await;
+            counted(&state, session.as_deref(), response)
         }
         Method::DELETE => {
             // rmcp answers a successful DELETE with 202; clients (the Python SDK among them)
@@ -278,6 +283,49 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
             response
         }
         _ => next.run(req).await,
+    }
+}
+
+/// Counts an open `GET /mcp` stream for the dashboard's Sessions view while its body lives.
+fn counted(state: &AppState, session: Option<&str>, response: Response) -> Response {
+    let is_stream = response.status() == StatusCode::OK
+        && response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.starts_with("text/event-stream"));
+    let Some(session) = session.filter(|_| is_stream) else {
+        return response;
+    };
+    let open = OpenStream::new(state.engine.clone(), session);
+    let (parts, body) = response.into_parts();
+    let body = body.into_data_stream().map(move |chunk| {
+        let _held = &open;
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(body))
+}
+
+/// +1 on the session's open streams now, -1 when dropped (the client went away or the
+/// stream ended).
+struct OpenStream {
+    engine: crate::Engine,
+    session: String,
+}
+
+impl OpenStream {
+    fn new(engine: crate::Engine, session: &str) -> Self {
+        engine.events().stream_change(session, 1);
+        OpenStream {
+            engine,
+            session: session.to_owned(),
+        }
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.engine.events().stream_change(&self.session, -1);
     }
 }
 

@@ -53,6 +53,8 @@ pub struct ToolOutput {
     pub coda_requests: u32,
     /// Retries among them.
     pub retries: u32,
+    /// How many of the retries followed a 429.
+    pub rate_limited: u32,
 }
 
 /// Knobs for running tools.
@@ -79,6 +81,7 @@ pub(super) struct Run<'a> {
     pub opts: &'a ExecOptions,
     requests: u32,
     retries: u32,
+    rate_limited: u32,
 }
 
 impl<'a> Run<'a> {
@@ -89,6 +92,7 @@ impl<'a> Run<'a> {
             opts,
             requests: 0,
             retries: 0,
+            rate_limited: 0,
         }
     }
 
@@ -98,6 +102,7 @@ impl<'a> Run<'a> {
         match resp {
             Ok(resp) => {
                 self.retries += resp.retries;
+                self.rate_limited += resp.rate_limited;
                 Ok(resp.body)
             }
             Err(e) => Err(e),
@@ -116,12 +121,7 @@ pub async fn run(
     let args = if args.is_null() { json!({}) } else { args };
     validate(&args, schema, "").map_err(ToolError::InvalidArguments)?;
     let args = args.as_object().cloned().unwrap_or_default();
-    let mut run = Run {
-        client,
-        opts,
-        requests: 0,
-        retries: 0,
-    };
+    let mut run = Run::new(client, opts);
     let value = match tool.call {
         Call::Get { path, class } => {
             let req = build(tool, schema, &args, "GET", path, class)?;
@@ -199,6 +199,7 @@ pub async fn run(
         value,
         coda_requests: run.requests,
         retries: run.retries,
+        rate_limited: run.rate_limited,
     })
 }
 
