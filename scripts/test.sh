@@ -67,6 +67,9 @@ suite() {
 export CARGO_TERM_COLOR=never
 suite "cargo fmt --check" cargo fmt --all -- --check
 suite "cargo clippy (warnings are errors)" cargo clippy --workspace --all-targets --locked -- -D warnings
+# Build once: every binary the later suites start (cargo test alone builds the desktop
+# crate's test harness, never its real binary).
+suite "cargo build (coda-mcp, coda-mcp-desktop)" cargo build --workspace --bins --locked
 suite "Rust unit and integration tests (keychain tests on a real Secret Service)" \
   scripts/with-keyring.sh cargo test --workspace --all-targets --locked -- --include-ignored
 export CODA_MCP_BIN="$ROOT/target/debug/coda-mcp"
