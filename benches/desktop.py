@@ -3,7 +3,10 @@
 WebKit processes it starts) with the dashboard closed and open. Runs under its own Xvfb.
 
   cargo build --release -p coda-mcp-desktop
-  python3 benches/desktop.py [path/to/coda-mcp-desktop] [runs]
+  dbus-run-session -- python3 benches/desktop.py [path/to/coda-mcp-desktop] [runs]
+
+(The session bus is where the single-instance plugin finds the first instance on Linux.)
+RSS counts shared libraries (GTK, WebKitGTK) in full in every process; PSS shares them out.
 
 The dashboard is opened the way a person's second launch opens it: the single-instance
 plugin hands the launch to the running app, which shows its window.
@@ -48,8 +51,33 @@ def tree(pid: int) -> list:
     return found
 
 
+def pss_kib(pid: int) -> int:
+    """Proportional set size: shared libraries counted by their share, not in full."""
+    try:
+        for line in open(f"/proc/{pid}/smaps_rollup"):
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except FileNotFoundError:
+        pass
+    return 0
+
+
 def total_rss_mib(pid: int) -> float:
     return sum(rss_kib(p) for p in tree(pid)) / 1024
+
+
+def total_pss_mib(pid: int) -> float:
+    return sum(pss_kib(p) for p in tree(pid)) / 1024
+
+
+def names(pid: int) -> str:
+    out = []
+    for p in tree(pid):
+        try:
+            out.append(open(f"/proc/{p}/comm").read().strip())
+        except FileNotFoundError:
+            pass
+    return ", ".join(out)
 
 
 def main():
@@ -57,7 +85,8 @@ def main():
     xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x900x24", "-nolisten", "tcp"],
                             stderr=subprocess.DEVNULL)
     time.sleep(1)
-    starts, closed, opened = [], [], []
+    starts, closed, opened, closed_pss, opened_pss = [], [], [], [], []
+    procs_closed = procs_open = ""
     try:
         for _ in range(RUNS):
             tmp = tempfile.mkdtemp(prefix="coda-desktop-bench-")
@@ -75,9 +104,13 @@ def main():
             threading.Thread(target=lambda: [None for _ in app.stderr], daemon=True).start()
             time.sleep(2)
             closed.append(total_rss_mib(app.pid))
+            closed_pss.append(total_pss_mib(app.pid))
+            procs_closed = names(app.pid)
             subprocess.Popen([APP], env=env, stderr=subprocess.DEVNULL).wait(20)
             time.sleep(4)
             opened.append(total_rss_mib(app.pid))
+            opened_pss.append(total_pss_mib(app.pid))
+            procs_open = names(app.pid)
             app.terminate()
             try:
                 app.wait(10)
@@ -89,8 +122,8 @@ def main():
     med = statistics.median
     print(f"desktop app ({RUNS} runs, {APP})")
     print(f"  launch to tray      median {med(starts):7.0f} ms   (min {min(starts):.0f}, max {max(starts):.0f})")
-    print(f"  RSS dashboard closed median {med(closed):6.1f} MiB")
-    print(f"  RSS dashboard open   median {med(opened):6.1f} MiB  (app + WebKit web/network processes)")
+    print(f"  dashboard closed     RSS {med(closed):6.1f} MiB, PSS {med(closed_pss):6.1f} MiB  ({procs_closed})")
+    print(f"  dashboard open       RSS {med(opened):6.1f} MiB, PSS {med(opened_pss):6.1f} MiB  ({procs_open})")
 
 
 if __name__ == "__main__":

@@ -240,3 +240,36 @@ fn tell(app: &AppHandle, message: &str) {
         ))
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn icon_and_line_follow_the_state() {
+        let mut s = Status::default();
+        assert_eq!(icon_for(&s), ICON_STOPPED);
+        assert_eq!(describe(&s), "Server stopped");
+        s.running = true;
+        s.demo = true;
+        s.mcp_url = Some("http://127.0.0.1:8080/mcp".into());
+        assert_eq!(icon_for(&s), ICON_RUNNING);
+        assert_eq!(describe(&s), "Running at http://127.0.0.1:8080/mcp (demo workspace)");
+        s.tunnel = TunnelState::Up {
+            url: "https://x.ngrok.app".into(),
+            latency_ms: None,
+        };
+        assert_eq!(icon_for(&s), ICON_TUNNEL);
+        assert!(describe(&s).ends_with("· tunnel https://x.ngrok.app"));
+        s.tunnel = TunnelState::Failed {
+            error: "no ngrok authtoken".into(),
+        };
+        assert_eq!(icon_for(&s), ICON_ERROR);
+        s = Status {
+            error: Some("cannot listen on 127.0.0.1:8080: address in use".into()),
+            ..Status::default()
+        };
+        assert_eq!(icon_for(&s), ICON_ERROR);
+        assert!(describe(&s).starts_with("Error: cannot listen"));
+    }
+}

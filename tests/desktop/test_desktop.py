@@ -197,3 +197,17 @@ def test_desktop_app_serves_mcp_shows_calls_and_connects_claude(desktop):
     wd.click("#tab-sessions")
     wait_until("the bridged session", lambda: any("stdio bridge" in t for t in wd.texts("#session-rows tr")), timeout=10)
     wd.screenshot(ARTIFACTS / "desktop-dashboard-sessions.png")
+
+    # No ngrok authtoken: the tunnel says why, and the server keeps serving.
+    wd.click("#tab-setup")
+    wd.click("#tunnel-start")
+    wait_until("the tunnel's refusal",
+               lambda: "no ngrok authtoken" in wd.script("return document.querySelector('#tunnel-state').textContent"),
+               timeout=10)
+    with urllib.request.urlopen(mcp_url.replace("/mcp", "/health"), timeout=5) as r:
+        assert json.load(r)["status"] == "ok"
+
+    # The app went to the tray at start (its log, which reaches the driver's, says so).
+    log = (tmp / "driver.log").read_text()
+    assert "tray ready" in log, log[-2000:]
+    assert KEY not in log, "the connection key never reaches the log"
