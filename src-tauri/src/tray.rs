@@ -254,7 +254,10 @@ mod tests {
         s.demo = true;
         s.mcp_url = Some("http://127.0.0.1:8080/mcp".into());
         assert_eq!(icon_for(&s), ICON_RUNNING);
-        assert_eq!(describe(&s), "Running at http://127.0.0.1:8080/mcp (demo workspace)");
+        assert_eq!(
+            describe(&s),
+            "Running at http://127.0.0.1:8080/mcp (demo workspace)"
+        );
         s.tunnel = TunnelState::Up {
             url: "https://x.ngrok.app".into(),
             latency_ms: None,
