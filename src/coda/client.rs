@@ -12,6 +12,18 @@ use super::{CodaError, Pacer, RateClass, RateLimits, Secret};
 /// Coda's public API root.
 pub const DEFAULT_BASE_URL: &str = "https://coda.io/apis/v1";
 
+/// The longest a request waits on one 429. Coda's `Retry-After` is honoured in full up to
+/// this; a longer one ends the call with [`CodaError::RateLimited`] rather than retrying early
+/// or blocking the caller for minutes.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// Hosts an export's download link (and every redirect after it) may point at: Coda's own
+/// (`coda.io`, `codahosted.io` and their subdomains). The configured API's host is trusted too.
+const DOWNLOAD_HOSTS: [&str; 2] = ["coda.io", "codahosted.io"];
+
+/// Redirects a download may follow.
+const MAX_DOWNLOAD_REDIRECTS: usize = 5;
+
 /// How hard the client tries before giving up.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -21,7 +33,8 @@ pub struct RetryPolicy {
     pub max_read_retries: u32,
     /// First backoff delay; doubles each attempt, with jitter.
     pub base_backoff: Duration,
-    /// Upper bound on any single wait, including a `Retry-After`.
+    /// Upper bound on a backoff the client picks itself (a `Retry-After` from Coda is
+    /// honoured up to [`MAX_RETRY_AFTER`] instead).
     pub max_backoff: Duration,
     /// Per-request timeout.
     pub timeout: Duration,
@@ -98,6 +111,8 @@ pub struct CodaResponse {
 #[derive(Debug, Clone)]
 pub struct CodaClient {
     http: reqwest::Client,
+    /// For export downloads: no credentials, redirects only to trusted hosts.
+    download_http: reqwest::Client,
     base_url: Arc<str>,
     token: Option<Secret>,
     pacer: Arc<Pacer>,
@@ -118,8 +133,26 @@ impl CodaClient {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| CodaError::Unreachable(e.to_string()))?;
+        let api_host = api_host(base_url);
+        let download_http = reqwest::Client::builder()
+            .user_agent(concat!("coda-mcp/", env!("CARGO_PKG_VERSION")))
+            .timeout(retry.timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= MAX_DOWNLOAD_REDIRECTS {
+                    attempt.error("too many redirects")
+                } else if trusted_download(attempt.url(), api_host.as_deref()) {
+                    attempt.follow()
+                } else {
+                    // Hand the redirect back unfollowed: `download` refuses it by its host.
+                    attempt.stop()
+                }
+            }))
+            .build()
+            .map_err(|e| CodaError::Unreachable(e.to_string()))?;
         Ok(CodaClient {
             http,
+            download_http,
             base_url: base_url.trim_end_matches('/').into(),
             token,
             pacer: Arc::new(Pacer::with_safety_margin(limits)),
@@ -133,6 +166,7 @@ impl CodaClient {
         let limits = self.pacer.limits();
         CodaClient {
             http: self.http.clone(),
+            download_http: self.download_http.clone(),
             base_url: self.base_url.clone(),
             token: Some(token),
             pacer: Arc::new(Pacer::with_safety_margin(limits)),
@@ -206,16 +240,19 @@ impl CodaClient {
             };
             let status = response.status().as_u16();
             if status == 429 {
-                if rate_limited >= self.retry.max_429_retries {
+                let asked = retry_after(response.headers(), chrono::Utc::now());
+                if rate_limited >= self.retry.max_429_retries
+                    || asked.is_some_and(|d| d > MAX_RETRY_AFTER)
+                {
                     return Err(CodaError::RateLimited {
                         retries: rate_limited,
+                        retry_after: asked,
                     });
                 }
                 rate_limited += 1;
                 retries += 1;
-                let wait = retry_after(response.headers())
-                    .map(|d| d.min(self.retry.max_backoff))
-                    .unwrap_or_else(|| self.backoff(rate_limited));
+                // Coda's own figure is honoured in full (never retried earlier than asked).
+                let wait = asked.unwrap_or_else(|| self.backoff(rate_limited));
                 tracing::debug!(path = %req.path, ?wait, "coda rate-limited; backing off");
                 tokio::time::sleep(wait).await;
                 continue;
@@ -270,30 +307,38 @@ impl CodaClient {
     }
 
     /// Downloads an export from a link Coda handed out. Only Coda's own hosts (and the host
-    /// of the configured API, e.g. the demo's) are trusted, and no credentials are sent.
+    /// of the configured API, e.g. the demo's) are trusted — for the link and for every
+    /// redirect after it — and no credentials are sent.
     pub async fn download(&self, link: &str) -> Result<String, CodaError> {
         let url = url::Url::parse(link)
             .map_err(|_| CodaError::UntrustedHost(link.chars().take(80).collect()))?;
-        let host = url.host_str().unwrap_or("").to_ascii_lowercase();
-        let api_host = url::Url::parse(&self.base_url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
-        let trusted = ["coda.io", "codahosted.io", "storage.googleapis.com"]
-            .iter()
-            .any(|h| host == *h || host.ends_with(&format!(".{h}")))
-            || api_host.as_deref() == Some(host.as_str());
-        let secure_enough = url.scheme() == "https" || api_host.as_deref() == Some(host.as_str());
-        if !trusted || !secure_enough {
-            return Err(CodaError::UntrustedHost(host));
+        if !trusted_download(&url, api_host(&self.base_url).as_deref()) {
+            return Err(CodaError::UntrustedHost(
+                url.host_str().unwrap_or("(no host)").to_ascii_lowercase(),
+            ));
         }
         self.pacer.acquire(RateClass::Read).await;
         let resp = self
-            .http
-            .get(url)
+            .download_http
+            .get(url.clone())
             .send()
             .await
             .map_err(|e| CodaError::Unreachable(describe_transport_error(&e)))?;
         let status = resp.status().as_u16();
+        if resp.status().is_redirection() {
+            // The redirect policy stopped here: the next hop is not a trusted host.
+            let next = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| resp.url().join(l).ok());
+            let host = next
+                .as_ref()
+                .and_then(|u| u.host_str())
+                .unwrap_or("(no host)")
+                .to_ascii_lowercase();
+            return Err(CodaError::UntrustedHost(host));
+        }
         let bytes = resp
             .bytes()
             .await
@@ -316,14 +361,49 @@ impl CodaClient {
     }
 }
 
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    value
-        .trim()
-        .parse::<f64>()
+/// The host of the API root, lowercased.
+fn api_host(base_url: &str) -> Option<String> {
+    url::Url::parse(base_url)
         .ok()
-        .filter(|s| *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+}
+
+/// Whether a download may go to `url`: HTTPS to Coda's own hosts, or the configured API's
+/// host (whatever its scheme: the demo serves plain HTTP on loopback).
+fn trusted_download(url: &url::Url, api_host: Option<&str>) -> bool {
+    let host = url.host_str().unwrap_or("").to_ascii_lowercase();
+    if host.is_empty() {
+        return false;
+    }
+    if api_host == Some(host.as_str()) {
+        return matches!(url.scheme(), "https" | "http");
+    }
+    url.scheme() == "https"
+        && DOWNLOAD_HOSTS
+            .iter()
+            .any(|h| host == *h || host.ends_with(&format!(".{h}")))
+}
+
+/// `Retry-After` as a wait from `now`: either delay-seconds or an HTTP-date (RFC 9110).
+/// A date in the past means "now".
+fn retry_after(
+    headers: &reqwest::header::HeaderMap,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Duration> {
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).ok();
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some(
+        (when.with_timezone(&chrono::Utc) - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 fn describe_transport_error(e: &reqwest::Error) -> String {
@@ -334,5 +414,213 @@ fn describe_transport_error(e: &reqwest::Error) -> String {
     } else {
         // reqwest errors carry the URL, never headers, so no token can leak here.
         e.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+
+    fn header(value: &str) -> reqwest::header::HeaderMap {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(reqwest::header::RETRY_AFTER, value.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_and_http_dates() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-03-01T10:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(retry_after(&header("7"), now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            retry_after(&header("0.5"), now),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(
+            retry_after(&header("Sun, 01 Mar 2026 10:01:30 GMT"), now),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            retry_after(&header("Sun, 01 Mar 2026 09:00:00 GMT"), now),
+            Some(Duration::ZERO),
+            "a date in the past means now"
+        );
+        assert_eq!(retry_after(&header("-3"), now), None);
+        assert_eq!(
+            retry_after(&header("1e300"), now),
+            None,
+            "no overflow panic"
+        );
+        assert_eq!(retry_after(&header("soon"), now), None);
+    }
+
+    #[test]
+    fn downloads_trust_only_codas_hosts_and_the_api_host() {
+        let ok = |u: &str, api: Option<&str>| trusted_download(&url::Url::parse(u).unwrap(), api);
+        assert!(ok("https://coda.io/blobs/DOC_EXPORT_RENDERING/x", None));
+        assert!(ok("https://codahosted.io/docs/AbC/blobs/bl-1/x", None));
+        assert!(ok("https://eu.codahosted.io/x", None));
+        assert!(ok("http://127.0.0.1:9/blobs/x", Some("127.0.0.1")));
+        assert!(
+            !ok("http://coda.io/x", None),
+            "plain HTTP to Coda is refused"
+        );
+        assert!(!ok("https://storage.googleapis.com/any-bucket/x", None));
+        assert!(!ok("https://coda.io.evil.example/x", None));
+        assert!(!ok("https://evilcoda.io/x", None));
+        assert!(!ok("http://localhost:9/x", Some("127.0.0.1")));
+    }
+
+    async fn serve(app: axum::Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}")
+    }
+
+    fn client(origin: &str, max_backoff: Duration) -> CodaClient {
+        CodaClient::new(
+            &format!("{origin}/apis/v1"),
+            Some(Secret::new("test-token")),
+            RateLimits::CODA.scaled(100),
+            RetryPolicy {
+                base_backoff: Duration::from_millis(5),
+                max_backoff,
+                ..RetryPolicy::default()
+            },
+        )
+        .unwrap()
+    }
+
+    /// A server that answers its first request on `/apis/v1/x` with 429 and `retry`, then 200.
+    async fn throttling_once(retry: String) -> (String, Arc<AtomicU32>) {
+        let hits = Arc::new(AtomicU32::new(0));
+        let counter = hits.clone();
+        let app = axum::Router::new().route(
+            "/apis/v1/x",
+            get(move || {
+                let counter = counter.clone();
+                let retry = retry.clone();
+                async move {
+                    if counter.fetch_add(1, Ordering::SeqCst) == 0 {
+                        let mut h = HeaderMap::new();
+                        h.insert("retry-after", retry.parse().unwrap());
+                        (StatusCode::TOO_MANY_REQUESTS, h, "{}").into_response()
+                    } else {
+                        (StatusCode::OK, "{\"ok\":true}").into_response()
+                    }
+                }
+            }),
+        );
+        (serve(app).await, hits)
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_above_max_backoff_is_honoured_in_full() {
+        let (origin, hits) = throttling_once("1".into()).await;
+        let c = client(&origin, Duration::from_millis(10));
+        let started = std::time::Instant::now();
+        let resp = c.send(&CodaRequest::get("/x")).await.unwrap();
+        assert_eq!(resp.body["ok"], true);
+        assert_eq!(resp.rate_limited, 1);
+        assert!(
+            started.elapsed() >= Duration::from_secs(1),
+            "waited {:?}, less than Coda asked",
+            started.elapsed()
+        );
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_http_date_is_honoured() {
+        let when = chrono::Utc::now() + chrono::Duration::seconds(2);
+        let (origin, hits) = throttling_once(when.to_rfc2822().replace("+0000", "GMT")).await;
+        let c = client(&origin, Duration::from_millis(10));
+        let started = std::time::Instant::now();
+        c.send(&CodaRequest::get("/x")).await.unwrap();
+        // HTTP-dates have whole seconds: at least 1 s of the 2 s remains.
+        assert!(
+            started.elapsed() >= Duration::from_secs(1),
+            "waited {:?}",
+            started.elapsed()
+        );
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_beyond_the_cap_ends_the_call_without_an_early_retry() {
+        let (origin, hits) = throttling_once("600".into()).await;
+        let c = client(&origin, Duration::from_millis(10));
+        let started = std::time::Instant::now();
+        let err = c.send(&CodaRequest::get("/x")).await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(
+            matches!(err, CodaError::RateLimited { retry_after: Some(d), .. } if d == Duration::from_secs(600)),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("wait 600 s"), "{err}");
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            1,
+            "not retried before Coda said"
+        );
+    }
+
+    #[tokio::test]
+    async fn downloads_refuse_foreign_links_and_foreign_redirects() {
+        let app = axum::Router::new()
+            .route("/blobs/ok", get(|| async { "exported text" }))
+            .route(
+                "/blobs/hop",
+                get(|| async { axum::response::Redirect::temporary("/blobs/ok") }),
+            )
+            .route(
+                "/blobs/away",
+                get(|| async {
+                    axum::response::Redirect::temporary("https://storage.googleapis.com/b/x")
+                }),
+            )
+            .route(
+                "/blobs/evil",
+                get(|| async { axum::response::Redirect::temporary("https://evil.example/x") }),
+            );
+        let origin = serve(app).await;
+        let c = client(&origin, Duration::from_millis(10));
+        assert_eq!(
+            c.download(&format!("{origin}/blobs/ok")).await.unwrap(),
+            "exported text"
+        );
+        assert_eq!(
+            c.download(&format!("{origin}/blobs/hop")).await.unwrap(),
+            "exported text",
+            "a redirect within trusted hosts is followed"
+        );
+        for (path, host) in [
+            ("/blobs/away", "storage.googleapis.com"),
+            ("/blobs/evil", "evil.example"),
+        ] {
+            let err = c.download(&format!("{origin}{path}")).await.unwrap_err();
+            assert!(
+                matches!(&err, CodaError::UntrustedHost(h) if h == host),
+                "{path}: {err:?}"
+            );
+        }
+        for link in [
+            "https://evil.example/blobs/x",
+            "https://storage.googleapis.com/coda-exports/x",
+            "not a url",
+        ] {
+            let err = c.download(link).await.unwrap_err();
+            assert!(
+                matches!(err, CodaError::UntrustedHost(_)),
+                "{link}: {err:?}"
+            );
+        }
     }
 }

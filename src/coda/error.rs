@@ -14,9 +14,13 @@ pub enum CodaError {
         message: String,
         validation: Vec<(String, String)>,
     },
-    /// Still rate-limited after the client's retries.
-    #[error("Coda rate limit (429): still rate-limited after {retries} retries; wait a few seconds and try again with fewer calls")]
-    RateLimited { retries: u32 },
+    /// Still rate-limited after the client's retries, or Coda asked for a longer wait
+    /// (`Retry-After`) than a call may block.
+    #[error("Coda rate limit (429): {}", rate_limited_message(*.retries, *.retry_after))]
+    RateLimited {
+        retries: u32,
+        retry_after: Option<std::time::Duration>,
+    },
     /// The request never got an HTTP answer (DNS, connect, timeout, reset).
     #[error("Coda is unreachable: {0}")]
     Unreachable(String),
@@ -88,6 +92,18 @@ impl CodaError {
     }
 }
 
+fn rate_limited_message(retries: u32, retry_after: Option<std::time::Duration>) -> String {
+    match retry_after {
+        Some(wait) => format!(
+            "still rate-limited after {retries} retries; Coda asks to wait {} s before the next call — try again then, with fewer calls",
+            wait.as_secs_f64().ceil()
+        ),
+        None => format!(
+            "still rate-limited after {retries} retries; wait a few seconds and try again with fewer calls"
+        ),
+    }
+}
+
 fn api_message(
     status: u16,
     status_message: &str,
@@ -97,7 +113,7 @@ fn api_message(
     let advice = match status {
         400 => "check the arguments against the tool's schema",
         401 => "the Coda API token was rejected; set a new token",
-        403 => "the Coda API token lacks access to this doc or operation",
+        403 => "the Coda API token lacks access to this doc or operation (a read-only or doc-scoped token cannot write, nor export page content); use a token with that access",
         404 => "the id was not found; list the parent first to get a valid id",
         410 => "the resource was deleted",
         422 => "Coda could not process these values",
