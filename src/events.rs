@@ -1,9 +1,14 @@
-//! One event bus for everything a person watches: sessions, tool calls and log lines go to
-//! the dashboard's live stream (and tool calls to the audit history). Events are numbered so
-//! a dashboard that reconnects with `Last-Event-ID` gets what it missed, once.
+//! One event bus for everything a person watches: sessions, tool calls, log lines, the
+//! tunnel and a periodic status (rates, headroom, sessions, Coda health) go to the
+//! dashboard's live stream (and tool calls to the audit history). Events are numbered so a
+//! dashboard that reconnects with `Last-Event-ID` gets what it missed, once.
+//!
+//! Numbering, keeping for replay and sending happen under one lock, so every listener sees
+//! ids in increasing order, and a new listener's backlog and live feed meet without a gap or
+//! an overlap.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -13,6 +18,13 @@ use tokio::sync::broadcast;
 
 /// Events kept for reconnecting dashboards.
 const REPLAY: usize = 2_000;
+
+/// Live events a listener may fall behind by before it loses its place (it then reconnects
+/// and the replay fills the gap).
+const CHANNEL: usize = 1_024;
+
+/// Tool-call outcomes kept for the rates (at most this many, and only the last five minutes).
+const RATE_WINDOW: usize = 100_000;
 
 /// What happened.
 #[derive(Debug, Clone, Serialize)]
@@ -29,8 +41,17 @@ pub enum EventKind {
     ToolCall(ToolCallRecord),
     /// A session's open `GET /mcp` streams changed in number.
     Streams { session: String, open: u32 },
-    /// The public tunnel changed state.
+    /// The public tunnel changed state (or, while up, its measured latency changed).
     Tunnel { state: crate::tunnel::TunnelState },
+    /// The public URL is not the one ChatGPT was last given: its schema must be copied again.
+    /// Kept (the latest one) so a dashboard opened later still shows the notice.
+    PublicUrlChanged { previous: String, url: String },
+    /// The desktop app's settings were saved (no secrets in them), so every face can follow
+    /// (the tray's launch-at-login checkbox, the OS autostart entry).
+    Settings { settings: crate::settings::Settings },
+    /// What the Status view shows, published every few seconds while a dashboard listens:
+    /// the same object as `/api/state`'s `status`. Only the latest is kept for replay.
+    Status { status: Value },
     /// A log line worth showing.
     Log {
         level: String,
@@ -99,43 +120,99 @@ pub struct SessionInfo {
     pub open_streams: u32,
 }
 
+/// The numbered part of the bus: numbering, replay and sending happen under this one lock.
+struct Numbered {
+    next: u64,
+    replay: VecDeque<Arc<Event>>,
+    /// The highest id that fell out of the replay (a listener behind it missed events).
+    evicted: u64,
+    /// The latest `Status` (not kept in the replay: only the newest one matters).
+    status: Option<Arc<Event>>,
+    /// The latest `PublicUrlChanged`, for dashboards opened after it.
+    url_changed: Option<Arc<Event>>,
+}
+
+/// What a new listener gets: what it missed, and a receiver for what comes next.
+pub struct Subscription {
+    /// Events after the listener's last one that are still kept, oldest first.
+    pub backlog: Vec<Arc<Event>>,
+    /// Everything published after the backlog.
+    pub rx: broadcast::Receiver<Arc<Event>>,
+    /// Some events after the listener's last one are no longer kept: it should reload its
+    /// snapshot (`/api/state`) rather than trust the backlog to be complete.
+    pub missed: bool,
+}
+
 /// The bus.
 pub struct EventBus {
-    next: AtomicU64,
     tx: broadcast::Sender<Arc<Event>>,
-    replay: Mutex<VecDeque<Arc<Event>>>,
+    numbered: Mutex<Numbered>,
     sessions: Mutex<HashMap<String, SessionInfo>>,
     /// Open `GET /mcp` streams per session.
     streams: Mutex<HashMap<String, u32>>,
+    /// When each recent tool call happened and whether it succeeded (for the rates).
+    outcomes: Mutex<VecDeque<(DateTime<Utc>, bool)>>,
+    /// Dashboards listening right now (the status ticker works only for them).
+    watchers: Arc<AtomicUsize>,
+    /// Whether the status ticker was started (once per bus).
+    ticker: AtomicBool,
 }
 
 impl Default for EventBus {
     fn default() -> Self {
-        let (tx, _) = broadcast::channel(1024);
+        let (tx, _) = broadcast::channel(CHANNEL);
         EventBus {
-            next: AtomicU64::new(1),
             tx,
-            replay: Mutex::new(VecDeque::new()),
+            numbered: Mutex::new(Numbered {
+                next: 1,
+                replay: VecDeque::new(),
+                evicted: 0,
+                status: None,
+                url_changed: None,
+            }),
             sessions: Mutex::new(HashMap::new()),
             streams: Mutex::new(HashMap::new()),
+            outcomes: Mutex::new(VecDeque::new()),
+            watchers: Arc::new(AtomicUsize::new(0)),
+            ticker: AtomicBool::new(false),
         }
     }
 }
 
+/// Counts a listening dashboard while it lives.
+pub struct WatchGuard(Arc<AtomicUsize>);
+
+impl Drop for WatchGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl EventBus {
-    /// Publishes an event to every listener.
+    /// Publishes an event to every listener. The id is given, the event kept and sent under
+    /// one lock: listeners see ids in order, and [`EventBus::subscribe_from`] (under the same
+    /// lock) neither misses nor repeats one.
     pub fn publish(&self, kind: EventKind) -> Arc<Event> {
         self.track(&kind);
+        let mut numbered = self.numbered.lock().expect("events");
         let event = Arc::new(Event {
-            id: self.next.fetch_add(1, Ordering::SeqCst),
+            id: numbered.next,
             at: Utc::now(),
             kind,
         });
-        {
-            let mut replay = self.replay.lock().expect("replay");
-            replay.push_back(event.clone());
-            while replay.len() > REPLAY {
-                replay.pop_front();
+        numbered.next += 1;
+        match &event.kind {
+            EventKind::Status { .. } => numbered.status = Some(event.clone()),
+            kind => {
+                if matches!(kind, EventKind::PublicUrlChanged { .. }) {
+                    numbered.url_changed = Some(event.clone());
+                }
+                numbered.replay.push_back(event.clone());
+                while numbered.replay.len() > REPLAY {
+                    if let Some(old) = numbered.replay.pop_front() {
+                        numbered.evicted = old.id;
+                    }
+                }
             }
         }
         let _ = self.tx.send(event.clone());
@@ -143,6 +220,17 @@ impl EventBus {
     }
 
     fn track(&self, kind: &EventKind) {
+        if let EventKind::ToolCall(call) = kind {
+            let mut outcomes = self.outcomes.lock().expect("outcomes");
+            outcomes.push_back((Utc::now(), call.ok));
+            let cutoff = Utc::now() - chrono::Duration::minutes(5);
+            while outcomes
+                .front()
+                .is_some_and(|(at, _)| *at < cutoff || outcomes.len() > RATE_WINDOW)
+            {
+                outcomes.pop_front();
+            }
+        }
         let mut sessions = self.sessions.lock().expect("sessions");
         let now = Utc::now();
         match kind {
@@ -190,7 +278,11 @@ impl EventBus {
                     s.last_activity = now;
                 }
             }
-            EventKind::Log { .. } | EventKind::Tunnel { .. } => {}
+            EventKind::Log { .. }
+            | EventKind::Tunnel { .. }
+            | EventKind::PublicUrlChanged { .. }
+            | EventKind::Settings { .. }
+            | EventKind::Status { .. } => {}
         }
         if sessions.len() > 5_000 {
             let cutoff = now - chrono::Duration::hours(1);
@@ -200,7 +292,7 @@ impl EventBus {
 
     /// The number of the newest event (0 before any).
     pub fn last_id(&self) -> u64 {
-        self.next.load(Ordering::SeqCst) - 1
+        self.numbered.lock().expect("events").next - 1
     }
 
     /// Whether a session is already known (to publish its `Session` event once).
@@ -246,44 +338,81 @@ impl EventBus {
     }
 
     /// Events after `last_id` that are still kept, and a receiver for what comes next.
-    /// Subscribing before reading the backlog means nothing falls between the two.
     pub fn subscribe(
         &self,
         last_id: Option<u64>,
     ) -> (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>) {
-        let rx = self.tx.subscribe();
-        let backlog = match last_id {
-            Some(last) => self
-                .replay
-                .lock()
-                .expect("replay")
-                .iter()
-                .filter(|e| e.id > last)
-                .cloned()
-                .collect(),
-            None => Vec::new(),
-        };
-        (backlog, rx)
+        let s = self.subscribe_from(last_id);
+        (s.backlog, s.rx)
     }
 
-    /// Tool calls per minute over the last five minutes, and the share that failed.
-    pub fn rates(&self) -> (f64, f64) {
-        let cutoff = Utc::now() - chrono::Duration::minutes(5);
-        let replay = self.replay.lock().expect("replay");
-        let calls: Vec<&ToolCallRecord> = replay
+    /// Subscribes and reads the backlog under the lock [`EventBus::publish`] holds while it
+    /// numbers and sends, so each event reaches the listener exactly once: in the backlog
+    /// (id ≤ the newest at this moment) or on the receiver (every later one). `None`: no
+    /// backlog, only what comes next.
+    pub fn subscribe_from(&self, last_id: Option<u64>) -> Subscription {
+        let numbered = self.numbered.lock().expect("events");
+        let rx = self.tx.subscribe();
+        let Some(last) = last_id else {
+            return Subscription {
+                backlog: Vec::new(),
+                rx,
+                missed: false,
+            };
+        };
+        let mut backlog: Vec<Arc<Event>> = numbered
+            .replay
             .iter()
-            .filter(|e| e.at > cutoff)
-            .filter_map(|e| match &e.kind {
-                EventKind::ToolCall(c) => Some(c),
-                _ => None,
-            })
+            .filter(|e| e.id > last)
+            .cloned()
             .collect();
-        let failed = calls.iter().filter(|c| !c.ok).count();
-        let per_minute = calls.len() as f64 / 5.0;
-        let error_rate = if calls.is_empty() {
+        if let Some(status) = numbered.status.as_ref().filter(|e| e.id > last) {
+            let at = backlog.partition_point(|e| e.id < status.id);
+            backlog.insert(at, status.clone());
+        }
+        Subscription {
+            backlog,
+            rx,
+            missed: last < numbered.evicted,
+        }
+    }
+
+    /// The latest "public URL changed" notice, if there was one in this run.
+    pub fn url_changed(&self) -> Option<Arc<Event>> {
+        self.numbered.lock().expect("events").url_changed.clone()
+    }
+
+    /// Counts a listening dashboard until the guard is dropped.
+    pub fn watch(&self) -> WatchGuard {
+        self.watchers.fetch_add(1, Ordering::SeqCst);
+        WatchGuard(self.watchers.clone())
+    }
+
+    /// Dashboards listening right now.
+    pub fn watchers(&self) -> usize {
+        self.watchers.load(Ordering::SeqCst)
+    }
+
+    /// True exactly once per bus: whoever gets it starts the status ticker.
+    pub fn claim_ticker(&self) -> bool {
+        !self.ticker.swap(true, Ordering::SeqCst)
+    }
+
+    /// Tool calls in the last minute, and the share of the last five minutes' calls that
+    /// failed.
+    pub fn rates(&self) -> (f64, f64) {
+        let now = Utc::now();
+        let minute = now - chrono::Duration::minutes(1);
+        let five = now - chrono::Duration::minutes(5);
+        let outcomes = self.outcomes.lock().expect("outcomes");
+        let recent: Vec<&(DateTime<Utc>, bool)> =
+            outcomes.iter().filter(|(at, _)| *at > five).collect();
+        let per_minute = recent.iter().filter(|(at, _)| *at > minute).count() as f64;
+        let failed = recent.iter().filter(|(_, ok)| !ok).count();
+        let error_rate = if recent.is_empty() {
             0.0
         } else {
-            failed as f64 / calls.len() as f64
+            failed as f64 / recent.len() as f64
         };
         (per_minute, error_rate)
     }
@@ -306,7 +435,8 @@ fn is_secret_key(key: &str) -> bool {
 }
 
 /// Arguments as the dashboard and the audit history may keep them: secrets removed, long
-/// strings and lists cut.
+/// strings and lists cut. Redacting twice changes nothing (a cut value stays within the
+/// limits), so the audit store can redact again whatever it is handed.
 pub fn redact(args: &Value) -> Value {
     match args {
         Value::Object(o) => {
@@ -324,8 +454,8 @@ pub fn redact(args: &Value) -> Value {
             Value::Object(out)
         }
         Value::Array(items) if items.len() > 20 => {
-            let mut kept: Vec<Value> = items.iter().take(20).map(redact).collect();
-            kept.push(Value::String(format!("… {} more", items.len() - 20)));
+            let mut kept: Vec<Value> = items.iter().take(19).map(redact).collect();
+            kept.push(Value::String(format!("… {} more", items.len() - 19)));
             Value::Array(kept)
         }
         Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
@@ -334,7 +464,7 @@ pub fn redact(args: &Value) -> Value {
         }
         Value::String(s) if s.chars().count() > 200 => Value::String(format!(
             "{}… ({} chars)",
-            s.chars().take(200).collect::<String>(),
+            s.chars().take(180).collect::<String>(),
             s.chars().count()
         )),
         other => other.clone(),
@@ -361,7 +491,9 @@ mod tests {
             "keyColumns is not a secret"
         );
         assert!(r["note"].as_str().unwrap().ends_with("(500 chars)"));
-        assert_eq!(r["rows"].as_array().unwrap().len(), 21);
+        assert_eq!(r["rows"].as_array().unwrap().len(), 20);
+        assert_eq!(r["rows"][19], "… 11 more");
+        assert_eq!(redact(&r), r, "redacting again changes nothing");
     }
 
     #[test]
@@ -388,5 +520,171 @@ mod tests {
             tool: None,
         });
         assert_eq!(rx.try_recv().unwrap().id, first.id + 2);
+    }
+
+    fn log(message: &str) -> EventKind {
+        EventKind::Log {
+            level: "info".into(),
+            message: message.into(),
+            session: None,
+            tool: None,
+        }
+    }
+
+    #[test]
+    fn concurrent_publishers_reach_every_listener_in_order_and_the_replay_is_ordered() {
+        const THREADS: u64 = 8;
+        const EACH: u64 = 20_000;
+        let bus = Arc::new(EventBus::default());
+        let (_, mut rx) = bus.subscribe(None);
+        let threads: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let bus = bus.clone();
+                std::thread::spawn(move || {
+                    for i in 0..EACH {
+                        bus.publish(log(&format!("{t}-{i}")));
+                    }
+                })
+            })
+            .collect();
+        // A listener may fall behind (it then loses its place, never its order); what it
+        // receives must come in increasing order.
+        let (mut received, mut last) = (0u64, 0u64);
+        while last < THREADS * EACH {
+            match rx.blocking_recv() {
+                Ok(e) => {
+                    assert!(e.id > last, "id {} arrived after {last}", e.id);
+                    last = e.id;
+                    received += 1;
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert!(received > 0);
+        let (replay, _) = bus.subscribe(Some(0));
+        let ids: Vec<u64> = replay.iter().map(|e| e.id).collect();
+        let expected: Vec<u64> = (THREADS * EACH - REPLAY as u64 + 1..=THREADS * EACH).collect();
+        assert_eq!(
+            ids, expected,
+            "the replay holds the newest events, in order"
+        );
+    }
+
+    #[test]
+    fn subscribing_while_others_publish_neither_misses_nor_repeats() {
+        let bus = Arc::new(EventBus::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let publishers: Vec<_> = (0..3)
+            .map(|_| {
+                let (bus, stop) = (bus.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::SeqCst) {
+                        bus.publish(log("x"));
+                    }
+                })
+            })
+            .collect();
+        // Listeners join at many moments, each from the id it last saw, while events keep
+        // coming: backlog and live feed together must be exactly the ids after it.
+        let mut checked = 0;
+        for round in 0..3_000u64 {
+            let last = bus.last_id().saturating_sub(round % 7);
+            let sub = bus.subscribe_from(Some(last));
+            if sub.missed {
+                // Descheduled while thousands were published: out of the replay, not a race.
+                continue;
+            }
+            let mut rx = sub.rx;
+            let mut ids: Vec<u64> = sub.backlog.iter().map(|e| e.id).collect();
+            let until = bus.last_id() + 3;
+            let mut lagged = false;
+            while ids.last().copied().unwrap_or(last) < until {
+                match rx.blocking_recv() {
+                    Ok(e) => ids.push(e.id),
+                    // Descheduled for long enough to fall behind: this round proves nothing.
+                    Err(_) => {
+                        lagged = true;
+                        break;
+                    }
+                }
+            }
+            if lagged {
+                continue;
+            }
+            checked += 1;
+            let expected: Vec<u64> = (last + 1..=ids.last().copied().unwrap_or(last)).collect();
+            if ids != expected {
+                let repeated = ids.windows(2).find(|w| w[1] <= w[0]);
+                let gap = ids.windows(2).find(|w| w[1] > w[0] + 1);
+                panic!(
+                    "round {round} after {last}: repeated {repeated:?}, gap {gap:?}, first {:?}",
+                    ids.first()
+                );
+            }
+        }
+        stop.store(true, Ordering::SeqCst);
+        for p in publishers {
+            p.join().unwrap();
+        }
+        assert!(checked > 1_000, "only {checked} rounds were checked");
+    }
+
+    #[test]
+    fn a_listener_that_fell_out_of_the_replay_is_told_it_missed_events() {
+        let bus = EventBus::default();
+        for i in 0..REPLAY + 10 {
+            bus.publish(log(&i.to_string()));
+        }
+        assert!(bus.subscribe_from(Some(5)).missed);
+        let recent = bus.subscribe_from(Some(bus.last_id() - 3));
+        assert!(!recent.missed);
+        assert_eq!(recent.backlog.len(), 3);
+    }
+
+    #[test]
+    fn only_the_latest_status_is_replayed_and_rates_count_the_last_minute() {
+        let bus = EventBus::default();
+        let first = bus.publish(log("one"));
+        bus.publish(EventKind::Status {
+            status: json!({"n": 1}),
+        });
+        bus.publish(log("two"));
+        let newest = bus.publish(EventKind::Status {
+            status: json!({"n": 2}),
+        });
+        let (backlog, _) = bus.subscribe(Some(first.id));
+        let kinds: Vec<String> = backlog
+            .iter()
+            .map(|e| {
+                serde_json::to_value(e).unwrap()["type"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(kinds, ["log", "status"]);
+        assert_eq!(backlog[1].id, newest.id);
+        for ok in [true, true, false, true] {
+            bus.publish(EventKind::ToolCall(ToolCallRecord {
+                id: uuid::Uuid::new_v4().to_string(),
+                at: Utc::now(),
+                session: "s".into(),
+                client: "c".into(),
+                tool: "coda_whoami".into(),
+                args: json!({}),
+                ok,
+                error: None,
+                duration_ms: 1.0,
+                coda_requests: 1,
+                retries: 0,
+                rate_limited: 0,
+                changed: false,
+            }));
+        }
+        assert_eq!(bus.rates(), (4.0, 0.25));
     }
 }

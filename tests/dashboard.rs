@@ -97,6 +97,8 @@ async fn the_dashboard_needs_its_token_and_sets_a_cookie() {
     let revealed: Value = plain
         .post(format!("{}/api/key/reveal", h.base()))
         .header("cookie", &pair)
+        .header("content-type", "application/json")
+        .header("x-coda-mcp-dashboard", "1")
         .send()
         .await
         .unwrap()
@@ -325,5 +327,224 @@ async fn a_sessions_open_streams_are_counted_while_they_last() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(seen, Some(0), "the stream closed when the client left");
+    h.stop().await;
+}
+
+/// Reads an SSE response until `done` says so, the stream ends, or `within` passes; returns
+/// the events (id, JSON) and whether the stream ended.
+async fn read_events(
+    stream: &mut reqwest::Response,
+    within: Duration,
+    done: impl Fn(&[(u64, Value)]) -> bool,
+) -> (Vec<(u64, Value)>, bool) {
+    let mut buf = String::new();
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if done(&events) {
+            return (events, false);
+        }
+        let chunk = match tokio::time::timeout_at(deadline, stream.chunk()).await {
+            Err(_) => return (events, false),
+            Ok(Ok(Some(c))) => c,
+            Ok(_) => return (events, true),
+        };
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let frame: String = buf.drain(..end + 2).collect();
+            let id = frame
+                .lines()
+                .find_map(|l| l.strip_prefix("id: "))
+                .and_then(|v| v.parse().ok());
+            let data = frame.lines().find_map(|l| l.strip_prefix("data: "));
+            if let (Some(id), Some(data)) = (id, data) {
+                events.push((id, serde_json::from_str(data).unwrap()));
+            }
+        }
+    }
+}
+
+fn log_event(message: String) -> coda_mcp::events::EventKind {
+    coda_mcp::events::EventKind::Log {
+        level: "info".into(),
+        message,
+        session: None,
+        tool: None,
+    }
+}
+
+/// A dashboard that cannot keep up loses its stream, never events: the server ends the
+/// response, the browser reconnects with `Last-Event-ID`, and the replay fills the gap.
+/// (The test runs on one thread, so a burst published without yielding overtakes the stream
+/// for certain.)
+#[tokio::test]
+async fn a_lagging_listener_loses_its_stream_and_the_replay_fills_the_gap() {
+    let h = Harness::start().await;
+    let token = dashboard_token(&h);
+    let engine = h.server.state.engine.clone();
+    let bus = engine.events();
+    let open = |last: Option<u64>| {
+        let mut req = h
+            .http
+            .get(format!("{}/api/events", h.base()))
+            .bearer_auth(&token);
+        if let Some(last) = last {
+            req = req.header("last-event-id", last.to_string());
+        }
+        req.send()
+    };
+    let mut first = open(None).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let marker = bus.publish(log_event("marker".into())).id;
+    let (seen, _) = read_events(&mut first, Duration::from_secs(5), |e| {
+        e.iter().any(|(id, _)| *id == marker)
+    })
+    .await;
+    assert!(seen.iter().any(|(id, _)| *id == marker));
+    // More than the live channel holds, published without yielding to the stream.
+    const BURST: usize = 1_500;
+    for i in 0..BURST {
+        bus.publish(log_event(format!("burst-{i}")));
+    }
+    let (before_drop, ended) = read_events(&mut first, Duration::from_secs(5), |_| false).await;
+    assert!(
+        ended,
+        "the lagging stream ends (it received {} events and waited)",
+        before_drop.len()
+    );
+    let last_seen = before_drop
+        .iter()
+        .map(|(id, _)| *id)
+        .chain([marker])
+        .max()
+        .unwrap();
+    let mut second = open(Some(last_seen)).await.unwrap();
+    let burst_count = |events: &[(u64, Value)]| {
+        events
+            .iter()
+            .filter(|(_, e)| {
+                e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("burst-"))
+            })
+            .count()
+    };
+    let (after, _) = read_events(&mut second, Duration::from_secs(10), |e| {
+        burst_count(&before_drop) + burst_count(e) >= BURST
+    })
+    .await;
+    let all: Vec<&(u64, Value)> = before_drop.iter().chain(after.iter()).collect();
+    let ids: Vec<u64> = all.iter().map(|(id, _)| *id).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids only grow, none repeated"
+    );
+    let messages: Vec<String> = all
+        .iter()
+        .filter_map(|(_, e)| e["message"].as_str())
+        .filter(|m| m.starts_with("burst-"))
+        .map(str::to_owned)
+        .collect();
+    let expected: Vec<String> = (0..BURST).map(|i| format!("burst-{i}")).collect();
+    assert_eq!(messages.len(), BURST, "every event arrived once");
+    assert_eq!(messages, expected, "in order");
+    h.stop().await;
+}
+
+/// The Status view's numbers come from the bus: while a dashboard listens, `status` events
+/// carry the call rate, error rate, sessions, headroom, uptime and Coda check, and they change
+/// after calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_events_carry_live_numbers_while_a_dashboard_listens() {
+    let h = Harness::start().await;
+    let token = dashboard_token(&h);
+    let mut stream = h
+        .http
+        .get(format!("{}/api/events", h.base()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let status_of = |e: &[(u64, Value)]| {
+        e.iter()
+            .rev()
+            .find(|(_, e)| e["type"] == "status")
+            .map(|(_, e)| e["status"].clone())
+    };
+    let (events, _) = read_events(&mut stream, Duration::from_secs(6), |e| {
+        status_of(e).is_some()
+    })
+    .await;
+    let before = status_of(&events).expect("a status event within a few seconds");
+    assert_eq!(before["calls_per_minute"], 0.0);
+    for key in [
+        "uptime_s",
+        "started_at",
+        "headroom",
+        "coda",
+        "sessions",
+        "error_rate",
+    ] {
+        assert!(before.get(key).is_some(), "{key} in {before}");
+    }
+    let sid = h.raw_session("2025-06-18").await;
+    tool(&h, &sid, 1, "coda_whoami", json!({})).await;
+    tool(&h, &sid, 2, "coda_list_documents", json!({"limit": 1})).await;
+    let v = h
+        .raw_call(&sid, 3, "coda_get_row", json!({"docId": "AbCDeFGH01"}))
+        .await;
+    assert_eq!(v["result"]["isError"], true);
+    let (events, _) = read_events(&mut stream, Duration::from_secs(6), |e| {
+        status_of(e).is_some_and(|s| s["calls_per_minute"] == 3.0)
+    })
+    .await;
+    let after = status_of(&events).expect("a later status event");
+    assert_eq!(after["calls_per_minute"], 3.0, "{after}");
+    assert!((after["error_rate"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9);
+    assert!(after["sessions"].as_u64().unwrap() >= 1);
+    assert!(
+        after["coda"]["checked_at"].is_string(),
+        "the Coda check is done: {after}"
+    );
+    let read_free = |s: &Value| s["headroom"]["read"]["free"].as_u64().unwrap();
+    assert!(
+        read_free(&after) <= read_free(&before),
+        "headroom follows the calls"
+    );
+    // Only dashboards count as listeners, and one that leaves stops counting.
+    assert_eq!(h.server.state.engine.events().watchers(), 1);
+    drop(stream);
+    let mut left = false;
+    for _ in 0..100 {
+        if h.server.state.engine.events().watchers() == 0 {
+            left = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(left, "the stream's watcher left with it");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn dashboard_pages_carry_a_content_security_policy() {
+    let h = Harness::start().await;
+    let token = dashboard_token(&h);
+    for file in ["", "app.js", "style.css"] {
+        let r = h
+            .http
+            .get(format!("{}/ui/{file}", h.base()))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let csp = r.headers()["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{csp}"
+        );
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+    }
     h.stop().await;
 }

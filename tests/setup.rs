@@ -82,9 +82,12 @@ impl Setup {
                 method.parse().unwrap(),
                 format!("http://{}{path}", self.server.addr),
             )
-            .bearer_auth(DASH);
+            .bearer_auth(DASH)
+            // What the dashboard's own page sends with every action (CSRF defence).
+            .header("content-type", "application/json")
+            .header("x-coda-mcp-dashboard", "1");
         if let Some(b) = body {
-            req = req.json(&b);
+            req = req.body(b.to_string());
         }
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
@@ -300,5 +303,100 @@ async fn settings_round_trip_and_unknown_fields_are_refused() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 401);
+    s.stop().await;
+}
+
+/// A page on another port of 127.0.0.1 sends the dashboard cookie too (cookies ignore ports):
+/// what it could send is refused, and nothing changes.
+#[tokio::test]
+async fn actions_from_another_origin_or_a_plain_form_are_refused() {
+    let s = start().await;
+    let url = |path: &str| format!("http://{}{path}", s.server.addr);
+    let own = format!("http://{}", s.server.addr);
+    let foreign = format!("http://127.0.0.1:{}", s.server.addr.port() + 1);
+    let client = reqwest::Client::new();
+    let before = s.server.state.engine.connection_key().expose().to_owned();
+    // A script on another port, with everything else right: refused by Origin.
+    let r = client
+        .post(url("/api/setup/key/rotate"))
+        .bearer_auth(DASH)
+        .header("origin", &foreign)
+        .header("content-type", "application/json")
+        .header("x-coda-mcp-dashboard", "1")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "forbidden");
+    // A plain HTML form or a no-cors fetch (form-encoded, no custom header), even from the
+    // same origin: refused.
+    for (origin, content_type) in [
+        (Some(foreign.as_str()), "application/x-www-form-urlencoded"),
+        (Some(own.as_str()), "application/x-www-form-urlencoded"),
+        (None, "text/plain"),
+        (Some(own.as_str()), "multipart/form-data; boundary=x"),
+    ] {
+        let mut req = client
+            .post(url("/api/setup/tunnel"))
+            .bearer_auth(DASH)
+            .header("content-type", content_type)
+            .body("on=true");
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 403, "{origin:?} {content_type}");
+    }
+    // JSON but without the dashboard's header (what a preflight-free request can carry): refused.
+    let r = client
+        .put(url("/api/setup/settings"))
+        .bearer_auth(DASH)
+        .header("content-type", "application/json")
+        .body(json!({"port": 1}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = client
+        .post(url("/api/key/reveal"))
+        .bearer_auth(DASH)
+        .header("origin", &foreign)
+        .header("content-type", "application/json")
+        .header("x-coda-mcp-dashboard", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "revealing the key is guarded too");
+    assert!(
+        s.seen_tunnel_credentials.lock().unwrap().is_empty(),
+        "no tunnel was started"
+    );
+    assert_eq!(
+        s.server.state.engine.connection_key().expose(),
+        before,
+        "the key was not rotated"
+    );
+    // The dashboard's own page (same origin, JSON, the header) is let through, and reads need
+    // nothing more than the token.
+    let r = client
+        .post(url("/api/setup/key/rotate"))
+        .bearer_auth(DASH)
+        .header("origin", &own)
+        .header("content-type", "application/json; charset=utf-8")
+        .header("x-coda-mcp-dashboard", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client
+        .get(url("/api/setup/settings"))
+        .bearer_auth(DASH)
+        .header("origin", &foreign)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), 403, "reads are not state-changing");
     s.stop().await;
 }

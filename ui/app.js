@@ -1,8 +1,17 @@
 // Coda MCP dashboard: a snapshot from /api/state, then live events from /api/events (SSE,
-// resumed with Last-Event-ID after a drop, so rows are neither lost nor duplicated).
+// resumed with Last-Event-ID after a drop; every event carries an increasing id and one seen
+// before is ignored, so rows are neither lost nor duplicated). Everything shown after the
+// first paint comes from those events: the Status numbers arrive as `status` events, and the
+// uptime ticks from the start time they carry. Nothing polls.
 const $ = (id) => document.getElementById(id);
-const state = { sessions: new Map(), calls: [], callIds: new Set(), log: [], paused: false, setup: {}, status: {} };
-const MAX_LOG = 1000;
+const state = {
+  sessions: new Map(), calls: [], callIds: new Set(), log: [], paused: false, setup: {}, status: {},
+  lastId: 0, query: "", startedAt: null, settings: null,
+};
+// Long-running windows keep only this much in memory (the audit history keeps the rest).
+const MAX_LOG = 1000, MAX_CALLS = 1000, MAX_SESSIONS = 500;
+// Every state-changing request says it comes from this page (the server refuses others).
+const JSON_HEADERS = { "content-type": "application/json", "x-coda-mcp-dashboard": "1" };
 
 function rel(iso) {
   const s = Math.round((Date.now() - new Date(iso).getTime()) / 1000);
@@ -22,11 +31,11 @@ function el(tag, attrs = {}, ...children) {
 }
 function toast(text) {
   const t = $("toast"); t.textContent = text; t.classList.add("show");
-  clearTimeout(toast.timer); toast.timer = setTimeout(() => t.classList.remove("show"), 1500);
+  clearTimeout(toast.timer); toast.timer = setTimeout(() => t.classList.remove("show"), 2500);
 }
 async function copy(text, what) {
-  try { await navigator.clipboard.writeText(text); toast(`${what} copied`); }
-  catch { toast(`Could not copy ${what.toLowerCase()}`); }
+  try { await navigator.clipboard.writeText(text); toast(`${what} copied`); return true; }
+  catch { toast(`Could not copy ${what.toLowerCase()}`); return false; }
 }
 function argSummary(args) {
   if (!args || typeof args !== "object") return "";
@@ -36,17 +45,24 @@ function argSummary(args) {
     return `${k}=${s}`;
   }).join(" ");
 }
+function duration(seconds) {
+  const d = Math.floor(seconds / 86400), h = Math.floor(seconds / 3600) % 24, m = Math.floor(seconds / 60) % 60, s = Math.floor(seconds) % 60;
+  if (d) return `${d} d ${h} h ${m} min`;
+  if (h) return `${h} h ${m} min`;
+  return `${m} min ${s} s`;
+}
 
 // ---- tabs (keyboard: arrows move between tabs)
 const tabs = [...document.querySelectorAll('[role="tab"]')];
-function select(tab) {
+function select(tab, focus = true) {
   for (const t of tabs) {
     const on = t === tab;
     t.setAttribute("aria-selected", on); t.tabIndex = on ? 0 : -1;
     $(t.getAttribute("aria-controls")).hidden = !on;
   }
-  tab.focus();
-  location.hash = tab.getAttribute("aria-controls");
+  if (focus) tab.focus();
+  const hash = `#${tab.getAttribute("aria-controls")}`;
+  if (location.hash !== hash) history.replaceState(null, "", hash);
 }
 tabs.forEach((t, i) => {
   t.addEventListener("click", () => select(t));
@@ -55,26 +71,43 @@ tabs.forEach((t, i) => {
     if (e.key === "ArrowLeft") select(tabs[(i - 1 + tabs.length) % tabs.length]);
   });
 });
+// The desktop app opens the window on a view by setting the hash.
+window.addEventListener("hashchange", () => {
+  const tab = tabs.find((t) => `#${t.getAttribute("aria-controls")}` === location.hash);
+  if (tab) select(tab, false);
+});
 
 // ---- rendering
-function card(label, value, cls = "") {
-  return el("div", { class: "card" }, el("div", { class: "label" }, label), el("div", { class: `value ${cls}` }, value));
+function card(label, value, cls = "", id = "") {
+  const attrs = { class: "card" };
+  if (id) attrs["data-card"] = id;
+  return el("div", attrs, el("div", { class: "label" }, label), el("div", { class: `value ${cls}` }, value));
+}
+function uptimeText() {
+  const s = state.startedAt ? (Date.now() - state.startedAt) / 1000 : (state.status.uptime_s || 0);
+  return duration(Math.max(0, s));
 }
 function renderStatus() {
   const s = state.status; if (!s.version) return;
   const coda = s.coda || {};
+  const tunnel = state.setup.tunnel;
   $("status-cards").replaceChildren(
     card("Server", s.mcp_url),
     card("Public URL", s.public_url || "none (local only)"),
-    card("Tunnel", tunnelText(state.setup.tunnel), state.setup.tunnel?.state === "up" ? "ok" : (["failed", "retrying"].includes(state.setup.tunnel?.state) ? "bad" : "")),
-    card("Coda account", coda.authenticated ? `${coda.account || "connected"} (${coda.token_hint || "token"})` : (coda.error || "not checked yet"), coda.authenticated ? "ok" : "bad"),
+    card("Tunnel", tunnelText(tunnel), tunnel?.state === "up" ? "ok" : (["failed", "retrying"].includes(tunnel?.state) ? "bad" : ""), "tunnel"),
+    card("Coda account", coda.authenticated ? `${coda.account || "connected"} (${coda.token_hint || "token"})` : (coda.error || "not checked yet"), coda.authenticated ? "ok" : "bad", "account"),
     card("Version", s.version),
-    card("Uptime", `${Math.floor(s.uptime_s / 3600)} h ${Math.floor(s.uptime_s / 60) % 60} min`),
-    card("Calls per minute", s.calls_per_minute.toFixed(1)),
-    card("Error rate", `${(s.error_rate * 100).toFixed(0)} %`, s.error_rate > 0.2 ? "bad" : ""),
-    card("Sessions", String(state.sessions.size)),
+    card("Uptime", uptimeText(), "", "uptime"),
+    card("Calls per minute", Number(s.calls_per_minute || 0).toFixed(0), "", "calls-per-minute"),
+    card("Error rate (5 min)", `${((s.error_rate || 0) * 100).toFixed(0)} %`, s.error_rate > 0.2 ? "bad" : "", "error-rate"),
+    card("Sessions", String(s.sessions ?? state.sessions.size), "", "sessions"),
   );
-  $("headroom").replaceChildren(...Object.entries(s.headroom || {}).map(([k, h]) => card(k, `${h.free} of ${h.limit} per ${h.window_s} s`)));
+  $("headroom").replaceChildren(...Object.entries(s.headroom || {}).map(([k, h]) =>
+    card(k, `${h.free} of ${h.limit} per ${h.window_s} s`, h.free === 0 ? "bad" : "", `headroom-${k}`)));
+}
+function tickUptime() {
+  const v = document.querySelector('[data-card="uptime"] .value');
+  if (v) v.textContent = uptimeText();
 }
 function tunnelText(t) {
   if (!t || t.state === "off") return "off";
@@ -82,6 +115,12 @@ function tunnelText(t) {
   if (t.state === "connecting") return `connecting (attempt ${t.attempt})…`;
   if (t.state === "retrying") return `down: ${t.error} — retrying in ${Math.round(t.retry_in_ms / 1000)} s`;
   return `failed: ${t.error}`;
+}
+function renderNotice() {
+  const n = state.setup.url_changed;
+  const dismissed = n && localStorage.getItem("coda-mcp-url-notice") === `${n.previous} ${n.url}`;
+  $("url-notice").hidden = !n || dismissed;
+  if (n) $("url-notice-text").textContent = `The public URL changed from ${n.previous} to ${n.url}. ChatGPT still has the old one: copy the OpenAPI schema into your GPT's action again.`;
 }
 function renderSessions() {
   const rows = [...state.sessions.values()].sort((a, b) => b.last_activity.localeCompare(a.last_activity));
@@ -103,6 +142,9 @@ function callRow(c) {
 function renderCalls() {
   $("call-rows").replaceChildren(...state.calls.slice(0, 500).map(callRow));
   $("calls-empty").hidden = state.calls.length > 0;
+  $("calls-empty").textContent = state.query
+    ? `No tool calls match “${state.query}”.`
+    : `No tool calls yet. They appear here within a second of happening, and stay in the history for ${state.setup.audit_retention_days || 30} days.`;
 }
 function logLine(e) {
   if (e.type === "tool_call") return { level: e.ok ? "info" : "warn", session: e.session, tool: e.tool, at: e.at,
@@ -114,7 +156,7 @@ function renderLog() {
   if (state.paused) return;
   const level = $("log-level").value, session = $("log-session").value.trim(), tool = $("log-tool").value.trim();
   const lines = state.log.filter((l) => (!level || l.level === level) && (!session || (l.session || "").includes(session)) && (!tool || (l.tool || "").includes(tool)));
-  $("log-lines").replaceChildren(...lines.slice(-300).map((l) => el("li", {},
+  $("log-lines").replaceChildren(...lines.slice(-300).map((l) => el("li", { "data-level": l.level },
     el("span", { class: `lvl ${l.level}` }, l.level), ` ${new Date(l.at).toLocaleTimeString()} `, l.text)));
   $("log-empty").hidden = lines.length > 0;
 }
@@ -135,6 +177,7 @@ function renderSetup() {
   $("claude-config").textContent = JSON.stringify({ mcpServers: { coda: { command: "npx",
     args: ["mcp-remote", s.mcp_url, "--header", "Authorization:Bearer ${CODA_MCP_KEY}"], env: { CODA_MCP_KEY: "<your connection key>" } } } }, null, 2);
   $("settings-card").hidden = !s.has_settings;
+  $("retention").textContent = `${s.audit_retention_days || 30} days`;
   const base = s.public_url || "https://<your public URL>";
   $("chatgpt-steps").replaceChildren(
     el("li", {}, s.public_url ? `Public URL: ${s.public_url}` : "Start the tunnel above (or run behind a proxy with --public-url https://…)"),
@@ -142,74 +185,156 @@ function renderSetup() {
     el("li", {}, `Schema → Import from URL: ${base}/openapi.json (or paste it with the button below)`),
     el("li", {}, "Authentication → API key → Bearer → your connection key"),
     el("li", {}, 'Test: "What documents do I have in Coda?"'));
+  $("schema-note").hidden = !!s.public_url;
 }
-function renderAll() { renderStatus(); renderSessions(); renderCalls(); renderLog(); renderSetup(); }
+function renderAll() { renderStatus(); renderNotice(); renderSessions(); renderCalls(); renderLog(); renderSetup(); }
 
 // ---- data
-function apply(e) {
+// What the server's history search matches (tool, client, session, arguments, error), so a
+// live call joins the list only when it would have been found.
+function matches(c, q) {
+  if (!q) return true;
+  const needle = q.toLowerCase();
+  return [c.tool, c.client, c.session, JSON.stringify(c.args ?? {}), c.error || ""].some((f) => String(f).toLowerCase().includes(needle));
+}
+function keepCalls() {
+  if (state.calls.length > MAX_CALLS) {
+    state.calls.length = MAX_CALLS;
+    state.callIds = new Set(state.calls.map((c) => c.id));
+  }
+}
+function keepSessions() {
+  if (state.sessions.size <= MAX_SESSIONS) return;
+  const oldest = [...state.sessions.values()].sort((a, b) => a.last_activity.localeCompare(b.last_activity));
+  for (const s of oldest.slice(0, state.sessions.size - MAX_SESSIONS)) state.sessions.delete(s.session);
+}
+function applySettings(s) {
+  state.settings = s;
+  const f = $("settings-form");
+  for (const [k, v] of Object.entries(s)) { const i = f.elements[k]; if (!i) continue; if (i.type === "checkbox") i.checked = !!v; else i.value = v ?? ""; }
+  $("ngrok-domain").value = s.ngrok_domain || "";
+}
+// `seq` is the event's number (the SSE `id:`; a tool call's own `id` is its call ID).
+function apply(e, seq) {
+  if (e.type === "resync") { resync(); return; }
+  // Each event once: numbers only grow, so one at or below the last seen was seen already.
+  if (seq) {
+    if (seq <= state.lastId) return;
+    state.lastId = seq;
+  }
+  if (e.type === "status") {
+    state.status = { ...state.status, ...e.status };
+    if (e.status.started_at) state.startedAt = new Date(e.status.started_at).getTime();
+    return;
+  }
   if (e.type === "session") {
     if (!state.sessions.has(e.session)) state.sessions.set(e.session, { session: e.session, client: e.client, client_version: e.client_version,
       kind: e.kind, started: e.at, last_activity: e.at, calls: 0, errors: 0, open_streams: 0 });
+    keepSessions();
   } else if (e.type === "streams") {
     const s = state.sessions.get(e.session);
-    if (s) s.open_streams = e.open;
+    if (s) { s.open_streams = e.open; s.last_activity = e.at; }
     return;
   } else if (e.type === "tunnel") {
     state.setup.tunnel = e.state;
     state.setup.public_url = state.status.public_url = e.state.state === "up" ? e.state.url : null;
     return;
+  } else if (e.type === "public_url_changed") {
+    state.setup.url_changed = { id: e.id, at: e.at, previous: e.previous, url: e.url };
+    toast("The public URL changed: copy the schema into ChatGPT again");
+  } else if (e.type === "settings") {
+    applySettings(e.settings);
+    return;
   } else if (e.type === "tool_call") {
-    if (state.callIds.has(e.id)) return;
-    state.callIds.add(e.id); state.calls.unshift(e);
-    const s = state.sessions.get(e.session) || { session: e.session, client: e.client, client_version: "", kind: "mcp", started: e.at, calls: 0, errors: 0 };
-    s.calls += 1; s.last_activity = e.at; state.sessions.set(e.session, s);
+    const s = state.sessions.get(e.session) || { session: e.session, client: e.client, client_version: "", kind: "mcp", started: e.at, calls: 0, errors: 0, open_streams: 0 };
+    s.calls += 1; s.errors += e.ok ? 0 : 1; s.last_activity = e.at; state.sessions.set(e.session, s);
+    keepSessions();
+    if (!state.callIds.has(e.id) && matches(e, state.query)) { state.callIds.add(e.id); state.calls.unshift(e); keepCalls(); }
   }
-  state.log.push(logLine(e)); if (state.log.length > MAX_LOG) state.log.shift();
+  state.log.push(logLine(e)); if (state.log.length > MAX_LOG) state.log.splice(0, state.log.length - MAX_LOG);
 }
-async function loadState() {
+async function fetchState() {
   const r = await fetch("/api/state", { credentials: "same-origin" });
   if (!r.ok) throw new Error(`state: ${r.status}`);
-  const data = await r.json();
+  return r.json();
+}
+function takeState(data) {
   state.status = data.status; state.setup = data.setup;
+  state.startedAt = data.status.started_at ? new Date(data.status.started_at).getTime() : Date.now() - data.status.uptime_s * 1000;
+}
+async function loadState() {
+  const data = await fetchState();
+  takeState(data);
   for (const s of data.sessions) state.sessions.set(s.session, s);
-  for (const c of data.calls) if (!state.callIds.has(c.id)) { state.callIds.add(c.id); state.calls.push(c); }
+  keepSessions();
+  if (!state.query) for (const c of data.calls) if (!state.callIds.has(c.id)) { state.callIds.add(c.id); state.calls.push(c); }
+  keepCalls();
+  state.lastId = Math.max(state.lastId, data.lastEventId);
   return data.lastEventId;
 }
+// The stream said events were lost (this page fell too far behind): take a new snapshot.
+async function resync() {
+  try {
+    const data = await fetchState();
+    takeState(data);
+    state.sessions = new Map(data.sessions.map((s) => [s.session, s]));
+    if (!state.query) { state.calls = data.calls.slice(0, MAX_CALLS); state.callIds = new Set(state.calls.map((c) => c.id)); }
+    scheduleRender();
+  } catch { /* the next event or reconnect tries again */ }
+}
 function listen(since) {
+  // The browser reconnects by itself after a drop, sending the last id it saw.
   const es = new EventSource(`/api/events?since=${since}`);
   es.onopen = () => { $("conn").textContent = "live"; $("conn").className = "pill live"; };
   es.onerror = () => { $("conn").textContent = "reconnecting…"; $("conn").className = "pill down"; };
-  es.onmessage = (m) => { apply(JSON.parse(m.data)); scheduleRender(); };
+  es.onmessage = (m) => { apply(JSON.parse(m.data), Number(m.lastEventId) || 0); scheduleRender(); };
 }
 let pending = false;
 function scheduleRender() { if (!pending) { pending = true; requestAnimationFrame(() => { pending = false; renderAll(); }); } }
 
 // ---- controls
+let searchSeq = 0;
 $("call-search").addEventListener("input", async (e) => {
-  const q = e.target.value.trim();
+  const q = e.target.value.trim(), seq = ++searchSeq;
+  state.query = q;
   const r = await fetch(`/api/calls?q=${encodeURIComponent(q)}&limit=500`);
-  if (r.ok) { state.calls = (await r.json()).items; state.callIds = new Set(state.calls.map((c) => c.id)); renderCalls(); }
+  if (r.ok && seq === searchSeq) { state.calls = (await r.json()).items; state.callIds = new Set(state.calls.map((c) => c.id)); renderCalls(); }
 });
 for (const id of ["log-level", "log-session", "log-tool"]) $(id).addEventListener("input", renderLog);
 $("log-pause").addEventListener("click", (e) => { state.paused = !state.paused; e.target.setAttribute("aria-pressed", state.paused);
   e.target.textContent = state.paused ? "Resume" : "Pause"; if (!state.paused) renderLog(); });
 $("log-copy").addEventListener("click", () => copy([...$("log-lines").children].map((li) => li.textContent).join("\n"), "Log"));
 document.querySelectorAll("[data-copy]").forEach((b) => b.addEventListener("click", () => copy($(b.dataset.copy).textContent, "Text")));
-async function revealKey() {
-  const r = await fetch("/api/key/reveal", { method: "POST" });
-  const { key } = await r.json(); $("key").textContent = key; $("key").dataset.revealed = "1"; return key;
-}
-$("reveal").addEventListener("click", revealKey);
-$("copy-key").addEventListener("click", async () => copy($("key").dataset.revealed === "1" ? $("key").textContent : await revealKey(), "Key"));
-async function copySchema(url, what) { const r = await fetch(url); copy(JSON.stringify(await r.json(), null, 2), what); }
 // ---- Setup actions: each answers JSON, and a refusal says why.
 async function act(method, url, body) {
-  const r = await fetch(url, { method, headers: { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const r = await fetch(url, { method, headers: JSON_HEADERS, body: body === undefined ? undefined : JSON.stringify(body) });
   const data = await r.json().catch(() => ({}));
   if (!r.ok) throw new Error(data.message || `${r.status}`);
   return data;
 }
-async function refreshState() { try { const d = await (await fetch("/api/state")).json(); state.status = d.status; state.setup = d.setup; renderAll(); } catch { /* next tick */ } }
+async function revealKey() {
+  const { key } = await act("POST", "/api/key/reveal");
+  $("key").textContent = key; $("key").dataset.revealed = "1"; return key;
+}
+$("reveal").addEventListener("click", () => revealKey().catch((err) => toast(err.message)));
+$("copy-key").addEventListener("click", async () => {
+  try { copy($("key").dataset.revealed === "1" ? $("key").textContent : await revealKey(), "Key"); } catch (err) { toast(err.message); }
+});
+async function copySchema(url, what) {
+  const r = await fetch(url);
+  const copied = await copy(JSON.stringify(await r.json(), null, 2), what);
+  if (!copied) return;
+  if (!state.setup.public_url) {
+    // The schema names this machine's loopback address, which ChatGPT cannot reach.
+    $("schema-note").textContent = "Copied, but ChatGPT needs the public HTTPS URL: this schema points at 127.0.0.1, which ChatGPT cannot reach. Start the tunnel, then copy it again.";
+    $("schema-note").hidden = false;
+    toast(`${what} copied — start the tunnel first: ChatGPT needs the public HTTPS URL`);
+  } else if (state.setup.url_changed) {
+    localStorage.setItem("coda-mcp-url-notice", `${state.setup.url_changed.previous} ${state.setup.url_changed.url}`);
+    renderNotice();
+  }
+}
+async function refreshState() { try { takeState(await fetchState()); renderAll(); } catch { /* the stream keeps it current */ } }
 $("token-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   try { const { account } = await act("POST", "/api/setup/coda-token", { token: $("token-input").value });
@@ -229,17 +354,15 @@ $("ngrok-form").addEventListener("submit", async (e) => {
   catch (err) { toast(err.message); }
 });
 // The tunnel's own events keep its state current; the answer may already be older than they are.
-$("tunnel-start").addEventListener("click", async () => { try { await act("POST", "/api/setup/tunnel", { on: true }); await refreshState(); } catch (err) { toast(err.message); } });
-$("tunnel-stop").addEventListener("click", async () => { try { await act("POST", "/api/setup/tunnel", { on: false }); await refreshState(); } catch (err) { toast(err.message); } });
+$("tunnel-start").addEventListener("click", async () => { try { await act("POST", "/api/setup/tunnel", { on: true }); } catch (err) { toast(err.message); } });
+$("tunnel-stop").addEventListener("click", async () => { try { await act("POST", "/api/setup/tunnel", { on: false }); } catch (err) { toast(err.message); } });
 $("connect-claude").addEventListener("click", async () => {
   try { const r = await act("POST", "/api/setup/claude", { demo: !!state.setup.demo }); $("claude-result").textContent = r.message; toast("Claude Desktop connected"); }
   catch (err) { $("claude-result").textContent = err.message; toast("Could not connect Claude Desktop"); }
 });
 async function loadSettings() {
   if (!state.setup.has_settings) return;
-  try { const s = await act("GET", "/api/setup/settings"); const f = $("settings-form");
-    for (const [k, v] of Object.entries(s)) { const i = f.elements[k]; if (!i) continue; if (i.type === "checkbox") i.checked = !!v; else i.value = v ?? ""; }
-    $("ngrok-domain").value = s.ngrok_domain || ""; state.settings = s; } catch { /* shown on save */ }
+  try { applySettings(await act("GET", "/api/setup/settings")); } catch { /* shown on save */ }
 }
 $("settings-form").addEventListener("submit", async (e) => {
   e.preventDefault();
@@ -255,7 +378,15 @@ $("use-demo").addEventListener("click", async () => {
 });
 $("copy-schema").addEventListener("click", () => copySchema("/openapi.json", "Schema"));
 $("copy-seed-schema").addEventListener("click", () => copySchema("/openapi/mcp.json", "Seed schema"));
-setInterval(() => { if (!document.hidden) renderAll(); }, 10000);
+$("url-notice-copy").addEventListener("click", () => copySchema("/openapi.json", "Schema"));
+$("url-notice-dismiss").addEventListener("click", () => {
+  const n = state.setup.url_changed;
+  if (n) localStorage.setItem("coda-mcp-url-notice", `${n.previous} ${n.url}`);
+  renderNotice();
+});
+// Relative times and the uptime move on by themselves; the numbers come from the stream.
+setInterval(() => { if (!document.hidden) tickUptime(); }, 1000);
+setInterval(() => { if (!document.hidden) { renderSessions(); renderCalls(); } }, 15000);
 
 // ---- in the desktop app's window: links open in the browser, and the header says where we are.
 const tauri = window.__TAURI_INTERNALS__;
@@ -272,5 +403,5 @@ window.addEventListener("coda-mcp-desktop", (e) => toast(e.detail));
 
 // ---- start
 const start = tabs.find((t) => `#${t.getAttribute("aria-controls")}` === location.hash) || tabs[0];
-select(start);
+select(start, false);
 loadState().then((since) => { renderAll(); listen(since); loadSettings(); }).catch((e) => { $("conn").textContent = `error: ${e.message}`; $("conn").className = "pill down"; });

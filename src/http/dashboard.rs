@@ -2,6 +2,13 @@
 //! and their JSON/SSE API at `/api/…`, all behind the dashboard token. `coda-mcp serve`
 //! prints `http://127.0.0.1:PORT/ui/?token=…`; opening it sets an HttpOnly cookie and drops
 //! the token from the address bar (as Jupyter does).
+//!
+//! Cookies ignore ports, so a page served by any other program on 127.0.0.1 would send the
+//! dashboard cookie too. Every state-changing `/api` request must therefore come from this
+//! server's own origin (the `Origin` header, when present, names this host and port) and be
+//! a request no plain HTML form or "simple" cross-origin `fetch` can make: a JSON body and the
+//! `X-Coda-MCP-Dashboard: 1` header, which a foreign page could only add after a CORS
+//! preflight this server never grants.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -19,8 +26,20 @@ use serde_json::{json, Value};
 
 use super::AppState;
 use crate::coda::RateClass;
+use crate::events::EventKind;
 
 const COOKIE: &str = "coda_mcp_dashboard";
+
+/// The header the dashboard's own page sends with every state-changing request.
+pub const DASHBOARD_HEADER: &str = "x-coda-mcp-dashboard";
+
+/// What the dashboard's pages may load and run: only their own files and API (the Tauri
+/// window's IPC besides), no inline script, no framing by another page.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+connect-src 'self' ipc: http://ipc.localhost; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// How often the Status view's numbers are published while a dashboard listens.
+const STATUS_EVERY: Duration = Duration::from_secs(2);
 
 /// The `ui/` files, built into the binary so the dashboard needs nothing at run time.
 const FILES: &[(&str, &str, &str)] = &[
@@ -106,6 +125,13 @@ async fn check(State(state): State<AppState>, req: Request, next: Next) -> Respo
         .map(str::to_owned);
     let presented = cookie_token(req.headers()).or(bearer);
     if presented.as_deref().is_some_and(|t| same(t, &expected)) {
+        if let Err(why) = same_origin_write(&req) {
+            return (
+                StatusCode::FORBIDDEN,
+                Json(json!({"error": "forbidden", "message": why})),
+            )
+                .into_response();
+        }
         return next.run(req).await;
     }
     if req.uri().path().starts_with("/api") {
@@ -115,6 +141,44 @@ async fn check(State(state): State<AppState>, req: Request, next: Next) -> Respo
     (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
         "<!doctype html><title>Coda MCP</title><body style=\"font-family:system-ui;margin:3rem\"><h1>Coda MCP dashboard</h1>\
 <p>This page needs the link that <code>coda-mcp serve</code> printed when it started: <code>http://127.0.0.1:PORT/ui/?token=…</code>.</p>").into_response()
+}
+
+/// Refuses a state-changing `/api` request that could come from another page (see the
+/// module's doc): `Origin`, when sent, must be this server's own (same host and port); the
+/// body must be declared JSON; and the dashboard's header must be there.
+fn same_origin_write(req: &Request) -> Result<(), &'static str> {
+    use axum::http::Method;
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        || !req.uri().path().starts_with("/api")
+    {
+        return Ok(());
+    }
+    let headers = req.headers();
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let own = !host.is_empty()
+            && origin
+                .to_str()
+                .is_ok_and(|o| o.eq_ignore_ascii_case(&format!("http://{host}")));
+        if !own {
+            return Err("this action is only accepted from the dashboard's own page (another origin sent it)");
+        }
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    let marked = headers
+        .get(DASHBOARD_HEADER)
+        .is_some_and(|v| v.as_bytes() == b"1");
+    if !json || !marked {
+        return Err("this action needs a JSON body (Content-Type: application/json) and the X-Coda-MCP-Dashboard: 1 header, as the dashboard sends");
+    }
+    Ok(())
 }
 
 async fn file(req: Request) -> Response {
@@ -129,6 +193,9 @@ async fn file(req: Request) -> Response {
             [
                 (header::CONTENT_TYPE, *mime),
                 (header::CACHE_CONTROL, "no-cache"),
+                (header::CONTENT_SECURITY_POLICY, CSP),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                (header::REFERRER_POLICY, "no-referrer"),
             ],
             *body,
         )
@@ -137,8 +204,9 @@ async fn file(req: Request) -> Response {
     }
 }
 
-/// A snapshot for the first paint: status, sessions, recent calls and the setup facts.
-async fn api_state(State(state): State<AppState>) -> Json<Value> {
+/// What the Status view shows: the same object on first paint (`/api/state`) and in every
+/// `status` event, so the page renders both the same way.
+async fn status(state: &AppState) -> Value {
     let engine = &state.engine;
     let config = engine.config();
     let (coda, _) = engine.health().snapshot();
@@ -154,22 +222,68 @@ async fn api_state(State(state): State<AppState>) -> Json<Value> {
         let (limit, window) = config.rate_limits.get(class);
         headroom.insert(name.into(), json!({"free": engine.coda().pacer().headroom(class).await, "limit": limit, "window_s": window.as_secs()}));
     }
+    let uptime = engine.uptime();
+    let started = chrono::Utc::now()
+        - chrono::Duration::from_std(uptime).unwrap_or_else(|_| chrono::Duration::zero());
+    json!({
+        "version": env!("CARGO_PKG_VERSION"), "uptime_s": uptime.as_secs(), "started_at": started,
+        "mcp_url": format!("{}/mcp", state.local_url), "public_url": engine.public().url(),
+        "coda": {"reachable": coda.reachable, "authenticated": coda.authenticated, "account": coda.account,
+            "checked_at": coda.checked_at, "error": coda.error,
+            "token_hint": engine.coda().token_hint()},
+        "calls_per_minute": per_minute, "error_rate": error_rate, "headroom": headroom,
+        "read_only": config.read_only, "sessions": state.session_count().await,
+    })
+}
+
+/// Publishes the Status view's numbers on the bus every [`STATUS_EVERY`] while a dashboard
+/// listens (one ticker per server, started by the first dashboard), so the page never polls:
+/// rates, headroom, sessions, uptime and the Coda check (refreshed when its cache is due, so
+/// still at most one Coda call per TTL).
+fn ensure_status_ticker(state: &AppState) {
+    if !state.engine.events().claim_ticker() {
+        return;
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(STATUS_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = state.shutdown.cancelled() => break,
+                _ = every.tick() => {}
+            }
+            let engine = &state.engine;
+            if engine.events().watchers() == 0 {
+                continue;
+            }
+            if engine.health().snapshot().1 {
+                engine.health().refresh(&engine.coda()).await;
+            }
+            let status = status(&state).await;
+            engine.events().publish(EventKind::Status { status });
+        }
+    });
+}
+
+/// A snapshot for the first paint: status, sessions, recent calls and the setup facts.
+async fn api_state(State(state): State<AppState>) -> Json<Value> {
+    let engine = &state.engine;
+    let config = engine.config();
     let recent = engine
         .audit()
         .and_then(|a| a.search("", 200).ok())
         .unwrap_or_default();
     let server_url = state.local_url.to_string();
+    let url_changed = engine.events().url_changed().and_then(|e| match &e.kind {
+        EventKind::PublicUrlChanged { previous, url } => {
+            Some(json!({"id": e.id, "at": e.at, "previous": previous, "url": url}))
+        }
+        _ => None,
+    });
     Json(json!({
         "lastEventId": engine.events().last_id(),
-        "status": {
-            "version": env!("CARGO_PKG_VERSION"), "uptime_s": engine.uptime().as_secs(),
-            "mcp_url": format!("{server_url}/mcp"), "public_url": engine.public().url(),
-            "coda": {"reachable": coda.reachable, "authenticated": coda.authenticated, "account": coda.account,
-                "checked_at": coda.checked_at, "error": coda.error,
-                "token_hint": engine.coda().token_hint()},
-            "calls_per_minute": per_minute, "error_rate": error_rate, "headroom": headroom,
-            "read_only": config.read_only, "sessions": state.session_count().await,
-        },
+        "status": status(&state).await,
         "sessions": engine.events().sessions(chrono::Duration::hours(1)),
         "calls": recent,
         "setup": {
@@ -178,12 +292,14 @@ async fn api_state(State(state): State<AppState>) -> Json<Value> {
             "seed_schema_url": format!("{}/openapi/mcp.json", state.server_url()),
             "public_url": engine.public().url(),
             "tunnel": engine.public().tunnel_state(),
+            "url_changed": url_changed,
             "key_hint": engine.connection_key().hint(),
             "auth_required": !config.no_auth,
             "can_tunnel": state.controls.can_tunnel(),
             "has_settings": state.controls.has_settings(),
             "demo": config.demo,
             "pass_through": config.pass_through,
+            "audit_retention_days": config.audit_retention_days,
         },
     }))
 }
@@ -193,7 +309,16 @@ struct EventsQuery {
     since: Option<u64>,
 }
 
-/// The live stream: every bus event as `id:`/`data:`, replaying from `Last-Event-ID`.
+/// One piece of the live stream.
+enum Frame {
+    Data(Bytes),
+    /// The listener fell behind the bus (or the bus closed): end the response, so the browser
+    /// reconnects with `Last-Event-ID` and the replay fills the gap.
+    End,
+}
+
+/// The live stream: every bus event as `id:`/`data:`, replaying from `Last-Event-ID`. A
+/// listener that falls behind loses its stream (never events): it reconnects and resumes.
 async fn api_events(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -204,9 +329,10 @@ async fn api_events(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .or(q.since);
-    let (backlog, rx) = state.engine.events().subscribe(Some(
-        last.unwrap_or_else(|| state.engine.events().last_id()),
-    ));
+    ensure_status_ticker(&state);
+    let bus = state.engine.events();
+    let watching = bus.watch();
+    let sub = bus.subscribe_from(Some(last.unwrap_or_else(|| bus.last_id())));
     let frame = |e: &crate::events::Event| {
         Bytes::from(format!(
             "id: {}\ndata: {}\n\n",
@@ -214,17 +340,39 @@ async fn api_events(
             serde_json::to_string(e).unwrap_or_default()
         ))
     };
-    let backlog: Vec<Bytes> = backlog.iter().map(|e| frame(e)).collect();
-    let live = tokio_stream::wrappers::BroadcastStream::new(rx)
-        .filter_map(move |e| std::future::ready(e.ok().map(|e| frame(&e))));
+    // Reconnect within a second after a drop; tell a listener that fell out of the replay
+    // to reload its snapshot.
+    let mut head = vec![Bytes::from_static(b"retry: 1000\n\n")];
+    if sub.missed {
+        head.push(Bytes::from_static(b"data: {\"type\":\"resync\"}\n\n"));
+    }
+    head.extend(sub.backlog.iter().map(|e| frame(e)));
+    let live = tokio_stream::wrappers::BroadcastStream::new(sub.rx)
+        .map(move |e| match e {
+            Ok(e) => Frame::Data(frame(&e)),
+            Err(_lagged) => Frame::End,
+        })
+        .chain(futures::stream::once(async { Frame::End }));
     let ticks =
         tokio_stream::wrappers::IntervalStream::new(tokio::time::interval(Duration::from_secs(15)))
-            .map(|_| Bytes::from_static(b":keep-alive\n\n"));
+            .map(|_| Frame::Data(Bytes::from_static(b":keep-alive\n\n")));
     let shutdown = state.shutdown.clone();
-    let body = futures::stream::iter(backlog)
-        .chain(futures::stream::select(live, ticks))
+    let body = futures::stream::iter(head)
+        .chain(
+            futures::stream::select(live, ticks)
+                .take_while(|f| std::future::ready(matches!(f, Frame::Data(_))))
+                .filter_map(|f| {
+                    std::future::ready(match f {
+                        Frame::Data(b) => Some(b),
+                        Frame::End => None,
+                    })
+                }),
+        )
         .take_until(async move { shutdown.cancelled().await })
-        .map(Ok::<Bytes, Infallible>);
+        .map(move |b| {
+            let _ = &watching;
+            Ok::<Bytes, Infallible>(b)
+        });
     Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")
         .header(header::CACHE_CONTROL, "no-cache")

@@ -186,9 +186,18 @@ async fn save_settings(State(state): State<AppState>, body: Bytes) -> Response {
         Err(r) => return r,
     };
     match state.controls.save_settings(&settings) {
-        Ok(()) => Json(json!({"saved": true, "settings": settings,
-            "message": "Saved; port, read-only and timeout take effect when the server restarts"}))
-        .into_response(),
+        Ok(()) => {
+            // Every face follows (the desktop app applies launch at login at once).
+            state
+                .engine
+                .events()
+                .publish(crate::events::EventKind::Settings {
+                    settings: settings.clone(),
+                });
+            Json(json!({"saved": true, "settings": settings,
+                "message": "Saved; port, read-only, timeout and history retention take effect when the server restarts"}))
+            .into_response()
+        }
         Err(e) => refused(e),
     }
 }

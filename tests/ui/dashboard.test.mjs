@@ -14,7 +14,7 @@ import { chromium } from "playwright-core";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const BIN = process.env.CODA_MCP_BIN || join(ROOT, "target", "debug", "coda-mcp");
-const KEY = "cmk_dashboard-test-key";
+const KEY = "cmk_dashboard-test-key-000000000000000";
 const ARTIFACTS = join(ROOT, "artifacts");
 const BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync"];
@@ -71,6 +71,11 @@ test("the dashboard shows sessions and tool calls live and keeps the history", a
     const page = await context.newPage();
     const pageErrors = [];
     page.on("pageerror", (e) => pageErrors.push(e.message));
+    // The page works under its Content-Security-Policy: nothing it does is refused.
+    const cspViolations = [];
+    page.on("console", (m) => { if (/Content Security Policy|Refused to/.test(m.text())) cspViolations.push(m.text()); });
+    await page.addInitScript(() => document.addEventListener("securitypolicyviolation",
+      (e) => console.error(`Refused to load: CSP ${e.violatedDirective} ${e.blockedURI}`)));
 
     // Without the token the page refuses.
     const refused = await page.goto(new URL("/ui/", server.dashboard).href);
@@ -80,6 +85,15 @@ test("the dashboard shows sessions and tool calls live and keeps the history", a
     assert.ok(!page.url().includes("token="), "the token leaves the address bar");
     await page.waitForSelector("#conn.live", { timeout: 5000 });
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-status-light.png") });
+    const dashboardResponse = await page.request.get(new URL("/ui/", server.dashboard).href);
+    assert.match(dashboardResponse.headers()["content-security-policy"], /script-src 'self'/);
+
+    // The Status view is live: the uptime ticks, and the numbers follow the calls below.
+    const cardText = (name) => page.locator(`[data-card="${name}"] .value`).textContent();
+    assert.equal(await cardText("calls-per-minute"), "0");
+    assert.equal(await cardText("error-rate"), "0 %");
+    const uptime0 = await cardText("uptime");
+    await page.waitForFunction((u) => document.querySelector('[data-card="uptime"] .value').textContent !== u, uptime0, { timeout: 3000 });
 
     // An MCP client opens a session and calls tools.
     const init = await rpc(server.mcp, { jsonrpc: "2.0", id: 0, method: "initialize",
@@ -101,11 +115,61 @@ test("the dashboard shows sessions and tool calls live and keeps the history", a
     await page.click("#tab-sessions");
     await page.locator(`tr[data-session="${sid}"]`, { hasText: "ui-test-client" }).waitFor({ timeout: 2000 });
 
-    // The live log filters by tool.
+    // The Status numbers changed after those calls (they arrive as status events).
+    await page.click("#tab-status");
+    await page.waitForFunction(() => document.querySelector('[data-card="calls-per-minute"] .value')?.textContent === "2", null, { timeout: 5000 });
+    assert.equal(await cardText("error-rate"), "50 %");
+    assert.ok(Number(await cardText("sessions")) >= 1);
+    assert.match(await cardText("account"), /demo|connected|Coda/i);
+
+    // A second session, to filter the log by session.
+    const init2 = await rpc(server.mcp, { jsonrpc: "2.0", id: 0, method: "initialize",
+      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "other-client", version: "1" } } });
+    const sid2 = init2.session;
+    await rpc(server.mcp, { jsonrpc: "2.0", method: "notifications/initialized" }, sid2);
+    await rpc(server.mcp, { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "coda_whoami", arguments: {} } }, sid2);
+
+    // The live log filters by tool, by level and by session.
     await page.click("#tab-log");
+    await page.locator("#log-lines li", { hasText: "coda_whoami" }).first().waitFor({ timeout: 2000 });
+    const shown = () => page.locator("#log-lines li").allTextContents();
     await page.fill("#log-tool", "coda_get_row");
-    const lines = await page.locator("#log-lines li").allTextContents();
+    let lines = await shown();
     assert.ok(lines.length >= 1 && lines.every((l) => l.includes("coda_get_row")), JSON.stringify(lines));
+    await page.fill("#log-tool", "");
+    await page.selectOption("#log-level", "warn");
+    lines = await shown();
+    assert.ok(lines.length >= 1, "the failed call is a warning");
+    assert.ok(await page.locator("#log-lines li").evaluateAll((lis) => lis.every((li) => li.dataset.level === "warn")));
+    assert.ok(lines.every((l) => l.includes("failed")), JSON.stringify(lines));
+    await page.selectOption("#log-level", "");
+    await page.fill("#log-session", sid2);
+    lines = await shown();
+    assert.ok(lines.length >= 1 && lines.every((l) => !l.includes("coda_list_documents") && !l.includes("coda_get_row")), JSON.stringify(lines));
+    assert.ok(lines.some((l) => l.includes("coda_whoami")), JSON.stringify(lines));
+    await page.fill("#log-session", sid);
+    lines = await shown();
+    assert.ok(lines.some((l) => l.includes("coda_list_documents")) && !lines.some((l) => l.includes("other-client")), JSON.stringify(lines));
+    await page.fill("#log-session", "");
+
+    // Pause holds the list still while events keep coming; resume shows them.
+    await page.click("#log-pause");
+    assert.equal(await page.getAttribute("#log-pause", "aria-pressed"), "true");
+    const frozen = await shown();
+    await rpc(server.mcp, { jsonrpc: "2.0", id: 7, method: "tools/call", params: { name: "coda_list_tables", arguments: { docId: "AbCDeFGH01" } } }, sid);
+    await page.waitForTimeout(800);
+    assert.deepEqual(await shown(), frozen, "paused: nothing new is shown");
+    await page.click("#log-pause");
+    await page.locator("#log-lines li", { hasText: "coda_list_tables" }).first().waitFor({ timeout: 2000 });
+
+    // Copy puts the shown lines on the clipboard.
+    await page.fill("#log-tool", "coda_list");
+    await page.click("#log-copy");
+    await page.waitForFunction(() => /Log copied/.test(document.querySelector("#toast.show")?.textContent || ""));
+    const copiedLog = await page.evaluate(() => navigator.clipboard.readText());
+    assert.equal(copiedLog, (await shown()).join("\n"));
+    assert.match(copiedLog, /coda_list_tables/);
+    await page.fill("#log-tool", "");
 
     // A call's detail opens with the full record.
     await page.click("#tab-calls");
@@ -114,21 +178,41 @@ test("the dashboard shows sessions and tool calls live and keeps the history", a
     assert.match(await page.textContent("#detail-body"), /"tool": "coda_list_documents"/);
     await page.click("dialog[open] button");
 
-    // The schema copies.
+    // The schema copies; with the tunnel off, the page says ChatGPT needs the public URL.
     await page.click("#tab-setup");
+    assert.equal(await page.textContent("#retention"), "30 days");
     await page.click("#copy-schema");
-    await page.waitForSelector("#toast.show");
+    await page.waitForFunction(() => /Schema copied/.test(document.querySelector("#toast.show")?.textContent || ""));
     const clip = JSON.parse(await page.evaluate(() => navigator.clipboard.readText()));
     assert.equal(clip.openapi, "3.1.0");
     assert.ok(clip.paths["/actions/coda_list_rows"]);
+    assert.ok(await page.isVisible("#schema-note"));
+    assert.match(await page.textContent("#schema-note"), /ChatGPT needs the public HTTPS URL/);
 
-    // Dark mode and a narrow window.
+    // Light and dark differ (prefers-color-scheme), and nothing overflows at 360 px.
+    const colours = () => page.evaluate(() => {
+      const c = (sel, prop) => getComputedStyle(document.querySelector(sel))[prop];
+      return { bg: c("body", "backgroundColor"), fg: c("body", "color"), card: c("header", "backgroundColor") };
+    });
+    await page.emulateMedia({ colorScheme: "light" });
+    const light = await colours();
     await page.emulateMedia({ colorScheme: "dark" });
+    const dark = await colours();
+    assert.notEqual(light.bg, dark.bg, "the background changes in dark mode");
+    assert.notEqual(light.fg, dark.fg, "the text colour changes in dark mode");
+    assert.notEqual(light.card, dark.card);
     await page.click("#tab-calls");
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-calls-dark.png") });
     await page.setViewportSize({ width: 360, height: 740 });
+    for (const tab of ["status", "sessions", "calls", "log", "setup"]) {
+      await page.click(`#tab-${tab}`);
+      const { scroll, client } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+      assert.ok(scroll <= client, `${tab} overflows at 360 px: ${scroll} > ${client}`);
+    }
+    await page.click("#tab-calls");
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-calls-360.png") });
     await page.setViewportSize({ width: 1280, height: 800 });
+    await page.emulateMedia({ colorScheme: "light" });
 
     // The history survives a reload…
     await page.reload();
@@ -143,7 +227,20 @@ test("the dashboard shows sessions and tool calls live and keeps the history", a
     await page.locator("#call-rows tr", { hasText: "coda_get_row" }).first().waitFor({ timeout: 3000 });
     await page.fill("#call-search", "list_documents");
     await page.waitForFunction(() => [...document.querySelectorAll("#call-rows tr")].every((tr) => tr.textContent.includes("coda_list_documents")));
+    // New live calls respect the search: a match joins the list, anything else stays out.
+    const init3 = await rpc(server.mcp, { jsonrpc: "2.0", id: 0, method: "initialize",
+      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "after-search", version: "1" } } });
+    await rpc(server.mcp, { jsonrpc: "2.0", method: "notifications/initialized" }, init3.session);
+    const before = await page.locator("#call-rows tr").count();
+    await rpc(server.mcp, { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "coda_whoami", arguments: {} } }, init3.session);
+    await rpc(server.mcp, { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "coda_list_documents", arguments: { limit: 1 } } }, init3.session);
+    await page.waitForFunction((n) => document.querySelectorAll("#call-rows tr").length === n + 1, before, { timeout: 2000 });
+    const rows = await page.locator("#call-rows tr").allTextContents();
+    assert.ok(rows.every((r) => r.includes("coda_list_documents")), JSON.stringify(rows));
+    await page.fill("#call-search", "");
+    await page.locator("#call-rows tr", { hasText: "coda_whoami" }).first().waitFor({ timeout: 3000 });
     assert.deepEqual(pageErrors, [], "no script errors");
+    assert.deepEqual(cspViolations, [], "nothing refused by the Content-Security-Policy");
   } finally {
     await browser.close();
     await stopServer(server).catch(() => {});
