@@ -2,6 +2,11 @@
 //! directory — who, what (arguments with secrets removed), when, the outcome and whether it
 //! changed Coda — kept for 30 days (configurable), searchable and exportable as CSV, so a
 //! person can see what an assistant changed after a restart.
+//!
+//! The store keeps its own promises rather than trusting its callers: arguments are redacted
+//! again on the way in (secrets never reach the file), old calls are pruned at open and then
+//! every hour on the writer thread (a long-running app keeps only its retention period), and
+//! the CSV export neutralises cells a spreadsheet would run as a formula.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -22,6 +27,9 @@ pub enum AuditError {
     #[error("audit database directory: {0}")]
     Io(#[from] std::io::Error),
 }
+
+/// How often the writer thread drops calls older than the retention period.
+pub const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// A message for the writer thread.
 enum Write {
@@ -61,8 +69,18 @@ CREATE INDEX IF NOT EXISTS calls_at ON calls(at);
 ";
 
 impl AuditStore {
-    /// Opens (or creates) the database at `path`, dropping calls older than `retention`.
+    /// Opens (or creates) the database at `path`, dropping calls older than `retention` now
+    /// and every [`PRUNE_EVERY`].
     pub fn open(path: &Path, retention: Duration) -> Result<Self, AuditError> {
+        Self::open_pruning_every(path, retention, PRUNE_EVERY)
+    }
+
+    /// [`AuditStore::open`] with another pruning period (tests).
+    pub fn open_pruning_every(
+        path: &Path,
+        retention: Duration,
+        every: std::time::Duration,
+    ) -> Result<Self, AuditError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -70,15 +88,19 @@ impl AuditStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // With WAL, NORMAL keeps the database consistent and skips an fsync per commit.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        Self::init(conn, retention)
+        Self::init(conn, retention, every)
     }
 
     /// A database in memory (no data directory).
     pub fn in_memory(retention: Duration) -> Result<Self, AuditError> {
-        Self::init(Connection::open_in_memory()?, retention)
+        Self::init(Connection::open_in_memory()?, retention, PRUNE_EVERY)
     }
 
-    fn init(conn: Connection, retention: Duration) -> Result<Self, AuditError> {
+    fn init(
+        conn: Connection,
+        retention: Duration,
+        every: std::time::Duration,
+    ) -> Result<Self, AuditError> {
         conn.execute_batch(SCHEMA)?;
         // Histories from before the 429 count get the column (0 for their calls).
         let has_rate_limited = conn
@@ -94,7 +116,7 @@ impl AuditStore {
         let db = conn.clone();
         std::thread::Builder::new()
             .name("audit-writer".into())
-            .spawn(move || write_loop(&db, &queue))?;
+            .spawn(move || write_loop(&db, &queue, retention, every))?;
         let store = AuditStore {
             conn,
             writer,
@@ -107,21 +129,16 @@ impl AuditStore {
 
     /// Removes calls older than the retention period; returns how many.
     pub fn prune(&self) -> Result<usize, AuditError> {
-        let cutoff = (Utc::now() - self.retention).to_rfc3339();
-        Ok(self
-            .conn
-            .lock()
-            .expect("audit")
-            .execute("DELETE FROM calls WHERE at < ?1", params![cutoff])?)
+        Ok(prune(&self.conn.lock().expect("audit"), self.retention)?)
     }
 
     /// Queues one call for the writer; never blocks. Returns false if the queue was full
-    /// (the call is then counted in [`AuditStore::dropped`] instead).
+    /// (the call is then counted in [`AuditStore::dropped`] instead). Its arguments are
+    /// redacted here too, whatever the caller did.
     pub fn record(&self, c: &ToolCallRecord) -> bool {
-        let ok = self
-            .writer
-            .try_send(Write::Record(Box::new(c.clone())))
-            .is_ok();
+        let mut kept = c.clone();
+        kept.args = crate::events::redact(&kept.args);
+        let ok = self.writer.try_send(Write::Record(Box::new(kept))).is_ok();
         if !ok {
             self.dropped
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -182,13 +199,20 @@ impl AuditStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// All kept calls as CSV, newest first.
+    /// All kept calls as CSV, newest first. A text cell a spreadsheet would read as a
+    /// formula (starting with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading
+    /// `'`, so opening the export never runs what an assistant wrote into an argument.
     pub fn csv(&self) -> Result<String, AuditError> {
         let field = |s: &str| {
+            let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+                format!("'{s}")
+            } else {
+                s.to_owned()
+            };
             if s.contains([',', '"', '\n', '\r']) {
                 format!("\"{}\"", s.replace('"', "\"\""))
             } else {
-                s.to_owned()
+                s
             }
         };
         let mut out = String::from(
@@ -218,9 +242,34 @@ impl AuditStore {
     }
 }
 
-/// The writer thread: takes what is queued, writes it in one transaction, repeats.
-fn write_loop(db: &Mutex<Connection>, queue: &std::sync::mpsc::Receiver<Write>) {
-    while let Ok(first) = queue.recv() {
+fn prune(conn: &Connection, retention: Duration) -> rusqlite::Result<usize> {
+    let cutoff = (Utc::now() - retention).to_rfc3339();
+    conn.execute("DELETE FROM calls WHERE at < ?1", params![cutoff])
+}
+
+/// The writer thread: takes what is queued, writes it in one transaction, repeats; and every
+/// `every` drops what is older than `retention`.
+fn write_loop(
+    db: &Mutex<Connection>,
+    queue: &std::sync::mpsc::Receiver<Write>,
+    retention: Duration,
+    every: std::time::Duration,
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let mut next_prune = std::time::Instant::now() + every;
+    loop {
+        let now = std::time::Instant::now();
+        if now >= next_prune {
+            if let Err(e) = prune(&db.lock().expect("audit"), retention) {
+                tracing::warn!(error = %e, "could not prune the audit history");
+            }
+            next_prune = now + every;
+        }
+        let first = match queue.recv_timeout(next_prune.saturating_duration_since(now)) {
+            Ok(m) => m,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
         let mut batch = vec![first];
         while batch.len() < 1_000 {
             match queue.try_recv() {
@@ -272,7 +321,8 @@ mod tests {
             session: "s1".into(),
             client: "claude 1.0".into(),
             tool: tool.into(),
-            args: crate::events::redact(&args),
+            // Raw: the store itself must redact.
+            args,
             ok: true,
             error: None,
             duration_ms: 3.5,
@@ -370,5 +420,113 @@ mod tests {
             "secrets never reach the history"
         );
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_store_redacts_what_it_is_given_even_in_the_file() {
+        let dir = std::env::temp_dir().join(format!("coda-mcp-audit-{}", uuid::Uuid::new_v4()));
+        let path = dir.join("audit.sqlite3");
+        let store = AuditStore::open(&path, Duration::days(30)).unwrap();
+        // A caller that forgot to redact: the raw arguments, secrets and all.
+        store.record(&call(
+            "raw",
+            "coda_update_row",
+            Utc::now(),
+            json!({"docId": "AbC", "apiToken": "pat_raw_secret_1", "nested": {"authorization": "Bearer cmk_raw_2"},
+                "value": "cmk_raw_key_3", "note": "y".repeat(5000)}),
+        ));
+        store.flush();
+        let kept = &store.search("", 10).unwrap()[0];
+        assert_eq!(kept.args["apiToken"], "[redacted]");
+        assert_eq!(kept.args["value"], "[redacted]");
+        assert!(
+            kept.args["note"].as_str().unwrap().len() < 300,
+            "long values cut"
+        );
+        drop(store);
+        let mut bytes = std::fs::read(&path).unwrap();
+        if let Ok(wal) = std::fs::read(path.with_extension("sqlite3-wal")) {
+            bytes.extend(wal);
+        }
+        let raw = String::from_utf8_lossy(&bytes);
+        for secret in ["pat_raw_secret_1", "cmk_raw_2", "cmk_raw_key_3"] {
+            assert!(!raw.contains(secret), "{secret} reached the database file");
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn old_calls_are_pruned_while_the_store_stays_open() {
+        let dir = std::env::temp_dir().join(format!("coda-mcp-audit-{}", uuid::Uuid::new_v4()));
+        let store = AuditStore::open_pruning_every(
+            &dir.join("audit.sqlite3"),
+            Duration::days(30),
+            std::time::Duration::from_millis(50),
+        )
+        .unwrap();
+        // Written after the prune at open: only the periodic prune can remove it.
+        store.record(&call(
+            "old",
+            "coda_whoami",
+            Utc::now() - Duration::days(31),
+            json!({}),
+        ));
+        store.record(&call("new", "coda_whoami", Utc::now(), json!({})));
+        store.flush();
+        let mut ids = Vec::new();
+        for _ in 0..100 {
+            ids = store
+                .search("", 10)
+                .unwrap()
+                .into_iter()
+                .map(|c| c.id)
+                .collect::<Vec<_>>();
+            if ids == ["new"] {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(ids, ["new"], "the writer pruned the 31-day-old call");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn csv_cells_that_a_spreadsheet_would_run_are_neutralised() {
+        let store = AuditStore::in_memory(Duration::days(30)).unwrap();
+        let mut c = call("f", "coda_upsert_rows", Utc::now(), json!({}));
+        c.session = "=HYPERLINK(\"http://evil.test\",\"x\")".into();
+        c.client = "+cmd|' /C calc'!A0".into();
+        c.tool = "@SUM(1+1)".into();
+        c.error = Some("-2+3".into());
+        store.record(&c);
+        let mut t = call("t", "coda_whoami", Utc::now(), json!({}));
+        t.session = "\tsession".into();
+        t.client = "\r=1+1".into();
+        store.record(&t);
+        let csv = store.csv().unwrap();
+        let cells: Vec<String> = csv
+            .lines()
+            .skip(1)
+            .flat_map(|l| {
+                l.split(',')
+                    .map(|c| c.trim_matches('"').to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for cell in &cells {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "{cell:?} would run as a formula in: {csv}"
+            );
+        }
+        assert!(csv.contains("\"'=HYPERLINK(\"\"http://evil.test\"\""));
+        assert!(csv.contains("'+cmd|' /C calc'!A0"));
+        assert!(csv.contains(",'@SUM(1+1),"));
+        assert!(csv.contains(",'-2+3,"));
+        assert!(csv.contains("'\tsession"));
+        assert!(
+            csv.contains("\"'\r=1+1\""),
+            "a CR cell is quoted and neutralised"
+        );
     }
 }

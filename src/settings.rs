@@ -28,6 +28,8 @@ pub struct Settings {
     pub launch_at_login: bool,
     /// Whether first-run setup was completed or skipped.
     pub first_run_done: bool,
+    /// Days of tool-call history kept in the audit database (older calls are pruned).
+    pub audit_retention_days: u32,
 }
 
 impl Default for Settings {
@@ -42,6 +44,7 @@ impl Default for Settings {
             ngrok_domain: None,
             launch_at_login: false,
             first_run_done: false,
+            audit_retention_days: 30,
         }
     }
 }
@@ -86,6 +89,11 @@ impl Settings {
         if !(10..=86_400).contains(&self.session_idle_timeout_s) {
             return Err(SettingsError::Invalid(
                 "session_idle_timeout_s must be between 10 and 86400 seconds".into(),
+            ));
+        }
+        if !(1..=3_650).contains(&self.audit_retention_days) {
+            return Err(SettingsError::Invalid(
+                "audit_retention_days must be between 1 and 3650 days".into(),
             ));
         }
         if let Some(d) = &self.ngrok_domain {
@@ -144,6 +152,26 @@ mod tests {
             ..Settings::default()
         };
         assert!(bad.save(&path).is_err());
+        // An older file without the retention gets the default; a silly one is refused.
+        std::fs::write(&path, r#"{"port": 9000}"#).unwrap();
+        assert_eq!(Settings::load(&path).unwrap().audit_retention_days, 30);
+        let kept = Settings {
+            audit_retention_days: 7,
+            ..Settings::default()
+        };
+        kept.save(&path).unwrap();
+        assert_eq!(Settings::load(&path).unwrap().audit_retention_days, 7);
+        for days in [0, 10_000] {
+            let bad = Settings {
+                audit_retention_days: days,
+                ..Settings::default()
+            };
+            assert!(bad
+                .save(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("audit_retention_days"));
+        }
         let _ = std::fs::remove_dir_all(dir);
     }
 }
