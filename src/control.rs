@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::coda::{CodaRequest, Secret};
 use crate::secrets::{SecretName, SecretStore, StoreError};
 use crate::settings::{Settings, SettingsError};
-use crate::tunnel::{Backoff, Tunnel, TunnelProvider, TunnelState};
+use crate::tunnel::{Backoff, Tunnel, TunnelProvider, TunnelState, UrlMemory};
 use crate::Engine;
 
 /// Builds the tunnel provider from the stored authtoken and the configured domain.
@@ -91,6 +91,8 @@ pub struct Controls {
     options: ControlOptions,
     ngrok_domain: std::sync::Mutex<Option<String>>,
     tunnel: tokio::sync::Mutex<Option<Tunnel>>,
+    /// The last public URL, across tunnel restarts (and, in the data directory, app restarts).
+    url_memory: std::sync::OnceLock<UrlMemory>,
     /// The public router the tunnel serves; set by the server once built, cleared at shutdown.
     public_router: std::sync::Mutex<Option<Router>>,
 }
@@ -102,6 +104,7 @@ impl Controls {
             ngrok_domain: std::sync::Mutex::new(options.ngrok_domain.clone()),
             options,
             tunnel: Default::default(),
+            url_memory: Default::default(),
             public_router: Default::default(),
         }
     }
@@ -215,6 +218,9 @@ impl Controls {
 
     /// Opens the tunnel (a running one is replaced, so new credentials take effect).
     pub async fn start_tunnel(&self, engine: &Engine) -> Result<TunnelState, ControlError> {
+        if engine.config().no_auth {
+            return Err(ControlError::Invalid("the tunnel cannot be opened while authentication is off (--no-auth): restart without --no-auth first".into()));
+        }
         let factory = self
             .options
             .tunnel_provider
@@ -244,11 +250,16 @@ impl Controls {
         .map_err(|e| ControlError::Invalid(e.to_string()))?;
         let domain = self.ngrok_domain.lock().expect("domain").clone();
         let provider = factory(authtoken, domain);
-        let tunnel = Tunnel::start(
+        let memory = self
+            .url_memory
+            .get_or_init(|| UrlMemory::in_dir(engine.config().data_dir.as_deref()))
+            .clone();
+        let tunnel = Tunnel::start_with(
             provider,
             router,
             engine.clone(),
             self.options.tunnel_backoff,
+            memory,
         );
         let state = tunnel.state();
         *slot = Some(tunnel);

@@ -31,6 +31,8 @@ struct FakeProvider {
     script: Mutex<VecDeque<Result<&'static str, TunnelError>>>,
     opened: Mutex<Vec<(SocketAddr, tokio::sync::oneshot::Sender<()>)>>,
     opens: std::sync::atomic::AtomicUsize,
+    /// The latency cell of the latest tunnel (the provider's heartbeat writes it).
+    latency: Mutex<Option<Arc<std::sync::atomic::AtomicU64>>>,
 }
 
 impl FakeProvider {
@@ -89,11 +91,13 @@ impl TunnelProvider for Shared {
                 TunnelError::Dropped("connection reset by the test".into())
             }
             .boxed();
+            let latency = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            *this.latency.lock().unwrap() = Some(latency.clone());
             Ok(OpenTunnel {
                 url: url.to_owned(),
                 closed,
                 close,
-                latency_ms: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+                latency_ms: latency,
             })
         }
         .boxed()
@@ -337,4 +341,194 @@ async fn real_ngrok_unreachable_retries_on_our_schedule_without_leaking_the_auth
 
 fn tunnel_state_after_stop(h: &Harness) -> Option<String> {
     h.server.state.engine.public().url()
+}
+
+/// The bus's events of one kind, as JSON, from a receiver (waiting up to `within`).
+async fn events_of(
+    rx: &mut tokio::sync::broadcast::Receiver<Arc<coda_mcp::events::Event>>,
+    kind: &str,
+    within: Duration,
+    until: impl Fn(&Value) -> bool,
+) -> Vec<Value> {
+    let mut found = Vec::new();
+    let _ = tokio::time::timeout(within, async {
+        while let Ok(e) = rx.recv().await {
+            let v = serde_json::to_value(&*e).unwrap();
+            if v["type"] == kind {
+                let stop = until(&v);
+                found.push(v);
+                if stop {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
+    found
+}
+
+#[tokio::test]
+async fn measured_latency_goes_on_the_bus_while_up() {
+    let h = Harness::start().await;
+    let engine = h.server.state.engine.clone();
+    let fake = FakeProvider::new(vec![Ok("https://lat.ngrok.test")]);
+    let (_, mut rx) = engine.events().subscribe(None);
+    let tunnel = Tunnel::start(
+        Arc::new(Shared(fake.clone())),
+        h.server.public_router(),
+        engine.clone(),
+        FAST,
+    );
+    wait_for(&tunnel, "up", |s| s.url().is_some()).await;
+    // The provider's heartbeat measures a round trip.
+    fake.latency
+        .lock()
+        .unwrap()
+        .as_ref()
+        .unwrap()
+        .store(42, std::sync::atomic::Ordering::Relaxed);
+    let seen = events_of(&mut rx, "tunnel", Duration::from_secs(5), |v| {
+        v["state"]["latency_ms"] == 42
+    })
+    .await;
+    let last = seen.last().expect("tunnel events");
+    assert_eq!(last["state"]["state"], "up");
+    assert_eq!(last["state"]["latency_ms"], 42, "{seen:?}");
+    assert_eq!(
+        engine.public().tunnel_state(),
+        TunnelState::Up {
+            url: "https://lat.ngrok.test".into(),
+            latency_ms: Some(42)
+        },
+        "the dashboard's snapshot has it too"
+    );
+    tunnel.stop().await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_endpoint_still_online_elsewhere_is_retried_not_given_up() {
+    let h = Harness::start().await;
+    let fake = FakeProvider::new(vec![
+        Err(TunnelError::Busy(
+            "The endpoint 'https://x.ngrok.app' is already online. (ERR_NGROK_334)".into(),
+        )),
+        Ok("https://x.ngrok.app"),
+    ]);
+    let tunnel = Tunnel::start(
+        Arc::new(Shared(fake.clone())),
+        h.server.public_router(),
+        h.server.state.engine.clone(),
+        FAST,
+    );
+    let up = wait_for(&tunnel, "up after a retry", |s| s.url().is_some()).await;
+    assert_eq!(up.url(), Some("https://x.ngrok.app"));
+    assert_eq!(fake.opens.load(std::sync::atomic::Ordering::SeqCst), 2);
+    tunnel.stop().await;
+    h.stop().await;
+}
+
+/// ChatGPT keeps the schema it was given: when the tunnel comes up on another URL than last
+/// time — after a stop and start, or after the app restarts — the bus says so (and the
+/// dashboard's snapshot keeps saying so), from the URL remembered in the data directory.
+#[tokio::test]
+async fn a_new_public_url_is_announced_across_tunnel_and_app_restarts() {
+    let dir = std::env::temp_dir().join(format!("coda-mcp-tunnel-{}", uuid::Uuid::new_v4()));
+    let with_dir = |config: &mut coda_mcp::EngineConfig| config.data_dir = Some(dir.clone());
+    let dash = |h: &Harness| {
+        h.server
+            .state
+            .engine
+            .config()
+            .dashboard_token
+            .expose()
+            .to_owned()
+    };
+
+    // First run: the first URL is remembered; nothing to re-copy yet.
+    let h = Harness::start_with(common::quick_demo(), with_dir).await;
+    let engine = h.server.state.engine.clone();
+    let (_, mut rx) = engine.events().subscribe(None);
+    let run = |url: &'static str, engine: &coda_mcp::Engine, h: &Harness| {
+        Tunnel::start(
+            Arc::new(Shared(FakeProvider::new(vec![Ok(url)]))),
+            h.server.public_router(),
+            engine.clone(),
+            FAST,
+        )
+    };
+    let tunnel = run("https://one.ngrok.test", &engine, &h);
+    wait_for(&tunnel, "up", |s| s.url().is_some()).await;
+    tunnel.stop().await;
+    // Stopped and started again on the same URL: still nothing.
+    let tunnel = run("https://one.ngrok.test", &engine, &h);
+    wait_for(&tunnel, "up", |s| s.url().is_some()).await;
+    tunnel.stop().await;
+    let changed = events_of(
+        &mut rx,
+        "public_url_changed",
+        Duration::from_millis(300),
+        |_| true,
+    )
+    .await;
+    assert!(changed.is_empty(), "{changed:?}");
+    // Stopped and started on a new URL (a free ngrok domain changes): announced.
+    let tunnel = run("https://two.ngrok.test", &engine, &h);
+    wait_for(&tunnel, "up", |s| s.url().is_some()).await;
+    let changed = events_of(
+        &mut rx,
+        "public_url_changed",
+        Duration::from_secs(5),
+        |_| true,
+    )
+    .await;
+    assert_eq!(changed.len(), 1);
+    assert_eq!(changed[0]["previous"], "https://one.ngrok.test");
+    assert_eq!(changed[0]["url"], "https://two.ngrok.test");
+    tunnel.stop().await;
+    h.stop().await;
+    let kept = std::fs::read_to_string(dir.join(coda_mcp::tunnel::URL_MEMORY_FILE)).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&kept).unwrap(),
+        serde_json::json!({"url": "https://two.ngrok.test"}),
+        "only the URL is kept"
+    );
+
+    // The app restarts (a new engine over the same data directory) and gets a third URL.
+    let h = Harness::start_with(common::quick_demo(), with_dir).await;
+    let engine = h.server.state.engine.clone();
+    let (_, mut rx) = engine.events().subscribe(None);
+    let tunnel = run("https://three.ngrok.test", &engine, &h);
+    wait_for(&tunnel, "up", |s| s.url().is_some()).await;
+    let changed = events_of(
+        &mut rx,
+        "public_url_changed",
+        Duration::from_secs(5),
+        |_| true,
+    )
+    .await;
+    assert_eq!(changed.len(), 1, "announced after the restart too");
+    assert_eq!(changed[0]["previous"], "https://two.ngrok.test");
+    // A dashboard opened afterwards still shows the notice.
+    let state: Value = h
+        .http
+        .get(format!("{}/api/state", h.base()))
+        .bearer_auth(dash(&h))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        state["setup"]["url_changed"]["url"],
+        "https://three.ngrok.test"
+    );
+    assert_eq!(
+        state["setup"]["url_changed"]["previous"],
+        "https://two.ngrok.test"
+    );
+    tunnel.stop().await;
+    h.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
 }

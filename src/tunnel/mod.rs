@@ -4,9 +4,16 @@
 //! provider's own reconnect — publishes its state on the event bus and points the engine's
 //! public address (Host check, OpenAPI `servers`) at the current URL. Only the public router
 //! is served through it: always authenticated, no dashboard.
+//!
+//! While up, the measured round trip to the provider goes on the bus whenever it changes. The
+//! last public URL is remembered in the data directory ([`UrlMemory`], no secret in it), so
+//! when a tunnel comes up on another URL — after a drop, a stop and start, or a restart of the
+//! app — the bus says so (`PublicUrlChanged`) and the dashboard and tray ask the person to copy
+//! the schema into ChatGPT again.
 
 pub mod ngrok;
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,6 +72,10 @@ pub enum TunnelError {
     /// The provider could not be reached (offline, firewall, DNS).
     #[error("cannot reach ngrok: {0}")]
     Unreachable(String),
+    /// The provider said not now: the endpoint is still online elsewhere (an old session that
+    /// has not timed out yet), the account's sessions are all in use, or it is overloaded.
+    #[error("ngrok cannot open the tunnel right now: {0}")]
+    Busy(String),
     /// The tunnel dropped after it was up.
     #[error("the tunnel dropped: {0}")]
     Dropped(String),
@@ -74,6 +85,62 @@ impl TunnelError {
     /// Whether retrying could help.
     pub fn is_permanent(&self) -> bool {
         matches!(self, TunnelError::NoAuthtoken | TunnelError::Refused(_))
+    }
+}
+
+/// The last public URL a tunnel came up on, kept in the data directory's `public-url.json`
+/// (a URL, never a secret) so a change is noticed across tunnel restarts and app restarts.
+/// Without a data directory it lasts as long as the value (the controls keep one per server).
+#[derive(Clone, Default)]
+pub struct UrlMemory {
+    last: Arc<std::sync::Mutex<Option<String>>>,
+    file: Option<PathBuf>,
+}
+
+/// The file [`UrlMemory`] keeps in the data directory.
+pub const URL_MEMORY_FILE: &str = "public-url.json";
+
+impl UrlMemory {
+    /// A memory kept in `dir` (read now), or only in memory without one.
+    pub fn in_dir(dir: Option<&Path>) -> Self {
+        let file = dir.map(|d| d.join(URL_MEMORY_FILE));
+        let last = file
+            .as_deref()
+            .and_then(|f| std::fs::read(f).ok())
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["url"].as_str().map(str::to_owned));
+        UrlMemory {
+            last: Arc::new(std::sync::Mutex::new(last)),
+            file,
+        }
+    }
+
+    /// The URL the last tunnel came up on.
+    pub fn last(&self) -> Option<String> {
+        self.last.lock().expect("url memory").clone()
+    }
+
+    /// Remembers `url`; returns the previous URL when there was one and it differs.
+    pub fn remember(&self, url: &str) -> Option<String> {
+        let mut last = self.last.lock().expect("url memory");
+        if last.as_deref() == Some(url) {
+            return None;
+        }
+        let previous = last.replace(url.to_owned());
+        if let Some(file) = &self.file {
+            let write = || -> std::io::Result<()> {
+                if let Some(dir) = file.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let tmp = file.with_extension(format!("json.tmp-{}", std::process::id()));
+                std::fs::write(&tmp, serde_json::json!({ "url": url }).to_string())?;
+                std::fs::rename(&tmp, file)
+            };
+            if let Err(e) = write() {
+                tracing::warn!(error = %e, "could not remember the public URL");
+            }
+        }
+        previous
     }
 }
 
@@ -135,22 +202,42 @@ pub struct Tunnel {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// How often the latency measured by the provider is looked at while the tunnel is up.
+const LATENCY_EVERY: Duration = Duration::from_secs(1);
+
 impl Tunnel {
-    /// Starts keeping a tunnel to `app` up through `provider`.
+    /// Starts keeping a tunnel to `app` up through `provider`, remembering its URL in the
+    /// engine's data directory.
     pub fn start(
         provider: Arc<dyn TunnelProvider>,
         app: Router,
         engine: Engine,
         backoff: Backoff,
     ) -> Tunnel {
+        let memory = UrlMemory::in_dir(engine.config().data_dir.as_deref());
+        Self::start_with(provider, app, engine, backoff, memory)
+    }
+
+    /// [`Tunnel::start`] with a given memory of the last URL (the controls keep one across
+    /// tunnel restarts).
+    pub fn start_with(
+        provider: Arc<dyn TunnelProvider>,
+        app: Router,
+        engine: Engine,
+        backoff: Backoff,
+        memory: UrlMemory,
+    ) -> Tunnel {
         let (tx, rx) = watch::channel(TunnelState::Connecting { attempt: 1 });
         let stop = CancellationToken::new();
         let latency = Arc::new(std::sync::Mutex::new(None));
         let task = tokio::spawn(supervise(
-            provider,
-            app,
-            engine,
-            backoff,
+            Job {
+                provider,
+                app,
+                engine,
+                backoff,
+                memory,
+            },
             tx,
             stop.clone(),
             latency.clone(),
@@ -191,15 +278,36 @@ impl Tunnel {
     }
 }
 
-async fn supervise(
+/// What the supervisor keeps up, and how.
+struct Job {
     provider: Arc<dyn TunnelProvider>,
     app: Router,
     engine: Engine,
     backoff: Backoff,
+    memory: UrlMemory,
+}
+
+async fn supervise(
+    job: Job,
     state: watch::Sender<TunnelState>,
     stop: CancellationToken,
     latency: Arc<std::sync::Mutex<Option<Arc<std::sync::atomic::AtomicU64>>>>,
 ) {
+    let Job {
+        provider,
+        app,
+        engine,
+        backoff,
+        memory,
+    } = job;
+    // A new latency while up: on the bus and in the state, without a log line each time.
+    let measured = |state: &watch::Sender<TunnelState>, next: TunnelState| {
+        engine.public().set_tunnel_state(next.clone());
+        engine.events().publish(EventKind::Tunnel {
+            state: next.clone(),
+        });
+        state.send_replace(next);
+    };
     let announce = |next: TunnelState| {
         let (level, message) = match &next {
             TunnelState::Off => ("info", "tunnel off".to_owned()),
@@ -228,7 +336,6 @@ async fn supervise(
         state.send_replace(next);
     };
     let mut failures: u32 = 0;
-    let mut last_url: Option<String> = None;
     loop {
         announce(TunnelState::Connecting {
             attempt: failures + 1,
@@ -238,30 +345,52 @@ async fn supervise(
             opened = provider.open(app.clone()) => opened,
         };
         let error = match opened {
-            Ok(tunnel) => {
+            Ok(mut tunnel) => {
                 failures = 0;
                 engine.public().set_tunnel_url(Some(&tunnel.url));
                 *latency.lock().expect("latency") = Some(tunnel.latency_ms.clone());
-                if last_url.as_deref().is_some_and(|u| u != tunnel.url) {
+                if let Some(previous) = memory.remember(&tunnel.url) {
+                    engine.events().publish(EventKind::PublicUrlChanged {
+                        previous: previous.clone(),
+                        url: tunnel.url.clone(),
+                    });
                     engine.events().publish(EventKind::Log {
                         level: "warn".into(),
-                        message: format!("the public URL changed to {}: copy the OpenAPI schema into ChatGPT again", tunnel.url),
+                        message: format!("the public URL changed from {previous} to {}: copy the OpenAPI schema into ChatGPT again", tunnel.url),
                         session: None,
                         tool: None,
                     });
                 }
-                last_url = Some(tunnel.url.clone());
+                let current = |tunnel: &OpenTunnel| {
+                    Some(tunnel.latency_ms.load(std::sync::atomic::Ordering::Relaxed))
+                        .filter(|&ms| ms > 0)
+                };
+                let mut shown = current(&tunnel);
                 announce(TunnelState::Up {
                     url: tunnel.url.clone(),
-                    latency_ms: None,
+                    latency_ms: shown,
                 });
-                let reason = tokio::select! {
-                    _ = stop.cancelled() => {
-                        tunnel.close.cancel();
-                        break;
+                let mut every = tokio::time::interval(LATENCY_EVERY);
+                let reason = loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => {
+                            tunnel.close.cancel();
+                            break None;
+                        }
+                        reason = &mut tunnel.closed => break Some(reason),
+                        _ = every.tick() => {
+                            let now = current(&tunnel);
+                            if now != shown {
+                                shown = now;
+                                measured(&state, TunnelState::Up {
+                                    url: tunnel.url.clone(),
+                                    latency_ms: now,
+                                });
+                            }
+                        }
                     }
-                    reason = tunnel.closed => reason,
                 };
+                let Some(reason) = reason else { break };
                 engine.public().set_tunnel_url(None);
                 *latency.lock().expect("latency") = None;
                 reason
