@@ -2,6 +2,11 @@
 //! Desktop). When the app (or `coda-mcp serve`) is running, it bridges each message to that
 //! server, so the session shows in its dashboard; otherwise it serves in this process with
 //! the keychain's Coda token (or the demo workspace) and says so on stderr.
+//!
+//! `--demo` asks for the demo workspace: the bridge is used only when the announced server
+//! serves the demo too (its `server.json` says `demo: true`); otherwise the demo is served in
+//! this process. Without `--demo`, a running demo server is still bridged to (the person chose
+//! it in the app), and stderr says that it is the demo, not their Coda account.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -41,25 +46,77 @@ pub struct StdioArgs {
     pub data_dir: Option<PathBuf>,
 }
 
+/// Where a stdio session goes.
+#[derive(Debug, PartialEq)]
+enum Plan {
+    /// Bridge to the server at `url`; `note` is said on stderr first.
+    Bridge { url: String, note: Option<String> },
+    /// Serve in this process; `why` says why on stderr (the app is not running, or it serves
+    /// another workspace than the one asked for).
+    InProcess { why: String },
+}
+
+const NOT_RUNNING: &str = "the app is not running";
+
+/// Decides between the bridge and serving here, from `--demo`, `--url` and what the running
+/// server announced. (Whether it answers is checked afterwards.)
+fn plan(demo: bool, url: Option<&str>, announced: Option<&runtime::RuntimeInfo>) -> Plan {
+    if let Some(url) = url {
+        return Plan::Bridge {
+            url: url.to_owned(),
+            note: None,
+        };
+    }
+    match announced {
+        None => Plan::InProcess {
+            why: NOT_RUNNING.into(),
+        },
+        Some(info) if demo && !info.demo => Plan::InProcess {
+            why: format!(
+                "the running server at {} serves your Coda workspace, not the demo",
+                info.mcp_url
+            ),
+        },
+        Some(info) if !demo && info.demo => Plan::Bridge {
+            url: info.mcp_url.clone(),
+            note: Some(format!(
+                "the running server at {} serves the built-in demo workspace, not your Coda account \
+                 (switch the app to your workspace, or run `stdio --in-process` to serve it here)",
+                info.mcp_url
+            )),
+        },
+        Some(info) => Plan::Bridge {
+            url: info.mcp_url.clone(),
+            note: None,
+        },
+    }
+}
+
 /// Runs until stdin closes. (anyhow: this is an edge, talking to a person on stderr.)
 pub async fn run(args: StdioArgs, store: Arc<dyn SecretStore>) -> anyhow::Result<()> {
     let root = args.data_dir.clone().or_else(runtime::data_root);
+    let mut why = NOT_RUNNING.to_owned();
     if !args.in_process {
-        let target = args.url.clone().or_else(|| {
-            root.as_deref()
-                .and_then(runtime::discover)
-                .map(|info| info.mcp_url)
-        });
-        if let Some(url) = target {
-            if answers(&url).await {
-                eprintln!("coda-mcp stdio: bridging to the running server at {url}");
-                let key = bridge_key(store).await;
-                return bridge(&url, key).await;
+        let announced = match &args.url {
+            Some(_) => None,
+            None => root.as_deref().and_then(runtime::discover),
+        };
+        match plan(args.demo, args.url.as_deref(), announced.as_ref()) {
+            Plan::Bridge { url, note } => {
+                if answers(&url).await {
+                    if let Some(note) = note {
+                        eprintln!("coda-mcp stdio: {note}");
+                    }
+                    eprintln!("coda-mcp stdio: bridging to the running server at {url}");
+                    let key = bridge_key(store).await;
+                    return bridge(&url, key).await;
+                }
+                eprintln!("coda-mcp stdio: no server answers at {url}");
             }
-            eprintln!("coda-mcp stdio: no server answers at {url}");
+            Plan::InProcess { why: reason } => why = reason,
         }
     }
-    in_process(args, root, store).await
+    in_process(args, root, store, &why).await
 }
 
 /// Whether a Coda MCP server answers `/health` next to `mcp_url`.
@@ -103,6 +160,7 @@ async fn in_process(
     args: StdioArgs,
     root: Option<PathBuf>,
     store: Arc<dyn SecretStore>,
+    why: &str,
 ) -> anyhow::Result<()> {
     use rmcp::ServiceExt;
     let mut config = EngineConfig {
@@ -118,7 +176,7 @@ async fn in_process(
             .context("starting the demo workspace")?;
         config.coda_base_url = handle.base_url.clone();
         config.coda_token = Some(handle.token().clone());
-        eprintln!("coda-mcp stdio: the app is not running; serving the built-in demo workspace in this process");
+        eprintln!("coda-mcp stdio: {why}; serving the built-in demo workspace in this process");
         demo_handle = Some(handle);
     } else {
         let env = std::env::var("CODA_API_TOKEN").ok();
@@ -127,12 +185,12 @@ async fn in_process(
         match token {
             Some((token, source)) => {
                 eprintln!(
-                    "coda-mcp stdio: the app is not running; serving in this process with the Coda token from the {}",
+                    "coda-mcp stdio: {why}; serving in this process with the Coda token from the {}",
                     source.label()
                 );
                 config.coda_token = Some(token);
             }
-            None => eprintln!("coda-mcp stdio: the app is not running and no Coda token is set (run `coda-mcp token set`, or use --demo); tools will say so"),
+            None => eprintln!("coda-mcp stdio: {why} and no Coda token is set (run `coda-mcp token set`, or use --demo); tools will say so"),
         }
     }
     let engine = Engine::new(config).context("configuring the engine")?;
@@ -409,7 +467,54 @@ impl SseParser {
 
 #[cfg(test)]
 mod tests {
-    use super::SseParser;
+    use super::{plan, Plan, SseParser};
+    use crate::runtime::RuntimeInfo;
+
+    #[test]
+    fn demo_is_bridged_only_to_a_demo_server_and_the_real_one_says_when_it_is_the_demo() {
+        let server = |demo| RuntimeInfo {
+            mcp_url: "http://127.0.0.1:8080/mcp".into(),
+            pid: 1,
+            demo,
+            no_auth: false,
+        };
+        let bridge = |note: Option<&str>| Plan::Bridge {
+            url: "http://127.0.0.1:8080/mcp".into(),
+            note: note.map(str::to_owned),
+        };
+        // --demo: a demo server is bridged to; a real one is not (the demo runs here).
+        assert_eq!(plan(true, None, Some(&server(true))), bridge(None));
+        let Plan::InProcess { why } = plan(true, None, Some(&server(false))) else {
+            panic!("--demo must not bridge to the person's real workspace")
+        };
+        assert!(
+            why.contains("serves your Coda workspace, not the demo"),
+            "{why}"
+        );
+        // No --demo: the real server is bridged to; a demo server too, but never silently.
+        assert_eq!(plan(false, None, Some(&server(false))), bridge(None));
+        let Plan::Bridge {
+            note: Some(note), ..
+        } = plan(false, None, Some(&server(true)))
+        else {
+            panic!("bridging to a demo server must say so")
+        };
+        assert!(
+            note.contains("demo workspace, not your Coda account"),
+            "{note}"
+        );
+        // Nothing announced: in process; an explicit --url is taken as asked.
+        assert_eq!(
+            plan(true, None, None),
+            Plan::InProcess {
+                why: "the app is not running".into()
+            }
+        );
+        assert_eq!(
+            plan(true, Some("http://127.0.0.1:8080/mcp"), None),
+            bridge(None)
+        );
+    }
 
     #[test]
     fn sse_events_split_across_chunks() {

@@ -1,23 +1,78 @@
 """`coda-mcp stdio` (Claude Desktop's entry) with the official Python SDK's stdio client, in
 both modes: bridging to a running server (whose dashboard then shows the session) and serving
-in-process when no server runs."""
+in-process when no server runs — with the demo, or with a Coda token from the environment
+(against `coda-mcp demo`, a Coda-compatible API on loopback). `--demo` bridges only to a demo
+server; without it, bridging to a demo server is said on stderr. The desktop app's binary
+takes the same `stdio` entry."""
 
 import asyncio
+import contextlib
 import json
 import os
+import pathlib
+import re
+import signal
+import subprocess
 import tempfile
 import urllib.request
 
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from conftest import KEY, binary, running_server
+from conftest import KEY, ROOT, binary, running_server
 
 DOC = "AbCDeFGH01"
 
 
-async def stdio_session(args, env, errlog):
-    params = StdioServerParameters(command=binary(), args=["stdio", *args], env=env)
+def desktop_binary() -> str:
+    return os.environ.get("CODA_MCP_DESKTOP_BIN", str(ROOT / "target" / "debug" / "coda-mcp-desktop"))
+
+
+@contextlib.contextmanager
+def demo_api():
+    """`coda-mcp demo`: the demo workspace alone, as a Coda-compatible API on loopback.
+    Yields (base URL, token)."""
+    env = dict(os.environ, RUST_LOG="warn")
+    env.pop("CODA_API_TOKEN", None)
+    proc = subprocess.Popen([binary(), "demo", "--port", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        found = re.search(r"ready: (http://\S+) \(token: (\S+)\)", line)
+        assert found, f"no base URL and token in {line!r}"
+        yield found.group(1), found.group(2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def real_server(data_dir, base_url, token):
+    """`coda-mcp serve` on the person's "own" workspace (here: `coda-mcp demo`'s API with its
+    token), so its server.json says `demo: false`."""
+    env = dict(os.environ, RUST_LOG="warn", CODA_MCP_KEY=KEY, CODA_MCP_KEYCHAIN="off",
+               CODA_MCP_DATA_DIR=data_dir, CODA_API_TOKEN=token)
+    proc = subprocess.Popen([binary(), "serve", "--coda-base-url", base_url, "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        url = next((w for w in line.split() if w.startswith("http://") and w.endswith("/mcp")), None)
+        assert url, line
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+def run_stdio(args, env, program=None):
+    with tempfile.TemporaryFile("w+") as errlog:
+        outcome = asyncio.run(stdio_session(args, env, errlog, program))
+        errlog.seek(0)
+        return outcome, errlog.read()
+
+
+async def stdio_session(args, env, errlog, program=None):
+    params = StdioServerParameters(command=program or binary(), args=["stdio", *args], env=env)
     async with stdio_client(params, errlog=errlog) as (read, write):
         async with ClientSession(read, write) as session:
             init = await session.initialize()
@@ -110,3 +165,53 @@ def test_stale_announcement_falls_back_to_in_process():
         err = errlog.read()
     check(outcome)
     assert "no server answers at http://127.0.0.1:9/mcp" in err, err
+
+
+def test_in_process_with_a_coda_token_from_the_environment():
+    data_dir = tempfile.mkdtemp(prefix="coda-mcp-stdio-")
+    with demo_api() as (base_url, token):
+        env = dict(base_env(data_dir), CODA_API_TOKEN=token)
+        outcome, err = run_stdio(["--coda-base-url", base_url], env)
+    check(outcome)
+    assert "the app is not running; serving in this process with the Coda token from the environment" in err, err
+    assert token not in err, "the token never reaches stderr"
+    # The person's own history (not the demo's) got the calls.
+    assert os.path.exists(os.path.join(data_dir, "audit.sqlite3"))
+
+
+def test_demo_is_never_bridged_to_the_real_workspace():
+    data_dir = tempfile.mkdtemp(prefix="coda-mcp-stdio-")
+    with demo_api() as (base_url, token), real_server(data_dir, base_url, token) as url:
+        announced = json.load(open(os.path.join(data_dir, "server.json")))
+        assert announced["mcp_url"] == url and announced["demo"] is False
+        env = dict(base_env(data_dir), CODA_MCP_KEY=KEY)
+        outcome, err = run_stdio(["--demo"], env)
+        check(outcome)
+        assert "bridging" not in err, err
+        assert f"the running server at {url} serves your Coda workspace, not the demo; " \
+               "serving the built-in demo workspace in this process" in err, err
+        # Without --demo the same server is bridged to, quietly.
+        outcome, err = run_stdio([], env)
+        check(outcome)
+        assert f"bridging to the running server at {url}" in err and "demo" not in err, err
+
+
+def test_bridging_to_a_demo_server_without_demo_says_so():
+    data_dir = tempfile.mkdtemp(prefix="coda-mcp-stdio-")
+    with running_server(data_dir=data_dir) as url:
+        outcome, err = run_stdio([], dict(base_env(data_dir), CODA_MCP_KEY=KEY))
+    check(outcome)
+    assert f"the running server at {url} serves the built-in demo workspace, not your Coda account" in err, err
+    assert f"bridging to the running server at {url}" in err, err
+
+
+def test_the_desktop_apps_binary_serves_stdio_too():
+    program = desktop_binary()
+    assert os.path.exists(program), f"missing {program}: `cargo build --workspace --bins` builds it"
+    data_dir = tempfile.mkdtemp(prefix="coda-mcp-stdio-")
+    env = dict(base_env(data_dir))
+    env.pop("DISPLAY", None)  # Claude Desktop's entry needs no display.
+    outcome, err = run_stdio(["--demo"], env, program=desktop_binary())
+    check(outcome)
+    assert "serving the built-in demo workspace in this process" in err, err
+
