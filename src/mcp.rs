@@ -193,8 +193,8 @@ impl ServerHandler for CodaMcp {
     ) -> Result<ReadResourceResponse, McpError> {
         let uri = request.uri;
         match resources::read(&uri, &self.client_for(&ctx), &self.engine.exec_options()).await {
-            Ok(Some((mime, text))) => {
-                let result: ReadResourceResult = decode(json!({"contents": [{"uri": uri, "mimeType": mime, "text": text}]}))?;
+            Ok(Some(resource)) => {
+                let result: ReadResourceResult = decode(json!({"contents": resource.contents(&uri)}))?;
                 Ok(result.into())
             }
             Ok(None) => Err(McpError::resource_not_found(

@@ -5,6 +5,8 @@ mod common;
 
 use std::collections::HashSet;
 
+use coda_mcp::coda::RateClass;
+use coda_mcp::tools::{Call, Catalogue, Confirm, CATALOGUE};
 use common::{call, connect, err_text, eventually, ok, Harness};
 use serde_json::{json, Value};
 
@@ -56,6 +58,111 @@ fn every_operation_in_operations_tsv_is_covered_by_a_tool() {
     }
 }
 
+/// `operationId → (method, path, rate class)` from `operations.tsv`.
+fn tsv_operations(
+) -> std::collections::HashMap<&'static str, (&'static str, &'static str, &'static str)> {
+    include_str!("data/operations.tsv")
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[3], (f[1], f[2], f[4]))
+        })
+        .collect()
+}
+
+#[test]
+fn every_tool_calls_its_operation_with_codas_method_path_and_rate_class() {
+    let ops = tsv_operations();
+    let mut checked = 0;
+    for t in CATALOGUE {
+        let (method, path, class) = match t.call {
+            Call::Get { path, class } | Call::List { path, class } => ("GET", path, class),
+            Call::Write {
+                method,
+                path,
+                class,
+                ..
+            } => (method, path, class),
+            _ => continue,
+        };
+        let (m, p, c) = ops[t.operations[0]];
+        assert_eq!(
+            (method, path),
+            (m, p),
+            "{} calls {}",
+            t.name,
+            t.operations[0]
+        );
+        assert_eq!(
+            Some(class),
+            RateClass::from_tsv(c),
+            "{}: {} is in Coda's '{c}' rate class",
+            t.name,
+            t.operations[0]
+        );
+        assert_eq!(t.rate_class(), Some(class));
+        checked += 1;
+        // A write confirmed by reading the resource names the read it makes.
+        let probe = match t.call {
+            Call::Write {
+                confirm: Confirm::Gone,
+                path,
+                ..
+            } => Some(path),
+            Call::Write {
+                confirm: Confirm::Listed { path, .. },
+                ..
+            } => Some(path),
+            _ => None,
+        };
+        if let Some(probe) = probe {
+            let read = ops
+                .iter()
+                .find(|(_, (m, p, _))| *m == "GET" && *p == probe)
+                .map(|(op, _)| *op)
+                .unwrap_or_else(|| panic!("{}: no GET operation for {probe}", t.name));
+            assert!(
+                t.operations.contains(&read),
+                "{} polls {read} but its _meta does not say so",
+                t.name
+            );
+        }
+    }
+    assert!(checked >= 55, "only {checked} tools checked");
+}
+
+#[test]
+fn every_write_tool_accepts_wait() {
+    let writes: Vec<_> = CATALOGUE.iter().filter(|t| !t.is_read_only()).collect();
+    assert!(writes.len() >= 26, "{} write tools", writes.len());
+    for t in writes {
+        let schema = t.input_schema();
+        assert_eq!(schema["additionalProperties"], false);
+        assert_eq!(
+            schema["properties"]["wait"]["type"], "boolean",
+            "{} does not accept wait",
+            t.name
+        );
+        assert_eq!(schema["properties"]["wait"]["default"], true, "{}", t.name);
+    }
+}
+
+#[test]
+fn starting_an_export_stays_in_read_only_mode_but_is_paced_as_a_content_write() {
+    // It POSTs and Coda refuses it to read-only tokens, but it changes no doc: read-only by
+    // effect, so --read-only keeps it (coda_get_page_content's fallback does the same).
+    let read_only = Catalogue::new(true);
+    let (export, _) = read_only
+        .get("coda_begin_page_content_export")
+        .expect("offered in --read-only mode");
+    assert_eq!(export.rate_class(), Some(RateClass::DocContentWrite));
+    assert!(export.description.contains("read-only Coda API token"));
+    assert!(read_only.get("coda_get_page_content").is_some());
+    assert!(read_only.get("coda_delete_doc").is_none());
+}
+
 fn ids(v: &Value) -> Vec<String> {
     v["items"]
         .as_array()
@@ -105,11 +212,11 @@ async fn docs_sharing_and_publishing() {
         ok(&call(&c, "coda_get_document", json!({"docId": new_id})).await)["name"],
         "Renamed copy"
     );
-    ok(&call(&c, "coda_delete_doc", json!({"docId": new_id})).await);
-    let gone = eventually(&c, "coda_get_document", json!({"docId": new_id}), |r| {
-        r.is_error == Some(true)
-    })
-    .await;
+    let deleted = ok(&call(&c, "coda_delete_doc", json!({"docId": new_id})).await);
+    assert_eq!(deleted["completed"], true, "{deleted}");
+    assert!(deleted["confirmedBy"].as_str().unwrap().contains("404"));
+    // Completed means gone: no waiting needed.
+    let gone = call(&c, "coda_get_document", json!({"docId": new_id})).await;
     assert!(err_text(&gone).contains("404"));
 
     let meta = ok(&call(&c, "coda_get_sharing_metadata", json!({"docId": PLAN})).await);
@@ -177,7 +284,12 @@ async fn docs_sharing_and_publishing() {
     )
     .await);
     assert_eq!(published["completed"], true);
-    ok(&call(&c, "coda_unpublish_doc", json!({"docId": GOALS})).await);
+    let doc = ok(&call(&c, "coda_get_document", json!({"docId": GOALS})).await);
+    assert_eq!(doc["published"]["mode"], "view");
+    let unpublished = ok(&call(&c, "coda_unpublish_doc", json!({"docId": GOALS})).await);
+    assert_eq!(unpublished["completed"], true);
+    let doc = ok(&call(&c, "coda_get_document", json!({"docId": GOALS})).await);
+    assert!(doc.get("published").is_none(), "unpublished: {doc}");
     c.cancel().await.unwrap();
     h.stop().await;
 }
@@ -439,30 +551,40 @@ async fn formulas_controls_domains_links_and_automations() {
         domains["customDocDomains"][0]["customDocDomain"],
         "handbook.example.com"
     );
-    ok(&call(
+    let added = ok(&call(
         &c,
         "coda_add_custom_doc_domain",
         json!({"docId": BOOK, "customDocDomain": "wiki.example.com"}),
     )
     .await);
-    let listed = eventually(
-        &c,
-        "coda_list_custom_doc_domains",
-        json!({"docId": BOOK}),
-        |r| {
-            r.structured_content
-                .as_ref()
-                .is_some_and(|v| v.to_string().contains("wiki.example.com"))
-        },
-    )
-    .await;
+    assert_eq!(added["completed"], true, "{added}");
+    // Coda answers 202 {} here; completed means the domain is listed, with no waiting.
+    let listed = call(&c, "coda_list_custom_doc_domains", json!({"docId": BOOK})).await;
     assert!(ok(&listed).to_string().contains("wiki.example.com"));
-    ok(&call(
+    let wiki_entry = |listing: &Value| {
+        listing["customDocDomains"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["customDocDomain"] == "wiki.example.com")
+            .cloned()
+            .expect("wiki.example.com listed")
+    };
+    assert!(wiki_entry(&ok(&listed))
+        .get("lastVerifiedTimestamp")
+        .is_none());
+    let refreshed = ok(&call(
         &c,
         "coda_update_custom_doc_domain",
         json!({"docId": BOOK, "customDocDomain": "wiki.example.com"}),
     )
     .await);
+    assert_eq!(refreshed["completed"], true);
+    let listed = ok(&call(&c, "coda_list_custom_doc_domains", json!({"docId": BOOK})).await);
+    assert!(
+        wiki_entry(&listed)["lastVerifiedTimestamp"].is_string(),
+        "the update re-checked the domain"
+    );
     ok(&call(
         &c,
         "coda_delete_custom_doc_domain",
@@ -477,7 +599,10 @@ async fn formulas_controls_domains_links_and_automations() {
         )
         .await,
     );
-    assert!(unpublished.contains("403"), "{unpublished}");
+    assert!(
+        unpublished.contains("403") && unpublished.contains("lacks access"),
+        "{unpublished}"
+    );
     let provider = ok(&call(
         &c,
         "coda_get_custom_doc_domain_provider",
@@ -614,19 +739,44 @@ async fn analytics_workspaces_go_links_and_folders() {
         .unwrap()
         .iter()
         .all(|m| m["role"] == "Editor"));
-    ok(&call(
+    let role_of = |members: &Value, email: &str| {
+        members["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["email"] == email)
+            .map(|m| m["role"].clone())
+    };
+    let everyone = json!({"workspaceId": "ws-Demo01", "limit": 100});
+    let before = ok(&call(&c, "coda_list_workspace_members", everyone.clone()).await);
+    assert_eq!(role_of(&before, "ada@example.com"), Some(json!("DocMaker")));
+    let editors_before = ok(&call(
+        &c,
+        "coda_list_workspace_role_activity",
+        json!({"workspaceId": "ws-Demo01"}),
+    )
+    .await)["items"][0]["activeEditorCount"]
+        .as_u64()
+        .unwrap();
+    let changed = ok(&call(
         &c,
         "coda_change_user_role",
         json!({"workspaceId": "ws-Demo01", "email": "ada@example.com", "newRole": "Editor"}),
     )
     .await);
+    assert_eq!(changed["completed"], true);
+    let after = ok(&call(&c, "coda_list_workspace_members", everyone).await);
+    assert_eq!(role_of(&after, "ada@example.com"), Some(json!("Editor")));
     let roles = ok(&call(
         &c,
         "coda_list_workspace_role_activity",
         json!({"workspaceId": "ws-Demo01"}),
     )
     .await);
-    assert!(roles["items"][0]["activeEditorCount"].as_u64().unwrap() >= 2);
+    assert_eq!(
+        roles["items"][0]["activeEditorCount"].as_u64().unwrap(),
+        editors_before + 1
+    );
     ok(&call(&c, "coda_add_go_link", json!({"organizationId": "org-Demo01", "name": "handbook", "destinationUrl": "https://coda.io/d/_dHaNdBoOk02"})).await);
     let dup = err_text(&call(&c, "coda_add_go_link", json!({"organizationId": "org-Demo01", "name": "handbook", "destinationUrl": "https://coda.io/x"})).await);
     assert!(dup.contains("already exists"), "{dup}");
@@ -655,11 +805,9 @@ async fn analytics_workspaces_go_links_and_folders() {
         .await)["name"],
         "Old stuff"
     );
-    ok(&call(&c, "coda_delete_folder", json!({"folderId": fid})).await);
-    let gone = eventually(&c, "coda_get_folder", json!({"folderId": fid}), |r| {
-        r.is_error == Some(true)
-    })
-    .await;
+    let deleted = ok(&call(&c, "coda_delete_folder", json!({"folderId": fid})).await);
+    assert_eq!(deleted["completed"], true, "{deleted}");
+    let gone = call(&c, "coda_get_folder", json!({"folderId": fid})).await;
     assert!(err_text(&gone).contains("404"));
     let busy = err_text(&call(&c, "coda_delete_folder", json!({"folderId": "fl-Work0001"})).await);
     assert!(busy.contains("still holds docs"), "{busy}");
@@ -823,6 +971,309 @@ async fn resources_and_prompts() {
         .await
         .expect_err("docId required");
     assert!(e.to_string().contains("docId"), "{e}");
+    c.cancel().await.unwrap();
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn coda_urls_work_for_ids_in_paths_queries_and_bodies() {
+    let h = Harness::start().await;
+    let c = connect(&h).await;
+    // A page URL in the path: parsed locally (`_su…`), or resolved by Coda when its shape
+    // does not say the ID (a page named by its slug only, a published doc's custom domain).
+    for url in [
+        "https://coda.io/d/Handbook_dHaNdBoOk02/Benefits_suBenefits",
+        "https://coda.io/d/Handbook_dHaNdBoOk02/Benefits",
+        "https://handbook.example.com/Benefits",
+    ] {
+        let page = ok(&call(
+            &c,
+            "coda_get_page",
+            json!({"docId": BOOK, "pageIdOrName": url}),
+        )
+        .await);
+        assert_eq!(page["id"], "canvas-Benefits", "{url}");
+    }
+    let requests = h.demo.requests_received();
+    ok(&call(
+        &c,
+        "coda_get_page",
+        json!({"docId": BOOK, "pageIdOrName": "https://coda.io/d/Handbook_dHaNdBoOk02/Benefits_suBenefits"}),
+    )
+    .await);
+    assert_eq!(
+        h.demo.requests_received() - requests,
+        1,
+        "a URL whose shape names the page costs no resolveBrowserLink call"
+    );
+    let not_a_page = err_text(
+        &call(
+            &c,
+            "coda_get_page",
+            json!({"docId": BOOK, "pageIdOrName": "https://coda.io/d/Handbook_dHaNdBoOk02"}),
+        )
+        .await,
+    );
+    assert!(
+        not_a_page.contains("'pageIdOrName' is a URL that does not name a page"),
+        "{not_a_page}"
+    );
+
+    // A doc URL in a body ID (sourceDoc), a page URL as parentPageId.
+    let copy = ok(&call(
+        &c,
+        "coda_create_doc",
+        json!({"title": "Copied by URL", "sourceDoc": "https://coda.io/d/Handbook_dHaNdBoOk02"}),
+    )
+    .await);
+    let copy_id = copy["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        ok(&call(&c, "coda_get_document", json!({"docId": copy_id})).await)["docSize"]["pageCount"],
+        4,
+        "the copy is of the handbook"
+    );
+    let sub = ok(&call(
+        &c,
+        "coda_create_page",
+        json!({"docId": PLAN, "name": "Sub of overview",
+        "parentPageId": "https://coda.io/d/Project-Plan_dAbCDeFGH01/Overview_suOverview"}),
+    )
+    .await);
+    let sub = ok(&call(
+        &c,
+        "coda_get_page",
+        json!({"docId": PLAN, "pageIdOrName": sub["id"]}),
+    )
+    .await);
+    assert_eq!(sub["parent"]["id"], "canvas-Overview", "{sub}");
+
+    // A folder link as a query filter, row URLs in a body list.
+    let in_folder = ok(&call(
+        &c,
+        "coda_list_documents",
+        json!({"folderId": "https://coda.io/docs?folderId=fl-Work0001"}),
+    )
+    .await);
+    assert!(in_folder["count"].as_u64().unwrap() >= 1);
+    assert!(in_folder["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["folderId"] == "fl-Work0001"));
+    let created = ok(&call(
+        &c,
+        "coda_create_rows",
+        json!({"docId": GOALS, "tableIdOrName": "Key Results", "rows": [
+        {"cells": [{"column": "Key result", "value": "Temp by URL"}]}]}),
+    )
+    .await);
+    let row_id = created["addedRowIds"][0].as_str().unwrap().to_owned();
+    let row_url = format!("https://coda.io/d/_d{GOALS}#Key-Results_tOkrs0001/_ru{row_id}");
+    let deleted = ok(&call(
+        &c,
+        "coda_delete_rows",
+        json!({"docId": GOALS, "tableIdOrName": "Key Results", "rowIds": [row_url]}),
+    )
+    .await);
+    assert_eq!(deleted["completed"], true);
+    let gone = call(
+        &c,
+        "coda_get_row",
+        json!({"docId": GOALS, "tableIdOrName": "Key Results", "rowIdOrName": row_id}),
+    )
+    .await;
+    assert!(err_text(&gone).contains("404"));
+    c.cancel().await.unwrap();
+    h.stop().await;
+}
+
+/// A page of `parts` sections, each a heading and 49 numbered items: its markdown is exactly
+/// what coda_get_page_content renders.
+fn long_page(parts: usize) -> String {
+    let mut lines = Vec::new();
+    for p in 0..parts {
+        lines.push(format!("## Part {p}"));
+        for k in 1..50 {
+            lines.push(format!(
+                "{k}. item {p}-{k}: the quick brown fox jumps over the lazy dog"
+            ));
+        }
+    }
+    lines.join("\n")
+}
+
+#[tokio::test]
+async fn a_long_page_is_read_whole_across_continuations_cut_at_line_boundaries() {
+    let h = Harness::start().await;
+    let c = connect(&h).await;
+    let markdown = long_page(60); // 3,000 lines, about 200,000 characters
+    let created = ok(&call(&c, "coda_create_page", json!({"docId": PLAN, "name": "Long read",
+        "pageContent": {"type": "canvas", "canvasContent": {"format": "markdown", "content": markdown}}})).await);
+    let page = created["id"].as_str().unwrap().to_owned();
+    let mut args = json!({"docId": PLAN, "pageIdOrName": page});
+    let mut chunks = Vec::new();
+    for _ in 0..10 {
+        let r = call(&c, "coda_get_page_content", args.clone()).await;
+        let text_len = r.content[0].as_text().unwrap().text.len();
+        assert!(text_len <= 100_000, "a result of {text_len} characters");
+        let v = ok(&r);
+        assert_eq!(v["source"], "listPageContent");
+        chunks.push(v["text"].as_str().unwrap().to_owned());
+        match v["nextPageToken"].as_str() {
+            Some(t) => {
+                assert!(v["truncated"].as_str().unwrap().contains("pageToken"));
+                args = json!({"docId": PLAN, "pageIdOrName": page, "pageToken": t});
+            }
+            None => break,
+        }
+    }
+    assert!(chunks.len() >= 3, "cut into {} results", chunks.len());
+    assert_eq!(
+        chunks.join("\n"),
+        markdown,
+        "every line once, in order, numbering carried across cuts"
+    );
+    let bad = err_text(
+        &call(
+            &c,
+            "coda_get_page_content",
+            json!({"docId": PLAN, "pageIdOrName": page, "pageToken": "cmcp1.00"}),
+        )
+        .await,
+    );
+    assert!(bad.contains("pageToken"), "{bad}");
+
+    // The page resource says it is cut and where the rest is.
+    let read = c
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(format!(
+            "coda://docs/{PLAN}/pages/{page}"
+        )))
+        .await
+        .unwrap();
+    let read = serde_json::to_value(read).unwrap();
+    let contents = read["contents"].as_array().unwrap();
+    assert_eq!(contents.len(), 2, "text plus a note");
+    assert_eq!(contents[0]["text"].as_str().unwrap(), chunks[0]);
+    let note = contents[1]["text"].as_str().unwrap();
+    assert!(
+        note.starts_with("Incomplete")
+            && note.contains("coda_get_page_content")
+            && note.contains("pageToken"),
+        "{note}"
+    );
+    c.cancel().await.unwrap();
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_long_exported_page_is_cut_at_line_boundaries_too() {
+    let demo = coda_mcp::demo::DemoConfig {
+        page_content_endpoint: false,
+        ..common::quick_demo()
+    };
+    let h = Harness::start_with(demo, |c| c.output_budget = 20_000).await;
+    let c = connect(&h).await;
+    let created = ok(&call(&c, "coda_create_page", json!({"docId": PLAN, "name": "Long export",
+        "pageContent": {"type": "canvas", "canvasContent": {"format": "markdown", "content": long_page(6)}}})).await);
+    let page = created["id"].as_str().unwrap().to_owned();
+    let mut args = json!({"docId": PLAN, "pageIdOrName": page});
+    let mut text = String::new();
+    let mut calls = 0;
+    loop {
+        calls += 1;
+        let v = ok(&call(&c, "coda_get_page_content", args.clone()).await);
+        assert_eq!(v["source"], "export");
+        let chunk = v["text"].as_str().unwrap();
+        assert!(
+            !chunk.ends_with('\n'),
+            "cut after a whole line, trailing newlines dropped"
+        );
+        text.push_str(chunk);
+        text.push('\n');
+        match v["nextPageToken"].as_str() {
+            Some(t) => args = json!({"docId": PLAN, "pageIdOrName": page, "pageToken": t}),
+            None => break,
+        }
+        assert!(calls < 20);
+    }
+    assert!(calls >= 2, "cut into {calls} results");
+    for p in 0..6 {
+        for k in 1..50 {
+            let item = format!("item {p}-{k}: the quick brown fox jumps over the lazy dog");
+            assert_eq!(text.matches(&item).count(), 1, "{item} exactly once");
+        }
+    }
+    c.cancel().await.unwrap();
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_large_table_resource_says_it_is_cut_and_where_the_rest_is() {
+    use rmcp::model::ReadResourceRequestParams;
+    let h = Harness::start_with(common::quick_demo(), |c| c.output_budget = 8_000).await;
+    let c = connect(&h).await;
+    let read = c
+        .read_resource(ReadResourceRequestParams::new(format!(
+            "coda://docs/{PLAN}/tables/grid-Tasks001"
+        )))
+        .await
+        .unwrap();
+    let read = serde_json::to_value(read).unwrap();
+    let contents = read["contents"].as_array().unwrap();
+    assert_eq!(contents.len(), 2, "CSV plus a note: {read}");
+    assert_eq!(contents[0]["mimeType"], "text/csv");
+    let csv = contents[0]["text"].as_str().unwrap();
+    assert!(csv.len() <= 8_000, "{} characters", csv.len());
+    let shown = csv.lines().count() - 1;
+    assert!(
+        shown > 0 && shown < coda_mcp::demo::TASK_ROWS,
+        "{shown} rows"
+    );
+    assert_eq!(contents[1]["mimeType"], "text/plain");
+    let note = contents[1]["text"].as_str().unwrap();
+    assert!(
+        note.contains(&format!(
+            "first {shown} of the table's {} rows",
+            coda_mcp::demo::TASK_ROWS
+        )) && note.contains("coda_list_rows"),
+        "{note}"
+    );
+    // The token in the note continues exactly after the last CSV row.
+    let token = note
+        .split("pageToken ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(").")
+        .to_owned();
+    let mut rest = 0;
+    let mut args =
+        json!({"docId": PLAN, "tableIdOrName": "Tasks", "pageToken": token, "limit": 1000});
+    let first = ok(&call(&c, "coda_list_rows", args.clone()).await);
+    let first_task = first["items"][0]["values"]["Task"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        !csv.contains(&first_task),
+        "{first_task} was in the CSV already"
+    );
+    let mut page = first;
+    loop {
+        rest += page["count"].as_u64().unwrap() as usize;
+        match page["nextPageToken"].as_str() {
+            Some(t) => {
+                args =
+                    json!({"docId": PLAN, "tableIdOrName": "Tasks", "pageToken": t, "limit": 1000});
+                page = ok(&call(&c, "coda_list_rows", args.clone()).await);
+            }
+            None => break,
+        }
+    }
+    assert_eq!(
+        shown + rest,
+        coda_mcp::demo::TASK_ROWS,
+        "no row lost, none twice"
+    );
     c.cancel().await.unwrap();
     h.stop().await;
 }

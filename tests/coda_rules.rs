@@ -228,7 +228,33 @@ async fn bulk_rows_go_in_batches_and_oversized_rows_are_reported() {
         json!({"docId": PLAN, "tableIdOrName": "Tasks", "rows": upsert, "keyColumns": ["Task"]}),
     )
     .await);
-    assert_eq!(r["addedRowIds"].as_array().unwrap().len(), 0);
+    // Coda names no rows for an upsert: the result says so and counts instead.
+    assert!(r.get("addedRowIds").is_none(), "{r}");
+    assert_eq!(r["upsert"]["rowCountBefore"], r["upsert"]["rowCountAfter"]);
+    assert!(r["upsert"]["note"]
+        .as_str()
+        .unwrap()
+        .contains("0 of the 3 rows sent were added and 3 matched"));
+    let mixed: Vec<Value> = ["Bulk task 4", "Bulk task 5", "A brand new task"]
+        .iter()
+        .map(|t| json!({"cells": [{"column": "Task", "value": t}, {"column": "Status", "value": "Done"}]}))
+        .collect();
+    let r = ok(&call(
+        &c,
+        "coda_create_rows",
+        json!({"docId": PLAN, "tableIdOrName": "Tasks", "rows": mixed, "keyColumns": ["Task"]}),
+    )
+    .await);
+    let before = r["upsert"]["rowCountBefore"].as_u64().unwrap();
+    assert_eq!(
+        r["upsert"]["rowCountAfter"].as_u64().unwrap(),
+        before + 1,
+        "{r}"
+    );
+    assert!(r["upsert"]["note"]
+        .as_str()
+        .unwrap()
+        .contains("1 of the 3 rows sent were added and 2 matched"));
     let done = ok(&call(
         &c,
         "coda_list_rows",
@@ -330,5 +356,158 @@ async fn two_hundred_calls_at_once_stay_within_codas_limits() {
     for c in clients {
         c.cancel().await.unwrap();
     }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_write_coda_answers_without_a_request_id_is_only_completed_once_visible() {
+    let h = Harness::start().await;
+    let c = connect(&h).await;
+    // deleteDoc, deleteFolder and addCustomDocDomain answer 202 {}: nothing to poll but the
+    // resource itself. "completed" must mean the effect is visible at once.
+    let doc = ok(&call(&c, "coda_create_doc", json!({"title": "Doomed"})).await);
+    let doc_id = doc["id"].as_str().unwrap().to_owned();
+    let deleted = ok(&call(&c, "coda_delete_doc", json!({"docId": doc_id})).await);
+    assert_eq!(deleted["completed"], true, "{deleted}");
+    let gone = call(&c, "coda_get_document", json!({"docId": doc_id})).await;
+    assert!(err_text(&gone).contains("404"));
+
+    // wait: false says plainly that nothing confirms it.
+    let doc = ok(&call(&c, "coda_create_doc", json!({"title": "Doomed too"})).await);
+    let doc_id = doc["id"].as_str().unwrap().to_owned();
+    let queued = ok(&call(
+        &c,
+        "coda_delete_doc",
+        json!({"docId": doc_id, "wait": false}),
+    )
+    .await);
+    assert_eq!(queued["completed"], false);
+    assert!(
+        queued["status"]
+            .as_str()
+            .unwrap()
+            .contains("Coda gives no requestId"),
+        "{queued}"
+    );
+    c.cancel().await.unwrap();
+    h.stop().await;
+
+    // A write slower than the wait: reported as accepted, not completed.
+    let demo = DemoConfig {
+        write_delay: Duration::from_secs(3),
+        ..quick_demo()
+    };
+    let h = Harness::start_with(demo, |c| c.write_wait_timeout = Duration::from_millis(500)).await;
+    let c = connect(&h).await;
+    let slow = ok(&call(
+        &c,
+        "coda_add_custom_doc_domain",
+        json!({"docId": "HaNdBoOk02", "customDocDomain": "slow.example.com"}),
+    )
+    .await);
+    assert_eq!(slow["completed"], false, "{slow}");
+    assert!(
+        slow["status"]
+            .as_str()
+            .unwrap()
+            .starts_with("accepted, not yet visible"),
+        "{slow}"
+    );
+    let folder = ok(&call(
+        &c,
+        "coda_create_folder",
+        json!({"name": "Short-lived", "workspaceId": "ws-Demo01"}),
+    )
+    .await);
+    let gone = ok(&call(&c, "coda_delete_folder", json!({"folderId": folder["id"]})).await);
+    assert_eq!(gone["completed"], false, "{gone}");
+    assert!(gone["status"].as_str().unwrap().contains("GET /folders/"));
+    c.cancel().await.unwrap();
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn reads_are_retried_after_a_5xx_and_writes_never_are() {
+    let h = Harness::start().await;
+    let c = connect(&h).await;
+    let row = json!({"docId": PLAN, "tableIdOrName": "Tasks", "rowIdOrName": "i-Tsk0005"});
+    // Two 503s (the client retries reads twice): the third try succeeds.
+    h.demo.fail_next_reads("/rows/i-Tsk0005", 2);
+    let before = h.demo.requests_received();
+    let r = call(&c, "coda_get_row", row.clone()).await;
+    assert_eq!(ok(&r)["id"], "i-Tsk0005");
+    assert_eq!(
+        h.demo.requests_received() - before,
+        3,
+        "two failures, then the answer"
+    );
+    // Three in a row outlast the retries: a clear error.
+    h.demo.fail_next_reads("/rows/i-Tsk0005", 3);
+    let text = err_text(&call(&c, "coda_get_row", row).await);
+    assert!(text.contains("503") && text.contains("try again"), "{text}");
+
+    // A write that fails with a 5xx after being applied is not resent.
+    h.demo.fail_next_writes(1);
+    let writes = h.demo.writes_received();
+    let text = err_text(
+        &call(
+            &c,
+            "coda_update_row",
+            json!({"docId": PLAN, "tableIdOrName": "Tasks", "rowIdOrName": "i-Tsk0005",
+            "row": {"cells": [{"column": "Estimate (h)", "value": 9}]}}),
+        )
+        .await,
+    );
+    assert!(text.contains("not retried"), "{text}");
+    assert_eq!(h.demo.writes_received() - writes, 1, "sent once");
+    c.cancel().await.unwrap();
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn bulk_rows_are_split_by_bytes_under_codas_2_mb_request_limit() {
+    let h = Harness::start().await;
+    let c = connect(&h).await;
+    // 60 rows of about 40 KB: 2.4 MB in all, far fewer than 500 rows, so only the byte limit
+    // can split them. One row of 90 KB is over the 85 KB row limit.
+    let mut rows: Vec<Value> = (0..60)
+        .map(|i| {
+            json!({"cells": [{"column": "Task", "value": format!("Big {i} {}", "y".repeat(40_000))}]})
+        })
+        .collect();
+    rows.insert(
+        30,
+        json!({"cells": [{"column": "Task", "value": format!("Too big {}", "z".repeat(90 * 1024))}]}),
+    );
+    let table = json!({"docId": PLAN, "tableIdOrName": "Tasks"});
+    let count_before = ok(&call(&c, "coda_get_table", table.clone()).await)["rowCount"].clone();
+    let writes = h.demo.writes_received();
+    let r = ok(&call(
+        &c,
+        "coda_create_rows",
+        json!({"docId": PLAN, "tableIdOrName": "Tasks", "rows": rows}),
+    )
+    .await);
+    let batches = r["batches"].as_array().unwrap();
+    assert_eq!(batches.len(), 2, "{}", json!(batches));
+    assert!(batches.iter().all(|b| b["completed"] == true));
+    assert_eq!(
+        h.demo.writes_received() - writes,
+        2,
+        "two requests, each under 2 MB (the demo refuses bigger ones with 413)"
+    );
+    assert_eq!(r["addedRowIds"].as_array().unwrap().len(), 60);
+    assert_eq!(r["rejectedRows"].as_array().unwrap().len(), 1);
+    assert_eq!(r["rejectedRows"][0]["row"], 30);
+    let why = r["rejectedRows"][0]["error"].as_str().unwrap();
+    assert!(why.contains("85 KB") && why.contains("not sent"), "{why}");
+    assert!(r["status"].as_str().unwrap().starts_with("partial"));
+    let count_after = ok(&call(&c, "coda_get_table", table).await)["rowCount"].clone();
+    assert_eq!(
+        count_after.as_u64().unwrap(),
+        count_before.as_u64().unwrap() + 60,
+        "the oversized row never reached Coda"
+    );
+    c.cancel().await.unwrap();
     h.stop().await;
 }

@@ -196,7 +196,13 @@ async fn every_seed_tool_works_against_the_demo() {
     let upserted = ok(&call(&client, "coda_create_rows", json!({"docId": DOC, "tableIdOrName": "Tasks",
         "keyColumns": ["Task"], "rows": [{"cells": [{"column": "Task", "value": "Write release notes"},
         {"column": "Status", "value": "Done"}]}]})).await);
-    assert_eq!(upserted["addedRowIds"].as_array().unwrap().len(), 0);
+    // Coda names no rows for an upsert; the row count says what happened instead.
+    assert!(upserted.get("addedRowIds").is_none(), "{upserted}");
+    assert_eq!(upserted["upsert"]["rowsSent"], 1);
+    assert_eq!(
+        upserted["upsert"]["rowCountBefore"], upserted["upsert"]["rowCountAfter"],
+        "the one row matched: nothing added"
+    );
     let matching = ok(&call(
         &client,
         "coda_list_rows",

@@ -769,6 +769,37 @@ async fn domain_provider(Path(domain): Path<String>) -> Response {
 
 // ------------------------------------------------------------------ links and automations
 
+/// What a browser URL names: the IDs its shape gives, plus the slug of a page named only by
+/// name. Besides `coda.io/d/…` links, a published doc's custom domain is recognised.
+fn browser_link(s: &Shared, url: &str) -> Option<(links::CodaLink, Option<String>)> {
+    let parsed = url::Url::parse(url.trim()).ok()?;
+    let host = parsed.host_str()?.to_ascii_lowercase();
+    let segments: Vec<&str> = parsed
+        .path_segments()
+        .map(|p| p.filter(|x| !x.is_empty()).collect())
+        .unwrap_or_default();
+    if host == "coda.io" && segments.first() == Some(&"d") {
+        let link = links::parse(url)?;
+        let slug = segments
+            .get(2)
+            .filter(|seg| link.page_id.is_none() && !seg.contains("_su"))
+            .map(|seg| seg.to_string());
+        return Some((link, slug));
+    }
+    let ws = s.workspace.lock().expect("workspace");
+    let doc = ws.docs.iter().find(|d| {
+        d.extras
+            .domains
+            .iter()
+            .any(|x| x["customDocDomain"].as_str() == Some(host.as_str()))
+    })?;
+    let link = links::CodaLink {
+        doc_id: doc.id.clone(),
+        ..Default::default()
+    };
+    Some((link, segments.first().map(|seg| seg.to_string())))
+}
+
 async fn resolve_browser_link(State(s): State<Shared>, Query(q): Query<Params>) -> Response {
     let Some(url) = q.get("url") else {
         return validation_error("url", "url is required").into_response();
@@ -777,7 +808,7 @@ async fn resolve_browser_link(State(s): State<Shared>, Query(q): Query<Params>) 
         .ok()
         .flatten()
         .unwrap_or(false);
-    let Some(link) = links::parse(url).filter(|_| url.contains("coda.io/d/")) else {
+    let Some((link, page_slug)) = browser_link(&s, url) else {
         return validation_error("url", "This is not a Coda browser link.").into_response();
     };
     respond(with_doc(&s, &link.doc_id, |_, d| {
@@ -791,6 +822,18 @@ async fn resolve_browser_link(State(s): State<Shared>, Query(q): Query<Params>) 
             }
         };
         let mut resource = doc_res;
+        // A page named by its slug alone (`…/d/Doc_dAbc/Page-Name`, or a published doc's
+        // custom domain `https://docs.example.com/Page-Name`): found by name, as Coda does.
+        let by_slug = page_slug.as_deref().and_then(|wanted| {
+            d.pages
+                .iter()
+                .find(|p| super::model::slug(&p.name).eq_ignore_ascii_case(wanted))
+        });
+        if let (None, Some(p)) = (&link.page_id, by_slug) {
+            resource = json!({"type": "page", "id": p.id, "name": p.name, "href": format!("{api}/docs/{}/pages/{}", d.id, p.id)});
+        } else if let (None, Some(wanted)) = (&link.page_id, &page_slug) {
+            missing("Page", wanted)?;
+        }
         if let Some(pid) = &link.page_id {
             match d.page(pid) {
                 Some(p) => {

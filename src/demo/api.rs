@@ -135,6 +135,14 @@ async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response
         .into_response();
     }
     state.requests_received.fetch_add(1, Ordering::SeqCst);
+    if req.method() == Method::GET && state.take_read_fault(req.uri().path()) {
+        // A read that fails before doing anything: safe for a client to retry.
+        return coda_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The service is temporarily unavailable.",
+        )
+        .into_response();
+    }
     if let Some(limits) = state.config.limits {
         let class = rate_class(req.method(), req.uri().path());
         let pacer = state
@@ -810,9 +818,9 @@ async fn upsert_rows(
             }
             planned.push((cells, key_values, new_id));
         }
-        Ok((d.id.clone(), t.id.clone(), planned, added))
+        Ok((d.id.clone(), t.id.clone(), planned, added, !keys.is_empty()))
     })();
-    let (doc_id, table_id, planned, added) = match result {
+    let (doc_id, table_id, planned, added, upsert) = match result {
         Ok(v) => v,
         Err(r) => return r.into_response(),
     };
@@ -858,9 +866,12 @@ async fn upsert_rows(
         }
         t.updated_at = now;
     });
-    (
-        StatusCode::ACCEPTED,
-        Json(json!({"requestId": request_id, "addedRowIds": added})),
-    )
-        .into_response()
+    // Coda names the added rows only for a plain insert ("Only applicable when keyColumns is
+    // not set or empty"); an upsert's answer is just the requestId.
+    let body = if upsert {
+        json!({"requestId": request_id})
+    } else {
+        json!({"requestId": request_id, "addedRowIds": added})
+    };
+    (StatusCode::ACCEPTED, Json(body)).into_response()
 }

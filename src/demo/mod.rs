@@ -85,12 +85,26 @@ pub(crate) struct DemoState {
     origin: String,
     exports: Mutex<HashMap<String, ExportJob>>,
     fail_writes: std::sync::atomic::AtomicU32,
+    /// Reads whose path contains the text fail with 503 before doing anything, this many times.
+    fail_reads: Mutex<(String, u32)>,
     workspace: Mutex<model::Workspace>,
     mutations: Mutex<HashMap<String, Mutation>>,
     limiters: Mutex<HashMap<String, Arc<Pacer>>>,
     writes_received: AtomicU64,
     requests_received: AtomicU64,
     throttled: AtomicU64,
+}
+
+impl DemoState {
+    /// Whether a read of `path` is to fail now (see [`DemoHandle::fail_next_reads`]).
+    fn take_read_fault(&self, path: &str) -> bool {
+        let mut fault = self.fail_reads.lock().expect("fail_reads");
+        if fault.1 > 0 && path.contains(fault.0.as_str()) {
+            fault.1 -= 1;
+            return true;
+        }
+        false
+    }
 }
 
 /// A running demo server. Dropping the handle does not stop it; call [`DemoHandle::shutdown`].
@@ -125,6 +139,12 @@ impl DemoHandle {
     /// client: it must not resend them.
     pub fn fail_next_writes(&self, n: u32) {
         self.state.fail_writes.store(n, Ordering::SeqCst);
+    }
+
+    /// Makes the next `n` reads (GET) whose path contains `path_part` fail with 503 without
+    /// doing anything, as a briefly overloaded Coda does: a client may retry them.
+    pub fn fail_next_reads(&self, path_part: &str, n: u32) {
+        *self.state.fail_reads.lock().expect("fail_reads") = (path_part.to_owned(), n);
     }
 
     /// Names of the automation rules run by webhook, per doc, in order (for tests).
@@ -163,6 +183,7 @@ pub async fn start(config: DemoConfig, port: u16) -> std::io::Result<DemoHandle>
         origin: format!("http://{addr}"),
         exports: Mutex::new(HashMap::new()),
         fail_writes: std::sync::atomic::AtomicU32::new(0),
+        fail_reads: Mutex::new((String::new(), 0)),
         workspace: Mutex::new(sample::workspace()),
         mutations: Mutex::new(HashMap::new()),
         limiters: Mutex::new(HashMap::new()),

@@ -333,7 +333,7 @@ impl Doc {
     /// Coda's `Doc` object.
     pub fn to_json(&self, api: &str, ws: &Workspace) -> Value {
         let rows: usize = self.tables.iter().map(|t| t.rows.len()).sum();
-        json!({
+        let mut doc = json!({
             "id": self.id, "type": "doc", "href": format!("{api}/docs/{}", self.id),
             "browserLink": doc_link(&self.id),
             "icon": {"name": self.icon, "type": "image/png", "browserLink": format!("{BROWSER_ORIGIN}/icons/{}", self.icon)},
@@ -346,7 +346,15 @@ impl Doc {
             "workspaceId": ws.id, "folderId": self.folder_id,
             "docSize": {"totalRowCount": rows, "tableAndViewCount": self.tables.len(),
                 "pageCount": self.pages.len(), "overApiSizeLimit": false},
-        })
+        });
+        // Coda's `DocPublished`, present only while the doc is published.
+        if let Some(p) = &self.extras.published {
+            doc["published"] = json!({
+                "browserLink": format!("{BROWSER_ORIGIN}/@demo/{}", p["slug"].as_str().unwrap_or_default()),
+                "discoverable": p["discoverable"], "earnCredit": p["earnCredit"], "mode": p["mode"],
+                "categories": p["categories"]});
+        }
+        doc
     }
 
     /// Finds a page by id or name.

@@ -6,7 +6,9 @@ use std::time::Duration;
 use percent_encoding::utf8_percent_encode;
 use serde_json::{json, Map, Value};
 
-use super::exec::{finish_write, list, Run, ToolError, SEGMENT};
+use super::exec::{
+    finish_write, hex_json, list, list_items, unhex_json, Check, Run, ToolError, SEGMENT,
+};
 use super::links;
 use crate::coda::{CodaError, CodaRequest, RateClass};
 
@@ -25,6 +27,9 @@ fn enc(s: &str) -> String {
 
 /// Sends `rows` in batches within Coda's size limits (the pacer keeps them within the write
 /// rate), waits for each and reports per-batch outcomes. Oversized rows are not sent.
+/// Coda names the rows a plain insert adds (`addedRowIds`) but not those an upsert
+/// (`keyColumns`) adds or updates: for an upsert the table's row count before and after is
+/// reported instead, and the result says so.
 pub(super) async fn upsert_rows(
     run: &mut Run<'_>,
     req: CodaRequest,
@@ -32,7 +37,11 @@ pub(super) async fn upsert_rows(
 ) -> Result<Value, ToolError> {
     let body = req.body.clone().unwrap_or_default();
     let rows = body["rows"].as_array().cloned().unwrap_or_default();
-    let key_columns = body.get("keyColumns").cloned();
+    let sent_rows = rows.len();
+    let key_columns = body
+        .get("keyColumns")
+        .filter(|k| k.as_array().is_some_and(|k| !k.is_empty()))
+        .cloned();
     let mut rejected = Vec::new();
     let mut batches: Vec<Vec<(usize, Value)>> = vec![Vec::new()];
     let mut batch_bytes = 0usize;
@@ -40,7 +49,7 @@ pub(super) async fn upsert_rows(
         let size = serde_json::to_vec(&row).map(|b| b.len()).unwrap_or(0);
         if size > MAX_ROW_BYTES {
             rejected.push(json!({"row": i, "error": format!(
-                "row {i} is {} KB, over Coda's 85 KB row limit; shorten its values or split them", size / 1024)}));
+                "row {i} is {} KB, over Coda's 85 KB row limit; it was not sent — shorten its values or split them", size / 1024)}));
             continue;
         }
         let current = batches.last_mut().expect("one batch");
@@ -54,8 +63,14 @@ pub(super) async fn upsert_rows(
         batch_bytes += size + 1;
     }
     batches.retain(|b| !b.is_empty());
+    let table_path = req.path.trim_end_matches("/rows").to_owned();
+    let count_before = match (&key_columns, wait) {
+        (Some(_), true) if !batches.is_empty() => row_count(run, &table_path).await,
+        _ => None,
+    };
     let mut outcomes = Vec::new();
-    let mut added = Vec::new();
+    let mut not_sent = Vec::new();
+    let mut added: Option<Vec<Value>> = None;
     let mut failures = 0usize;
     let mut first_error: Option<ToolError> = None;
     let total = batches.len();
@@ -66,21 +81,29 @@ pub(super) async fn upsert_rows(
         if let Some(keys) = &key_columns {
             body["keyColumns"] = keys.clone();
         }
+        if run.opts.past_deadline() {
+            // The caller must answer now: what was sent is reported, the rest is not sent.
+            not_sent.push(json!({"batch": n + 1, "rows": [first, last], "sent": false,
+                "status": "not sent: the call ran out of time before this batch; send these rows again"}));
+            continue;
+        }
         let mut batch_req = req.clone();
         batch_req.body = Some(body);
-        let outcome = match run.send(&batch_req).await {
-            Ok(accepted) => finish_write(run, accepted, wait).await,
+        let outcome = match run.send_full(&batch_req).await {
+            Ok(accepted) => finish_write(run, accepted, wait, &Check::mutation_status()).await,
             Err(e) => Err(e.into()),
         };
         match outcome {
             Ok(result) => {
+                let mut entry = json!({"batch": n + 1, "rows": [first, last], "requestId": result["requestId"],
+                    "completed": result["completed"]});
                 if let Some(ids) = result["addedRowIds"].as_array() {
-                    added.extend(ids.iter().cloned());
+                    added
+                        .get_or_insert_with(Vec::new)
+                        .extend(ids.iter().cloned());
+                    entry["addedRowIds"] = json!(ids);
                 }
-                outcomes.push(
-                    json!({"batch": n + 1, "rows": [first, last], "requestId": result["requestId"],
-                    "completed": result["completed"], "addedRowIds": result["addedRowIds"]}),
-                );
+                outcomes.push(entry);
             }
             Err(e) => {
                 failures += 1;
@@ -95,26 +118,57 @@ pub(super) async fn upsert_rows(
             }
         }
     }
-    if failures == total && rejected.is_empty() {
+    if total > 0 && failures == total && rejected.is_empty() && not_sent.is_empty() {
         return Err(first_error.unwrap_or_else(|| ToolError::Unsupported("no rows to send".into())));
     }
-    let completed = failures == 0
+    let completed = total > 0
+        && failures == 0
         && rejected.is_empty()
+        && not_sent.is_empty()
         && outcomes.iter().all(|o| o["completed"] == json!(true));
-    let mut out = json!({"completed": completed, "batches": outcomes, "addedRowIds": added});
+    let unsent = not_sent.len();
+    outcomes.extend(not_sent);
+    let mut out = json!({"completed": completed, "batches": outcomes});
+    if let Some(ids) = added {
+        out["addedRowIds"] = json!(ids);
+    }
     if total == 1 && failures == 0 {
         out["requestId"] = out["batches"][0]["requestId"].clone();
+    }
+    if let Some(keys) = &key_columns {
+        let mut upsert = json!({"rowsSent": sent_rows - rejected.len(), "keyColumns": keys,
+            "note": "Coda does not say which rows an upsert (keyColumns) added or updated; list the rows (e.g. with query on a key column) to see them."});
+        let count_after = match (count_before, completed) {
+            (Some(_), true) => row_count(run, &table_path).await,
+            _ => None,
+        };
+        if let (Some(before), Some(after)) = (count_before, count_after) {
+            let sent = (sent_rows - rejected.len()) as u64;
+            let grew = after.saturating_sub(before);
+            upsert["rowCountBefore"] = json!(before);
+            upsert["rowCountAfter"] = json!(after);
+            upsert["note"] = json!(format!(
+                "Coda does not say which rows an upsert (keyColumns) added or updated. The table went from {before} to {after} rows, so {grew} of the {sent} rows sent were added and {} matched existing rows (each match is updated) — unless someone else changed the table meanwhile.",
+                sent.saturating_sub(grew)));
+        }
+        out["upsert"] = upsert;
     }
     if !rejected.is_empty() {
         out["rejectedRows"] = json!(rejected);
     }
-    if failures > 0 || !rejected.is_empty() {
+    if failures > 0 || unsent > 0 || !rejected.is_empty() {
         out["status"] = json!(format!(
-            "partial: {failures} of {total} batch(es) failed, {} row(s) rejected; see batches",
+            "partial: {} row(s) rejected before sending, {failures} of {total} batch(es) failed, {unsent} not sent (out of time); see rejectedRows and batches",
             rejected.len()
         ));
     }
     Ok(out)
+}
+
+/// A table's `rowCount`, if Coda tells it.
+async fn row_count(run: &mut Run<'_>, table_path: &str) -> Option<u64> {
+    let table = run.send(&CodaRequest::get(table_path)).await.ok()?;
+    table["rowCount"].as_u64()
 }
 
 // ------------------------------------------------------------------ page text
@@ -142,56 +196,166 @@ fn render_line(style: &str, text: &str, plain: bool, numbered: &mut usize) -> St
     }
 }
 
+/// Prefix of a page-text continuation token.
+const TEXT_PREFIX: &str = "cmcpt1.";
+
+/// Where a long page's text continues: the content listing's token for its next line (or,
+/// for text from an export, the byte offset), and the numbered-list counter there.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct TextResume {
+    #[serde(rename = "l", default, skip_serializing_if = "Option::is_none")]
+    lines: Option<String>,
+    #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
+    offset: Option<usize>,
+    #[serde(rename = "n", default)]
+    numbered: usize,
+}
+
+impl TextResume {
+    fn encode(&self) -> String {
+        format!("{TEXT_PREFIX}{}", hex_json(self))
+    }
+}
+
+/// Characters a piece of text takes inside a JSON string.
+fn json_len(text: &str) -> usize {
+    serde_json::to_string(text)
+        .map(|s| s.len() - 2)
+        .unwrap_or(text.len())
+}
+
 /// A page's text: `listPageContent` page by page, or an export when that endpoint is not
-/// available. The page itself is looked up first so a wrong ID gets a clear 404.
+/// available. The page itself is looked up first so a wrong ID gets a clear 404. The text
+/// is kept within the output budget, cut after a whole line, with a `nextPageToken` (which
+/// `token` takes back) for the rest.
 pub(super) async fn page_text(
     run: &mut Run<'_>,
     page_path: &str,
     plain: bool,
+    token: Option<&str>,
 ) -> Result<Value, ToolError> {
-    let page = run.send(&CodaRequest::get(page_path)).await?;
-    let content_req =
-        CodaRequest::get(format!("{page_path}/content")).query("contentFormat", "plainText");
-    let (text, source) = match list(run, content_req, 100_000).await {
-        Ok(lines) => {
-            let mut numbered = 0;
-            let rendered: Vec<String> = lines["items"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|item| {
-                    let content = &item["itemContent"];
-                    render_line(
-                        content["style"].as_str().unwrap_or("paragraph"),
-                        content["content"].as_str().unwrap_or(""),
-                        plain,
-                        &mut numbered,
-                    )
-                })
-                .collect();
-            (rendered.join("\n"), "listPageContent")
-        }
-        Err(ToolError::Coda(CodaError::Api {
-            status: 404 | 405 | 400,
-            ..
-        })) => (export_page(run, page_path).await?, "export"),
-        Err(e) => return Err(e),
+    let resume = match token {
+        None => TextResume::default(),
+        Some(t) => t
+            .strip_prefix(TEXT_PREFIX)
+            .and_then(unhex_json)
+            .ok_or_else(|| {
+                ToolError::InvalidArguments(
+                    "pageToken is not one coda_get_page_content returned; read the page again without it".into(),
+                )
+            })?,
     };
-    let budget = run.opts.output_budget.saturating_sub(2_000);
+    let page = run.send(&CodaRequest::get(page_path)).await?;
+    let budget = run.item_budget();
     let mut out = json!({"pageId": page["id"], "name": page["name"], "format": if plain { "plainText" } else { "markdown" },
-        "source": source, "url": page["browserLink"]});
-    if text.len() > budget {
-        let mut cut = budget;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
+        "url": page["browserLink"]});
+    let (text, next) = match resume.offset {
+        None => match page_lines(run, page_path, plain, &resume, budget).await {
+            Ok(found) => {
+                out["source"] = json!("listPageContent");
+                found
+            }
+            Err(ToolError::Coda(CodaError::Api {
+                status: 404 | 405 | 400,
+                ..
+            })) if resume.lines.is_none() => {
+                out["source"] = json!("export");
+                export_text(run, page_path, 0, budget).await?
+            }
+            Err(e) => return Err(e),
+        },
+        Some(offset) => {
+            out["source"] = json!("export");
+            export_text(run, page_path, offset, budget).await?
         }
-        let cut = text[..cut].rfind('\n').unwrap_or(cut);
-        out["text"] = json!(&text[..cut]);
-        out["truncated"] = json!("The page is longer than the output limit; the rest is available through coda_list_page_content.");
-    } else {
-        out["text"] = json!(text);
+    };
+    out["text"] = json!(text);
+    if let Some(next) = next {
+        out["nextPageToken"] = json!(next.encode());
+        out["truncated"] = json!(format!(
+            "The page is longer than the {}-character result limit: this is its text up to a line boundary. Call again with pageToken for the rest.",
+            run.opts.output_budget));
     }
     Ok(out)
+}
+
+/// The page's lines through `listPageContent`, from `resume`, rendered until `budget`.
+async fn page_lines(
+    run: &mut Run<'_>,
+    page_path: &str,
+    plain: bool,
+    resume: &TextResume,
+    budget: usize,
+) -> Result<(String, Option<TextResume>), ToolError> {
+    let mut req =
+        CodaRequest::get(format!("{page_path}/content")).query("contentFormat", "plainText");
+    if let Some(t) = &resume.lines {
+        req = req.query("pageToken", t.clone());
+    }
+    // Each line costs its text, a list marker (at most "1234567. ") and the newline.
+    let measure =
+        |item: &Value| json_len(item["itemContent"]["content"].as_str().unwrap_or("")) + 12;
+    let listing = list_items(run, req, usize::MAX, 500, budget, &measure).await?;
+    let mut numbered = resume.numbered;
+    let rendered: Vec<String> = listing
+        .items
+        .iter()
+        .map(|item| {
+            let content = &item["itemContent"];
+            render_line(
+                content["style"].as_str().unwrap_or("paragraph"),
+                content["content"].as_str().unwrap_or(""),
+                plain,
+                &mut numbered,
+            )
+        })
+        .collect();
+    let next = listing.next.map(|t| TextResume {
+        lines: Some(t),
+        offset: None,
+        numbered,
+    });
+    Ok((rendered.join("\n"), next))
+}
+
+/// The page's text from an export, from byte `offset`, cut after the last whole line that
+/// fits `budget`.
+async fn export_text(
+    run: &mut Run<'_>,
+    page_path: &str,
+    offset: usize,
+    budget: usize,
+) -> Result<(String, Option<TextResume>), ToolError> {
+    let text = export_page(run, page_path).await?;
+    let rest = text.get(offset..).ok_or_else(|| {
+        ToolError::InvalidArguments(
+            "pageToken no longer fits the page (it changed); read the page again without it".into(),
+        )
+    })?;
+    let mut used = 0usize;
+    let mut kept = 0usize;
+    for line in rest.split_inclusive('\n') {
+        let cost = json_len(line);
+        if used + cost > budget {
+            if kept == 0 {
+                // One line longer than the budget: cut it at a character boundary.
+                let mut cut = budget.min(line.len());
+                while !line.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                kept = cut.max(line.chars().next().map_or(0, char::len_utf8));
+            }
+            break;
+        }
+        used += cost;
+        kept += line.len();
+    }
+    let next = (kept < rest.len()).then(|| TextResume {
+        lines: None,
+        offset: Some(offset + kept),
+        numbered: 0,
+    });
+    Ok((rest[..kept].trim_end_matches('\n').to_owned(), next))
 }
 
 /// Exports a page as markdown: begin, poll until a download link (an early 404 is normal),
@@ -254,27 +418,13 @@ pub(super) async fn resolve_link(run: &mut Run<'_>, url: &str) -> Result<Value, 
         .send(&CodaRequest::get("/resolveBrowserLink").query("url", url))
         .await?;
     let resource = &resolved["resource"];
-    let href = resource["href"].as_str().unwrap_or("");
-    let mut out = json!({"source": "resolveBrowserLink", "resource": resource});
-    // href: …/docs/{docId}[/pages/{id}|/tables/{id}[/rows/{id}]]
-    let parts: Vec<&str> = href.split('/').collect();
-    for (key, marker) in [
-        ("docId", "docs"),
-        ("pageId", "pages"),
-        ("tableId", "tables"),
-        ("rowId", "rows"),
-    ] {
-        if let Some(i) = parts.iter().position(|p| *p == marker) {
-            if let Some(id) = parts.get(i + 1) {
-                out[key] = json!(percent_encoding::percent_decode_str(id).decode_utf8_lossy());
-            }
-        }
-    }
-    if out.get("docId").is_none() {
-        return Err(ToolError::Unsupported(format!(
-            "'{url}' does not point into a Coda doc"
-        )));
-    }
+    let link = resource["href"]
+        .as_str()
+        .and_then(links::from_href)
+        .ok_or_else(|| ToolError::Unsupported(format!("'{url}' does not point into a Coda doc")))?;
+    let mut out = serde_json::to_value(&link).expect("serializable");
+    out["source"] = json!("resolveBrowserLink");
+    out["resource"] = resource.clone();
     Ok(out)
 }
 
@@ -508,10 +658,19 @@ pub(super) async fn fetch(run: &mut Run<'_>, id: &str) -> Result<Value, ToolErro
             (doc["name"].clone(), text, doc["browserLink"].clone())
         }
         Target::Page(d, p) => {
-            let page =
-                page_text(run, &format!("/docs/{}/pages/{}", enc(&d), enc(&p)), false).await?;
+            let page = page_text(
+                run,
+                &format!("/docs/{}/pages/{}", enc(&d), enc(&p)),
+                false,
+                None,
+            )
+            .await?;
             meta.insert("type".into(), json!("page"));
             meta.insert("docId".into(), json!(d));
+            if let Some(next) = page.get("nextPageToken") {
+                meta.insert("truncated".into(), json!(format!(
+                    "The page is longer than fits here; read the rest with coda_get_page_content (docId {d}, pageIdOrName {p}, format markdown) and pageToken {}", next.as_str().unwrap_or_default())));
+            }
             (
                 page["name"].clone(),
                 page["text"].as_str().unwrap_or("").to_owned(),

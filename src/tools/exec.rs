@@ -1,14 +1,16 @@
 //! Running a catalogue entry: arguments → validated → Coda request(s) → one JSON result.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
+use super::links::{self, CodaLink, IdKind};
 use super::validate::validate;
-use super::{composite, links, Call, Loc, ToolDef};
-use crate::coda::{CodaClient, CodaError, CodaRequest, RateClass};
+use super::{composite, Call, Confirm, Loc, ToolDef};
+use crate::coda::{CodaClient, CodaError, CodaRequest, CodaResponse, RateClass};
 
 /// Characters escaped in a path segment (names may hold spaces, slashes, `#`, `?`…).
 pub(super) const SEGMENT: &AsciiSet = &CONTROLS
@@ -64,6 +66,21 @@ pub struct ExecOptions {
     pub wait_timeout: Duration,
     /// Largest result, in characters of JSON text (ChatGPT's limit is 100,000).
     pub output_budget: usize,
+    /// Return a non-list result over the budget whole instead of refusing it, because the
+    /// caller cuts it to fit its own envelope (the HTTP faces for ChatGPT do).
+    pub keep_oversized: bool,
+    /// When the caller must answer: write waits end here, and a bulk write sends no batch
+    /// after it (the rest are reported as not sent), so a slow call still returns its
+    /// `requestId`s instead of being cut off.
+    pub deadline: Option<tokio::time::Instant>,
+}
+
+impl ExecOptions {
+    /// Whether the deadline has passed.
+    pub(super) fn past_deadline(&self) -> bool {
+        self.deadline
+            .is_some_and(|d| tokio::time::Instant::now() >= d)
+    }
 }
 
 impl Default for ExecOptions {
@@ -71,6 +88,8 @@ impl Default for ExecOptions {
         ExecOptions {
             wait_timeout: Duration::from_secs(20),
             output_budget: 100_000,
+            keep_oversized: false,
+            deadline: None,
         }
     }
 }
@@ -96,17 +115,29 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// Sends one request, counting it; the decoded body.
     pub async fn send(&mut self, req: &CodaRequest) -> Result<Value, CodaError> {
+        self.send_full(req).await.map(|r| r.body)
+    }
+
+    /// Sends one request, counting it; status and body (a write's 200 and 202 differ).
+    pub async fn send_full(&mut self, req: &CodaRequest) -> Result<CodaResponse, CodaError> {
         self.requests += 1;
-        let resp = self.client.send(req).await;
-        match resp {
-            Ok(resp) => {
-                self.retries += resp.retries;
-                self.rate_limited += resp.rate_limited;
-                Ok(resp.body)
-            }
-            Err(e) => Err(e),
-        }
+        let resp = self.client.send(req).await?;
+        self.retries += resp.retries;
+        self.rate_limited += resp.rate_limited;
+        Ok(resp)
+    }
+
+    /// When waiting for a write must end: the wait timeout, or the caller's deadline if sooner.
+    pub fn wait_until(&self) -> tokio::time::Instant {
+        let timeout = tokio::time::Instant::now() + self.opts.wait_timeout;
+        self.opts.deadline.map_or(timeout, |d| d.min(timeout))
+    }
+
+    /// The output budget less room for the result's envelope.
+    pub fn item_budget(&self) -> usize {
+        self.opts.output_budget.saturating_sub(2_000)
     }
 }
 
@@ -120,8 +151,9 @@ pub async fn run(
 ) -> Result<ToolOutput, ToolError> {
     let args = if args.is_null() { json!({}) } else { args };
     validate(&args, schema, "").map_err(ToolError::InvalidArguments)?;
-    let args = args.as_object().cloned().unwrap_or_default();
+    let mut args = args.as_object().cloned().unwrap_or_default();
     let mut run = Run::new(client, opts);
+    ids_from_links(&mut run, tool, &mut args).await?;
     let value = match tool.call {
         Call::Get { path, class } => {
             let req = build(tool, schema, &args, "GET", path, class)?;
@@ -135,10 +167,25 @@ pub async fn run(
             method,
             path,
             class,
+            confirm,
         } => {
             let req = build(tool, schema, &args, method, path, class)?;
-            let accepted = run.send(&req).await?;
-            finish_write(&mut run, accepted, wait_arg(&args)).await?
+            let check = match confirm {
+                Confirm::Listed { path, key, .. } => Check {
+                    how: confirm,
+                    write_path: req.path.clone(),
+                    list_path: Some(build(tool, schema, &args, "GET", path, RateClass::Read)?.path),
+                    key_value: args.get(key).and_then(Value::as_str).map(str::to_owned),
+                },
+                _ => Check {
+                    how: confirm,
+                    write_path: req.path.clone(),
+                    list_path: None,
+                    key_value: None,
+                },
+            };
+            let accepted = run.send_full(&req).await?;
+            finish_write(&mut run, accepted, wait_arg(&args), &check).await?
         }
         Call::TableWithColumns => {
             let table_req = build(
@@ -184,7 +231,8 @@ pub async fn run(
                 RateClass::Read,
             )?;
             let plain = args.get("format").and_then(Value::as_str) == Some("plainText");
-            composite::page_text(&mut run, &req.path, plain).await?
+            let token = args.get("pageToken").and_then(Value::as_str);
+            composite::page_text(&mut run, &req.path, plain, token).await?
         }
         Call::ResolveLink => {
             composite::resolve_link(&mut run, args["url"].as_str().unwrap_or_default()).await?
@@ -194,7 +242,11 @@ pub async fn run(
         }
         Call::Fetch => composite::fetch(&mut run, args["id"].as_str().unwrap_or_default()).await?,
     };
-    let value = fit_budget(value, opts.output_budget)?;
+    let value = if opts.keep_oversized {
+        value
+    } else {
+        fit_budget(value, opts.output_budget)?
+    };
     Ok(ToolOutput {
         value,
         coda_requests: run.requests,
@@ -214,19 +266,84 @@ fn wait_arg(args: &Map<String, Value>) -> bool {
     args.get("wait").and_then(Value::as_bool).unwrap_or(true)
 }
 
-/// Which part of a Coda URL a path parameter takes, so any Coda link works where an ID is expected.
-fn id_from_link(param: &str, value: &str) -> Option<String> {
-    let link = links::parse(value)?;
-    match param {
-        "docId" => Some(link.doc_id),
-        "pageIdOrName" => link.page_id,
-        "tableIdOrName" => link.table_id,
-        "rowIdOrName" => link.row_id,
-        _ => None,
+/// Replaces Coda URLs given where an ID is expected (path, query and body arguments, single
+/// or in lists) by that ID: parsed from the URL when its shape says it, else asked of
+/// `resolveBrowserLink` (once per URL).
+async fn ids_from_links(
+    run: &mut Run<'_>,
+    tool: &ToolDef,
+    args: &mut Map<String, Value>,
+) -> Result<(), ToolError> {
+    let mut resolved: HashMap<String, Option<CodaLink>> = HashMap::new();
+    for p in tool.params {
+        let Some(kind) = IdKind::of_param(p.name) else {
+            continue;
+        };
+        let Some(value) = args.get_mut(p.name) else {
+            continue;
+        };
+        let slots: Vec<&mut Value> = match value {
+            Value::Array(items) => items.iter_mut().collect(),
+            other => vec![other],
+        };
+        for slot in slots {
+            let Some(url) = slot
+                .as_str()
+                .filter(|s| links::is_url(s))
+                .map(str::to_owned)
+            else {
+                continue;
+            };
+            let id = match links::local_id(kind, &url) {
+                Some(id) => Some(id),
+                None if matches!(kind, IdKind::Folder | IdKind::Workspace) => None,
+                None => {
+                    if !resolved.contains_key(&url) {
+                        let link = resolve_browser_link(run, p.name, &url).await?;
+                        resolved.insert(url.clone(), link);
+                    }
+                    resolved[&url].as_ref().and_then(|l| kind.pick(l))
+                }
+            };
+            let id = id.ok_or_else(|| {
+                ToolError::InvalidArguments(format!(
+                    "'{}' is a URL that does not name a {}; pass the ID instead",
+                    p.name,
+                    kind.noun()
+                ))
+            })?;
+            *slot = Value::String(id);
+        }
+    }
+    Ok(())
+}
+
+/// Asks Coda which object a browser URL points at; `None` when it names no doc.
+pub(super) async fn resolve_browser_link(
+    run: &mut Run<'_>,
+    param: &str,
+    url: &str,
+) -> Result<Option<CodaLink>, ToolError> {
+    let answer = run
+        .send(&CodaRequest::get("/resolveBrowserLink").query("url", url))
+        .await;
+    match answer {
+        Ok(resolved) => Ok(resolved["resource"]["href"]
+            .as_str()
+            .and_then(links::from_href)),
+        Err(CodaError::Api {
+            status: 400,
+            message,
+            ..
+        }) => Err(ToolError::InvalidArguments(format!(
+            "'{param}' is a URL Coda cannot resolve ({message}); pass the ID instead"
+        ))),
+        Err(e) => Err(e.into()),
     }
 }
 
-/// Builds the request from the catalogue's parameter locations.
+/// Builds the request from the catalogue's parameter locations. Coda URLs have already
+/// been replaced by IDs ([`ids_from_links`]).
 pub(super) fn build(
     tool: &ToolDef,
     schema: &Value,
@@ -250,19 +367,10 @@ pub(super) fn build(
             Loc::Path => {
                 let placeholder = format!("{{{}}}", p.name);
                 if path.contains(&placeholder) {
-                    let mut text = value
+                    let text = value
                         .as_str()
                         .map(str::to_owned)
                         .unwrap_or_else(|| value.to_string());
-                    if links::is_url(&text) {
-                        text = id_from_link(p.name, &text).ok_or_else(|| {
-                            ToolError::InvalidArguments(format!(
-                                "'{}' is a URL that does not name a {}; pass the ID instead",
-                                p.name,
-                                p.name.trim_end_matches("IdOrName").trim_end_matches("Id")
-                            ))
-                        })?;
-                    }
                     path = path.replace(
                         &placeholder,
                         &utf8_percent_encode(&text, SEGMENT).to_string(),
@@ -329,34 +437,64 @@ struct Resume {
 
 impl Resume {
     fn encode(&self) -> String {
-        let json = serde_json::to_string(self).expect("serializable");
-        let hex: String = json.bytes().map(|b| format!("{b:02x}")).collect();
-        format!("{RESUME_PREFIX}{hex}")
+        format!("{RESUME_PREFIX}{}", hex_json(self))
     }
 
     fn decode(token: &str) -> Option<Resume> {
-        let hex = token.strip_prefix(RESUME_PREFIX)?;
-        if !hex.len().is_multiple_of(2) {
-            return None;
+        unhex_json(token.strip_prefix(RESUME_PREFIX)?)
+    }
+
+    /// The token a caller passes back: Coda's own at a page start, ours otherwise.
+    fn into_token(self) -> String {
+        match (&self.token, self.skip) {
+            (Some(t), 0) => t.clone(),
+            _ => self.encode(),
         }
-        let bytes: Option<Vec<u8>> = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-            .collect();
-        serde_json::from_slice(&bytes?).ok()
     }
 }
 
-/// Follows Coda's pages until `limit` items or the end. Coda clamps page sizes silently and
-/// ignores `limit` once a `pageToken` is given, so a page may bring more than we need: the
-/// result is then cut and its continuation token says where to resume inside that page.
-/// A 504 (large docs) is answered by halving the page size. The result also respects the
-/// output budget: it is cut at an item boundary with a token for the rest.
-pub(super) async fn list(
+/// `value` as JSON, hex-encoded: opaque, URL- and JSON-safe continuation tokens.
+pub(super) fn hex_json(value: &impl serde::Serialize) -> String {
+    let json = serde_json::to_string(value).expect("serializable");
+    json.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The inverse of [`hex_json`]; `None` for anything malformed.
+pub(super) fn unhex_json<T: serde::de::DeserializeOwned>(hex: &str) -> Option<T> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect();
+    serde_json::from_slice(&bytes?).ok()
+}
+
+/// What [`list_items`] collected.
+pub(super) struct Listing {
+    /// The items, in Coda's order.
+    pub items: Vec<Value>,
+    /// Where to continue, when more items exist (a `pageToken` the list tools accept).
+    pub next: Option<String>,
+    /// Whether the budget, rather than `limit` or the end, stopped the listing.
+    pub cut_by_budget: bool,
+}
+
+/// Follows Coda's pages until `limit` items, the end, or `budget` (the sum of `measure`
+/// over the items kept; at least one item is always kept). Coda clamps page sizes silently
+/// and ignores `limit` once a `pageToken` is given, so a page may bring more than we need:
+/// the listing then stops inside it and its continuation token says where to resume there.
+/// Pages ask for at most `page_cap` items. A 504 (large docs) is answered by halving the
+/// page size.
+pub(super) async fn list_items(
     run: &mut Run<'_>,
     mut req: CodaRequest,
     limit: usize,
-) -> Result<Value, ToolError> {
+    page_cap: usize,
+    budget: usize,
+    measure: &(dyn Fn(&Value) -> usize + Sync),
+) -> Result<Listing, ToolError> {
     let mut skip = 0usize;
     if let Some(pos) = req.query.iter().position(|(k, _)| k == "pageToken") {
         let token = req.query[pos].1.clone();
@@ -379,19 +517,20 @@ pub(super) async fn list(
         .filter(|(k, _)| k != "limit")
         .cloned()
         .collect();
+    let limit = limit.max(1);
     let mut items: Vec<Value> = Vec::new();
-    // For each item: the Coda token of its page (None = first page) and its index there.
-    let mut origins: Vec<(Option<String>, usize)> = Vec::new();
+    let mut used = 0usize;
     let mut next: Option<Resume> = None;
+    let mut cut_by_budget = false;
     let mut page_size: Option<usize> = None;
-    loop {
+    'pages: loop {
         let remaining = limit - items.len();
         let this_token = req
             .query
             .iter()
             .find(|(k, _)| k == "pageToken")
             .map(|(_, v)| v.clone());
-        let want = page_size.unwrap_or(remaining + skip);
+        let want = page_size.unwrap_or_else(|| remaining.saturating_add(skip).min(page_cap));
         req.query.retain(|(k, _)| k != "limit");
         req.query.push(("limit".into(), want.to_string()));
         req.halve_on_504 = this_token.is_none() && want > 1;
@@ -408,25 +547,33 @@ pub(super) async fn list(
             .cloned()
             .ok_or_else(|| CodaError::BadResponse("a list response had no items array".into()))?;
         let coda_next = page["nextPageToken"].as_str().map(str::to_owned);
-        let available = page_items.len().saturating_sub(skip);
-        let take = available.min(remaining);
-        for (i, item) in page_items.into_iter().enumerate().skip(skip).take(take) {
+        let page_len = page_items.len();
+        let resume_at = |index: usize| Resume {
+            skip: index,
+            token: this_token.clone(),
+            query: if this_token.is_none() {
+                first_query.clone()
+            } else {
+                vec![]
+            },
+        };
+        for (i, item) in page_items.into_iter().enumerate().skip(skip) {
+            if items.len() >= limit {
+                next = Some(resume_at(i));
+                break 'pages;
+            }
+            let size = measure(&item);
+            if used + size > budget && !items.is_empty() {
+                next = Some(resume_at(i));
+                cut_by_budget = true;
+                break 'pages;
+            }
+            used += size;
             items.push(item);
-            origins.push((this_token.clone(), i));
         }
-        if available > remaining {
-            next = Some(Resume {
-                skip: skip + take,
-                token: this_token.clone(),
-                query: if this_token.is_none() {
-                    first_query.clone()
-                } else {
-                    vec![]
-                },
-            });
-            break;
-        }
-        skip = 0;
+        // A page shorter than the items still to skip (a smaller page after a 504) leaves
+        // the rest of the skip for the next page.
+        skip = skip.saturating_sub(page_len);
         match coda_next {
             Some(token) if items.len() < limit => {
                 req.query.retain(|(k, _)| k != "pageToken");
@@ -434,7 +581,7 @@ pub(super) async fn list(
             }
             Some(token) => {
                 next = Some(Resume {
-                    skip: 0,
+                    skip,
                     token: Some(token),
                     query: vec![],
                 });
@@ -443,44 +590,32 @@ pub(super) async fn list(
             None => break,
         }
     }
-    // Output budget: keep whole items while they fit.
-    let budget = run.opts.output_budget.saturating_sub(2_000);
-    let mut used = 0usize;
-    let mut keep = items.len();
-    for (i, item) in items.iter().enumerate() {
-        used += serde_json::to_string(item)
+    Ok(Listing {
+        items,
+        next: next.map(Resume::into_token),
+        cut_by_budget,
+    })
+}
+
+/// A list tool's result: up to `limit` items within the output budget (whole items only),
+/// `count`, and a `nextPageToken` when more exist.
+pub(super) async fn list(
+    run: &mut Run<'_>,
+    req: CodaRequest,
+    limit: usize,
+) -> Result<Value, ToolError> {
+    let budget = run.item_budget();
+    let json_len = |item: &Value| {
+        serde_json::to_string(item)
             .map(|s| s.len() + 1)
-            .unwrap_or(0);
-        if used > budget {
-            keep = i;
-            break;
-        }
-    }
-    let mut truncated = false;
-    if keep < items.len() {
-        let (token, index) = origins[keep].clone();
-        next = Some(Resume {
-            skip: index,
-            query: if token.is_none() {
-                first_query.clone()
-            } else {
-                vec![]
-            },
-            token,
-        });
-        items.truncate(keep);
-        truncated = true;
-    }
-    let mut out = json!({"items": items, "count": items.len()});
-    if let Some(resume) = next {
-        // A plain Coda token when we resume at a page start; our own token otherwise.
-        let token = match (&resume.token, resume.skip) {
-            (Some(t), 0) => t.clone(),
-            _ => resume.encode(),
-        };
+            .unwrap_or(0)
+    };
+    let listing = list_items(run, req, limit, usize::MAX, budget, &json_len).await?;
+    let mut out = json!({"items": listing.items, "count": listing.items.len()});
+    if let Some(token) = listing.next {
         out["nextPageToken"] = json!(token);
     }
-    if truncated {
+    if listing.cut_by_budget {
         out["truncated"] = json!(format!(
             "The result was cut to stay under {} characters; call again with pageToken for the rest.",
             run.opts.output_budget));
@@ -488,14 +623,41 @@ pub(super) async fn list(
     Ok(out)
 }
 
-/// After a 202: optionally poll `/mutationStatus/{requestId}` until Coda reports it applied.
-/// An early 404 is replication lag, not failure.
+/// How a write tool confirms its effect ([`Confirm`]) and what that needs.
+pub(super) struct Check {
+    /// The catalogue's rule.
+    pub how: Confirm,
+    /// The written resource's path (for [`Confirm::Gone`]).
+    pub write_path: String,
+    /// The listing to look in (for [`Confirm::Listed`]).
+    pub list_path: Option<String>,
+    /// The value to look for there.
+    pub key_value: Option<String>,
+}
+
+impl Check {
+    /// The usual rule: Coda's `requestId` and its mutation status.
+    pub fn mutation_status() -> Check {
+        Check {
+            how: Confirm::MutationStatus,
+            write_path: String::new(),
+            list_path: None,
+            key_value: None,
+        }
+    }
+}
+
+/// After Coda accepted a write: says whether it is applied, waiting for it when `wait`.
+/// With a `requestId`, polls `/mutationStatus/{requestId}` (an early 404 is replication
+/// lag, not failure). A 200 answer is applied already. A 202 without `requestId` is only
+/// called completed once the effect is visible (per the tool's [`Confirm`] rule).
 pub(super) async fn finish_write(
     run: &mut Run<'_>,
-    accepted: Value,
+    accepted: CodaResponse,
     wait: bool,
+    check: &Check,
 ) -> Result<Value, ToolError> {
-    let mut result = match accepted {
+    let mut result = match accepted.body {
         Value::Object(m) => m,
         Value::Null => Map::new(),
         other => {
@@ -504,27 +666,108 @@ pub(super) async fn finish_write(
             m
         }
     };
-    let Some(request_id) = result
-        .get("requestId")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-    else {
-        result.insert("completed".into(), json!(true));
-        return Ok(Value::Object(result));
-    };
-    if !wait {
-        result.insert("completed".into(), json!(false));
-        result.insert("status".into(), json!("queued: Coda accepted the write and applies it shortly; check with coda_get_mutation_status and this requestId"));
+    if check.how == Confirm::Nothing {
         return Ok(Value::Object(result));
     }
-    let completed = wait_for_mutation(run, &request_id, &mut result).await?;
+    let request_id = result
+        .get("requestId")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let (completed, status) = match (request_id, accepted.status) {
+        (Some(_), _) if !wait => (false, "queued: Coda accepted the write and applies it shortly; check with coda_get_mutation_status and this requestId".to_owned()),
+        (Some(request_id), _) => {
+            if wait_for_mutation(run, &request_id, &mut result).await? {
+                (true, "completed: the change is applied in Coda".to_owned())
+            } else {
+                (false, "still processing: Coda accepted the write but has not applied it yet; check again later with coda_get_mutation_status and this requestId".to_owned())
+            }
+        }
+        (None, status) if status != 202 => (
+            true,
+            "completed: Coda applied the change when it answered".to_owned(),
+        ),
+        (None, _) => confirm_without_request_id(run, check, wait, &mut result).await,
+    };
     result.insert("completed".into(), json!(completed));
-    result.insert("status".into(), json!(if completed {
-        "completed: the change is applied in Coda"
-    } else {
-        "still processing: Coda accepted the write but has not applied it yet; check again later with coda_get_mutation_status and this requestId"
-    }));
+    result.insert("status".into(), json!(status));
     Ok(Value::Object(result))
+}
+
+/// A 202 without `requestId`: Coda gives nothing to poll, so the effect itself is looked for
+/// (bounded by the wait timeout) — or the result says plainly that it is unconfirmed.
+async fn confirm_without_request_id(
+    run: &mut Run<'_>,
+    check: &Check,
+    wait: bool,
+    result: &mut Map<String, Value>,
+) -> (bool, String) {
+    let (probe, what) = match (check.how, &check.list_path, &check.key_value) {
+        (Confirm::Gone, _, _) => (CodaRequest::get(check.write_path.clone()), "gone (404)"),
+        (Confirm::Listed { .. }, Some(path), Some(_)) => (CodaRequest::get(path.clone()), "listed"),
+        _ => {
+            return (false, "accepted: Coda gives no requestId to confirm this write; check its effect with a read".to_owned());
+        }
+    };
+    if !wait {
+        return (
+            false,
+            format!(
+                "accepted: Coda gives no requestId for this write; it is applied shortly (check that GET {} shows it {what})",
+                probe.path
+            ),
+        );
+    }
+    let deadline = run.wait_until();
+    let mut delay = Duration::from_millis(150);
+    let mut last_error = None;
+    loop {
+        tokio::time::sleep(
+            delay.min(deadline.saturating_duration_since(tokio::time::Instant::now())),
+        )
+        .await;
+        let seen = match (check.how, run.send(&probe).await) {
+            (Confirm::Gone, Err(CodaError::Api { status: 404, .. })) => true,
+            (Confirm::Listed { array, key, .. }, Ok(listing)) => {
+                let wanted = check.key_value.as_deref().unwrap_or_default();
+                listing[array]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|entry| {
+                        entry[key]
+                            .as_str()
+                            .is_some_and(|v| v.eq_ignore_ascii_case(wanted))
+                    })
+            }
+            (_, Err(e)) if e.status() != Some(404) => {
+                last_error = Some(e.to_string());
+                false
+            }
+            _ => false,
+        };
+        if seen {
+            result.insert(
+                "confirmedBy".into(),
+                json!(format!("GET {} shows it {what}", probe.path)),
+            );
+            return (
+                true,
+                "completed: Coda gives no requestId for this write, so the server checked the resource and saw the change".to_owned(),
+            );
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let mut status = format!(
+                "accepted, not yet visible: Coda gives no requestId for this write and GET {} did not show it {what} within {} s; check again later",
+                probe.path,
+                run.opts.wait_timeout.as_secs_f32()
+            );
+            if let Some(e) = last_error {
+                status.push_str(&format!(" (last check failed: {e})"));
+            }
+            return (false, status);
+        }
+        delay = (delay * 3 / 2).min(Duration::from_secs(1));
+    }
 }
 
 /// Polls the mutation status until completed or the wait timeout; true when completed.
@@ -533,7 +776,7 @@ pub(super) async fn wait_for_mutation(
     request_id: &str,
     result: &mut Map<String, Value>,
 ) -> Result<bool, ToolError> {
-    let deadline = tokio::time::Instant::now() + run.opts.wait_timeout;
+    let deadline = run.wait_until();
     let mut delay = Duration::from_millis(150);
     let status_path = format!(
         "/mutationStatus/{}",
@@ -587,5 +830,72 @@ mod tests {
         assert_eq!(Resume::decode(&r.encode()), Some(r));
         assert_eq!(Resume::decode("cmcp1.zz"), None);
         assert_eq!(Resume::decode("abc"), None);
+    }
+
+    fn ids(v: &Value) -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Resuming inside the first page (skip 6) when a 504 halves the page to fewer items than
+    /// the skip: the rest of the skip carries into the next page instead of being dropped,
+    /// which used to return rows the previous call had already returned.
+    #[tokio::test]
+    async fn a_resume_token_survives_a_504_that_shrinks_the_page_below_its_skip() {
+        let demo = crate::demo::start(
+            crate::demo::DemoConfig {
+                limits: None,
+                rows_504_above: Some(8),
+                ..Default::default()
+            },
+            0,
+        )
+        .await
+        .unwrap();
+        let client = CodaClient::new(
+            &demo.base_url,
+            Some(demo.token().clone()),
+            crate::coda::RateLimits::CODA.scaled(100),
+            crate::coda::RetryPolicy {
+                base_backoff: Duration::from_millis(1),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let opts = ExecOptions::default();
+        let mut run = Run::new(&client, &opts);
+        let rows = "/docs/AbCDeFGH01/tables/Tasks/rows";
+        let all = list(&mut run, CodaRequest::get(rows), 12).await.unwrap();
+        let all = ids(&all);
+        assert_eq!(all.len(), 12);
+        let token = Resume {
+            skip: 6,
+            token: None,
+            query: vec![],
+        }
+        .encode();
+        let next = list(
+            &mut run,
+            CodaRequest::get(rows).query("pageToken", token),
+            4,
+        )
+        .await
+        .unwrap();
+        assert_eq!(ids(&next), all[6..10], "rows 6 to 9, none repeated");
+        // And the token it returns continues at row 10.
+        let token = next["nextPageToken"].as_str().unwrap().to_owned();
+        let after = list(
+            &mut run,
+            CodaRequest::get(rows).query("pageToken", token),
+            2,
+        )
+        .await
+        .unwrap();
+        assert_eq!(ids(&after), all[10..12]);
+        demo.shutdown();
     }
 }

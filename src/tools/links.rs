@@ -95,6 +95,117 @@ pub fn parse(url: &str) -> Option<CodaLink> {
     Some(link)
 }
 
+/// The kind of ID an argument holds, so a Coda URL given in its place can be turned into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdKind {
+    /// A doc ID (`AbCDeFGH`).
+    Doc,
+    /// A page ID (`canvas-…`).
+    Page,
+    /// A table or view ID (`grid-…`).
+    Table,
+    /// A row ID (`i-…`).
+    Row,
+    /// A folder ID (`fl-…`), found in links as `?folderId=`.
+    Folder,
+    /// A workspace ID (`ws-…`), found in links as `?workspaceId=`.
+    Workspace,
+}
+
+impl IdKind {
+    /// The kind of ID a tool argument (by Coda's parameter name) holds, if it holds one.
+    pub fn of_param(name: &str) -> Option<IdKind> {
+        Some(match name {
+            "docId" | "sourceDoc" | "docIds" => IdKind::Doc,
+            "pageIdOrName" | "parentPageId" => IdKind::Page,
+            "tableIdOrName" => IdKind::Table,
+            "rowIdOrName" | "rowIds" => IdKind::Row,
+            "folderId" => IdKind::Folder,
+            "workspaceId" => IdKind::Workspace,
+            _ => return None,
+        })
+    }
+
+    /// A word for messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            IdKind::Doc => "doc",
+            IdKind::Page => "page",
+            IdKind::Table => "table",
+            IdKind::Row => "row",
+            IdKind::Folder => "folder",
+            IdKind::Workspace => "workspace",
+        }
+    }
+
+    /// This kind's ID among the IDs of a link.
+    pub fn pick(self, link: &CodaLink) -> Option<String> {
+        match self {
+            IdKind::Doc => Some(link.doc_id.clone()).filter(|d| !d.is_empty()),
+            IdKind::Page => link.page_id.clone(),
+            IdKind::Table => link.table_id.clone(),
+            IdKind::Row => link.row_id.clone(),
+            IdKind::Folder | IdKind::Workspace => None,
+        }
+    }
+}
+
+/// The ID of `kind` in a Coda URL, found without asking Coda: doc, page, table and row IDs
+/// from the link's path and fragment, folder and workspace IDs from its query
+/// (`https://coda.io/docs?folderId=fl-…`).
+pub fn local_id(kind: IdKind, url: &str) -> Option<String> {
+    match kind {
+        IdKind::Folder | IdKind::Workspace => {
+            let name = if kind == IdKind::Folder {
+                "folderId"
+            } else {
+                "workspaceId"
+            };
+            let with_scheme = if url.contains("://") {
+                url.trim().to_owned()
+            } else {
+                format!("https://{}", url.trim())
+            };
+            let parsed = url::Url::parse(&with_scheme).ok()?;
+            let found = parsed
+                .query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned());
+            found.filter(|v| !v.is_empty())
+        }
+        _ => parse(url).and_then(|link| kind.pick(&link)),
+    }
+}
+
+/// The IDs named by an API `href` (`…/docs/{docId}[/pages/{id}|/tables/{id}[/rows/{id}]]`),
+/// as `resolveBrowserLink` answers.
+pub fn from_href(href: &str) -> Option<CodaLink> {
+    let parts: Vec<&str> = href
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("")
+        .split('/')
+        .collect();
+    let after = |marker: &str| {
+        parts
+            .iter()
+            .position(|p| *p == marker)
+            .and_then(|i| parts.get(i + 1))
+            .filter(|id| !id.is_empty())
+            .map(|id| {
+                percent_encoding::percent_decode_str(id)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+    };
+    Some(CodaLink {
+        doc_id: after("docs")?,
+        page_id: after("pages"),
+        table_id: after("tables"),
+        row_id: after("rows"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +231,31 @@ mod tests {
         assert!(parse("https://coda.io/docs").is_none());
         assert!(parse("not a url").is_none());
         assert!(is_url("https://coda.io/d/_dX") && !is_url("AbCDeFGH"));
+    }
+
+    #[test]
+    fn finds_each_kind_of_id_locally_and_in_hrefs() {
+        let row = "https://coda.io/d/_dAbCDeFGH#Tasks_tpqRst-U/_rui-tuVwxYz";
+        assert_eq!(local_id(IdKind::Doc, row).as_deref(), Some("AbCDeFGH"));
+        assert_eq!(local_id(IdKind::Row, row).as_deref(), Some("i-tuVwxYz"));
+        assert_eq!(local_id(IdKind::Page, row), None);
+        let folder = "https://coda.io/docs?folderId=fl-Work0001";
+        assert_eq!(
+            local_id(IdKind::Folder, folder).as_deref(),
+            Some("fl-Work0001")
+        );
+        assert_eq!(local_id(IdKind::Workspace, folder), None);
+        assert_eq!(
+            local_id(IdKind::Workspace, "coda.io/docs?workspaceId=ws-Demo01").as_deref(),
+            Some("ws-Demo01")
+        );
+        assert_eq!(IdKind::of_param("parentPageId"), Some(IdKind::Page));
+        assert_eq!(IdKind::of_param("limit"), None);
+        let href = from_href("https://coda.io/apis/v1/docs/AbC/pages/canvas-X%20Y").unwrap();
+        assert_eq!(
+            (href.doc_id.as_str(), href.page_id.as_deref()),
+            ("AbC", Some("canvas-X Y"))
+        );
+        assert!(from_href("https://coda.io/apis/v1/whoami").is_none());
     }
 }

@@ -78,11 +78,12 @@ pub enum Call {
         path: &'static str,
         class: RateClass,
     },
-    /// A write (POST/PUT/PATCH/DELETE); a 202's `requestId` is waited for when `wait`.
+    /// A write (POST/PUT/PATCH/DELETE), confirmed as `confirm` says when `wait`.
     Write {
         method: &'static str,
         path: &'static str,
         class: RateClass,
+        confirm: Confirm,
     },
     /// `getTable` plus `listColumns`, so a model sees the columns it can read and write.
     TableWithColumns,
@@ -96,6 +97,29 @@ pub enum Call {
     Search,
     /// ChatGPT's `fetch`.
     Fetch,
+}
+
+/// How a write's effect is confirmed before the tool reports `completed: true`. Coda
+/// answers most writes with 202 and a `requestId`, some with 200 (applied at once), and a
+/// few with 202 and an empty body, which leaves nothing to poll but the resource itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirm {
+    /// Poll `getMutationStatus` with the answer's `requestId`; a 200 answer without one is
+    /// already applied.
+    MutationStatus,
+    /// A 202 without `requestId`: GET the write's own path until it answers 404
+    /// (`deleteDoc`, `deleteFolder`).
+    Gone,
+    /// A 202 without `requestId`: GET `path` (a template over the tool's arguments) until its
+    /// `array` holds an entry whose `key` equals the argument of the same name
+    /// (`addCustomDocDomain`).
+    Listed {
+        path: &'static str,
+        array: &'static str,
+        key: &'static str,
+    },
+    /// Nothing to confirm: the answer is the result (starting an export returns its id).
+    Nothing,
 }
 
 /// A tool definition: one row of the catalogue.
@@ -136,6 +160,38 @@ impl ToolDef {
     /// Whether the tool only reads.
     pub fn is_read_only(&self) -> bool {
         self.effect == Effect::Read
+    }
+
+    /// The same write, confirmed another way (see [`Confirm`]).
+    pub const fn confirmed_by(self, confirm: Confirm) -> ToolDef {
+        match self.call {
+            Call::Write {
+                method,
+                path,
+                class,
+                ..
+            } => ToolDef {
+                call: Call::Write {
+                    method,
+                    path,
+                    class,
+                    confirm,
+                },
+                ..self
+            },
+            _ => panic!("only writes are confirmed"),
+        }
+    }
+
+    /// The Coda rate class of the tool's own request (`None` for composites, whose
+    /// requests span several classes).
+    pub fn rate_class(&self) -> Option<RateClass> {
+        match self.call {
+            Call::Get { class, .. } | Call::List { class, .. } | Call::Write { class, .. } => {
+                Some(class)
+            }
+            _ => None,
+        }
     }
 
     /// The tool as MCP describes it (`tools/list` entry).

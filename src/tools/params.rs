@@ -82,7 +82,7 @@ param!(/// `visibleOnly` for rows and columns.
     r#"{"type":"boolean","description":"Only rows/columns visible in the table's current view."}"#);
 param!(/// `wait` for writes.
     WAIT, "wait", Local, false,
-    r#"{"type":"boolean","default":true,"description":"Wait until Coda has applied the write (polls the mutation status, up to 20 s). If false, returns at once with the requestId."}"#);
+    r#"{"type":"boolean","default":true,"description":"Wait until Coda has applied the write (polls its mutation status, or the resource when Coda gives no requestId; up to 20 s). If false, returns as soon as Coda accepted it (with the requestId when Coda gives one)."}"#);
 param!(/// `query` search term.
     SEARCH_TERM, "query", Query, false,
     r#"{"type":"string","description":"Search term used to filter the results."}"#);

@@ -5,8 +5,8 @@
 use percent_encoding::{percent_decode_str, utf8_percent_encode};
 use serde_json::{json, Value};
 
-use super::composite::{page_text, table_text};
-use super::exec::{list, ExecOptions, Run, ToolError, SEGMENT};
+use super::composite::page_text;
+use super::exec::{list, list_items, ExecOptions, Run, ToolError, SEGMENT};
 use crate::coda::{CodaClient, CodaRequest, RateClass};
 
 /// The resource templates the server offers, as MCP `resourceTemplates` entries.
@@ -66,12 +66,46 @@ fn cell_text(v: &Value) -> String {
     }
 }
 
-/// Reads one resource: `(mimeType, text)`. `Ok(None)` when the URI is not one of ours.
+/// Rows a table resource holds at most.
+const MAX_CSV_ROWS: usize = 10_000;
+
+/// A resource's text and, when it had to be cut, a note saying so and how to get the rest.
+#[derive(Debug, Clone)]
+pub struct ResourceText {
+    /// Its MIME type.
+    pub mime: &'static str,
+    /// Its text (whole lines or rows only).
+    pub text: String,
+    /// Why it is incomplete and where the rest is, when it is.
+    pub note: Option<String>,
+}
+
+impl ResourceText {
+    /// The MCP `contents` of a read: the text, plus the note as a second, plain-text part.
+    pub fn contents(&self, uri: &str) -> Value {
+        let mut contents = vec![json!({"uri": uri, "mimeType": self.mime, "text": self.text})];
+        if let Some(note) = &self.note {
+            contents.push(json!({"uri": uri, "mimeType": "text/plain", "text": note}));
+        }
+        json!(contents)
+    }
+}
+
+/// One CSV line for `row` (without the newline).
+fn csv_line(columns: &[String], row: &Value) -> String {
+    columns
+        .iter()
+        .map(|c| csv_field(&cell_text(&row["values"][c])))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Reads one resource. `Ok(None)` when the URI is not one of ours.
 pub async fn read(
     uri: &str,
     client: &CodaClient,
     opts: &ExecOptions,
-) -> Result<Option<(&'static str, String)>, ToolError> {
+) -> Result<Option<ResourceText>, ToolError> {
     let Some(rest) = uri.strip_prefix("coda://docs/") else {
         return Ok(None);
     };
@@ -97,42 +131,94 @@ pub async fn read(
                 500,
             )
             .await?;
+            let mut missing = Vec::new();
+            for (what, tool, listing) in [
+                ("pages", "coda_list_pages", &pages),
+                ("tables", "coda_list_tables", &tables),
+            ] {
+                if let Some(token) = listing["nextPageToken"].as_str() {
+                    missing.push(format!(
+                        "only the first {} {what} are listed; list the rest with {tool} (docId {doc}, pageToken {token})",
+                        listing["count"]
+                    ));
+                }
+            }
             d["pages"] = pages["items"].clone();
             d["tables"] = tables["items"].clone();
-            Ok(Some((
-                "application/json",
-                serde_json::to_string_pretty(&d).unwrap_or_default(),
-            )))
+            Ok(Some(ResourceText {
+                mime: "application/json",
+                text: serde_json::to_string_pretty(&d).unwrap_or_default(),
+                note: (!missing.is_empty()).then(|| format!("Incomplete: {}.", missing.join("; "))),
+            }))
         }
         [doc, kind, page] if kind == "pages" => {
             let text = page_text(
                 &mut run,
                 &format!("/docs/{}/pages/{}", enc(doc), enc(page)),
                 false,
+                None,
             )
             .await?;
-            Ok(Some((
-                "text/markdown",
-                text["text"].as_str().unwrap_or_default().to_owned(),
-            )))
+            let note = text["nextPageToken"].as_str().map(|token| {
+                format!(
+                    "Incomplete: the page is longer than the {}-character limit, so this is its text up to a line boundary. Read the rest with coda_get_page_content (docId {doc}, pageIdOrName {page}, pageToken {token}).",
+                    opts.output_budget
+                )
+            });
+            Ok(Some(ResourceText {
+                mime: "text/markdown",
+                text: text["text"].as_str().unwrap_or_default().to_owned(),
+                note,
+            }))
         }
         [doc, kind, table] if kind == "tables" => {
-            let (_, columns, rows) = table_text(&mut run, doc, table, 10_000).await?;
-            let mut csv = columns
+            let base = format!("/docs/{}/tables/{}", enc(doc), enc(table));
+            let meta = run.send(&CodaRequest::get(base.clone())).await?;
+            let columns = list(&mut run, CodaRequest::get(format!("{base}/columns")), 1000).await?;
+            let names: Vec<String> = columns["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["name"].as_str().map(str::to_owned))
+                .collect();
+            let mut csv = names
                 .iter()
                 .map(|c| csv_field(c))
                 .collect::<Vec<_>>()
                 .join(",");
             csv.push('\n');
-            for row in rows {
-                let line: Vec<String> = columns
-                    .iter()
-                    .map(|c| csv_field(&cell_text(&row["values"][c])))
-                    .collect();
-                csv.push_str(&line.join(","));
+            let budget = run.item_budget().saturating_sub(csv.len());
+            let measure = |row: &Value| csv_line(&names, row).len() + 1;
+            let rows = list_items(
+                &mut run,
+                CodaRequest::get(format!("{base}/rows")).query("useColumnNames", "true"),
+                MAX_CSV_ROWS,
+                usize::MAX,
+                budget,
+                &measure,
+            )
+            .await?;
+            for row in &rows.items {
+                csv.push_str(&csv_line(&names, row));
                 csv.push('\n');
             }
-            Ok(Some(("text/csv", csv)))
+            let note = rows.next.as_ref().map(|token| {
+                let why = if rows.cut_by_budget {
+                    format!("cut to stay under {} characters", opts.output_budget)
+                } else {
+                    format!("a table resource holds at most {MAX_CSV_ROWS} rows")
+                };
+                format!(
+                    "Incomplete: this CSV holds the first {} of the table's {} rows ({why}). Read the rest with coda_list_rows (docId {doc}, tableIdOrName {table}, pageToken {token}).",
+                    rows.items.len(),
+                    meta["rowCount"]
+                )
+            });
+            Ok(Some(ResourceText {
+                mime: "text/csv",
+                text: csv,
+                note,
+            }))
         }
         _ => Ok(None),
     }
