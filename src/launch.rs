@@ -66,6 +66,8 @@ pub struct LaunchOptions {
     pub audit_days: i64,
     /// No client-side pacing (benchmarks against an unlimited upstream).
     pub no_pacing: bool,
+    /// Client-side pacing limits (`--rate-limit`); `None`: Coda's published limits.
+    pub rate_limits: Option<RateLimits>,
     /// Open the ngrok tunnel at start.
     pub tunnel: bool,
     /// The reserved ngrok domain.
@@ -100,6 +102,7 @@ impl Default for LaunchOptions {
             data_root: crate::runtime::data_root(),
             audit_days: 30,
             no_pacing: false,
+            rate_limits: None,
             tunnel: false,
             ngrok_domain: None,
             settings_path: None,
@@ -221,6 +224,9 @@ pub async fn launch(
     };
     if let Some(token) = &options.dashboard_token {
         config.dashboard_token = token.clone();
+    }
+    if let Some(limits) = options.rate_limits {
+        config.rate_limits = limits;
     }
     if options.no_pacing {
         config.rate_limits = RateLimits::CODA.scaled(100_000);

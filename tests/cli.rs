@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The connection key the spawned servers use.
-const CLI_KEY: &str = "cmk_cli-test-key";
+const CLI_KEY: &str = "cmk_cli-test-key-0000000000000000000000000000";
 
 fn spawn(args: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
@@ -267,4 +267,148 @@ fn no_auth_is_refused_with_a_tunnel() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--no-auth cannot be combined"));
+}
+
+/// A bare MCP session over HTTP with the spawned server (JSON answers).
+struct Session {
+    http: reqwest::Client,
+    url: String,
+    sid: String,
+}
+
+impl Session {
+    async fn open(url: &str) -> Session {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {CLI_KEY}").parse().unwrap(),
+        );
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let init = serde_json::json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"cli-test","version":"1"}}});
+        let resp = http
+            .post(url)
+            .header("accept", "application/json")
+            .json(&init)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let sid = resp.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let s = Session {
+            http,
+            url: url.to_owned(),
+            sid,
+        };
+        let done = s
+            .post(serde_json::json!({"jsonrpc":"2.0","method":"notifications/initialized"}))
+            .await;
+        assert_eq!(done.status(), 202);
+        s
+    }
+
+    async fn post(&self, body: serde_json::Value) -> reqwest::Response {
+        self.http
+            .post(&self.url)
+            .header("accept", "application/json")
+            .header("mcp-session-id", &self.sid)
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn request(&self, id: u64, method: &str, params: serde_json::Value) -> serde_json::Value {
+        let resp = self
+            .post(serde_json::json!({"jsonrpc":"2.0","id":id,"method":method,"params":params}))
+            .await;
+        assert_eq!(resp.status(), 200);
+        resp.json().await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn read_only_flag_hides_and_refuses_writes() {
+    let (mut child, line) = spawn(&["serve", "--demo", "--port", "0", "--read-only"]);
+    let s = Session::open(&mcp_url(&line)).await;
+    let tools = s.request(1, "tools/list", serde_json::json!({})).await;
+    let names: Vec<&str> = tools["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"coda_list_rows"), "{names:?}");
+    assert!(!names.contains(&"coda_update_row"), "{names:?}");
+    assert!(!names.contains(&"coda_delete_doc"), "{names:?}");
+    let refused = s
+        .request(
+            2,
+            "tools/call",
+            serde_json::json!({"name": "coda_delete_doc", "arguments": {"docId": "AbCDeFGH01"}}),
+        )
+        .await;
+    let text = refused.to_string();
+    assert!(text.contains("read-only"), "{text}");
+    // The doc is still there.
+    let doc = s
+        .request(
+            3,
+            "tools/call",
+            serde_json::json!({"name": "coda_get_document", "arguments": {"docId": "AbCDeFGH01"}}),
+        )
+        .await;
+    assert_eq!(doc["result"]["structuredContent"]["name"], "Project Plan");
+    signal(&child, "-TERM");
+    assert!(wait_exit(&mut child, Duration::from_secs(7))
+        .expect("exits")
+        .success());
+}
+
+#[tokio::test]
+async fn rate_limit_flag_paces_coda_calls() {
+    let out = Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
+        .args(["serve", "--demo", "--rate-limit", "list-docs=0/6"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--rate-limit") && err.contains("count of at least 1"),
+        "{err}"
+    );
+
+    // One list-docs call per 3 s: the second call waits for the window (Coda's own limit
+    // would let four through at once).
+    let (mut child, line) = spawn(&[
+        "serve",
+        "--demo",
+        "--port",
+        "0",
+        "--rate-limit",
+        "list-docs=1/3,write=5/6",
+    ]);
+    let s = Session::open(&mcp_url(&line)).await;
+    let list = serde_json::json!({"name": "coda_list_documents", "arguments": {"limit": 1}});
+    let first = s.request(1, "tools/call", list.clone()).await;
+    assert_eq!(first["result"]["isError"], false, "{first}");
+    let started = Instant::now();
+    let second = s.request(2, "tools/call", list).await;
+    assert_eq!(second["result"]["isError"], false, "{second}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(2_900),
+        "the second call went out after {:?}",
+        started.elapsed()
+    );
+    signal(&child, "-TERM");
+    assert!(wait_exit(&mut child, Duration::from_secs(7))
+        .expect("exits")
+        .success());
 }

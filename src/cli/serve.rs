@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use coda_mcp::coda::{Secret, DEFAULT_BASE_URL};
+use coda_mcp::coda::{RateLimits, Secret, DEFAULT_BASE_URL};
 use coda_mcp::demo::{self, DemoConfig};
 use coda_mcp::launch::{launch, LaunchOptions};
 use coda_mcp::secrets::{SecretStore, Source};
@@ -77,6 +77,12 @@ pub struct ServeArgs {
     /// Requests per second allowed per client (session or address); 0 disables the limit.
     #[arg(long, default_value_t = 20.0, value_name = "N")]
     client_rate: f64,
+    /// Pace Coda calls to these limits instead of Coda's published ones (per rate class,
+    /// comma-separated class=count/seconds; classes: read, write, doc-content-write,
+    /// list-docs, analytics). Lower them when the token is shared with other tools, e.g.
+    /// --rate-limit write=5/6,read=50/6.
+    #[arg(long, value_name = "CLASS=N/SECONDS,…", value_parser = RateLimits::parse_overrides)]
+    rate_limit: Option<RateLimits>,
 }
 
 /// Runs the server until SIGINT/SIGTERM.
@@ -98,6 +104,7 @@ pub async fn serve(args: ServeArgs, store: Arc<dyn SecretStore>) -> anyhow::Resu
         data_root: args.data_dir.or_else(coda_mcp::runtime::data_root),
         audit_days: args.audit_days,
         no_pacing: args.no_pacing,
+        rate_limits: args.rate_limit,
         tunnel: args.tunnel,
         ngrok_domain: args.ngrok_domain,
         ..LaunchOptions::default()

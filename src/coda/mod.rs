@@ -8,5 +8,5 @@ mod secret;
 
 pub use client::{CodaClient, CodaRequest, CodaResponse, RetryPolicy, DEFAULT_BASE_URL};
 pub use error::CodaError;
-pub use pacer::{Pacer, RateClass, RateLimits};
+pub use pacer::{Pacer, RateClass, RateLimitSpecError, RateLimits};
 pub use secret::Secret;

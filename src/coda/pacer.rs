@@ -35,6 +35,17 @@ impl RateClass {
         self as usize
     }
 
+    /// The class's name in `operations.tsv` and in `--rate-limit`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RateClass::Read => "read",
+            RateClass::Write => "write",
+            RateClass::DocContentWrite => "doc-content-write",
+            RateClass::ListDocs => "list-docs",
+            RateClass::Analytics => "analytics",
+        }
+    }
+
     /// Parses the `rate_class` column of `operations.tsv`.
     pub fn from_tsv(name: &str) -> Option<Self> {
         Some(match name {
@@ -78,6 +89,62 @@ impl RateLimits {
             l.0 = l.0.saturating_mul(factor);
         }
         self
+    }
+}
+
+/// Why a `--rate-limit` value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RateLimitSpecError {
+    /// An entry is not `class=count/seconds`.
+    #[error("'{0}' is not class=count/seconds (e.g. write=10/6)")]
+    Malformed(String),
+    /// The class is not one of Coda's.
+    #[error(
+        "unknown rate class '{0}': use read, write, doc-content-write, list-docs or analytics"
+    )]
+    UnknownClass(String),
+    /// The count or window is zero, negative or not a number.
+    #[error("'{0}' needs a count of at least 1 and a window of more than 0 seconds")]
+    OutOfRange(String),
+}
+
+impl RateLimits {
+    /// Coda's limits with some classes changed, from `class=count/seconds` entries separated
+    /// by commas (`read=100/6,write=10/6,doc-content-write=3/10,list-docs=4/6,analytics=100/6`).
+    /// Coda's limits are per user; lower them when the token is shared with other tools.
+    pub fn parse_overrides(spec: &str) -> Result<RateLimits, RateLimitSpecError> {
+        let mut limits = RateLimits::CODA;
+        for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let malformed = || RateLimitSpecError::Malformed(entry.to_owned());
+            let (class, rate) = entry.split_once('=').ok_or_else(malformed)?;
+            let class = RateClass::from_tsv(class.trim())
+                .ok_or_else(|| RateLimitSpecError::UnknownClass(class.trim().to_owned()))?;
+            let (count, window) = rate.split_once('/').ok_or_else(malformed)?;
+            let count: u32 = count.trim().parse().map_err(|_| malformed())?;
+            let window: f64 = window
+                .trim()
+                .trim_end_matches('s')
+                .parse()
+                .map_err(|_| malformed())?;
+            let window = Duration::try_from_secs_f64(window)
+                .ok()
+                .filter(|w| !w.is_zero() && count > 0)
+                .ok_or_else(|| RateLimitSpecError::OutOfRange(entry.to_owned()))?;
+            limits.limits[class.index()] = (count, window);
+        }
+        Ok(limits)
+    }
+}
+
+impl std::fmt::Display for RateLimits {
+    /// The `--rate-limit` form of every class.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, class) in RateClass::ALL.iter().enumerate() {
+            let (count, window) = self.get(*class);
+            let sep = if i == 0 { "" } else { "," };
+            write!(f, "{sep}{}={count}/{}", class.name(), window.as_secs_f64())?;
+        }
+        Ok(())
     }
 }
 
@@ -173,6 +240,43 @@ impl Pacer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_rate_limit_overrides() {
+        let l = RateLimits::parse_overrides("write=5/6, list-docs=2/10s,analytics=50/1.5").unwrap();
+        assert_eq!(l.get(RateClass::Write), (5, Duration::from_secs(6)));
+        assert_eq!(l.get(RateClass::ListDocs), (2, Duration::from_secs(10)));
+        assert_eq!(
+            l.get(RateClass::Analytics),
+            (50, Duration::from_millis(1500))
+        );
+        assert_eq!(
+            l.get(RateClass::Read),
+            RateLimits::CODA.get(RateClass::Read)
+        );
+        assert_eq!(RateLimits::parse_overrides("").unwrap(), RateLimits::CODA);
+        assert_eq!(
+            RateLimits::parse_overrides(&RateLimits::CODA.to_string()).unwrap(),
+            RateLimits::CODA,
+            "Display round-trips"
+        );
+        assert!(matches!(
+            RateLimits::parse_overrides("reads=1/1"),
+            Err(RateLimitSpecError::UnknownClass(c)) if c == "reads"
+        ));
+        assert!(matches!(
+            RateLimits::parse_overrides("write=10"),
+            Err(RateLimitSpecError::Malformed(_))
+        ));
+        assert!(matches!(
+            RateLimits::parse_overrides("write=0/6"),
+            Err(RateLimitSpecError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            RateLimits::parse_overrides("write=1/0"),
+            Err(RateLimitSpecError::OutOfRange(_))
+        ));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn waits_when_the_window_is_full() {
