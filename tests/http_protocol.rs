@@ -134,7 +134,7 @@ async fn clients_with_any_accept_header_are_served() {
 }
 
 #[tokio::test]
-async fn negotiates_each_supported_protocol_version() {
+async fn negotiates_each_supported_protocol_version_and_serves_tool_calls_at_it() {
     let h = Harness::start().await;
     for version in ["2025-03-26", "2025-06-18", "2025-11-25"] {
         let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":version,"capabilities":{},"clientInfo":{"name":"v","version":"1"}}});
@@ -148,7 +148,74 @@ async fn negotiates_each_supported_protocol_version() {
             headers.contains_key("mcp-session-id"),
             "{version} issues a session id"
         );
+        // A whole session at this version: its requests carry the version it negotiated.
+        let sid = h.raw_session(version).await;
+        assert_eq!(h.version_of(&sid), version);
+        let reply = h
+            .raw_call(&sid, 1, "coda_get_document", json!({"docId": "AbCDeFGH01"}))
+            .await;
+        assert_eq!(
+            reply["result"]["structuredContent"]["name"], "Project Plan",
+            "{version}: {reply}"
+        );
     }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn serves_2026_07_28_requests_without_a_session() {
+    // 2026-07-28 has no initialize and no session: each request carries its protocol version
+    // and client capabilities in _meta, and the standard Mcp-Method/Mcp-Name headers.
+    let h = Harness::start().await;
+    let call = json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{
+        "name":"coda_get_document","arguments":{"docId":"AbCDeFGH01"},
+        "_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities":{},
+            "io.modelcontextprotocol/clientInfo":{"name":"stateless","version":"1"}}}});
+    let resp = h
+        .http
+        .post(h.url())
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "coda_get_document")
+        .body(call.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let reply = common::jsonrpc_body(&resp.text().await.unwrap());
+    assert_eq!(reply["id"], 7);
+    assert_eq!(
+        reply["result"]["structuredContent"]["name"], "Project Plan",
+        "{reply}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_unsupported_protocol_version_header_gets_400() {
+    let h = Harness::start().await;
+    let sid = h.raw_session("2025-11-25").await;
+    let call = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"coda_get_document","arguments":{"docId":"AbCDeFGH01"}}}).to_string();
+    let (status, _, body) = h
+        .post_with_version(
+            &call,
+            Some("application/json"),
+            Some(&sid),
+            Some("1999-01-01"),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("1999-01-01"), "{body}");
+    let (status, _, body) = h
+        .post_with_version(&call, Some("application/json"), None, Some("not-a-version"))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    // The session is unharmed, at its own version.
+    let (status, _, body) = h.post(&call, Some("application/json"), Some(&sid)).await;
+    assert_eq!(status, 200, "{body}");
     h.stop().await;
 }
 

@@ -100,6 +100,23 @@ pub struct Harness {
     pub demo: DemoHandle,
     pub server: RunningServer,
     pub http: reqwest::Client,
+    /// The protocol version each raw session negotiated, sent back as
+    /// `MCP-Protocol-Version` on its later requests.
+    versions: std::sync::Mutex<std::collections::HashMap<String, String>>,
+}
+
+/// The version sent for a session the harness did not open itself.
+pub const DEFAULT_PROTOCOL_VERSION: &str = "2025-06-18";
+
+/// The JSON-RPC message in a response body, whether plain JSON or an SSE `data:` event.
+pub fn jsonrpc_body(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+            .find(|v| v.get("jsonrpc").is_some())
+            .unwrap_or_else(|| panic!("no JSON-RPC message in {text}"))
+    })
 }
 
 /// Demo settings that keep tests quick but keep Coda's behaviour (clamp, lag, 202s).
@@ -160,7 +177,12 @@ impl Harness {
             .default_headers(headers)
             .build()
             .unwrap();
-        Harness { demo, server, http }
+        Harness {
+            demo,
+            server,
+            http,
+            versions: Default::default(),
+        }
     }
 
     pub fn url(&self) -> String {
@@ -176,12 +198,36 @@ impl Harness {
         self.demo.shutdown();
     }
 
-    /// Raw POST to /mcp with the given headers; returns (status, headers, body text).
+    /// The protocol version negotiated by a session this harness opened.
+    pub fn version_of(&self, session: &str) -> String {
+        self.versions
+            .lock()
+            .unwrap()
+            .get(session)
+            .cloned()
+            .unwrap_or_else(|| DEFAULT_PROTOCOL_VERSION.to_owned())
+    }
+
+    /// Raw POST to /mcp with the given headers; a session's requests carry the protocol
+    /// version it negotiated. Returns (status, headers, body text).
     pub async fn post(
         &self,
         body: &str,
         accept: Option<&str>,
         session: Option<&str>,
+    ) -> (u16, reqwest::header::HeaderMap, String) {
+        let version = session.map(|s| self.version_of(s));
+        self.post_with_version(body, accept, session, version.as_deref())
+            .await
+    }
+
+    /// Raw POST to /mcp with an explicit `MCP-Protocol-Version` (or none).
+    pub async fn post_with_version(
+        &self,
+        body: &str,
+        accept: Option<&str>,
+        session: Option<&str>,
+        version: Option<&str>,
     ) -> (u16, reqwest::header::HeaderMap, String) {
         let mut req = self
             .http
@@ -192,9 +238,10 @@ impl Harness {
             req = req.header("accept", a);
         }
         if let Some(s) = session {
-            req = req
-                .header("mcp-session-id", s)
-                .header("mcp-protocol-version", "2025-06-18");
+            req = req.header("mcp-session-id", s);
+        }
+        if let Some(v) = version {
+            req = req.header("mcp-protocol-version", v);
         }
         let resp = req.send().await.expect("post");
         let status = resp.status().as_u16();
@@ -215,6 +262,14 @@ impl Harness {
             .await;
         assert_eq!(status, 200, "{body}");
         let sid = headers["mcp-session-id"].to_str().unwrap().to_owned();
+        let negotiated = jsonrpc_body(&body)["result"]["protocolVersion"]
+            .as_str()
+            .expect("initialize result names the protocol version")
+            .to_owned();
+        self.versions
+            .lock()
+            .unwrap()
+            .insert(sid.clone(), negotiated);
         let (status, _, _) = self
             .post(
                 r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
