@@ -396,11 +396,40 @@ async fn read_only_mode_hides_and_refuses_writes() {
         .iter()
         .all(|t| t.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true)));
     assert!(!tools.iter().any(|t| t.name == "coda_update_row"));
-    let params = CallToolRequestParams::new("coda_update_row").with_arguments(Default::default());
+    // A well-formed write, through MCP and through the GPT Action route: refused, and
+    // nothing reaches Coda.
+    let write = json!({"docId": DOC, "tableIdOrName": "Tasks", "rowIdOrName": "i-Tsk0001",
+        "row": {"cells": [{"column": "Status", "value": "Done"}]}});
+    let requests = h.demo.requests_received();
+    let params = CallToolRequestParams::new("coda_update_row")
+        .with_arguments(write.as_object().cloned().unwrap());
     let e = client.call_tool(params).await.expect_err("write refused");
     assert!(e.to_string().contains("read-only"), "{e}");
-    let writes_before = h.demo.writes_received();
-    assert_eq!(writes_before, 0);
+    let action = h
+        .http
+        .post(format!("{}/actions/coda_update_row", h.base()))
+        .json(&write)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        action.status().is_client_error(),
+        "the action route refuses it too: {}",
+        action.status()
+    );
+    assert_eq!(h.demo.writes_received(), 0, "no write reached Coda");
+    assert_eq!(
+        h.demo.requests_received(),
+        requests,
+        "nothing at all was sent for the refused writes"
+    );
+    let row = ok(&call(
+        &client,
+        "coda_get_row",
+        json!({"docId": DOC, "tableIdOrName": "Tasks", "rowIdOrName": "i-Tsk0001"}),
+    )
+    .await);
+    assert_ne!(row["values"]["Status"], "Done");
     client.cancel().await.unwrap();
     h.stop().await;
 }
@@ -434,11 +463,33 @@ async fn coda_429s_are_retried_and_reported_when_they_persist() {
     client.cancel().await.unwrap();
     h.stop().await;
 
+    // Without Retry-After (Coda does not promise it) the client backs off with jitter and
+    // gets through.
     let demo = coda_mcp::demo::DemoConfig {
         limits: Some(limits),
         retry_after_header: false,
         ..common::quick_demo()
     };
+    let h = Harness::start_with(demo.clone(), |c| {
+        c.retry.base_backoff = Duration::from_millis(300)
+    })
+    .await;
+    let client = connect(&h).await;
+    for _ in 0..4 {
+        ok(&call(&client, "coda_list_documents", json!({"limit": 1})).await);
+    }
+    assert!(
+        h.demo.throttled() >= 1,
+        "the demo answered 429 at least once"
+    );
+    assert_eq!(
+        h.demo.requests_received(),
+        4 + h.demo.throttled() + 1,
+        "each 429 was retried after a backoff until it went through (plus one health check)"
+    );
+    client.cancel().await.unwrap();
+    h.stop().await;
+
     let h = Harness::start_with(demo, |c| c.retry.max_429_retries = 1).await;
     let client = connect(&h).await;
     let mut last = None;
