@@ -71,6 +71,20 @@ mod tests {
             // window may call these two commands.
             .build(tauri::generate_context!())
             .expect("mock app");
+        // The window's own pages run under a Content-Security-Policy (the engine's /ui/ sends
+        // the same one as a header).
+        let csp = app
+            .config()
+            .app
+            .security
+            .csp
+            .as_ref()
+            .expect("a CSP in tauri.conf.json")
+            .to_string();
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{csp}"
+        );
         let webview = tauri::WebviewWindowBuilder::new(&app, "dashboard", Default::default())
             .build()
             .expect("mock window");
@@ -98,6 +112,31 @@ mod tests {
                 text.contains("only https://") || text.contains("not a URL"),
                 "{bad}: {text}"
             );
+        }
+
+        // A page from anywhere but the engine's loopback pages gets nothing, not even status.
+        for foreign in [
+            "https://evil.example/",
+            "http://192.168.1.20:8080/ui/",
+            "http://127.0.0.1.evil.example:8080/ui/",
+        ] {
+            let err = get_ipc_response(
+                &webview,
+                request_from(foreign, "desktop_status", serde_json::json!({})),
+            )
+            .expect_err("a foreign origin is refused");
+            let text = err.to_string();
+            assert!(text.contains("not allowed"), "{foreign}: {text}");
+            let err = get_ipc_response(
+                &webview,
+                request_from(
+                    foreign,
+                    "open_link",
+                    serde_json::json!({"url": "https://coda.io"}),
+                ),
+            )
+            .expect_err("a foreign origin is refused");
+            assert!(err.to_string().contains("not allowed"), "{foreign}: {err}");
         }
     }
 }

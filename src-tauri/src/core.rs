@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use coda_mcp::coda::Secret;
+use coda_mcp::control::ControlOptions;
 use coda_mcp::events::EventKind;
 use coda_mcp::launch::{launch, LaunchOptions, Launched};
 use coda_mcp::secrets::{KeyringStore, NoStore, SecretStore};
@@ -37,6 +38,12 @@ pub struct Status {
     pub demo: bool,
     /// Whether a Coda token is configured (or the demo is served).
     pub has_coda_token: bool,
+    /// Whether the app starts at login (saved in the settings from the tray or the
+    /// dashboard; the tray applies it to the OS and checks its box).
+    pub launch_at_login: bool,
+    /// Something the person should act on: the public URL changed, so ChatGPT's schema must be
+    /// copied again. Cleared when the schema is copied from the tray.
+    pub notice: Option<String>,
 }
 
 impl Default for Status {
@@ -48,8 +55,15 @@ impl Default for Status {
             error: None,
             demo: false,
             has_coda_token: false,
+            launch_at_login: false,
+            notice: None,
         }
     }
+}
+
+/// The notice for a changed public URL (tray line and message).
+pub fn url_changed_notice(url: &str) -> String {
+    format!("Public URL changed to {url}: copy the OpenAPI schema into ChatGPT again")
 }
 
 /// How the app was started (command line), on top of the saved settings.
@@ -59,6 +73,24 @@ pub struct Overrides {
     pub demo: bool,
     /// Listen on this port whatever the settings say.
     pub port: Option<u16>,
+    /// The Coda API root (tests point it at a loopback stand-in; default: Coda's).
+    pub coda_base_url: Option<String>,
+}
+
+/// Whether the app starts its server at launch: when the settings say so, when asked for the
+/// demo or the window, and on the first run whatever they say (the Setup view is served by it).
+pub fn starts_server(settings: &Settings, demo: bool, open_dashboard: bool) -> bool {
+    settings.start_server_on_launch || demo || open_dashboard || !settings.first_run_done
+}
+
+/// The window to show at start: none (the app lives in the tray), the dashboard when asked,
+/// or its Setup view on the first run. `Some(view)`: open, on `view` when given.
+pub fn window_at_start(open_dashboard: bool, first_run: bool) -> Option<Option<&'static str>> {
+    match (open_dashboard, first_run) {
+        (_, true) => Some(Some("setup")),
+        (true, false) => Some(None),
+        (false, false) => None,
+    }
 }
 
 /// The running app's core.
@@ -71,6 +103,9 @@ pub struct AppCore {
     server: Mutex<Option<(Launched, tokio::task::JoinHandle<()>)>>,
     status: watch::Sender<Status>,
     restarts: mpsc::UnboundedSender<()>,
+    /// Claude Desktop's config (`CODA_MCP_CLAUDE_CONFIG`, else the OS's usual place), also
+    /// when the server is stopped.
+    claude_config: Option<PathBuf>,
 }
 
 impl AppCore {
@@ -87,7 +122,7 @@ impl AppCore {
         overrides: Overrides,
     ) -> (Arc<AppCore>, mpsc::UnboundedReceiver<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let core = AppCore {
+        let mut core = AppCore {
             store,
             settings_path,
             overrides,
@@ -95,7 +130,14 @@ impl AppCore {
             server: Mutex::new(None),
             status: watch::channel(Status::default()).0,
             restarts: tx,
+            claude_config: LaunchOptions::default().claude_config,
         };
+        let at_login = core.settings().launch_at_login;
+        core.status = watch::channel(Status {
+            launch_at_login: at_login,
+            ..Status::default()
+        })
+        .0;
         (Arc::new(core), rx)
     }
 
@@ -112,12 +154,22 @@ impl AppCore {
             .unwrap_or_default()
     }
 
-    /// Saves the settings.
+    /// Saves the settings (the status follows launch at login).
     pub fn save_settings(&self, settings: &Settings) -> Result<(), String> {
         match &self.settings_path {
-            Some(p) => settings.save(p).map_err(|e| e.to_string()),
-            None => Err("no settings directory".into()),
+            Some(p) => settings.save(p).map_err(|e| e.to_string())?,
+            None => return Err("no settings directory".into()),
         }
+        let saved = EventKind::Settings {
+            settings: settings.clone(),
+        };
+        self.status.send_if_modified(|s| follow(s, &saved));
+        Ok(())
+    }
+
+    /// Forgets the "copy the schema again" notice (the person copied it).
+    pub fn clear_notice(&self) {
+        self.status.send_if_modified(|s| s.notice.take().is_some());
     }
 
     /// The current status.
@@ -138,10 +190,18 @@ impl AppCore {
         }
         let settings = self.settings();
         let restarts = self.restarts.clone();
+        let defaults = LaunchOptions::default();
         let options = LaunchOptions {
             port: self.overrides.port.unwrap_or(settings.port),
             demo: self.overrides.demo || settings.demo,
+            coda_base_url: self
+                .overrides
+                .coda_base_url
+                .clone()
+                .unwrap_or_else(|| defaults.coda_base_url.clone()),
             read_only: settings.read_only,
+            audit_days: i64::from(settings.audit_retention_days),
+            claude_config: self.claude_config.clone(),
             session_idle_timeout: std::time::Duration::from_secs(settings.session_idle_timeout_s),
             tunnel: settings.tunnel_on_launch,
             ngrok_domain: settings.ngrok_domain.clone(),
@@ -151,24 +211,28 @@ impl AppCore {
             restart: Some(Arc::new(move || {
                 let _ = restarts.send(());
             })),
-            ..LaunchOptions::default()
+            ..defaults
         };
         let demo = options.demo;
         match launch(options, self.store.clone()).await {
             Ok(launched) => {
+                // Listen first, then read the state: a change between the two is in both, and
+                // none is lost (a tunnel that fails at once must not leave the tray stale).
+                let engine = launched.server.state.engine.clone();
+                let (_, events) = engine.events().subscribe(None);
+                let previous = self.status();
                 let status = Status {
                     running: true,
                     mcp_url: Some(launched.mcp_url()),
-                    tunnel: launched.server.state.engine.public().tunnel_state(),
+                    tunnel: engine.public().tunnel_state(),
                     error: None,
                     demo,
                     has_coda_token: launched.has_coda_token,
+                    launch_at_login: settings.launch_at_login,
+                    notice: previous.notice,
                 };
                 tracing::info!(url = %launched.mcp_url(), "server started");
-                let follower = tokio::spawn(follow_tunnel(
-                    launched.server.state.engine.clone(),
-                    self.status.clone(),
-                ));
+                let follower = tokio::spawn(follow_events(engine, events, self.status.clone()));
                 self.status.send_replace(status);
                 *slot = Some((launched, follower));
                 Ok(())
@@ -176,8 +240,11 @@ impl AppCore {
             Err(e) => {
                 let message = e.to_string();
                 tracing::error!(error = %message, "the server could not start");
+                let previous = self.status();
                 self.status.send_replace(Status {
                     error: Some(message.clone()),
+                    launch_at_login: previous.launch_at_login,
+                    notice: previous.notice,
                     ..Status::default()
                 });
                 Err(message)
@@ -192,7 +259,12 @@ impl AppCore {
             launched.shutdown().await;
             tracing::info!("server stopped");
         }
-        self.status.send_replace(Status::default());
+        let previous = self.status();
+        self.status.send_replace(Status {
+            launch_at_login: previous.launch_at_login,
+            notice: previous.notice,
+            ..Status::default()
+        });
     }
 
     /// Stops and starts again with the saved settings.
@@ -230,13 +302,15 @@ impl AppCore {
             .map(|(l, _)| l.dashboard_url.clone())
     }
 
-    /// The GPT Actions schema with this server's URL, for the clipboard.
-    pub async fn actions_schema(&self) -> Option<String> {
+    /// The GPT Actions schema with this server's URL, for the clipboard, and whether that URL
+    /// is public (ChatGPT cannot reach a loopback one).
+    pub async fn actions_schema(&self) -> Option<(String, bool)> {
         let slot = self.server.lock().await;
         let (launched, _) = slot.as_ref()?;
         let state = &launched.server.state;
         let doc = coda_mcp::openapi::actions(state.engine.catalogue(), &state.server_url());
-        serde_json::to_string_pretty(&doc).ok()
+        let public = state.engine.public().is_public();
+        serde_json::to_string_pretty(&doc).ok().map(|s| (s, public))
     }
 
     /// The connection key, for the clipboard.
@@ -253,8 +327,13 @@ impl AppCore {
         let outcome = match slot.as_ref() {
             Some((l, _)) => l.server.state.controls.connect_claude(demo),
             None => {
-                let controls = coda_mcp::control::Controls::new(Default::default());
-                controls.connect_claude(demo)
+                // The same config file and program a running server's controls would use.
+                let controls = coda_mcp::control::Controls::new(ControlOptions {
+                    claude_config: self.claude_config.clone(),
+                    stdio_program: std::env::current_exe().ok(),
+                    ..ControlOptions::default()
+                });
+                controls.connect_claude(demo || self.overrides.demo || self.settings().demo)
             }
         }
         .map_err(|e| e.to_string())?;
@@ -279,15 +358,36 @@ impl AppCore {
     }
 }
 
-/// Keeps the status's tunnel field in step with the engine's tunnel events.
-async fn follow_tunnel(engine: coda_mcp::Engine, status: watch::Sender<Status>) {
-    let (_, mut rx) = engine.events().subscribe(None);
+/// What an engine event changes in the status (true: something did).
+pub fn follow(status: &mut Status, event: &EventKind) -> bool {
+    match event {
+        EventKind::Tunnel { state } if status.tunnel != *state => {
+            status.tunnel = state.clone();
+            true
+        }
+        EventKind::PublicUrlChanged { url, .. } => {
+            status.notice = Some(url_changed_notice(url));
+            true
+        }
+        EventKind::Settings { settings } if status.launch_at_login != settings.launch_at_login => {
+            status.launch_at_login = settings.launch_at_login;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Keeps the status in step with the engine's events: the tunnel, a changed public URL, and
+/// settings saved from the dashboard (launch at login).
+async fn follow_events(
+    engine: coda_mcp::Engine,
+    mut rx: tokio::sync::broadcast::Receiver<Arc<coda_mcp::events::Event>>,
+    status: watch::Sender<Status>,
+) {
     loop {
         match rx.recv().await {
             Ok(event) => {
-                if let EventKind::Tunnel { state } = &event.kind {
-                    status.send_modify(|s| s.tunnel = state.clone());
-                }
+                status.send_if_modified(|s| follow(s, &event.kind));
             }
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                 let current = engine.public().tunnel_state();
@@ -303,23 +403,63 @@ mod tests {
     use super::*;
     use coda_mcp::secrets::MemoryStore;
 
-    fn core(dir: &std::path::Path) -> Arc<AppCore> {
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "coda-desktop-{name}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn core_in(dir: &std::path::Path, demo: bool) -> Arc<AppCore> {
         AppCore::with_store(
             Arc::new(MemoryStore::default()),
             Some(dir.join("settings.json")),
             Overrides {
-                demo: true,
+                demo,
                 port: Some(0),
+                // Never Coda itself: nothing listens on port 9.
+                coda_base_url: Some("http://127.0.0.1:9/apis/v1".into()),
             },
         )
         .0
     }
 
+    /// These tests never reach ngrok (without an authtoken the tunnel fails before any
+    /// connection), and keep their data (audit history, server.json) out of the person's.
+    fn offline() {
+        std::env::remove_var("NGROK_AUTHTOKEN");
+        std::env::set_var(
+            "CODA_MCP_DATA_DIR",
+            std::env::temp_dir().join(format!("coda-desktop-tests-{}", std::process::id())),
+        );
+    }
+
+    async fn wait_status(core: &AppCore, what: &str, pred: impl Fn(&Status) -> bool) -> Status {
+        let mut watch = core.watch();
+        tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                let s = watch.borrow_and_update().clone();
+                if pred(&s) {
+                    return s;
+                }
+                watch.changed().await.unwrap();
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("never {what}; status {:?}", core.status()))
+    }
+
     #[tokio::test]
     async fn starts_serves_and_stops_the_demo() {
-        let dir = std::env::temp_dir().join(format!("coda-desktop-core-{}", std::process::id()));
-        std::env::set_var("CODA_MCP_DATA_DIR", &dir);
-        let core = core(&dir);
+        offline();
+        let dir = temp_dir("core");
+        let core = core_in(&dir, true);
         core.start().await.unwrap();
         let status = core.status();
         assert!(status.running && status.demo && status.has_coda_token);
@@ -327,8 +467,9 @@ mod tests {
         let health = url.replace("/mcp", "/health");
         let body: serde_json::Value = reqwest_get(&health).await;
         assert_eq!(body["status"], "ok");
-        let schema = core.actions_schema().await.unwrap();
+        let (schema, public) = core.actions_schema().await.unwrap();
         assert!(schema.contains(&url.replace("/mcp", "")));
+        assert!(!public, "no tunnel: the schema names the loopback address");
         assert!(core
             .connection_key()
             .await
@@ -343,22 +484,171 @@ mod tests {
             .contains("/ui/?token=dash_"));
         // Without an authtoken the tunnel fails clearly; the server keeps serving.
         core.toggle_tunnel().await.unwrap();
-        let mut watch = core.watch();
-        let failed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-            loop {
-                if let TunnelState::Failed { error } = &watch.borrow_and_update().tunnel {
-                    return error.clone();
-                }
-                watch.changed().await.unwrap();
-            }
+        let failed = wait_status(&core, "failed", |s| {
+            matches!(s.tunnel, TunnelState::Failed { .. })
         })
-        .await
-        .unwrap();
-        assert!(failed.contains("no ngrok authtoken"), "{failed}");
+        .await;
+        let TunnelState::Failed { error } = failed.tunnel else {
+            unreachable!()
+        };
+        assert!(error.contains("no ngrok authtoken"), "{error}");
         assert_eq!(reqwest_get(&health).await["status"], "ok");
         core.stop().await;
         assert!(!core.status().running);
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// The tunnel opened at launch fails before the app has looked at it (no authtoken):
+    /// the status must still end up "failed", not stay at the state read before.
+    #[tokio::test]
+    async fn a_tunnel_that_fails_at_launch_does_not_leave_the_status_stale() {
+        offline();
+        let dir = temp_dir("tunnel-at-launch");
+        Settings {
+            tunnel_on_launch: true,
+            first_run_done: true,
+            ..Settings::default()
+        }
+        .save(&dir.join("settings.json"))
+        .unwrap();
+        let core = core_in(&dir, true);
+        core.start().await.unwrap();
+        let status = wait_status(&core, "the tunnel's failure", |s| {
+            matches!(s.tunnel, TunnelState::Failed { .. })
+        })
+        .await;
+        assert!(status.running);
+        core.stop().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn connect_claude_with_the_server_stopped_uses_the_configured_file() {
+        offline();
+        let dir = temp_dir("claude");
+        let config = dir.join("Claude").join("claude_desktop_config.json");
+        std::env::set_var("CODA_MCP_CLAUDE_CONFIG", &config);
+        let core = core_in(&dir, false);
+        std::env::remove_var("CODA_MCP_CLAUDE_CONFIG");
+        assert!(!core.status().running);
+        let message = core.connect_claude().await.unwrap();
+        assert!(message.contains(&config.display().to_string()), "{message}");
+        let written: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+        assert_eq!(written["mcpServers"]["coda"]["args"][0], "stdio");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Saving "launch at login" in the dashboard (its Setup view, over HTTP) reaches the
+    /// status at once, which the tray follows (checkbox and OS entry).
+    #[tokio::test]
+    async fn launch_at_login_saved_in_the_dashboard_reaches_the_status() {
+        offline();
+        let dir = temp_dir("at-login");
+        let core = core_in(&dir, true);
+        core.start().await.unwrap();
+        assert!(!core.status().launch_at_login);
+        let dashboard = core.dashboard_url().await.unwrap();
+        let url = url::Url::parse(dashboard.expose()).unwrap();
+        let token = url
+            .query_pairs()
+            .find(|(k, _)| k == "token")
+            .unwrap()
+            .1
+            .into_owned();
+        let origin = url.origin().ascii_serialization();
+        let settings = Settings {
+            launch_at_login: true,
+            ..core.settings()
+        };
+        let resp = reqwest::Client::new()
+            .put(format!("{origin}/api/setup/settings"))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .header("x-coda-mcp-dashboard", "1")
+            .body(serde_json::to_string(&settings).unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        wait_status(&core, "launch at login", |s| s.launch_at_login).await;
+        assert!(core.settings().launch_at_login);
+        core.stop().await;
+        assert!(
+            core.status().launch_at_login,
+            "kept while the server is stopped"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn the_first_run_serves_setup_even_when_the_server_would_not_start() {
+        let quiet = Settings {
+            start_server_on_launch: false,
+            ..Settings::default()
+        };
+        assert!(
+            starts_server(&quiet, false, false),
+            "first run: setup needs the server"
+        );
+        let done = Settings {
+            first_run_done: true,
+            ..quiet.clone()
+        };
+        assert!(
+            !starts_server(&done, false, false),
+            "later: the settings decide"
+        );
+        assert!(starts_server(&done, true, false) && starts_server(&done, false, true));
+        assert_eq!(window_at_start(false, true), Some(Some("setup")));
+        assert_eq!(window_at_start(true, true), Some(Some("setup")));
+        assert_eq!(window_at_start(true, false), Some(None));
+        assert_eq!(
+            window_at_start(false, false),
+            None,
+            "otherwise the tray only"
+        );
+        // No token, no demo: first run; with the demo chosen it is not.
+        offline();
+        let dir = temp_dir("first-run");
+        let core = core_in(&dir, false);
+        core.start().await.unwrap();
+        assert!(!core.status().has_coda_token);
+        assert!(core.needs_first_run());
+        core.stop().await;
+        let demo = core_in(&dir, true);
+        demo.start().await.unwrap();
+        assert!(!demo.needs_first_run());
+        demo.stop().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn events_move_the_status() {
+        let mut s = Status::default();
+        assert!(follow(
+            &mut s,
+            &EventKind::PublicUrlChanged {
+                previous: "https://a.ngrok.app".into(),
+                url: "https://b.ngrok.app".into(),
+            }
+        ));
+        assert!(s.notice.as_deref().unwrap().contains("https://b.ngrok.app"));
+        let up = TunnelState::Up {
+            url: "https://b.ngrok.app".into(),
+            latency_ms: Some(30),
+        };
+        assert!(follow(&mut s, &EventKind::Tunnel { state: up.clone() }));
+        assert!(
+            !follow(&mut s, &EventKind::Tunnel { state: up }),
+            "no change"
+        );
+        let on = Settings {
+            launch_at_login: true,
+            ..Settings::default()
+        };
+        assert!(follow(&mut s, &EventKind::Settings { settings: on }));
+        assert!(s.launch_at_login);
     }
 
     async fn reqwest_get(url: &str) -> serde_json::Value {

@@ -31,6 +31,9 @@ pub struct DesktopArgs {
     /// Listen on this port, whatever the settings say (0 picks a free one).
     #[arg(long)]
     pub port: Option<u16>,
+    /// The Coda API root (default: Coda's; tests point it at a loopback stand-in).
+    #[arg(long, value_name = "URL")]
+    pub coda_base_url: Option<String>,
 }
 
 /// Runs the app until Quit.
@@ -38,14 +41,21 @@ pub fn run(args: DesktopArgs) {
     let (core, mut restarts) = core::AppCore::new(core::Overrides {
         demo: args.demo,
         port: args.port,
+        coda_base_url: args.coda_base_url.clone(),
     });
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
-            // A second launch focuses the first: show its dashboard.
+            // A second launch (it exits at once) focuses the first: show its dashboard,
+            // starting the server if it was stopped — the person asked for the app.
             let app = app.clone();
             let core = app.state::<Arc<core::AppCore>>().inner().clone();
             tauri::async_runtime::spawn(async move {
-                let _ = tray::open_dashboard(&app, &core, None).await;
+                if !core.status().running {
+                    let _ = core.start().await;
+                }
+                if let Err(e) = tray::open_dashboard(&app, &core, None).await {
+                    tracing::warn!(error = %e, "could not show the dashboard for a second launch");
+                }
             });
         }))
         .plugin(tauri_plugin_autostart::init(
@@ -67,16 +77,18 @@ pub fn run(args: DesktopArgs) {
             let start_core = core.clone();
             let open = args.open_dashboard;
             tauri::async_runtime::spawn(async move {
-                if settings.start_server_on_launch || args.demo || open {
+                if core::starts_server(&settings, args.demo, open) {
                     let _ = start_core.start().await;
                 }
-                // First run (no token, no demo chosen) or the test switch: open the window.
+                // First run (no token, no demo chosen) or the test switch: open the window;
+                // otherwise the app starts in the tray only.
                 let first_run = start_core.needs_first_run();
-                if open || first_run {
-                    let view = first_run.then_some("setup");
+                if let Some(view) = core::window_at_start(open, first_run) {
                     if let Err(e) = tray::open_dashboard(&handle, &start_core, view).await {
                         tracing::warn!(error = %e, "could not open the dashboard");
                     }
+                } else {
+                    tracing::info!("started in the tray (no window)");
                 }
                 // Restarts the dashboard asks for (Setup → use the demo workspace, settings).
                 while restarts.recv().await.is_some() {

@@ -1,5 +1,8 @@
 //! The tray icon and its menu: every action is in the menu (Linux trays ignore clicks), and
-//! the icon and labels follow the app's status (stopped, running, tunnel up, error).
+//! the icon and labels follow the app's status (stopped, running, tunnel up, error, "copy the
+//! schema again"). What a menu item does is decided by [`decide`] over the app's core, without
+//! any GUI type, so it is tested without a display; [`on_menu`] only carries out its [`Effect`]
+//! (clipboard, window, exit).
 
 use std::sync::Arc;
 
@@ -21,9 +24,128 @@ const ICON_ERROR: &[u8] = include_bytes!("../../icons/tray-error.png");
 /// The menu items whose text or state changes.
 struct Items {
     status: MenuItem<Wry>,
+    notice: MenuItem<Wry>,
     server: MenuItem<Wry>,
     tunnel: MenuItem<Wry>,
+    schema: MenuItem<Wry>,
     at_login: CheckMenuItem<Wry>,
+}
+
+/// What the menu shows for a status.
+#[derive(Debug, PartialEq)]
+pub struct Labels {
+    /// The first line: what the app is doing.
+    pub line: String,
+    /// The line under it when the person should act (empty: hidden).
+    pub notice: String,
+    /// "Start server" or "Stop server".
+    pub server: &'static str,
+    /// "Start tunnel" or "Stop tunnel".
+    pub tunnel: &'static str,
+    /// Whether the tunnel item can be used (only while the server runs).
+    pub tunnel_enabled: bool,
+    /// The schema item, which asks again after the public URL changed.
+    pub schema: &'static str,
+    /// Whether "Launch at login" is checked.
+    pub at_login: bool,
+}
+
+/// The menu's labels for a status.
+pub fn labels(status: &Status) -> Labels {
+    Labels {
+        line: describe(status),
+        notice: status.notice.clone().unwrap_or_default(),
+        server: if status.running {
+            "Stop server"
+        } else {
+            "Start server"
+        },
+        tunnel: if matches!(status.tunnel, TunnelState::Off) {
+            "Start tunnel"
+        } else {
+            "Stop tunnel"
+        },
+        tunnel_enabled: status.running,
+        schema: if status.notice.is_some() {
+            "Copy OpenAPI schema again (the URL changed)"
+        } else {
+            "Copy OpenAPI schema (for ChatGPT)"
+        },
+        at_login: status.launch_at_login,
+    }
+}
+
+/// Whether the OS's launch-at-login entry must change: `Some(wanted)` when it differs from
+/// what was last applied.
+pub fn autostart_change(applied: Option<bool>, wanted: bool) -> Option<bool> {
+    (applied != Some(wanted)).then_some(wanted)
+}
+
+/// What a menu action asks the app's GUI to do once [`decide`] has done its part.
+pub enum Effect {
+    /// Nothing more.
+    Nothing,
+    /// Tell the person something.
+    Tell(String),
+    /// Put `text` on the clipboard, then tell `message`.
+    Copy { text: String, message: String },
+    /// Show the dashboard window, on a view when given.
+    OpenDashboard(Option<&'static str>),
+    /// Leave the app.
+    Quit,
+}
+
+/// Does what the menu item `id` asks of the core, and says what is left for the GUI.
+/// `checked` is the "Launch at login" box's new state.
+pub async fn decide(core: &Arc<AppCore>, id: &str, checked: bool) -> Result<Effect, String> {
+    const NOT_RUNNING: &str = "start the server first";
+    Ok(match id {
+        "server" => {
+            if core.status().running {
+                core.stop().await;
+            } else {
+                core.start().await?;
+            }
+            Effect::Nothing
+        }
+        "tunnel" => {
+            core.toggle_tunnel().await?;
+            Effect::Nothing
+        }
+        "dashboard" | "settings" => {
+            core.dashboard_url().await.ok_or(NOT_RUNNING)?;
+            Effect::OpenDashboard((id == "settings").then_some("setup"))
+        }
+        "schema" => {
+            let (text, public) = core.actions_schema().await.ok_or(NOT_RUNNING)?;
+            let message = if public {
+                core.clear_notice();
+                "OpenAPI schema copied: paste it into ChatGPT's action editor".to_owned()
+            } else {
+                "OpenAPI schema copied, but ChatGPT needs the public HTTPS URL: start the tunnel, then copy it again".to_owned()
+            };
+            Effect::Copy { text, message }
+        }
+        "key" => {
+            let key = core.connection_key().await.ok_or(NOT_RUNNING)?;
+            Effect::Copy {
+                text: key.expose().to_owned(),
+                message: "Connection key copied".into(),
+            }
+        }
+        "claude" => Effect::Tell(core.connect_claude().await?),
+        "login" => {
+            let mut settings = core.settings();
+            settings.launch_at_login = checked;
+            core.save_settings(&settings)?;
+            Effect::Nothing
+        }
+        "quit" => {
+            core.stop().await;
+            Effect::Quit
+        }
+        _ => Effect::Nothing,
+    })
 }
 
 /// The icon for a status.
@@ -64,6 +186,7 @@ pub fn describe(status: &Status) -> String {
 /// Builds the tray and keeps it in step with the status.
 pub fn install(app: &AppHandle, core: Arc<AppCore>) -> tauri::Result<()> {
     let status = MenuItem::with_id(app, "status", "Starting…", false, None::<&str>)?;
+    let notice = MenuItem::with_id(app, "notice", "", false, None::<&str>)?;
     let server = MenuItem::with_id(app, "server", "Start server", true, None::<&str>)?;
     let tunnel = MenuItem::with_id(app, "tunnel", "Start tunnel", true, None::<&str>)?;
     let at_login = CheckMenuItem::with_id(
@@ -74,22 +197,24 @@ pub fn install(app: &AppHandle, core: Arc<AppCore>) -> tauri::Result<()> {
         core.settings().launch_at_login,
         None::<&str>,
     )?;
+    let schema = MenuItem::with_id(
+        app,
+        "schema",
+        "Copy OpenAPI schema (for ChatGPT)",
+        true,
+        None::<&str>,
+    )?;
     let menu = Menu::with_items(
         app,
         &[
             &status,
+            &notice,
             &PredefinedMenuItem::separator(app)?,
             &server,
             &tunnel,
             &MenuItem::with_id(app, "dashboard", "Open dashboard", true, None::<&str>)?,
             &PredefinedMenuItem::separator(app)?,
-            &MenuItem::with_id(
-                app,
-                "schema",
-                "Copy OpenAPI schema (for ChatGPT)",
-                true,
-                None::<&str>,
-            )?,
+            &schema,
             &MenuItem::with_id(app, "key", "Copy connection key", true, None::<&str>)?,
             &MenuItem::with_id(app, "claude", "Connect Claude Desktop", true, None::<&str>)?,
             &PredefinedMenuItem::separator(app)?,
@@ -100,8 +225,10 @@ pub fn install(app: &AppHandle, core: Arc<AppCore>) -> tauri::Result<()> {
     )?;
     let items = Arc::new(Items {
         status,
+        notice,
         server,
         tunnel,
+        schema,
         at_login,
     });
     let handler_core = core.clone();
@@ -121,81 +248,61 @@ pub fn install(app: &AppHandle, core: Arc<AppCore>) -> tauri::Result<()> {
         .build(app)?;
     let mut watch = core.watch();
     let app = app.clone();
+    // The app applied the saved setting at start.
+    let mut applied = Some(core.settings().launch_at_login);
     tauri::async_runtime::spawn(async move {
+        let mut last_notice = None;
         loop {
             let status = watch.borrow_and_update().clone();
+            let l = labels(&status);
             let _ = tray.set_icon(Image::from_bytes(icon_for(&status)).ok());
-            let line = describe(&status);
-            let _ = tray.set_tooltip(Some(format!("Coda MCP — {line}")));
-            let _ = items.status.set_text(&line);
-            let _ = items.server.set_text(if status.running {
-                "Stop server"
+            let tip = if l.notice.is_empty() {
+                &l.line
             } else {
-                "Start server"
-            });
-            let _ = items.tunnel.set_enabled(status.running);
-            let _ = items
-                .tunnel
-                .set_text(if matches!(status.tunnel, TunnelState::Off) {
-                    "Start tunnel"
-                } else {
-                    "Stop tunnel"
-                });
+                &l.notice
+            };
+            let _ = tray.set_tooltip(Some(format!("Coda MCP — {tip}")));
+            let _ = items.status.set_text(&l.line);
+            let _ = items.notice.set_text(&l.notice);
+            let _ = items.server.set_text(l.server);
+            let _ = items.tunnel.set_enabled(l.tunnel_enabled);
+            let _ = items.tunnel.set_text(l.tunnel);
+            let _ = items.schema.set_text(l.schema);
+            let _ = items.at_login.set_checked(l.at_login);
+            // Saved from the dashboard or the menu: the OS entry follows at once.
+            if let Some(on) = autostart_change(applied, l.at_login) {
+                apply_launch_at_login(&app, on);
+                applied = Some(on);
+            }
+            if status.notice.is_some() && status.notice != last_notice {
+                tell(&app, status.notice.as_deref().unwrap_or_default());
+            }
+            last_notice = status.notice.clone();
             if watch.changed().await.is_err() {
                 break;
             }
         }
-        drop(app);
     });
     tracing::info!("tray ready");
     Ok(())
 }
 
 async fn on_menu(app: &AppHandle, core: &Arc<AppCore>, items: &Items, id: &str) {
-    let result: Result<Option<String>, String> = match id {
-        "server" => {
-            if core.status().running {
-                core.stop().await;
-                Ok(None)
-            } else {
-                core.start().await.map(|_| None)
-            }
-        }
-        "tunnel" => core.toggle_tunnel().await.map(|_| None),
-        "dashboard" => open_dashboard(app, core, None).await.map(|_| None),
-        "settings" => open_dashboard(app, core, Some("setup")).await.map(|_| None),
-        "schema" => match core.actions_schema().await {
-            Some(schema) => app
-                .clipboard()
-                .write_text(schema)
-                .map(|_| {
-                    Some("OpenAPI schema copied: paste it into ChatGPT's action editor".into())
-                })
-                .map_err(|e| e.to_string()),
-            None => Err("start the server first".into()),
-        },
-        "key" => match core.connection_key().await {
-            Some(key) => app
-                .clipboard()
-                .write_text(key.expose())
-                .map(|_| Some("Connection key copied".into()))
-                .map_err(|e| e.to_string()),
-            None => Err("start the server first".into()),
-        },
-        "claude" => core.connect_claude().await.map(Some),
-        "login" => {
-            let want = items.at_login.is_checked().unwrap_or(false);
-            let mut settings = core.settings();
-            settings.launch_at_login = want;
-            apply_launch_at_login(app, want);
-            core.save_settings(&settings).map(|_| None)
-        }
-        "quit" => {
-            core.stop().await;
+    let checked = items.at_login.is_checked().unwrap_or(false);
+    let result = match decide(core, id, checked).await {
+        Ok(Effect::Nothing) => Ok(None),
+        Ok(Effect::Tell(message)) => Ok(Some(message)),
+        Ok(Effect::Copy { text, message }) => app
+            .clipboard()
+            .write_text(text)
+            .map(|_| Some(message))
+            .map_err(|e| e.to_string()),
+        Ok(Effect::OpenDashboard(view)) => open_dashboard(app, core, view).await.map(|_| None),
+        Ok(Effect::Quit) => {
             app.exit(0);
             Ok(None)
         }
-        _ => Ok(None),
+        Err(e) => Err(e),
     };
     match result {
         Ok(Some(message)) => tell(app, &message),
@@ -274,5 +381,117 @@ mod tests {
         };
         assert_eq!(icon_for(&s), ICON_ERROR);
         assert!(describe(&s).starts_with("Error: cannot listen"));
+    }
+
+    #[test]
+    fn labels_follow_the_status_and_ask_again_after_the_url_changed() {
+        let mut s = Status::default();
+        let l = labels(&s);
+        assert_eq!(
+            (l.server, l.tunnel, l.tunnel_enabled),
+            ("Start server", "Start tunnel", false)
+        );
+        assert!(l.notice.is_empty() && !l.at_login);
+        s.running = true;
+        s.tunnel = TunnelState::Connecting { attempt: 1 };
+        s.launch_at_login = true;
+        s.notice = Some(crate::core::url_changed_notice("https://b.ngrok.app"));
+        let l = labels(&s);
+        assert_eq!(
+            (l.server, l.tunnel, l.tunnel_enabled),
+            ("Stop server", "Stop tunnel", true)
+        );
+        assert!(l.at_login);
+        assert!(
+            l.notice.contains("https://b.ngrok.app")
+                && l.notice.contains("copy the OpenAPI schema")
+        );
+        assert!(l.schema.contains("again"));
+    }
+
+    #[test]
+    fn the_os_entry_changes_only_when_the_setting_does() {
+        assert_eq!(autostart_change(Some(false), false), None);
+        assert_eq!(autostart_change(Some(false), true), Some(true));
+        assert_eq!(autostart_change(Some(true), false), Some(false));
+        assert_eq!(autostart_change(None, false), Some(false));
+    }
+
+    /// The menu's actions over a real core (the demo workspace on loopback), without a
+    /// display: what each does, and what it leaves for the GUI.
+    #[tokio::test]
+    async fn menu_actions_do_what_they_say() {
+        std::env::remove_var("NGROK_AUTHTOKEN");
+        std::env::set_var(
+            "CODA_MCP_DATA_DIR",
+            std::env::temp_dir().join(format!("coda-desktop-tests-{}", std::process::id())),
+        );
+        let dir = std::env::temp_dir().join(format!("coda-desktop-menu-{}", std::process::id()));
+        let (core, _restarts) = AppCore::with_store(
+            Arc::new(coda_mcp::secrets::MemoryStore::default()),
+            Some(dir.join("settings.json")),
+            crate::core::Overrides {
+                demo: true,
+                port: Some(0),
+                coda_base_url: None,
+            },
+        );
+        // Stopped: what needs the server says so.
+        for id in ["schema", "key", "dashboard", "tunnel"] {
+            let err = decide(&core, id, false).await.err().unwrap_or_default();
+            assert!(err.contains("start the server first"), "{id}: {err}");
+        }
+        assert!(matches!(
+            decide(&core, "server", false).await,
+            Ok(Effect::Nothing)
+        ));
+        assert!(core.status().running);
+        let Ok(Effect::Copy { text, message }) = decide(&core, "schema", false).await else {
+            panic!("schema")
+        };
+        assert!(text.contains("\"openapi\""));
+        assert!(
+            message.contains("ChatGPT needs the public HTTPS URL"),
+            "no tunnel: the copy warns: {message}"
+        );
+        let Ok(Effect::Copy { text, .. }) = decide(&core, "key", false).await else {
+            panic!("key")
+        };
+        assert!(text.starts_with("cmk_"));
+        assert!(matches!(
+            decide(&core, "dashboard", false).await,
+            Ok(Effect::OpenDashboard(None))
+        ));
+        assert!(matches!(
+            decide(&core, "settings", false).await,
+            Ok(Effect::OpenDashboard(Some("setup")))
+        ));
+        assert!(matches!(
+            decide(&core, "login", true).await,
+            Ok(Effect::Nothing)
+        ));
+        assert!(core.status().launch_at_login && core.settings().launch_at_login);
+        assert!(matches!(
+            decide(&core, "tunnel", false).await,
+            Ok(Effect::Nothing)
+        ));
+        let mut watch = core.watch();
+        tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while matches!(watch.borrow_and_update().tunnel, TunnelState::Off) {
+                watch.changed().await.unwrap();
+            }
+        })
+        .await
+        .expect("the tunnel item started the tunnel");
+        assert!(matches!(
+            decide(&core, "tunnel", false).await,
+            Ok(Effect::Nothing)
+        ));
+        assert!(matches!(
+            decide(&core, "quit", false).await,
+            Ok(Effect::Quit)
+        ));
+        assert!(!core.status().running, "quit stops the server first");
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

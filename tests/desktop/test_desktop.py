@@ -1,8 +1,17 @@
 """The desktop app end to end, under Xvfb, driven through tauri-driver and WebKitWebDriver
-(plain W3C WebDriver over HTTP): the app starts with its dashboard window open on the demo
-workspace; an MCP client (the official Python SDK) makes a call and the window shows it; the
-window's "Connect Claude Desktop" writes an entry that runs the app's own `stdio`, and a
-stdio client started from that entry appears in the window as a bridged session."""
+(plain W3C WebDriver over HTTP), with a private D-Bus session (single instance) and a private
+home (launch at login):
+
+- with its dashboard window open on the demo workspace: an MCP client (the official Python SDK)
+  makes a call and the window shows it; "Connect Claude Desktop" writes an entry that runs the
+  app's own `stdio`, and a stdio client started from it appears as a bridged session; saving
+  "Launch at login" in the window writes the OS's autostart entry at once; closing the window
+  hides it and the app keeps serving; a second launch exits and shows the first one's window;
+- started without `--open-dashboard`: no window at all, the tray and the MCP server only;
+- the first run without a Coda token: the window opens on Setup with the first-run banner, and
+  "Use the demo workspace" restarts the server on the demo.
+
+The X server is asked directly (tests/desktop/x11.py) whether a window is on screen."""
 
 import asyncio
 import base64
@@ -19,6 +28,8 @@ import urllib.request
 
 import pytest
 from mcp import ClientSession
+
+import x11
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
@@ -27,7 +38,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 APP = os.environ.get("CODA_MCP_DESKTOP_BIN", str(ROOT / "target" / "debug" / "coda-mcp-desktop"))
 DRIVER = os.environ.get("TAURI_DRIVER", str(ROOT / ".tools" / "cargo" / "bin" / "tauri-driver"))
 ARTIFACTS = ROOT / "artifacts"
-KEY = "cmk_desktop-e2e-test-key"
+KEY = "cmk_desktop-e2e-test-key-0000000000000000"
 
 
 def free_port() -> int:
@@ -99,22 +110,71 @@ class WebDriver:
                 pass
 
 
+TITLE = "Coda MCP"
+
+
+def stop_pid(pid: int):
+    """Ends a process this test started (the app is started by WebKitWebDriver, so its id
+    comes from the server.json it announced)."""
+    try:
+        os.kill(pid, 15)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    try:
+        os.kill(pid, 9)
+    except ProcessLookupError:
+        pass
+
+
 @pytest.fixture
-def desktop():
-    for tool in (APP, DRIVER, "/usr/bin/WebKitWebDriver"):
+def session():
+    """Xvfb, a private D-Bus session and a private home: (display, env, tmp)."""
+    for tool in (APP, DRIVER, "/usr/bin/WebKitWebDriver", "/usr/bin/dbus-daemon"):
         assert os.path.exists(tool), f"missing {tool}: scripts/test.sh builds and installs it"
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="coda-desktop-e2e-"))
     display = f":{free_port() % 400 + 100}"
     xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x900x24", "-nolisten", "tcp"],
                             stderr=subprocess.DEVNULL)
     wait_until("Xvfb", lambda: os.path.exists(f"/tmp/.X11-unix/X{display[1:]}"), timeout=15)
+    # Single instance finds the first app on the session bus: give the test its own.
+    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    bus_address = bus.stdout.readline().strip()
+    assert bus_address, "dbus-daemon printed no address"
+    (tmp / "home").mkdir()
     env = dict(os.environ, DISPLAY=display, CODA_MCP_KEY=KEY, CODA_MCP_KEYCHAIN="off",
+               DBUS_SESSION_BUS_ADDRESS=bus_address, HOME=str(tmp / "home"),
                CODA_MCP_DATA_DIR=str(tmp / "data"), CODA_MCP_CONFIG_DIR=str(tmp / "config"),
                CODA_MCP_CLAUDE_CONFIG=str(tmp / "Claude" / "claude_desktop_config.json"),
                XDG_CONFIG_HOME=str(tmp / "xdg-config"), XDG_DATA_HOME=str(tmp / "xdg-data"),
+               XDG_CACHE_HOME=str(tmp / "xdg-cache"),
                RUST_LOG="info", WEBKIT_DISABLE_COMPOSITING_MODE="1", LIBGL_ALWAYS_SOFTWARE="1")
-    env.pop("WAYLAND_DISPLAY", None)
-    env.pop("NGROK_AUTHTOKEN", None)
+    for var in ("WAYLAND_DISPLAY", "NGROK_AUTHTOKEN", "CODA_API_TOKEN"):
+        env.pop(var, None)
+    screen = x11.Display(display)
+    try:
+        yield screen, env, tmp
+    finally:
+        screen.close()
+        bus.terminate()
+        bus.wait(10)
+        xvfb.terminate()
+        xvfb.wait(10)
+        if os.environ.get("KEEP_E2E_TMP") != "1":
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def desktop(session):
+    """tauri-driver on top of `session`: (driver, tmp, env, screen)."""
+    screen, env, tmp = session
     port, native = free_port(), free_port()
     log = open(tmp / "driver.log", "w")
     driver = subprocess.Popen([DRIVER, "--port", str(port), "--native-port", str(native),
@@ -123,20 +183,22 @@ def desktop():
     wd = WebDriver(f"http://127.0.0.1:{port}")
     wait_until("tauri-driver", lambda: wd.call("GET", "/status") is not None, timeout=20)
     try:
-        yield wd, tmp, env
+        yield wd, tmp, env, screen
     finally:
+        app_pid = None
+        try:
+            app_pid = json.loads((tmp / "data" / "server.json").read_text())["pid"]
+        except (OSError, ValueError, KeyError):
+            pass
         wd.quit()
         driver.terminate()
         try:
             driver.wait(10)
         except subprocess.TimeoutExpired:
             driver.kill()
-        subprocess.run(["pkill", "-f", f"{APP} --open-dashboard"], check=False)
-        xvfb.terminate()
-        xvfb.wait(10)
+        if app_pid:
+            stop_pid(app_pid)
         log.close()
-        if os.environ.get("KEEP_E2E_TMP") != "1":
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 async def http_call(url: str):
@@ -160,7 +222,7 @@ async def stdio_call(command: str, args: list, env: dict):
 
 
 def test_desktop_app_serves_mcp_shows_calls_and_connects_claude(desktop):
-    wd, tmp, env = desktop
+    wd, tmp, env, screen = desktop
     ARTIFACTS.mkdir(exist_ok=True)
     wd.start(APP, ["--open-dashboard", "--demo", "--port", "0"])
     announced = wait_until("server.json", lambda: json.loads((tmp / "data" / "server.json").read_text()))
@@ -207,7 +269,93 @@ def test_desktop_app_serves_mcp_shows_calls_and_connects_claude(desktop):
     with urllib.request.urlopen(mcp_url.replace("/mcp", "/health"), timeout=5) as r:
         assert json.load(r)["status"] == "ok"
 
+    # "Launch at login" saved in the window: the OS's autostart entry is written at once.
+    autostart = tmp / "home" / ".config" / "autostart"
+    assert not autostart.exists() or not list(autostart.glob("*.desktop"))
+    wd.script("document.querySelector('#settings-form [name=launch_at_login]').checked = true")
+    wd.click("#settings-form button[type=submit]")
+    entry_file = wait_until("the autostart entry", lambda: next(iter(autostart.glob("*.desktop")), None), timeout=10)
+    assert os.path.realpath(APP) in entry_file.read_text() or APP in entry_file.read_text()
+    settings = json.loads((tmp / "config" / "settings.json").read_text())
+    assert settings["launch_at_login"] is True
+
     # The app went to the tray at start (its log, which reaches the driver's, says so).
     log = (tmp / "driver.log").read_text()
     assert "tray ready" in log, log[-2000:]
     assert KEY not in log, "the connection key never reaches the log"
+
+    # Closing the window hides it; the app keeps serving.
+    assert screen.visible(TITLE)
+    assert screen.request_close(TITLE) >= 1
+    wait_until("the window hidden", lambda: not screen.visible(TITLE), timeout=10)
+    with urllib.request.urlopen(mcp_url.replace("/mcp", "/health"), timeout=5) as r:
+        assert json.load(r)["status"] == "ok"
+    result = asyncio.run(http_call(mcp_url))
+    assert not result.is_error, "still serving MCP with the window closed"
+
+    # A second launch exits at once and shows the first one's window.
+    second = subprocess.run([APP, "--demo", "--port", "0"], env=env, timeout=30,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert second.returncode == 0, second.stdout[-2000:]
+    assert "tray ready" not in second.stdout, "the second launch did not start an app of its own"
+    wait_until("the first window shown again", lambda: screen.visible(TITLE), timeout=10)
+    assert json.loads((tmp / "data" / "server.json").read_text())["mcp_url"] == mcp_url, \
+        "still the first app's server"
+
+
+def test_without_open_dashboard_the_app_starts_in_the_tray_with_no_window(session):
+    screen, env, tmp = session
+    log_path = tmp / "app.log"
+    with open(log_path, "w") as log:
+        app = subprocess.Popen([APP, "--demo", "--port", "0"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            announced = wait_until("server.json", lambda: json.loads((tmp / "data" / "server.json").read_text()))
+            assert announced["pid"] == app.pid
+            # Serving MCP…
+            result = asyncio.run(http_call(announced["mcp_url"]))
+            assert not result.is_error
+            # …from the tray, with no window on screen (or anywhere).
+            wait_until("the tray", lambda: "started in the tray (no window)" in log_path.read_text(), timeout=15)
+            assert "tray ready" in log_path.read_text()
+            time.sleep(1.0)
+            assert app.poll() is None, "the app keeps running without a window"
+            assert screen.windows(TITLE) == [], screen.windows(TITLE)
+        finally:
+            app.terminate()
+            try:
+                app.wait(10)
+            except subprocess.TimeoutExpired:
+                app.kill()
+
+
+def test_first_run_without_a_token_opens_setup_and_the_demo_button_restarts_on_the_demo(desktop):
+    wd, tmp, env, screen = desktop
+    # No token anywhere, no settings yet; Coda itself stands at an address nothing answers.
+    wd.start(APP, ["--port", "0", "--coda-base-url", "http://127.0.0.1:9/apis/v1"])
+    first = wait_until("server.json", lambda: json.loads((tmp / "data" / "server.json").read_text()))
+    assert first["demo"] is False
+    wait_until("the dashboard", lambda: wd.script("return document.querySelector('#conn')?.textContent") == "live")
+    assert wd.script("return location.hash") == "#setup", "the window opens on Setup"
+    assert screen.visible(TITLE)
+    wait_until("the first-run banner",
+               lambda: wd.script("return !document.querySelector('#first-run').hidden"), timeout=10)
+    banner = wd.script("return document.querySelector('#first-run').textContent")
+    assert "Welcome" in banner and "demo workspace" in banner, banner
+    assert wd.script("return !document.querySelector('#use-demo').hidden")
+    assert "No working Coda token" in wd.script("return document.querySelector('#account').textContent")
+    wd.screenshot(ARTIFACTS / "desktop-first-run.png")
+
+    wd.click("#use-demo")
+    restarted = wait_until("the server on the demo",
+                           lambda: (lambda a: a if a["demo"] else None)(json.loads((tmp / "data" / "server.json").read_text())),
+                           timeout=20)
+    assert restarted["mcp_url"] != first["mcp_url"], "a new server"
+    settings = json.loads((tmp / "config" / "settings.json").read_text())
+    assert settings["demo"] is True and settings["first_run_done"] is True
+    # The window follows the restarted server and shows the demo account.
+    port = restarted["mcp_url"].split(":")[2].split("/")[0]
+    wait_until("the window on the new server", lambda: f":{port}/" in wd.call("GET", wd.s("/url")), timeout=15)
+    wait_until("the demo account", lambda: "demo workspace" in (wd.script(
+        "return document.querySelector('#account')?.textContent") or ""), timeout=15)
+    assert wd.script("return document.querySelector('#first-run').hidden")
+
