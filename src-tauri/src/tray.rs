@@ -171,6 +171,10 @@ pub fn describe(status: &Status) -> String {
     }
     let workspace = if status.demo { " (demo workspace)" } else { "" };
     let tunnel = match &status.tunnel {
+        TunnelState::Up {
+            url,
+            latency_ms: Some(ms),
+        } => format!(" · tunnel {url} ({ms} ms)"),
         TunnelState::Up { url, .. } => format!(" · tunnel {url}"),
         TunnelState::Connecting { .. } => " · tunnel connecting…".into(),
         TunnelState::Retrying { .. } => " · tunnel down, retrying".into(),
@@ -371,6 +375,11 @@ mod tests {
         };
         assert_eq!(icon_for(&s), ICON_TUNNEL);
         assert!(describe(&s).ends_with("· tunnel https://x.ngrok.app"));
+        s.tunnel = TunnelState::Up {
+            url: "https://x.ngrok.app".into(),
+            latency_ms: Some(42),
+        };
+        assert!(describe(&s).ends_with("· tunnel https://x.ngrok.app (42 ms)"));
         s.tunnel = TunnelState::Failed {
             error: "no ngrok authtoken".into(),
         };

@@ -180,6 +180,8 @@ test("the dashboard shows sessions and tool calls live and keeps the history", a
 
     // The schema copies; with the tunnel off, the page says ChatGPT needs the public URL.
     await page.click("#tab-setup");
+    assert.ok(await page.isHidden("#first-run"), "the demo has a working token: no first-run banner");
+    assert.ok(await page.isHidden("#url-notice"), "no URL change: no banner");
     assert.equal(await page.textContent("#retention"), "30 days");
     await page.click("#copy-schema");
     await page.waitForFunction(() => /Schema copied/.test(document.querySelector("#toast.show")?.textContent || ""));
@@ -263,7 +265,8 @@ test("Setup: change the token, rotate the key, the tunnel without an authtoken, 
     page.on("dialog", (d) => d.accept());
     await page.goto(server.dashboard);
     await page.click("#tab-setup");
-    await page.waitForSelector("#first-run:not([hidden])", { timeout: 5000 });
+    await page.waitForSelector("#first-run", { state: "visible", timeout: 5000 });
+    assert.ok(await page.isHidden("#use-demo"), "the CLI keeps no settings: no demo switch");
     assert.match(await page.textContent("#account"), /No working Coda token/);
 
     // A token Coda does not accept is refused with Coda's reason, and nothing is kept.
@@ -293,6 +296,67 @@ test("Setup: change the token, rotate the key, the tunnel without an authtoken, 
     const written = JSON.parse(readFileSync(claudeConfig, "utf8"));
     assert.deepEqual(written.mcpServers.coda.args, ["stdio"]);
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-setup-light.png"), fullPage: true });
+    assert.deepEqual(pageErrors, [], "no script errors");
+  } finally {
+    await browser.close();
+    await stopServer(server).catch(() => {});
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+// The public URL changing is announced by the tunnel supervisor (tests/tunnel.rs drives it
+// with a tunnel double; ngrok itself is never reached from tests). Here the page's side: the
+// `public_url_changed` event, delivered in the dashboard's real event stream format, shows a
+// banner that stays until the schema is copied or the banner dismissed — and a page opened
+// later shows it from the snapshot.
+test("a changed public URL shows a banner that asks to copy the schema again", async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "coda-mcp-ui-url-"));
+  const server = await startServer(dataDir);
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", headless: true, args: BROWSER_ARGS });
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: new URL(server.dashboard).origin });
+    const page = await context.newPage();
+    const pageErrors = [];
+    page.on("pageerror", (e) => pageErrors.push(e.message));
+    const changed = { type: "public_url_changed", at: new Date().toISOString(), previous: "https://old-name.ngrok-free.app", url: "https://new-name.ngrok-free.app" };
+    // One stream carrying the event (then the real stream again on reconnect).
+    let served = false;
+    await page.route("**/api/events*", async (route) => {
+      if (served) return route.continue();
+      served = true;
+      const last = Number(new URL(route.request().url()).searchParams.get("since") || 0);
+      await route.fulfill({ status: 200, headers: { "content-type": "text/event-stream", "cache-control": "no-cache" },
+        body: `retry: 500\n\nid: ${last + 1}\ndata: ${JSON.stringify({ id: last + 1, ...changed })}\n\n` });
+    });
+    await page.goto(server.dashboard);
+    await page.waitForSelector("#url-notice", { state: "visible", timeout: 5000 });
+    const text = await page.textContent("#url-notice");
+    assert.match(text, /old-name\.ngrok-free\.app/);
+    assert.match(text, /new-name\.ngrok-free\.app/);
+    assert.match(text, /copy the OpenAPI schema/i);
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-url-changed.png") });
+    // The real stream comes back after that one ended.
+    await page.waitForSelector("#conn.live", { timeout: 5000 });
+    // Dismissed: gone, and it stays gone after a reload (the page's snapshot has none here).
+    await page.click("#url-notice-dismiss");
+    assert.ok(await page.isHidden("#url-notice"));
+
+    // A page opened later gets the notice from /api/state's snapshot.
+    const later = await context.newPage();
+    await later.route("**/api/state", async (route) => {
+      const response = await route.fetch();
+      const state = await response.json();
+      state.setup.url_changed = { id: 1, at: changed.at, previous: "https://a.ngrok.app", url: "https://b.ngrok.app" };
+      state.setup.public_url = "https://b.ngrok.app";
+      await route.fulfill({ response, json: state });
+    });
+    await later.goto(new URL("/ui/", server.dashboard).href);
+    await later.waitForSelector("#url-notice", { state: "visible", timeout: 5000 });
+    assert.match(await later.textContent("#url-notice"), /https:\/\/b\.ngrok\.app/);
+    // Copying the schema from the banner settles it.
+    await later.click("#url-notice-copy");
+    await later.waitForFunction(() => document.querySelector("#url-notice").hidden, null, { timeout: 3000 });
     assert.deepEqual(pageErrors, [], "no script errors");
   } finally {
     await browser.close();
