@@ -54,6 +54,8 @@ pub struct EngineConfig {
     pub audit_retention_days: i64,
     /// The token that opens the dashboard (`/ui/?token=…`).
     pub dashboard_token: Secret,
+    /// How long a GPT Action or direct call may take before it must answer (ChatGPT gives 45 s).
+    pub call_deadline: Duration,
 }
 
 impl Default for EngineConfig {
@@ -83,6 +85,7 @@ impl Default for EngineConfig {
                 "dash_{}",
                 &crate::secrets::generate_connection_key().expose()[4..]
             )),
+            call_deadline: Duration::from_secs(40),
         }
     }
 }
@@ -388,6 +391,7 @@ impl Engine {
         ExecOptions {
             wait_timeout: self.inner.config.write_wait_timeout,
             output_budget: self.inner.config.output_budget,
+            ..ExecOptions::default()
         }
     }
 }

@@ -187,6 +187,13 @@ pub async fn launch(
         .into_iter()
         .collect();
     let key_env = std::env::var("CODA_MCP_KEY").ok();
+    // A weak CODA_MCP_KEY is refused; an odd-looking one is warned about where a person sees it.
+    if let Some(v) = key_env.as_deref().filter(|v| !v.trim().is_empty()) {
+        let warning = secrets::check_env_key(v).map_err(|e| LaunchError::Invalid(e.to_string()))?;
+        if let Some(w) = warning {
+            eprintln!("warning: {w}");
+        }
+    }
     let token_env = std::env::var("CODA_API_TOKEN").ok();
     let keychain = store.clone();
     let (key, key_source, stored_token) = tokio::task::spawn_blocking(move || {
@@ -256,7 +263,10 @@ pub async fn launch(
         tracing::warn!("no Coda token: run `coda-mcp token set`, set CODA_API_TOKEN, or use the demo workspace; tools will report the missing token");
     }
     if options.no_auth {
-        tracing::warn!("AUTHENTICATION IS OFF (--no-auth): any program on this machine can use your Coda workspace through this server");
+        // Straight to stderr too, whatever RUST_LOG says: this must never go unnoticed.
+        const NO_AUTH: &str = "AUTHENTICATION IS OFF (--no-auth): any program on this machine can use your Coda workspace through this server";
+        eprintln!("WARNING: {NO_AUTH}");
+        tracing::warn!("{NO_AUTH}");
     }
     let has_coda_token = config.coda_token.is_some();
     let dashboard_token = config.dashboard_token.clone();

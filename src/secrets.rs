@@ -212,6 +212,33 @@ impl Source {
     }
 }
 
+/// Shortest connection key accepted from `CODA_MCP_KEY`: anything shorter could be guessed,
+/// and the key opens the whole Coda workspace (generated keys have 47 characters).
+pub const MIN_KEY_CHARS: usize = 32;
+
+/// Why a `CODA_MCP_KEY` value is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Shorter than [`MIN_KEY_CHARS`].
+    #[error("CODA_MCP_KEY is {0} characters long; a connection key needs at least {MIN_KEY_CHARS} (unset it to use the key kept in the keychain, or set it to one made by `coda-mcp key rotate`)")]
+    TooShort(usize),
+}
+
+/// Checks a `CODA_MCP_KEY` value before a server accepts it as the connection key: refused
+/// when it is short enough to guess; `Ok(Some(warning))` when it does not look like a key this
+/// app makes (`cmk_` + 256 random bits) — it may be a Coda token put in the wrong variable.
+pub fn check_env_key(value: &str) -> Result<Option<String>, KeyError> {
+    let value = value.trim();
+    let len = value.chars().count();
+    if len < MIN_KEY_CHARS {
+        return Err(KeyError::TooShort(len));
+    }
+    if !value.starts_with("cmk_") {
+        return Ok(Some("CODA_MCP_KEY does not start with `cmk_` like the keys this app makes; if it is a Coda API token, put that in CODA_API_TOKEN instead, and use a key from `coda-mcp key rotate`".into()));
+    }
+    Ok(None)
+}
+
 /// The connection key: `CODA_MCP_KEY` if set, else the keychain's, else a new one stored in
 /// the keychain; with no keychain, a key for this run only.
 pub fn connection_key(store: &dyn SecretStore, env: Option<String>) -> (Secret, Source) {
@@ -274,6 +301,21 @@ mod tests {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         assert_ne!(a, b);
         assert_eq!(base64url(b"any carnal pleas"), "YW55IGNhcm5hbCBwbGVhcw");
+    }
+
+    #[test]
+    fn weak_environment_keys_are_refused_or_warned_about() {
+        assert!(matches!(
+            check_env_key("cmk_short"),
+            Err(KeyError::TooShort(9))
+        ));
+        assert!(check_env_key(&"x".repeat(31)).is_err());
+        let warning = check_env_key("pat_0123456789abcdef0123456789abcdef").unwrap();
+        assert!(warning.unwrap().contains("does not start with `cmk_`"));
+        assert_eq!(
+            check_env_key(generate_connection_key().expose()).unwrap(),
+            None
+        );
     }
 
     #[test]

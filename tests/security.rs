@@ -1,6 +1,7 @@
 //! Safe by default: each rule of the security design, with a test that fails without it.
 
 mod common;
+mod upstream;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -75,9 +76,20 @@ async fn mcp_requires_the_connection_key_but_health_stays_public() {
     h.stop().await;
 }
 
+/// `/whoami` calls once the server's own start-up health check has gone through.
+async fn settled_whoami_calls(up: &upstream::Upstream) -> usize {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while up.whoami_calls() == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    up.whoami_calls()
+}
+
 #[tokio::test]
-async fn repeated_failures_lock_the_address_out() {
-    let h = Harness::start().await;
+async fn failed_guesses_lock_the_guesser_out_but_never_the_owners_key() {
+    let up = upstream::start().await;
+    let h = Harness::start_with(quick_demo(), |c| up.attach(c)).await;
+    settled_whoami_calls(&up).await;
     for _ in 0..10 {
         assert_eq!(
             post_as(&h.url(), Some("cmk_guess"), PING, None)
@@ -86,13 +98,60 @@ async fn repeated_failures_lock_the_address_out() {
             401
         );
     }
-    let locked = post_as(&h.url(), Some(TEST_KEY), INIT, None).await;
-    assert_eq!(
-        locked.status(),
-        429,
-        "even the right key is refused while locked out"
-    );
+    let locked = post_as(&h.url(), Some("cmk_guess"), PING, None).await;
+    assert_eq!(locked.status(), 429, "the guesser is locked out");
     assert!(locked.headers().contains_key("retry-after"));
+    // The same address (a stranger on the owner's network, or everyone behind one proxy)
+    // cannot lock the owner out: the 256-bit key is always accepted.
+    assert_eq!(
+        post_as(&h.url(), Some(TEST_KEY), INIT, None).await.status(),
+        200,
+        "the owner's key still works from a locked address"
+    );
+    let before = up.whoami_calls();
+    let token = h.demo.token().expose().to_owned();
+    let resp = post_as(&h.url(), Some(&token), INIT, None).await;
+    assert_eq!(
+        resp.status(),
+        429,
+        "a pass-through token from a locked address is refused…"
+    );
+    assert_eq!(
+        up.whoami_calls(),
+        before,
+        "…without asking Coda (no /whoami oracle while locked out)"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn pass_through_verdicts_are_cached() {
+    let up = upstream::start().await;
+    let h = Harness::start_with(quick_demo(), |c| up.attach(c)).await;
+    let baseline = settled_whoami_calls(&up).await;
+    let token = h.demo.token().expose().to_owned();
+    let docs = format!("{}/actions/coda_list_documents", h.base());
+    for _ in 0..5 {
+        assert_eq!(post_as(&docs, Some(&token), "{}", None).await.status(), 200);
+    }
+    assert_eq!(
+        up.whoami_calls() - baseline,
+        1,
+        "one /whoami for five requests with a valid token"
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            post_as(&docs, Some("pat_not-a-real-coda-token"), "{}", None)
+                .await
+                .status(),
+            401
+        );
+    }
+    assert_eq!(
+        up.whoami_calls() - baseline,
+        2,
+        "a refused token is asked about once too"
+    );
     h.stop().await;
 }
 
@@ -222,6 +281,414 @@ async fn one_runaway_client_is_slowed_down_without_affecting_others() {
     h.stop().await;
 }
 
+const DIRECT: &str = r#"{"jsonrpc":"2.0","id":7,"method":"coda_whoami"}"#;
+
+/// A GET or DELETE on `/mcp` as `bearer` for `session`.
+async fn session_request(
+    method: reqwest::Method,
+    url: &str,
+    bearer: &str,
+    session: &str,
+) -> reqwest::Response {
+    reqwest::Client::new()
+        .request(method, url)
+        .bearer_auth(bearer)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Reads SSE text until `done` accepts it or 5 s pass.
+async fn read_sse(resp: &mut reqwest::Response, done: impl Fn(&str) -> bool) -> String {
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !done(&seen) && tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(2), resp.chunk()).await {
+            Ok(Ok(Some(c))) => seen.push_str(&String::from_utf8_lossy(&c)),
+            _ => break,
+        }
+    }
+    seen
+}
+
+fn session_id(resp: &reqwest::Response) -> String {
+    resp.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn direct_sessions_are_issued_by_the_server_capped_and_expire() {
+    let h = Harness::start_with(quick_demo(), |c| {
+        c.max_sessions = 2;
+        c.session_idle_timeout = Duration::from_millis(700);
+    })
+    .await;
+    // A session id the client made up is not a session: 404, as MCP answers.
+    let made_up = post_as(&h.url(), Some(TEST_KEY), DIRECT, Some("client-chosen-id")).await;
+    assert_eq!(made_up.status(), 404);
+    assert!(!made_up.headers().contains_key("mcp-session-id"));
+    let body: Value = made_up.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32001, "{body}");
+    assert_eq!(body["id"], 7);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("without an Mcp-Session-Id"),
+        "{body}"
+    );
+    let stream =
+        session_request(reqwest::Method::GET, &h.url(), TEST_KEY, "client-chosen-id").await;
+    assert_eq!(stream.status(), 404);
+    // The server issues ids, and direct sessions count against --max-sessions with MCP's.
+    let first = post_as(&h.url(), Some(TEST_KEY), DIRECT, None).await;
+    assert_eq!(first.status(), 200);
+    let a = session_id(&first);
+    assert_ne!(a, "client-chosen-id");
+    let _standard = h.raw_session("2025-06-18").await;
+    let third = post_as(&h.url(), Some(TEST_KEY), DIRECT, None).await;
+    assert_eq!(third.status(), 503, "the cap counts direct sessions");
+    let body: Value = third.json().await.unwrap();
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("maximum"));
+    // An expired direct session is gone for good, not silently recreated.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let expired = post_as(&h.url(), Some(TEST_KEY), DIRECT, Some(&a)).await;
+    assert_eq!(expired.status(), 404, "an idle direct session expired");
+    assert_eq!(
+        session_request(reqwest::Method::GET, &h.url(), TEST_KEY, &a)
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        post_as(&h.url(), Some(TEST_KEY), DIRECT, None)
+            .await
+            .status(),
+        200,
+        "room for new sessions again"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn sessions_belong_to_the_caller_that_created_them() {
+    const ALICE: &str = "pat_alice-coda-token-00000000000000000000";
+    const BOB: &str = "pat_bob-coda-token-0000000000000000000000";
+    let up = upstream::start().await;
+    up.accept(ALICE);
+    up.accept(BOB);
+    let h = Harness::start_with(quick_demo(), |c| up.attach(c)).await;
+
+    // Alice's direct-call session, with a result waiting for its stream.
+    let resp = post_as(&h.url(), Some(ALICE), DIRECT, None).await;
+    assert_eq!(resp.status(), 200);
+    let direct = session_id(&resp);
+    for (who, bearer) in [("Bob", BOB), ("the owner", TEST_KEY)] {
+        let mut get = session_request(reqwest::Method::GET, &h.url(), bearer, &direct).await;
+        assert_eq!(get.status(), 404, "{who} cannot stream Alice's results");
+        assert!(!read_sse(&mut get, |_| false).await.contains("Demo User"));
+        let del = session_request(reqwest::Method::DELETE, &h.url(), bearer, &direct).await;
+        assert_eq!(del.status(), 404, "{who} cannot end Alice's session");
+        let post = post_as(&h.url(), Some(bearer), DIRECT, Some(&direct)).await;
+        assert_eq!(post.status(), 404, "{who} cannot call in Alice's session");
+    }
+    let mut mine = session_request(reqwest::Method::GET, &h.url(), ALICE, &direct).await;
+    assert_eq!(mine.status(), 200);
+    let text = read_sse(&mut mine, |s| s.contains("data:")).await;
+    assert!(
+        text.contains("Demo User"),
+        "Alice still gets her result: {text}"
+    );
+    drop(mine);
+    assert_eq!(
+        session_request(reqwest::Method::DELETE, &h.url(), ALICE, &direct)
+            .await
+            .status(),
+        200
+    );
+
+    // Standard MCP sessions are bound the same way.
+    let init = post_as(&h.url(), Some(ALICE), INIT, None).await;
+    assert_eq!(init.status(), 200);
+    let standard = session_id(&init);
+    let initialized = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+    assert_eq!(
+        post_as(&h.url(), Some(ALICE), initialized, Some(&standard))
+            .await
+            .status(),
+        202
+    );
+    let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
+    for (who, bearer) in [("Bob", BOB), ("the owner", TEST_KEY)] {
+        let post = post_as(&h.url(), Some(bearer), list, Some(&standard)).await;
+        assert_eq!(post.status(), 404, "{who} cannot use Alice's MCP session");
+        let body: Value = post.json().await.unwrap();
+        assert_eq!(body["error"]["code"], -32001);
+        let direct_call = post_as(&h.url(), Some(bearer), DIRECT, Some(&standard)).await;
+        assert_eq!(
+            direct_call.status(),
+            404,
+            "{who}: no direct call in it either"
+        );
+        for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+            let resp = session_request(method.clone(), &h.url(), bearer, &standard).await;
+            assert_eq!(resp.status(), 404, "{who}: {method} on Alice's MCP session");
+        }
+    }
+    assert_eq!(
+        post_as(&h.url(), Some(ALICE), list, Some(&standard))
+            .await
+            .status(),
+        200,
+        "Alice's session is untouched"
+    );
+    assert_eq!(
+        session_request(reqwest::Method::DELETE, &h.url(), ALICE, &standard)
+            .await
+            .status(),
+        200
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_rate_limit_keys_by_caller_not_by_a_session_id_the_client_makes_up() {
+    let h = Harness::start_with(quick_demo(), |c| c.client_rate = Some((5.0, 5.0))).await;
+    let mut limited = 0;
+    for i in 0..20 {
+        // A fresh, made-up session id per request must not buy a fresh bucket.
+        let resp = post_as(
+            &h.url(),
+            Some(TEST_KEY),
+            DIRECT,
+            Some(&format!("fresh-{i}")),
+        )
+        .await;
+        match resp.status().as_u16() {
+            429 => limited += 1,
+            404 => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(limited >= 10, "only {limited} of 20 were limited");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // The GPT Action routes share the caller's bucket.
+    let url = format!("{}/actions/coda_whoami", h.base());
+    let burst =
+        futures::future::join_all((0..20).map(|_| post_as(&url, Some(TEST_KEY), "{}", None))).await;
+    let mut limited = 0;
+    for resp in burst {
+        if resp.status() == 429 {
+            assert!(resp.headers().contains_key("retry-after"));
+            let body: Value = resp.json().await.unwrap();
+            assert_eq!(body["error"], "rate_limited", "{body}");
+            limited += 1;
+        } else {
+            assert_eq!(resp.status(), 200);
+        }
+    }
+    assert!(limited >= 10, "only {limited} of 20 actions were limited");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn action_routes_demand_the_key_and_keep_the_limits() {
+    let h = Harness::start().await;
+    let url = format!("{}/actions/coda_whoami", h.base());
+    for bearer in [None, Some("cmk_not-the-key")] {
+        let resp = post_as(&url, bearer, "{}", None).await;
+        assert_eq!(resp.status(), 401);
+        assert_eq!(
+            resp.headers()["www-authenticate"].to_str().unwrap(),
+            "Bearer realm=\"coda-mcp\""
+        );
+        assert!(resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"));
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "unauthorized");
+        assert!(body["message"].as_str().unwrap().contains("key"), "{body}");
+    }
+    let big = format!(r#"{{"x":"{}"}}"#, "a".repeat(5 << 20));
+    let resp = post_as(&url, Some(TEST_KEY), &big, None).await;
+    assert_eq!(resp.status(), 413);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "too_large");
+    let deep = format!(r#"{{"x":{}{}}}"#, "[".repeat(100), "]".repeat(100));
+    let resp = post_as(&url, Some(TEST_KEY), &deep, None).await;
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "too_deep", "{body}");
+    assert!(body["message"].as_str().unwrap().contains("64"));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_public_host_is_the_public_face_even_on_the_loopback_listener() {
+    const PUBLIC_HOST: &str = "coda-demo.example.app";
+    let h = Harness::start_with(quick_demo(), |c| {
+        c.no_auth = true;
+        c.public_url = Some(format!("https://{PUBLIC_HOST}"));
+        c.public_hosts = vec![PUBLIC_HOST.into()];
+    })
+    .await;
+    let dash = h
+        .server
+        .state
+        .engine
+        .config()
+        .dashboard_token
+        .expose()
+        .to_owned();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let send = |method: reqwest::Method, path: &str, host: &str, extra: Option<(&str, &str)>| {
+        let mut req = client
+            .request(method, format!("{}{path}", h.base()))
+            .header("host", host)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream");
+        if let Some((k, v)) = extra {
+            req = req.header(k, v);
+        }
+        req
+    };
+    let local = format!("127.0.0.1:{}", h.server.addr.port());
+    // On loopback, --no-auth serves without a key and the dashboard is there.
+    let resp = send(reqwest::Method::POST, "/mcp", &local, None)
+        .body(INIT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = send(
+        reqwest::Method::GET,
+        "/api/state",
+        &local,
+        Some(("authorization", &format!("Bearer {dash}"))),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    // The same listener reached through a reverse proxy (Host: the public host) is the
+    // public face: the key is required and there is no dashboard, not even with its token.
+    for (host, extra) in [
+        (PUBLIC_HOST, None),
+        (local.as_str(), Some(("x-forwarded-for", "203.0.113.7"))),
+    ] {
+        for (path, body) in [("/mcp", INIT), ("/actions/coda_whoami", "{}")] {
+            let resp = send(reqwest::Method::POST, path, host, extra)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 401, "{path} via {host} {extra:?}");
+            assert!(resp.headers().contains_key("www-authenticate"));
+        }
+        let resp = send(reqwest::Method::POST, "/mcp", host, extra)
+            .bearer_auth(TEST_KEY)
+            .body(INIT)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "with the key, via {host}");
+        for path in [
+            format!("/ui/?token={dash}"),
+            "/ui/app.js".to_owned(),
+            "/api/state".to_owned(),
+            "/api/calls.csv".to_owned(),
+        ] {
+            let resp = send(reqwest::Method::GET, &path, host, extra)
+                .bearer_auth(&dash)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 404, "{path} via {host} {extra:?}");
+            assert!(!resp.headers().contains_key("set-cookie"));
+        }
+        let resp = send(reqwest::Method::POST, "/api/setup/tunnel", host, extra)
+            .bearer_auth(&dash)
+            .body(r#"{"on":true}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 404);
+    }
+    h.stop().await;
+}
+
+/// A tunnel provider that must never be asked to open anything.
+struct NoTunnel;
+
+impl coda_mcp::tunnel::TunnelProvider for NoTunnel {
+    fn open(
+        &self,
+        _app: axum::Router,
+    ) -> futures::future::BoxFuture<
+        'static,
+        Result<coda_mcp::tunnel::OpenTunnel, coda_mcp::tunnel::TunnelError>,
+    > {
+        Box::pin(async {
+            Err(coda_mcp::tunnel::TunnelError::Unreachable(
+                "a test double".into(),
+            ))
+        })
+    }
+}
+
+#[tokio::test]
+async fn no_auth_refuses_to_open_a_tunnel_at_run_time() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let demo = coda_mcp::demo::start(quick_demo(), 0).await.unwrap();
+    let mut config = common::quick_engine(&demo);
+    config.no_auth = true;
+    let engine = coda_mcp::Engine::new(config).unwrap();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = asked.clone();
+    let factory: coda_mcp::control::ProviderFactory = Arc::new(move |_, _| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Arc::new(NoTunnel) as Arc<dyn coda_mcp::tunnel::TunnelProvider>
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = coda_mcp::http::start_with(
+        engine,
+        listener,
+        coda_mcp::control::ControlOptions {
+            tunnel_provider: Some(factory),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let refused = server
+        .state
+        .controls
+        .start_tunnel(&server.state.engine)
+        .await
+        .expect_err("no tunnel while authentication is off");
+    assert!(refused.to_string().contains("--no-auth"), "{refused}");
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        0,
+        "no provider was even built"
+    );
+    assert!(server.state.engine.public().url().is_none());
+    server.shutdown().await;
+    demo.shutdown();
+}
+
 // ------------------------------------------------------------------ the binary
 
 fn bin() -> Command {
@@ -298,13 +765,134 @@ fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String
     })
 }
 
-/// Runs the demo and the server at trace level through a full scenario with known secrets,
-/// then searches every line they printed for those secrets.
+#[test]
+fn no_auth_is_announced_on_stderr_whatever_the_log_level() {
+    let mut child = bin()
+        .args(["serve", "--demo", "--no-auth", "--port", "0"])
+        .env("RUST_LOG", "off")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = drain(child.stderr.take().unwrap());
+    let mut ready = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert!(ready.contains("/mcp"), "{ready}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let err = err.join().unwrap();
+    assert!(
+        err.contains("AUTHENTICATION IS OFF (--no-auth)"),
+        "with logging off, stderr still warns: {err:?}"
+    );
+}
+
+#[test]
+fn weak_connection_keys_from_the_environment_are_refused_or_warned_about() {
+    let out = bin()
+        .args(["serve", "--demo", "--port", "0"])
+        .env("CODA_MCP_KEY", "cmk_short-key")
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a 13-character key was accepted");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("at least 32"), "{err}");
+    assert!(
+        !err.contains("cmk_short-key"),
+        "the refusal does not echo the key"
+    );
+
+    // Long enough but not one of ours (a Coda token in the wrong variable?): a clear warning.
+    let mut child = bin()
+        .args(["serve", "--demo", "--port", "0"])
+        .env("CODA_MCP_KEY", "pat_0123456789abcdef0123456789abcdef")
+        .env("RUST_LOG", "off")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = drain(child.stderr.take().unwrap());
+    let mut ready = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert!(ready.contains("/mcp"), "it still serves: {ready}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let err = err.join().unwrap();
+    assert!(err.contains("does not start with `cmk_`"), "{err:?}");
+    assert!(
+        !err.contains("0123456789abcdef0123"),
+        "the warning does not echo the key"
+    );
+}
+
+#[test]
+fn the_openapi_command_honours_read_only_and_refuses_plain_http() {
+    let out = bin()
+        .args(["openapi", "--public-url", "http://abc.example.app"])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a plain-http public URL was accepted"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("https://"));
+    let schema = |args: &[&str]| -> Value {
+        let out = bin().arg("openapi").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let full = schema(&["--public-url", "https://abc.example.app/"]);
+    assert_eq!(full["servers"][0]["url"], "https://abc.example.app");
+    assert!(full["paths"].get("/actions/coda_update_row").is_some());
+    let read_only = schema(&["--read-only"]);
+    assert!(read_only["paths"].get("/actions/coda_update_row").is_none());
+    assert!(read_only["paths"].get("/actions/coda_list_rows").is_some());
+    assert_eq!(
+        read_only["paths"]["/actions/callTool"]["post"]["x-openai-isConsequential"],
+        false
+    );
+}
+
+/// Every file under `dir`, as text (lossy), for searching.
+fn files_text(dir: &std::path::Path) -> Vec<(std::path::PathBuf, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_text(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push((path, String::from_utf8_lossy(&bytes).into_owned()));
+        }
+    }
+    out
+}
+
+/// Runs the demo and the server at trace level through a full scenario with known secrets —
+/// MCP, the GPT Action routes, the seed's direct-call flow, pass-through, the dashboard API —
+/// then searches every line they printed, every answer, and every file in the data directory
+/// (audit history, server.json) for those secrets.
 #[tokio::test]
 async fn no_secret_reaches_the_output_even_at_trace_level() {
     const CODA_TOKEN: &str = "pat_SECRET-coda-token-0123456789abcdef";
     const KEY: &str = "cmk_SECRET-connection-key-0123456789abcdef";
     const WRONG: &str = "pat_SECRET-wrong-token-0123456789abcdef";
+    let data_dir = std::env::temp_dir().join(format!(
+        "coda-mcp-secrets-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
     let mut demo = bin()
         .args(["demo", "--port", "0"])
         .env("CODA_API_TOKEN", CODA_TOKEN)
@@ -335,6 +923,7 @@ async fn no_secret_reaches_the_output_even_at_trace_level() {
         ])
         .env("CODA_API_TOKEN", CODA_TOKEN)
         .env("CODA_MCP_KEY", KEY)
+        .env("CODA_MCP_DATA_DIR", &data_dir)
         .env("RUST_LOG", "trace")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -345,12 +934,23 @@ async fn no_secret_reaches_the_output_even_at_trace_level() {
     let mut ready = String::new();
     server_out.read_line(&mut ready).unwrap();
     all.push_str(&ready);
+    // The dashboard link is the one place its token is meant to appear (for the person).
+    let mut dashboard_line = String::new();
+    server_out.read_line(&mut dashboard_line).unwrap();
+    let dash = dashboard_line
+        .trim()
+        .rsplit_once("?token=")
+        .map(|(_, t)| t.to_owned())
+        .unwrap_or_else(|| panic!("no dashboard link: {dashboard_line}"));
+    assert!(dash.len() > 20);
     let url = ready
         .split_whitespace()
         .find(|w| w.ends_with("/mcp"))
         .unwrap()
         .to_owned();
+    let root = url.trim_end_matches("/mcp").to_owned();
 
+    // Standard MCP.
     let init = post_as(&url, Some(KEY), INIT, None).await;
     assert_eq!(init.status(), 200);
     let sid = init.headers()["mcp-session-id"]
@@ -381,6 +981,86 @@ async fn no_secret_reaches_the_output_even_at_trace_level() {
         "pass-through with a valid token"
     );
 
+    // The GPT Action routes, with the key and with a pass-through token.
+    for (bearer, path, body) in [
+        (KEY, "coda_list_documents", json!({})),
+        (
+            KEY,
+            "coda_update_row",
+            json!({"docId":"AbCDeFGH01","tableIdOrName":"Tasks",
+            "rowIdOrName":"i-Tsk0002","row":{"cells":[{"column":"Status","value":"Done"}]}}),
+        ),
+        (
+            KEY,
+            "callTool",
+            json!({"name":"coda_whoami","arguments":{}}),
+        ),
+        (CODA_TOKEN, "coda_whoami", json!({})),
+    ] {
+        let resp = post_as(
+            &format!("{root}/actions/{path}"),
+            Some(bearer),
+            &body.to_string(),
+            None,
+        )
+        .await;
+        assert_eq!(resp.status(), 200, "{path}");
+        all.push_str(&resp.text().await.unwrap());
+    }
+    let resp = post_as(
+        &format!("{root}/actions/coda_whoami"),
+        Some(WRONG),
+        "{}",
+        None,
+    )
+    .await;
+    assert_eq!(resp.status(), 401);
+    all.push_str(&resp.text().await.unwrap());
+
+    // The seed's direct-call flow: POST, then the stream, then DELETE.
+    let direct = post_as(
+        &url,
+        Some(KEY),
+        r#"{"jsonrpc":"2.0","id":1,"method":"coda_list_documents","params":{"limit":10}}"#,
+        None,
+    )
+    .await;
+    assert_eq!(direct.status(), 200);
+    let direct_sid = session_id(&direct);
+    all.push_str(&direct.text().await.unwrap());
+    let mut stream = session_request(reqwest::Method::GET, &url, KEY, &direct_sid).await;
+    all.push_str(&read_sse(&mut stream, |s| s.contains("data:")).await);
+    drop(stream);
+    session_request(reqwest::Method::DELETE, &url, KEY, &direct_sid).await;
+
+    // The dashboard's API (which the dashboard token opens), and server.json while it runs.
+    let dashboard = reqwest::Client::new();
+    for path in ["/api/state", "/api/calls", "/api/calls.csv"] {
+        let resp = dashboard
+            .get(format!("{root}{path}"))
+            .bearer_auth(&dash)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        all.push_str(&resp.text().await.unwrap());
+    }
+    let mut events = dashboard
+        .get(format!("{root}/api/events"))
+        .bearer_auth(&dash)
+        .send()
+        .await
+        .unwrap();
+    all.push_str(&read_sse(&mut events, |s| s.contains("tool")).await);
+    drop(events);
+    let running_files = files_text(&data_dir);
+    assert!(
+        running_files
+            .iter()
+            .any(|(p, _)| p.ends_with("server.json")),
+        "server.json is written while it runs: {running_files:?}"
+    );
+
     for child in [&server, &demo] {
         Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
@@ -402,10 +1082,29 @@ async fn no_secret_reaches_the_output_even_at_trace_level() {
         "trace logging produced output ({} lines)",
         all.lines().count()
     );
-    for secret in [CODA_TOKEN, KEY, WRONG] {
+    // What is on disk afterwards: the audit history (SQLite, WAL) and anything else.
+    let mut files = running_files;
+    files.extend(files_text(&data_dir));
+    assert!(
+        files
+            .iter()
+            .any(|(p, _)| p.to_string_lossy().contains("audit")),
+        "the audit history was kept: {:?}",
+        files.iter().map(|(p, _)| p).collect::<Vec<_>>()
+    );
+    for secret in [CODA_TOKEN, KEY, WRONG, dash.as_str()] {
         let leaked: Vec<&str> = all.lines().filter(|l| l.contains(secret)).take(3).collect();
         assert!(leaked.is_empty(), "{} leaked in: {leaked:?}", &secret[..12]);
         // Also the distinctive middle of each secret, in case it was cut or re-encoded.
         assert!(!all.contains(&secret[4..20]), "part of a secret leaked");
+        for (path, text) in &files {
+            assert!(
+                !text.contains(&secret[4..20]),
+                "{} leaked into {}",
+                &secret[..12],
+                path.display()
+            );
+        }
     }
+    let _ = std::fs::remove_dir_all(&data_dir);
 }

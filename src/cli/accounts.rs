@@ -104,6 +104,11 @@ pub async fn key(action: KeyAction, store: Arc<dyn SecretStore>) -> anyhow::Resu
         .filter(|v| !v.trim().is_empty());
     match action {
         KeyAction::Show => {
+            if let Some(v) = env.as_deref() {
+                if let Some(warning) = secrets::check_env_key(v)? {
+                    eprintln!("warning: {warning}");
+                }
+            }
             let (key, source) =
                 blocking(move || secrets::connection_key(store.as_ref(), env)).await?;
             if source == Source::Ephemeral {

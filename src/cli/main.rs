@@ -76,6 +76,9 @@ enum Command {
         /// The local port, used in `servers` when there is no public URL.
         #[arg(long, default_value_t = 8080)]
         port: u16,
+        /// The schema of a server run with `serve --read-only`: only tools that read.
+        #[arg(long)]
+        read_only: bool,
     },
     /// MCP over stdin/stdout (for Claude Desktop): bridges to the running app, or serves in
     /// this process when it is not running.
@@ -225,20 +228,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             flavor,
             public_url,
             port,
-        } => {
-            let server = public_url
-                .map(|u| u.trim_end_matches('/').to_owned())
-                .unwrap_or_else(|| format!("http://127.0.0.1:{port}"));
-            let doc = match flavor {
-                Flavor::Actions => {
-                    coda_mcp::openapi::actions(&coda_mcp::tools::Catalogue::new(false), &server)
-                }
-                Flavor::Mcp => coda_mcp::openapi::seed_mcp(&server),
-            };
-            print_out(&(serde_json::to_string_pretty(&doc)? + "\n"));
-            Ok(())
-        }
+            read_only,
+        } => print_openapi(flavor, public_url, port, read_only),
     }
+}
+
+/// `coda-mcp openapi`: the schema a server with these flags serves. ChatGPT only calls HTTPS
+/// servers, so a public URL that is not `https://` is refused rather than printed into a
+/// schema that cannot work.
+fn print_openapi(
+    flavor: Flavor,
+    public_url: Option<String>,
+    port: u16,
+    read_only: bool,
+) -> anyhow::Result<()> {
+    let server = match public_url {
+        Some(u) => {
+            let parsed = url::Url::parse(&u)
+                .map_err(|_| anyhow::anyhow!("--public-url {u:?} is not a URL"))?;
+            if parsed.scheme() != "https" || parsed.host_str().is_none() {
+                anyhow::bail!(
+                    "--public-url must be an https:// URL with a host (ChatGPT only connects over HTTPS), not {u:?}"
+                );
+            }
+            u.trim_end_matches('/').to_owned()
+        }
+        None => format!("http://127.0.0.1:{port}"),
+    };
+    let doc = match flavor {
+        Flavor::Actions => {
+            coda_mcp::openapi::actions(&coda_mcp::tools::Catalogue::new(read_only), &server)
+        }
+        Flavor::Mcp => coda_mcp::openapi::seed_mcp(&server),
+    };
+    print_out(&(serde_json::to_string_pretty(&doc)? + "\n"));
+    Ok(())
 }
 
 fn main() -> ExitCode {

@@ -1,6 +1,11 @@
 //! ChatGPT's side door: `POST /actions/{tool}` takes a tool's arguments as the JSON body and
 //! answers with its result as JSON (GPT Actions cannot speak MCP), `POST /actions/callTool`
 //! reaches every tool by name, and the OpenAPI documents describe them.
+//!
+//! ChatGPT gives a call 45 s and reads at most 100,000 characters, so every call here (and in
+//! the seed's direct-call flow, which shares these helpers) works to a deadline it is told
+//! about — write waits end, bulk writes stop sending, and what was sent is reported with its
+//! `requestId`s — and its answer is cut cleanly to fit, with a note saying how to get the rest.
 
 use std::time::Duration;
 
@@ -11,16 +16,267 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use tokio::time::Instant;
 
+use super::guard::{depth, MAX_DEPTH};
 use super::{AppState, Caller, MAX_BODY_BYTES};
 use crate::coda::CodaError;
+use crate::engine::{Engine, ToolCall};
 use crate::openapi;
-use crate::tools::{ToolError, CATALOGUE};
+use crate::tools::{ExecOptions, ToolError, ToolOutput, CATALOGUE};
 
-/// ChatGPT gives an action 45 s; answer well before.
-const ACTION_DEADLINE: Duration = Duration::from_secs(40);
-/// Writes stop waiting early enough to report "still processing" within the deadline.
-const ACTION_WRITE_WAIT: Duration = Duration::from_secs(30);
+/// ChatGPT reads at most 100,000 characters of a response; answers stay under it with room.
+pub(super) const MAX_RESPONSE_CHARS: usize = 99_000;
+/// Long strings are never cut shorter than this when a result must shrink.
+const MIN_STRING: usize = 100;
+
+/// What became of a call run against the call deadline.
+pub(super) enum Bounded {
+    /// It finished (possibly early, with "still processing" writes) in time.
+    Done(Result<ToolOutput, ToolError>),
+    /// It is still running after the hard deadline (the given time). It is not cancelled —
+    /// a write already sent must not be abandoned halfway — and finishes in the background.
+    StillRunning(
+        tokio::task::JoinHandle<Result<ToolOutput, ToolError>>,
+        Duration,
+    ),
+}
+
+/// Runs a tool for a ChatGPT face within the engine's call deadline. The tool is told a soft
+/// deadline (write waits end there, a bulk write sends no batch after it) well before the
+/// hard one, so slow writes come back with their `requestId`s and "still processing"; the
+/// hard deadline only answers for a call stuck in Coda itself, and never cancels it.
+/// Non-list results come back whole, for the caller to [`fit`] into its own envelope.
+pub(super) async fn run_bounded(
+    engine: &Engine,
+    name: &str,
+    caller: Option<Caller>,
+    session: &str,
+    client: &'static str,
+    args: Value,
+    mut opts: ExecOptions,
+) -> Bounded {
+    let limit = engine.config().call_deadline;
+    let started = Instant::now();
+    let hard = started + limit;
+    let soft = hard - (limit / 4).min(Duration::from_secs(10));
+    opts.deadline = Some(opts.deadline.map_or(soft, |d| d.min(soft)));
+    opts.keep_oversized = true;
+    let (engine, name, session) = (engine.clone(), name.to_owned(), session.to_owned());
+    let mut task = tokio::spawn(async move {
+        let Some((tool, schema)) = engine.catalogue().get(&name) else {
+            return Err(ToolError::Unsupported(format!("unknown tool '{name}'")));
+        };
+        let call = ToolCall {
+            tool: (tool, schema),
+            caller: caller.as_ref(),
+            session: &session,
+            client,
+        };
+        engine.run_tool(call, args, &opts).await
+    });
+    match tokio::time::timeout_at(hard, &mut task).await {
+        Ok(Ok(outcome)) => Bounded::Done(outcome),
+        Ok(Err(e)) => Bounded::Done(Err(ToolError::Unsupported(format!(
+            "the call failed inside the server: {e}"
+        )))),
+        Err(_) => Bounded::StillRunning(task, started.elapsed()),
+    }
+}
+
+/// What [`fit`] had to cut.
+#[derive(Default)]
+struct Cut {
+    /// Strings shortened.
+    strings: usize,
+    /// Arrays shortened: where (JSON pointer), how many kept, how many there were.
+    arrays: Vec<(String, usize, usize)>,
+}
+
+fn longest_string(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.chars().count(),
+        Value::Array(a) => a.iter().map(longest_string).max().unwrap_or(0),
+        Value::Object(o) => o.values().map(longest_string).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Shortens every string longer than `cap` characters, ending it with a marker.
+fn cap_strings(v: &mut Value, cap: usize, cut: &mut Cut) {
+    match v {
+        Value::String(s) => {
+            let count = s.chars().count();
+            // Cutting a few characters would cost more in the marker than it saves.
+            if count > cap + 40 {
+                let head: String = s.chars().take(cap).collect();
+                *s = format!("{head}… [cut {} characters]", count - cap);
+                cut.strings += 1;
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| cap_strings(x, cap, cut)),
+        Value::Object(o) => o.values_mut().for_each(|x| cap_strings(x, cap, cut)),
+        _ => {}
+    }
+}
+
+/// The JSON pointer and serialized size of the largest non-empty array in `v`.
+fn largest_array(v: &Value, path: &str, best: &mut Option<(String, usize)>) {
+    match v {
+        Value::Array(a) => {
+            if !a.is_empty() {
+                let size = serde_json::to_string(v).map(|s| s.len()).unwrap_or(0);
+                if best.as_ref().is_none_or(|(_, b)| size > *b) {
+                    *best = Some((path.to_owned(), size));
+                }
+            }
+            for (i, x) in a.iter().enumerate() {
+                largest_array(x, &format!("{path}/{i}"), best);
+            }
+        }
+        Value::Object(o) => {
+            for (k, x) in o {
+                let key = k.replace('~', "~0").replace('/', "~1");
+                largest_array(x, &format!("{path}/{key}"), best);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Adds the note saying what was cut and how to get the rest (a list whose items were left
+/// out loses its `nextPageToken`, which would skip them).
+fn annotate(mut v: Value, cut: &Cut) -> Value {
+    if cut.strings == 0 && cut.arrays.is_empty() {
+        return v;
+    }
+    let mut parts = Vec::new();
+    if cut.strings > 0 {
+        parts.push(format!(
+            "{} long text value(s) were shortened (each ends with '… [cut N characters]')",
+            cut.strings
+        ));
+    }
+    for (path, kept, total) in &cut.arrays {
+        let at = if path.is_empty() { "the result" } else { path };
+        parts.push(format!(
+            "only the first {kept} of {total} entries of {at} are included"
+        ));
+    }
+    let note = format!(
+        "This result was cut to stay under 100,000 characters: {}. Ask for less to see the rest: a smaller limit{}, fewer columns, or one item at a time.",
+        parts.join("; "),
+        match cut.arrays.iter().find(|(p, _, _)| p == "/items") {
+            Some((_, kept, _)) => format!(" (at most {})", (*kept).max(1)),
+            None => String::new(),
+        }
+    );
+    if !v.is_object() {
+        v = json!({ "result": v });
+    }
+    let o = v.as_object_mut().expect("an object");
+    if cut.arrays.iter().any(|(p, _, _)| p == "/items") {
+        o.remove("nextPageToken");
+    }
+    o.insert("truncated".into(), Value::String(note));
+    v
+}
+
+/// Cuts `value` cleanly until `size(value) <= max` (`size` measures the whole answer it will
+/// travel in): first the longest strings, as little as needed, then — only if that is not
+/// enough — trailing entries of the largest arrays. The result stays valid JSON and says what
+/// was cut and how to get the rest in a `truncated` note.
+pub(super) fn fit(value: Value, max: usize, size: impl Fn(&Value) -> usize) -> Value {
+    if size(&value) <= max {
+        return value;
+    }
+    let candidate = |cap: usize| {
+        let mut v = value.clone();
+        let mut cut = Cut::default();
+        cap_strings(&mut v, cap, &mut cut);
+        annotate(v, &cut)
+    };
+    let longest = longest_string(&value);
+    if longest > MIN_STRING && size(&candidate(MIN_STRING)) <= max {
+        // The largest cap that fits: `lo` fits, `hi` does not.
+        let (mut lo, mut hi) = (MIN_STRING, longest);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if size(&candidate(mid)) <= max {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        return candidate(lo);
+    }
+    let mut v = value.clone();
+    let mut cut = Cut::default();
+    cap_strings(&mut v, MIN_STRING, &mut cut);
+    for _ in 0..32 {
+        let annotated = annotate(v.clone(), &cut);
+        if size(&annotated) <= max {
+            return annotated;
+        }
+        let mut best = None;
+        largest_array(&v, "", &mut best);
+        let Some((path, _)) = best else { break };
+        let total = v
+            .pointer(&path)
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        let with = |k: usize| {
+            let mut w = v.clone();
+            if let Some(a) = w.pointer_mut(&path).and_then(Value::as_array_mut) {
+                a.truncate(k);
+            }
+            let mut c = Cut {
+                strings: cut.strings,
+                arrays: cut.arrays.clone(),
+            };
+            c.arrays.push((path.clone(), k, total));
+            (w, c)
+        };
+        // The most entries that fit (0 when none does: then the next array is cut too).
+        let (mut lo, mut hi) = (0usize, total);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            let (w, c) = with(mid);
+            if size(&annotate(w, &c)) <= max {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        let (w, c) = with(lo);
+        v = w;
+        cut = c;
+    }
+    let note = annotate(
+        json!({}),
+        &Cut {
+            strings: 0,
+            arrays: vec![(String::new(), 0, 1)],
+        },
+    );
+    if size(&note) <= max {
+        note
+    } else {
+        json!({})
+    }
+}
+
+/// The most characters an answer to ChatGPT may have: the engine's output budget, never
+/// more than ChatGPT reads.
+pub(super) fn response_limit(engine: &Engine) -> usize {
+    engine.config().output_budget.min(MAX_RESPONSE_CHARS)
+}
+
+fn json_len(v: &Value) -> usize {
+    serde_json::to_string(v)
+        .map(|s| s.len())
+        .unwrap_or(usize::MAX)
+}
 
 /// `/openapi.json` and `/openapi/mcp.json`: public, no secrets.
 pub fn public_routes() -> Router<AppState> {
@@ -109,6 +365,13 @@ async fn call(State(state): State<AppState>, Path(route): Path<String>, req: Req
             }
         }
     };
+    if depth(&body) > MAX_DEPTH {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "too_deep",
+            format!("The body is nested deeper than {MAX_DEPTH} levels"),
+        );
+    }
     let (name, args) = if route == "callTool" {
         let Some(name) = body.get("name").and_then(Value::as_str) else {
             return error(
@@ -133,7 +396,7 @@ async fn call(State(state): State<AppState>, Path(route): Path<String>, req: Req
         (route, body)
     };
     let engine = &state.engine;
-    let Some((tool, schema)) = engine.catalogue().get(&name) else {
+    if engine.catalogue().get(&name).is_none() {
         let read_only = engine.config().read_only && CATALOGUE.iter().any(|t| t.name == name);
         let message = if read_only {
             format!("Tool '{name}' changes Coda and this server runs in read-only mode")
@@ -150,19 +413,19 @@ async fn call(State(state): State<AppState>, Path(route): Path<String>, req: Req
             )
         };
         return error(StatusCode::NOT_FOUND, "unknown_tool", message);
-    };
+    }
     let mut opts = engine.exec_options();
-    opts.wait_timeout = opts.wait_timeout.min(ACTION_WRITE_WAIT);
+    let limit = response_limit(engine);
+    // Lists are cut between items (with a nextPageToken) with room to spare.
+    opts.output_budget = limit.saturating_sub(1_000).max(1_000);
     engine.session_seen("action", "GPT Action", "", "action");
-    let call = crate::engine::ToolCall {
-        tool: (tool, schema),
-        caller: caller.as_ref(),
-        session: "action",
-        client: "GPT Action",
-    };
-    match tokio::time::timeout(ACTION_DEADLINE, engine.run_tool(call, args, &opts)).await {
-        Ok(Ok(out)) => Json(out.value).into_response(),
-        Ok(Err(e)) => tool_error_response(&name, e),
-        Err(_) => error(StatusCode::GATEWAY_TIMEOUT, "timeout", format!("{name} did not finish within {} s; a write may still complete — check before retrying", ACTION_DEADLINE.as_secs())),
+    match run_bounded(engine, &name, caller, "action", "GPT Action", args, opts).await {
+        Bounded::Done(Ok(out)) => Json(fit(out.value, limit, json_len)).into_response(),
+        Bounded::Done(Err(e)) => tool_error_response(&name, e),
+        Bounded::StillRunning(_, after) => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            format!("still processing: {name} is still running after {} s (Coda is slow or busy). It was not cancelled: a write already sent stays applied and its outcome shows in the dashboard's tool calls; check (e.g. with coda_get_mutation_status or by reading the data) before retrying", after.as_secs()),
+        ),
     }
 }

@@ -1,8 +1,11 @@
 //! Who may use the server. Every `/mcp` request carries `Authorization: Bearer <key>`: the
 //! connection key (the owner), or — when pass-through is on — a Coda API token that Coda
 //! accepts (that caller's own workspace). Failed attempts are rate-limited per client address
-//! so the server is no oracle for guessing tokens. `--no-auth` lifts the requirement on the
-//! loopback listener only; the public face (the tunnel) always authenticates.
+//! so the server is no oracle for guessing tokens — but the connection key is always accepted,
+//! so a stranger's failed guesses never lock the owner out. `--no-auth` lifts the requirement
+//! on the loopback listener only, and only for requests that do not name the public host:
+//! the public face (the tunnel, or a reverse proxy forwarding the public host to loopback)
+//! always authenticates.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -27,6 +30,40 @@ pub enum Caller {
     Owner,
     /// A caller who brought their own Coda token (pass-through).
     CodaToken(Secret),
+}
+
+impl Caller {
+    /// Who this caller is for session ownership and fair use: the owner, or one pass-through
+    /// caller (by the SHA-256 of their token; the token itself is not kept for this).
+    pub(crate) fn principal(&self) -> Principal {
+        match self {
+            Caller::Owner => Principal::Owner,
+            Caller::CodaToken(token) => {
+                Principal::Token(Sha256::digest(token.expose().as_bytes()).into())
+            }
+        }
+    }
+}
+
+/// The identity a session is bound to and a rate bucket is keyed by. Sessions created by one
+/// principal are invisible to every other (404), so a pass-through caller can never read or
+/// end the owner's sessions, or another person's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Principal {
+    /// The connection key (or `--no-auth` on loopback).
+    Owner,
+    /// A pass-through caller, by the SHA-256 of their Coda token.
+    Token([u8; 32]),
+}
+
+impl Principal {
+    /// A short, non-secret label for bucket keys (a prefix of the token's hash, never the token).
+    pub(crate) fn label(&self) -> String {
+        match self {
+            Principal::Owner => "owner".into(),
+            Principal::Token(d) => d[..12].iter().map(|b| format!("{b:02x}")).collect(),
+        }
+    }
 }
 
 /// Failed attempts allowed per client address per window before it is locked out.
@@ -141,23 +178,34 @@ fn client_ip(req: &Request) -> IpAddr {
         .unwrap_or(IpAddr::from([127, 0, 0, 1]))
 }
 
-/// The middleware.
+/// The 429 a locked-out address gets: no credential from it is checked until the window passes.
+fn locked_out_response(wait: Duration) -> Response {
+    let mut resp = (StatusCode::TOO_MANY_REQUESTS, Json(json!({"error": "too_many_failed_attempts",
+        "message": "Too many failed authentication attempts from this address; wait and try again with a valid key"}))).into_response();
+    resp.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(wait.as_secs().max(1)),
+    );
+    resp
+}
+
+/// The middleware. Order matters: the connection key is compared first (constant time) and
+/// always accepted, so failed guesses from an address never lock out the owner's key; only
+/// then does a lockout stop the address, before any pass-through token is sent to Coda's
+/// `/whoami` (the oracle the lockout protects).
 pub async fn check(State(auth): State<Auth>, mut req: Request, next: Next) -> Response {
     let config = auth.engine.config();
-    if auth.allow_no_auth && config.no_auth {
+    // A request naming the public host came through the public face (tunnel or reverse
+    // proxy), even when it reached the loopback listener: it always authenticates.
+    let public_host = req
+        .extensions()
+        .get::<super::origin::PublicHost>()
+        .is_some();
+    if auth.allow_no_auth && config.no_auth && !public_host {
         req.extensions_mut().insert(Caller::Owner);
         return next.run(req).await;
     }
     let ip = client_ip(&req);
-    if let Some(wait) = auth.locked_out(ip) {
-        let mut resp = (StatusCode::TOO_MANY_REQUESTS, Json(json!({"error": "too_many_failed_attempts",
-            "message": "Too many failed authentication attempts from this address; wait and try again with a valid key"}))).into_response();
-        resp.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(wait.as_secs().max(1)),
-        );
-        return resp;
-    }
     let bearer = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -175,6 +223,9 @@ pub async fn check(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
     if same_secret(&bearer, auth.engine.connection_key().expose()) {
         req.extensions_mut().insert(Caller::Owner);
         return next.run(req).await;
+    }
+    if let Some(wait) = auth.locked_out(ip) {
+        return locked_out_response(wait);
     }
     if !config.pass_through || bearer.starts_with("cmk_") {
         auth.record_failure(ip);

@@ -2,8 +2,14 @@
 //! `method` is a tool name runs that tool — with or without `initialize` — and answers with
 //! the JSON-RPC result and an `Mcp-Session-Id`; the same result is also delivered as a
 //! `data:` event on `GET /mcp` for that session, with `:keep-alive` comments while idle.
-//! Each session's queue is bounded: a reader that stops reading loses its stream (and may
-//! reconnect), never the server's memory.
+//!
+//! Sessions follow MCP's rules: the server issues every id (a request without one starts a
+//! session, within `--max-sessions`); an id the server does not know — never issued, expired,
+//! or issued to another caller — gets 404 with a JSON-RPC error telling the client to start a
+//! new session. Each session belongs to the caller that created it (the owner, or one
+//! pass-through token). Each session's queue is bounded: a reader that stops reading loses
+//! its stream (and may reconnect), never the server's memory. Every call answers within the
+//! call deadline and under ChatGPT's 100,000 characters, like the GPT Action routes.
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -19,6 +25,8 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::actions::{fit, response_limit, run_bounded, Bounded};
+use super::auth::Principal;
 use super::guard::jsonrpc_error;
 use super::{AppState, Caller};
 use crate::mcp::{error_result, success_result};
@@ -27,14 +35,18 @@ use crate::mcp::{error_result, success_result};
 const PENDING: usize = 64;
 /// Events buffered on an open stream before the reader is considered gone.
 const STREAM_BUFFER: usize = 64;
+/// Lists are cut (with a `nextPageToken`) at this many characters, because the answer carries
+/// the result twice (text and `structuredContent`) and must stay under ChatGPT's limit.
+const LIST_BUDGET: usize = 40_000;
 
 struct DirectSession {
+    owner: Principal,
     pending: VecDeque<Value>,
     live: Option<mpsc::Sender<Value>>,
     last: Instant,
 }
 
-/// Sessions of the direct-call flow.
+/// Sessions of the direct-call flow, each bound to the caller that created it.
 pub struct DirectSessions {
     sessions: Mutex<HashMap<String, DirectSession>>,
     idle: Duration,
@@ -63,38 +75,61 @@ impl DirectSessions {
         sessions.len()
     }
 
-    /// Whether `id` is a direct session.
+    /// Whether `id` is a live direct session (whoever owns it).
     pub fn contains(&self, id: &str) -> bool {
-        let mut sessions = self.sessions.lock().expect("direct sessions");
-        self.sweep(&mut sessions);
-        sessions.contains_key(id)
+        self.owner(id).is_some()
     }
 
-    /// Ends a session; true if it existed.
-    pub fn remove(&self, id: &str) -> bool {
-        self.sessions
-            .lock()
-            .expect("direct sessions")
-            .remove(id)
-            .is_some()
-    }
-
-    /// The session for `id` (created if new) and its id.
-    fn touch(&self, id: Option<&str>) -> String {
+    /// Who created the live direct session `id`.
+    pub(crate) fn owner(&self, id: &str) -> Option<Principal> {
         let mut sessions = self.sessions.lock().expect("direct sessions");
         self.sweep(&mut sessions);
-        let id = id
-            .map(str::to_owned)
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        sessions
-            .entry(id.clone())
-            .or_insert_with(|| DirectSession {
+        sessions.get(id).map(|s| s.owner)
+    }
+
+    /// Ends `owner`'s session `id`; false if there is no such session for this caller.
+    pub(crate) fn remove(&self, id: &str, owner: Principal) -> bool {
+        let mut sessions = self.sessions.lock().expect("direct sessions");
+        if sessions.get(id).is_some_and(|s| s.owner == owner) {
+            sessions.remove(id);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Starts a session for `owner` with a server-issued id, unless `room` (what is left of
+    /// `--max-sessions` besides the direct sessions) is used up.
+    fn create(&self, owner: Principal, room: usize) -> Option<String> {
+        let mut sessions = self.sessions.lock().expect("direct sessions");
+        self.sweep(&mut sessions);
+        if sessions.len() >= room {
+            return None;
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        sessions.insert(
+            id.clone(),
+            DirectSession {
+                owner,
                 pending: VecDeque::new(),
                 live: None,
                 last: Instant::now(),
-            })
-            .last = Instant::now();
-        id
+            },
+        );
+        Some(id)
+    }
+
+    /// Marks `owner`'s session `id` active; false if it does not exist for this caller.
+    fn touch(&self, id: &str, owner: Principal) -> bool {
+        let mut sessions = self.sessions.lock().expect("direct sessions");
+        self.sweep(&mut sessions);
+        match sessions.get_mut(id) {
+            Some(s) if s.owner == owner => {
+                s.last = Instant::now();
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Delivers a result to the session's stream, or keeps it for when the stream opens.
@@ -121,10 +156,26 @@ impl DirectSessions {
         }
     }
 
-    /// Opens the session's stream (replacing an older one), starting with kept results.
-    fn open(&self, id: &str) -> Option<mpsc::Receiver<Value>> {
+    /// Puts results a closed stream never sent back in front of the session's queue (they are
+    /// older than anything queued since), keeping the newest within the bound.
+    fn requeue(&self, id: &str, unsent: Vec<Value>) {
         let mut sessions = self.sessions.lock().expect("direct sessions");
-        let s = sessions.get_mut(id)?;
+        let Some(s) = sessions.get_mut(id) else {
+            return;
+        };
+        for m in unsent.into_iter().rev() {
+            s.pending.push_front(m);
+        }
+        while s.pending.len() > PENDING {
+            s.pending.pop_front();
+        }
+    }
+
+    /// Opens `owner`'s session stream (replacing an older one), starting with kept results.
+    fn open(&self, id: &str, owner: Principal) -> Option<mpsc::Receiver<Value>> {
+        let mut sessions = self.sessions.lock().expect("direct sessions");
+        self.sweep(&mut sessions);
+        let s = sessions.get_mut(id).filter(|s| s.owner == owner)?;
         let (tx, rx) = mpsc::channel(STREAM_BUFFER.max(PENDING));
         for m in s.pending.drain(..) {
             let _ = tx.try_send(m);
@@ -139,8 +190,39 @@ fn valid_session_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| (0x21..=0x7e).contains(&b))
 }
 
+/// The JSON-RPC answer carrying `result` (a `CallToolResult`).
+fn envelope(id: &Value, result: rmcp::model::CallToolResult) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "result": result})
+}
+
+/// The answer for a finished call, cut to stay under ChatGPT's limit: the result travels
+/// twice (text and `structuredContent`), so it is the whole envelope that is measured.
+fn answer(
+    id: &Value,
+    method: &str,
+    limit: usize,
+    outcome: Result<crate::tools::ToolOutput, crate::tools::ToolError>,
+) -> Value {
+    match outcome {
+        Ok(out) => {
+            let size = |v: &Value| {
+                serde_json::to_string(&envelope(id, success_result(v)))
+                    .map(|s| s.len())
+                    .unwrap_or(usize::MAX)
+            };
+            let value = fit(out.value, limit, size);
+            envelope(id, success_result(&value))
+        }
+        Err(e) => {
+            let message: String = format!("{method}: {e}").chars().take(10_000).collect();
+            envelope(id, error_result(&message))
+        }
+    }
+}
+
 /// Runs a direct call. `session` is the request's `Mcp-Session-Id`, if any; `rmcp_session`
-/// says whether that id belongs to a standard MCP session.
+/// says whether that id belongs to a standard MCP session (whose owner the limits layer has
+/// already checked).
 pub async fn call(
     state: &AppState,
     caller: Option<&Caller>,
@@ -176,15 +258,34 @@ pub async fn call(
         );
     }
     let engine = &state.engine;
-    let Some((tool, schema)) = engine.catalogue().get(method) else {
+    if engine.catalogue().get(method).is_none() {
         let e = crate::mcp::unknown_tool_error(engine, method);
         return jsonrpc_error(StatusCode::OK, id, -32601, e.message.to_string());
-    };
-    // A standard MCP session keeps its id; otherwise this is (or becomes) a direct session.
-    let session_id = if rmcp_session {
-        session.map(str::to_owned).unwrap_or_default()
-    } else {
-        state.direct.touch(session)
+    }
+    let principal = caller.map(Caller::principal).unwrap_or(Principal::Owner);
+    // A standard MCP session keeps its id; a direct session must be one the server issued to
+    // this caller; without an id, a new session starts.
+    let session_id = match session {
+        Some(s) if rmcp_session => s.to_owned(),
+        Some(s) => {
+            if !state.direct.touch(s, principal) {
+                return jsonrpc_error(
+                    StatusCode::NOT_FOUND,
+                    id,
+                    -32001,
+                    super::limits::SESSION_NOT_FOUND,
+                );
+            }
+            s.to_owned()
+        }
+        None => {
+            let max = engine.config().max_sessions;
+            let standard = state.sessions.sessions.read().await.len();
+            match state.direct.create(principal, max.saturating_sub(standard)) {
+                Some(id) => id,
+                None => return super::limits::too_many_sessions(max),
+            }
+        }
     };
     engine.session_seen(
         &session_id,
@@ -192,17 +293,43 @@ pub async fn call(
         "",
         if rmcp_session { "mcp" } else { "direct" },
     );
-    let call = crate::engine::ToolCall {
-        tool: (tool, schema),
-        caller,
-        session: &session_id,
-        client: "direct call",
+    let mut opts = engine.exec_options();
+    let limit = response_limit(engine);
+    opts.output_budget = LIST_BUDGET.min(limit / 2);
+    let bounded = run_bounded(
+        engine,
+        method,
+        caller.cloned(),
+        &session_id,
+        "direct call",
+        params,
+        opts,
+    )
+    .await;
+    let response = match bounded {
+        Bounded::Done(outcome) => answer(&id, method, limit, outcome),
+        Bounded::StillRunning(task, after) => {
+            // Not cancelled: the result goes to the session's stream when it arrives.
+            if !rmcp_session {
+                let direct = state.direct.clone();
+                let (sid, rid, name) = (session_id.clone(), id.clone(), method.to_owned());
+                tokio::spawn(async move {
+                    if let Ok(outcome) = task.await {
+                        direct.deliver(&sid, answer(&rid, &name, limit, outcome));
+                    }
+                });
+            }
+            let status = format!(
+                "still processing: {method} is still running after {} s (Coda is slow or busy). It was not cancelled: {}a write already sent stays applied, so check before retrying.",
+                after.as_secs(),
+                if rmcp_session { "" } else { "its result will arrive on GET /mcp for this session; " }
+            );
+            envelope(
+                &id,
+                success_result(&json!({"completed": false, "status": status})),
+            )
+        }
     };
-    let result = match engine.run_tool(call, params, &engine.exec_options()).await {
-        Ok(out) => success_result(&out.value),
-        Err(e) => error_result(&format!("{method}: {e}")),
-    };
-    let response = json!({"jsonrpc": "2.0", "id": id, "result": result});
     if !rmcp_session {
         state.direct.deliver(&session_id, response.clone());
     }
@@ -213,15 +340,47 @@ pub async fn call(
     resp
 }
 
+/// A session's results on their way to its stream. When the stream goes (the client left, or
+/// fell behind), results not yet written go back to the session's queue for the next stream.
+struct Results {
+    rx: mpsc::Receiver<Value>,
+    sessions: std::sync::Arc<DirectSessions>,
+    id: String,
+}
+
+impl futures::Stream for Results {
+    type Item = Value;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Value>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl Drop for Results {
+    fn drop(&mut self) {
+        self.rx.close();
+        let mut unsent = Vec::new();
+        while let Ok(m) = self.rx.try_recv() {
+            unsent.push(m);
+        }
+        if !unsent.is_empty() {
+            self.sessions.requeue(&self.id, unsent);
+        }
+    }
+}
+
 /// `GET /mcp` for a direct session: its results as `data:` events, `:keep-alive` while idle.
-pub fn stream(state: &AppState, session: &str, shutdown: CancellationToken) -> Response {
-    let Some(rx) = state.direct.open(session) else {
-        return jsonrpc_error(
-            StatusCode::NOT_FOUND,
-            Value::Null,
-            -32001,
-            "Session not found; start a new one",
-        );
+pub(crate) fn stream(
+    state: &AppState,
+    session: &str,
+    owner: Principal,
+    shutdown: CancellationToken,
+) -> Response {
+    let Some(rx) = state.direct.open(session, owner) else {
+        return super::limits::session_not_found();
     };
     let keep_alive = state.engine.config().sse_keep_alive;
     // Written by hand rather than with axum's `Sse`, whose comments read ": keep-alive": the
@@ -231,8 +390,12 @@ pub fn stream(state: &AppState, session: &str, shutdown: CancellationToken) -> R
         keep_alive,
     ))
     .map(|_| Bytes::from_static(b":keep-alive\n\n"));
-    let results = tokio_stream::wrappers::ReceiverStream::new(rx)
-        .map(|m| Bytes::from(format!("data: {m}\n\n")));
+    let results = Results {
+        rx,
+        sessions: state.direct.clone(),
+        id: session.to_owned(),
+    }
+    .map(|m| Bytes::from(format!("data: {m}\n\n")));
     // The stream ends when the reader is dropped for falling behind, or at shutdown.
     let results = results.chain(futures::stream::once(async { Bytes::new() }));
     let body = futures::stream::once(async { Bytes::from_static(b":keep-alive\n\n") })

@@ -21,7 +21,8 @@ use super::AppState;
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// Deepest JSON nesting accepted (serde_json stops at 128 anyway; we answer clearly first).
-const MAX_DEPTH: usize = 64;
+/// Shared with the GPT Action routes (`actions.rs`).
+pub(super) const MAX_DEPTH: usize = 64;
 
 /// MCP methods a client may send; anything else with an `id` is "method not found".
 const KNOWN_METHODS: &[&str] = &[
@@ -99,7 +100,8 @@ fn accepts(req: &Request, media: &str) -> bool {
         })
 }
 
-fn depth(v: &Value) -> usize {
+/// How deeply `v` nests (shared with the GPT Action routes).
+pub(super) fn depth(v: &Value) -> usize {
     match v {
         Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
         Value::Object(o) => 1 + o.values().map(depth).max().unwrap_or(0),
@@ -247,6 +249,14 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let direct = session.as_deref().is_some_and(|s| state.direct.contains(s));
+    // --- session ownership (direct calls; see direct.rs): only the caller that created a
+    // direct session may stream or end it; anyone else gets the unknown-session 404.
+    let principal = req
+        .extensions()
+        .get::<super::Caller>()
+        .map(super::Caller::principal)
+        .unwrap_or(super::auth::Principal::Owner);
+    // --- end session ownership
     match *req.method() {
         Method::POST => guard_post(state, req, next).await,
         Method::GET if direct => counted(
@@ -255,12 +265,19 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
             super::direct::stream(
                 &state,
                 session.as_deref().unwrap_or(""),
+                principal,
                 state.shutdown.clone(),
             ),
         ),
         Method::DELETE if direct => {
-            state.direct.remove(session.as_deref().unwrap_or(""));
-            StatusCode::OK.into_response()
+            if state
+                .direct
+                .remove(session.as_deref().unwrap_or(""), principal)
+            {
+                StatusCode::OK.into_response()
+            } else {
+                super::limits::session_not_found()
+            }
         }
         Method::GET => {
             let mut req = req;

@@ -1,6 +1,12 @@
 //! DNS-rebinding defence: a request must name this machine (a loopback host, or a public host
 //! the owner configured, such as the tunnel's) in `Host`, and any `Origin` must be one of those
 //! too. Otherwise a web page on another site could reach the local server through DNS tricks.
+//!
+//! It also decides which face a request came through by its `Host`, not only by its listener:
+//! a reverse proxy or tunnel that forwards the public host to the loopback listener must not
+//! make the request local. A request naming the public host is marked [`PublicHost`] (so it
+//! always authenticates) and never reaches the dashboard or its API; so is one that carries a
+//! proxy's `Forwarded`/`X-Forwarded-*` headers, in case the proxy rewrote `Host` to loopback.
 
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -17,11 +23,21 @@ pub struct HostPolicy {
     pub public: crate::engine::PublicAddress,
 }
 
+/// Marks a request whose `Host` is the configured public host (`--public-url`, the tunnel):
+/// it came through the public face whatever listener it reached, so it is always
+/// authenticated and never served the dashboard or its API.
+#[derive(Clone, Copy, Debug)]
+pub struct PublicHost;
+
 impl HostPolicy {
     fn host_allowed(&self, host: &str) -> bool {
+        is_loopback_name(host) || self.is_public_host(host)
+    }
+
+    /// Whether `host` (with or without a port) is the public host rather than a loopback name.
+    fn is_public_host(&self, host: &str) -> bool {
         let name = strip_port(host).to_ascii_lowercase();
-        matches!(name.as_str(), "localhost" | "127.0.0.1" | "[::1]" | "::1")
-            || self.public.allows_host(&name)
+        !is_loopback_name(&name) && self.public.allows_host(&name)
     }
 
     fn origin_allowed(&self, origin: &str) -> bool {
@@ -33,6 +49,18 @@ impl HostPolicy {
         }
         url.host_str().is_some_and(|h| self.host_allowed(h))
     }
+}
+
+fn is_loopback_name(host: &str) -> bool {
+    let name = strip_port(host).to_ascii_lowercase();
+    matches!(name.as_str(), "localhost" | "127.0.0.1" | "[::1]" | "::1")
+}
+
+/// Whether `path` is the dashboard or its API, which only the loopback face serves.
+fn is_admin_path(path: &str) -> bool {
+    ["/ui", "/api"]
+        .iter()
+        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
 }
 
 /// Removes a `:port` suffix, keeping IPv6 brackets.
@@ -54,22 +82,37 @@ fn forbidden(what: &str, value: &str) -> Response {
 }
 
 /// The middleware.
-pub async fn check(State(policy): State<HostPolicy>, req: Request, next: Next) -> Response {
+pub async fn check(State(policy): State<HostPolicy>, mut req: Request, next: Next) -> Response {
     let host = req
         .headers()
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .or_else(|| req.uri().authority().map(|a| a.as_str()));
-    match host {
-        Some(h) if policy.host_allowed(h) => {}
+    let public = match host {
+        Some(h) if policy.host_allowed(h) => policy.is_public_host(h),
         Some(h) => return forbidden("Host", h),
         None => return forbidden("Host", ""),
-    }
+    };
     if let Some(origin) = req.headers().get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         if !policy.origin_allowed(origin) {
             return forbidden("Origin", origin);
         }
+    }
+    let forwarded = ["forwarded", "x-forwarded-for", "x-forwarded-host"]
+        .iter()
+        .any(|h| req.headers().contains_key(*h));
+    if public || forwarded {
+        if is_admin_path(req.uri().path()) {
+            // As on the tunnel's own face: the dashboard does not exist here.
+            return (
+                StatusCode::NOT_FOUND,
+                Json(json!({"error": "not_found",
+                    "message": "The dashboard is only served on this machine's loopback address"})),
+            )
+                .into_response();
+        }
+        req.extensions_mut().insert(PublicHost);
     }
     next.run(req).await
 }
@@ -113,5 +156,8 @@ mod tests {
         assert!(p.host_allowed("xyz.ngrok-free.app"));
         p.public.set_tunnel_url(None);
         assert!(!p.host_allowed("xyz.ngrok-free.app"));
+        assert!(p.is_public_host("abc.ngrok.app:443") && !p.is_public_host("localhost:8080"));
+        assert!(is_admin_path("/ui") && is_admin_path("/ui/app.js") && is_admin_path("/api/state"));
+        assert!(!is_admin_path("/uix") && !is_admin_path("/mcp") && !is_admin_path("/apis"));
     }
 }

@@ -123,7 +123,8 @@ pub fn actions(catalogue: &Catalogue, server_url: &str) -> Value {
         "summary": "Call any other Coda tool by name",
         "description": clip(&format!("Runs any tool of this server by name with its arguments. Use it for tools without their own operation, e.g. {}.",
             others.iter().take(8).copied().collect::<Vec<_>>().join(", ")), MAX_DESCRIPTION),
-        "x-openai-isConsequential": true,
+        // A read-only server offers no tool that changes anything, so no confirmation is needed.
+        "x-openai-isConsequential": catalogue.iter().any(|t| !t.is_read_only()),
         "requestBody": {"required": true, "content": {"application/json": {"schema": {
             "type": "object", "additionalProperties": false, "required": ["name"],
             "properties": {
@@ -184,8 +185,16 @@ mod tests {
             paths["/actions/coda_update_row"]["post"]["x-openai-isConsequential"],
             true
         );
+        assert_eq!(
+            paths["/actions/callTool"]["post"]["x-openai-isConsequential"], true,
+            "callTool reaches writes"
+        );
         let read_only = actions(&Catalogue::new(true), "https://x");
         assert!(read_only["paths"].get("/actions/coda_update_row").is_none());
+        assert_eq!(
+            read_only["paths"]["/actions/callTool"]["post"]["x-openai-isConsequential"], false,
+            "on a read-only server callTool reaches only reads"
+        );
     }
 
     #[test]
