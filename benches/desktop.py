@@ -90,7 +90,7 @@ def main():
     try:
         for _ in range(RUNS):
             tmp = tempfile.mkdtemp(prefix="coda-desktop-bench-")
-            env = dict(os.environ, DISPLAY=display, CODA_MCP_KEYCHAIN="off", CODA_MCP_KEY="cmk_bench",
+            env = dict(os.environ, DISPLAY=display, CODA_MCP_KEYCHAIN="off", CODA_MCP_KEY="cmk_bench-key-not-a-secret-0123456789abcdef",
                        CODA_MCP_DATA_DIR=f"{tmp}/data", CODA_MCP_CONFIG_DIR=f"{tmp}/config",
                        XDG_CONFIG_HOME=f"{tmp}/xdg", RUST_LOG="info", LIBGL_ALWAYS_SOFTWARE="1")
             t0 = time.perf_counter()
