@@ -16,7 +16,8 @@ def binary() -> str:
     return os.environ.get("CODA_MCP_BIN", str(ROOT / "target" / "debug" / "coda-mcp"))
 
 
-KEY = "cmk_python-sdk-test-key"
+# At least 32 characters: the server refuses a shorter CODA_MCP_KEY.
+KEY = "cmk_python-sdk-test-key-0000000000000000"
 
 
 @contextlib.contextmanager

@@ -1,8 +1,11 @@
-"""Both OpenAPI documents against openapi-spec-validator and ChatGPT's limits, and
-schemathesis against the GPT Action routes of `serve --demo` (1,000+ generated cases)."""
+"""Both OpenAPI documents against openapi-spec-validator and ChatGPT's limits, the seed's
+components against the seed document, and schemathesis against the GPT Action routes of
+`serve --demo` (at least 1,000 generated cases, counted by schemathesis itself and by a hook
+that sees every call)."""
 
 import json
 import os
+import pathlib
 import re
 import subprocess
 import urllib.request
@@ -13,6 +16,21 @@ from openapi_spec_validator import validate
 from conftest import KEY, ROOT, binary, running_server
 
 PUBLIC = "https://coda-mcp.example.app"
+SEED_DOC = ROOT.parent / "shared" / "seed-chatgpt-connector-flow.md"
+SEED_COMPONENTS = ROOT / "tests" / "data" / "seed_mcp_components.json"
+MIN_CASES = 1000
+
+# Counts every call schemathesis makes (and its status) into COUNT_FILE.
+HOOKS = '''
+import os
+import schemathesis
+
+
+@schemathesis.hook
+def after_call(context, case, response):
+    with open(os.environ["COUNT_FILE"], "a") as f:
+        f.write(f"{response.status_code}\\n")
+'''
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +57,12 @@ def descriptions(node):
             yield from descriptions(v)
 
 
+def tools():
+    """The catalogue as `coda-mcp tools --json` prints it: name → readOnlyHint."""
+    out = subprocess.run([binary(), "tools", "--json"], capture_output=True, text=True, check=True)
+    return {t["name"]: t["annotations"]["readOnlyHint"] for t in json.loads(out.stdout)}
+
+
 def test_both_schemas_are_valid_openapi_and_fit_chatgpt(fuzz_server):
     base = fuzz_server.removesuffix("/mcp")
     actions = get_json(f"{base}/openapi.json")
@@ -60,21 +84,91 @@ def test_both_schemas_are_valid_openapi_and_fit_chatgpt(fuzz_server):
     assert KEY not in json.dumps(actions) and KEY not in json.dumps(seed)
 
 
+def test_reads_run_without_confirmation_and_writes_ask_first(fuzz_server):
+    base = fuzz_server.removesuffix("/mcp")
+    actions = get_json(f"{base}/openapi.json")
+    read_only = tools()
+    checked = 0
+    for path, item in actions["paths"].items():
+        op = item["post"]
+        name = op["operationId"]
+        if name == "callTool":
+            assert op["x-openai-isConsequential"] is True, "callTool reaches writes"
+            continue
+        assert op["x-openai-isConsequential"] is (not read_only[name]), \
+            f"{name}: readOnlyHint {read_only[name]} but isConsequential {op['x-openai-isConsequential']}"
+        checked += 1
+    assert checked >= 20
+    assert any(not ro for name, ro in read_only.items() if f"/actions/{name}" in actions["paths"])
+
+
+def test_a_read_only_server_offers_only_reads_none_consequential():
+    with running_server(["--read-only"]) as url:
+        actions = get_json(f"{url.removesuffix('/mcp')}/openapi.json")
+    ops = [item["post"] for item in actions["paths"].values()]
+    assert ops and all(op["x-openai-isConsequential"] is False for op in ops), \
+        [op["operationId"] for op in ops if op["x-openai-isConsequential"]]
+    read_only = tools()
+    names = set(actions["paths"]["/actions/callTool"]["post"]["requestBody"]["content"]
+                ["application/json"]["schema"]["properties"]["name"]["enum"])
+    assert names and all(read_only[n] for n in names)
+    # `coda-mcp openapi --read-only` prints the same operations.
+    out = subprocess.run([binary(), "openapi", "--read-only"], capture_output=True, text=True, check=True)
+    printed = json.loads(out.stdout)
+    assert set(printed["paths"]) == set(actions["paths"])
+
+
+def seed_components_from_the_document():
+    """The components of the JSON schema block in the seed document."""
+    text = SEED_DOC.read_text()
+    for block in re.findall(r"```json\n(.*?)```", text, re.S):
+        try:
+            doc = json.loads(block)
+        except json.JSONDecodeError:
+            continue  # the seed's outline blocks use "..." placeholders
+        if isinstance(doc, dict) and "components" in doc:
+            return doc["components"]
+    raise AssertionError("the seed document has no JSON schema with components")
+
+
+def test_the_seed_schema_keeps_the_seed_documents_components(fuzz_server):
+    served = get_json(f"{fuzz_server.removesuffix('/mcp')}/openapi/mcp.json")["components"]
+    kept = json.loads(SEED_COMPONENTS.read_text())
+    assert served == kept, "/openapi/mcp.json's components differ from the seed's (tests/data copy)"
+    embedded = json.loads((ROOT / "src" / "openapi" / "seed_mcp.json").read_text())["components"]
+    assert embedded == kept, "src/openapi/seed_mcp.json's components differ from the seed's"
+    if SEED_DOC.exists():  # beside the repository in development; not in CI
+        assert seed_components_from_the_document() == kept, \
+            "tests/data/seed_mcp_components.json is not the seed document's components any more"
+
+
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(fuzz_server, tmp_path):
     base = fuzz_server.removesuffix("/mcp")
     report = tmp_path / "report.json"
+    counts = tmp_path / "calls.txt"
+    (tmp_path / "hooks").mkdir()
+    (tmp_path / "hooks" / "count_calls.py").write_text(HOOKS)
+    env = dict(os.environ, SCHEMATHESIS_HOOKS="count_calls", COUNT_FILE=str(counts),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(tmp_path / "hooks"), os.environ.get("PYTHONPATH")])))
     cmd = [
         str(ROOT / ".tools" / "venv" / "bin" / "schemathesis"), "run", f"{base}/openapi.json",
         "--url", base, "-H", f"Authorization: Bearer {KEY}",
         "--phases", "fuzzing", "-n", "45", "--seed", "1",
         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
-        "--request-timeout", "45", "--report", "ndjson", "--report-ndjson-path", str(report),
+        "--request-timeout", "45", "--report", "json", "--report-json-path", str(report),
         "--suppress-health-check", "all",
     ]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path)
-    tail = out.stdout[-3000:]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path, env=env)
+    tail = out.stdout[-3000:] + out.stderr[-2000:]
     assert out.returncode == 0, tail
-    generated = re.search(r"(\d+) generated, (\d+) passed", out.stdout)
-    assert generated, tail
-    assert int(generated.group(1)) >= 1000, f"only {generated.group(1)} cases\n{tail}"
-    assert generated.group(1) == generated.group(2), tail
+    run = json.loads(report.read_text())
+    assert run["complete"] is True and run["exit_code"] == 0, run
+    cases = run["test_cases"]
+    assert cases["generated"] >= MIN_CASES, f"only {cases['generated']} cases\n{tail}"
+    assert cases["with_failures"] == 0 and cases["errored"] == 0, cases
+    assert run["failures"] == [] and run["errors"] == [], run
+    assert run["operations"]["tested"] == run["operations"]["total"] >= 20, run["operations"]
+    # Independently of the report: the hook saw every call, none of them a 5xx.
+    statuses = counts.read_text().split()
+    assert len(statuses) >= MIN_CASES, f"the server answered only {len(statuses)} calls"
+    assert not [s for s in statuses if s.startswith("5")], sorted(set(statuses))
