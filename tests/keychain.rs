@@ -127,6 +127,7 @@ fn token_and_key_commands_use_the_keychain() {
         ok && out.contains("from the keychain") && out.contains("accepted by Coda"),
         "{out}"
     );
+    assert_token_hint(&out, coda_mcp::demo::DEMO_TOKEN, "keychain");
     let (ok, out) = run(&["token", "clear"], None);
     assert!(ok, "{out}");
     let (_, out) = run(&["token", "status", "--coda-base-url", &base], None);
@@ -145,5 +146,64 @@ fn token_and_key_commands_use_the_keychain() {
         ok && rotated.starts_with("cmk_") && rotated.lines().next() != first.lines().next(),
         "{rotated}"
     );
+    demo.shutdown();
+}
+
+/// `token status` names the token by a hint — `…` and its last four characters — and never
+/// shows more of it.
+fn assert_token_hint(out: &str, token: &str, source: &str) {
+    let tail: String = token
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("Coda token "))
+        .unwrap_or_else(|| panic!("no status line: {out}"));
+    assert!(
+        line.starts_with(&format!("Coda token …{tail} from the {source}: ")),
+        "{line}"
+    );
+    let head: String = token.chars().take(token.chars().count() - 4).collect();
+    assert!(!out.contains(&head), "more than the hint was shown: {out}");
+}
+
+/// The same status line without a keychain: the token from the environment, checked with
+/// the demo workspace.
+#[test]
+fn token_status_names_the_token_by_a_hint_only() {
+    use std::process::Command;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let demo = rt
+        .block_on(coda_mcp::demo::start(
+            coda_mcp::demo::DemoConfig::default(),
+            0,
+        ))
+        .unwrap();
+    let status = |token: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
+            .args(["token", "status", "--coda-base-url", &demo.base_url])
+            .env("CODA_MCP_KEYCHAIN", "off")
+            .env("CODA_API_TOKEN", token)
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let out = status(coda_mcp::demo::DEMO_TOKEN);
+    assert!(
+        out.contains("Demo User") && out.contains("accepted by Coda"),
+        "{out}"
+    );
+    assert_token_hint(&out, coda_mcp::demo::DEMO_TOKEN, "environment");
+    let wrong = "pat_not-accepted-by-the-demo-7f3e";
+    let out = status(wrong);
+    assert!(out.contains("not usable"), "{out}");
+    assert_token_hint(&out, wrong, "environment");
     demo.shutdown();
 }
