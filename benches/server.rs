@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-const KEY: &str = "cmk_benchmark-key";
+const KEY: &str = "cmk_benchmark-key-not-a-secret-0123456789abcdef";
 
 fn bin() -> String {
     std::env::var("CODA_MCP_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_coda-mcp").to_owned())

@@ -100,16 +100,12 @@ fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, McpError> {
 /// A successful tool result: the JSON as text (for clients that only read text) and as
 /// `structuredContent`.
 pub fn success_result(value: &Value) -> CallToolResult {
-    let text = serde_json::to_string(value).unwrap_or_else(|_| "{}".into());
-    serde_json::from_value(json!({"content": [{"type": "text", "text": text}],
-        "structuredContent": value, "isError": false}))
-    .expect("valid CallToolResult")
+    CallToolResult::structured(value.clone())
 }
 
 /// A failed tool call, phrased for the model.
 pub fn error_result(message: &str) -> CallToolResult {
-    serde_json::from_value(json!({"content": [{"type": "text", "text": message}], "isError": true}))
-        .expect("valid CallToolResult")
+    CallToolResult::error(vec![rmcp::model::ContentBlock::text(message)])
 }
 
 /// The protocol error for a tool name the server does not offer, with close matches.
@@ -265,7 +261,8 @@ impl ServerHandler for CodaMcp {
             .run_tool(call, args, &self.engine.exec_options())
             .await
         {
-            Ok(out) => success_result(&out.value),
+            // Built directly from the value (no clone): this is every MCP call's hot path.
+            Ok(out) => CallToolResult::structured(out.value),
             Err(e) => error_result(&format!("{name}: {e}")),
         };
         Ok(CallToolResponse::Complete(result))

@@ -9,6 +9,7 @@ mod dashboard;
 mod direct;
 mod guard;
 mod limits;
+mod memory;
 mod origin;
 mod setup;
 
@@ -247,6 +248,7 @@ pub async fn start_with(
             warm.health().refresh(&warm.coda()).await;
         }
     });
+    memory::spawn(state.clone(), cancel.clone());
     let stop = cancel.clone();
     let task = tokio::spawn(async move {
         axum::serve(
