@@ -252,13 +252,8 @@ pub(super) fn fit(value: Value, max: usize, size: impl Fn(&Value) -> usize) -> V
         v = w;
         cut = c;
     }
-    let note = annotate(
-        json!({}),
-        &Cut {
-            strings: 0,
-            arrays: vec![(String::new(), 0, 1)],
-        },
-    );
+    // Nothing left to cut (thousands of small fields): say so rather than send it.
+    let note = json!({"truncated": "This result is too large to return within 100,000 characters. Ask for less: a smaller limit, fewer columns, or one item at a time."});
     if size(&note) <= max {
         note
     } else {
@@ -427,5 +422,64 @@ async fn call(State(state): State<AppState>, Path(route): Path<String>, req: Req
             "timeout",
             format!("still processing: {name} is still running after {} s (Coda is slow or busy). It was not cancelled: a write already sent stays applied and its outcome shows in the dashboard's tool calls; check (e.g. with coda_get_mutation_status or by reading the data) before retrying", after.as_secs()),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_shortens_long_strings_as_little_as_needed() {
+        let v = json!({"id": "r1", "text": "a".repeat(50_000), "small": "keep me"});
+        let out = fit(v, 20_000, json_len);
+        assert!(json_len(&out) <= 20_000);
+        assert!(json_len(&out) > 19_000, "cut no more than needed");
+        assert_eq!(out["id"], "r1");
+        assert_eq!(out["small"], "keep me");
+        let text = out["text"].as_str().unwrap();
+        assert!(
+            text.starts_with("aaaa") && text.contains("… [cut "),
+            "{}",
+            &text[text.len() - 40..]
+        );
+        assert!(out["truncated"]
+            .as_str()
+            .unwrap()
+            .contains("1 long text value"));
+    }
+
+    #[test]
+    fn fit_leaves_out_trailing_items_only_when_strings_are_short() {
+        let items: Vec<Value> = (0..5_000).map(|i| json!({"n": i, "name": "x"})).collect();
+        let v = json!({"items": items, "count": 5_000, "nextPageToken": "abc"});
+        let out = fit(v, 30_000, json_len);
+        assert!(json_len(&out) <= 30_000);
+        let kept = out["items"].as_array().unwrap();
+        assert!(!kept.is_empty() && kept.len() < 5_000);
+        assert_eq!(kept[0]["n"], 0, "the first items are kept");
+        assert!(
+            out.get("nextPageToken").is_none(),
+            "a token would skip the left-out items"
+        );
+        let note = out["truncated"].as_str().unwrap();
+        assert!(
+            note.contains(&format!("first {} of 5000", kept.len())),
+            "{note}"
+        );
+    }
+
+    #[test]
+    fn fit_measures_what_the_caller_sends() {
+        // Twice the value, as the direct flow sends it (text and structuredContent).
+        let v = json!({"text": "\"quoted\" ".repeat(10_000)});
+        let twice = |v: &Value| json_len(v) + json_len(&Value::String(v.to_string()));
+        let out = fit(v.clone(), 50_000, twice);
+        assert!(twice(&out) <= 50_000);
+        assert_eq!(
+            fit(v.clone(), usize::MAX, twice),
+            v,
+            "what fits is untouched"
+        );
     }
 }
