@@ -150,10 +150,13 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(fuzz_server,
     (tmp_path / "hooks" / "count_calls.py").write_text(HOOKS)
     env = dict(os.environ, SCHEMATHESIS_HOOKS="count_calls", COUNT_FILE=str(counts),
                PYTHONPATH=os.pathsep.join(filter(None, [str(tmp_path / "hooks"), os.environ.get("PYTHONPATH")])))
+    # Enough examples per operation for MIN_CASES with room to spare, however many there are.
+    operations = len(get_json(f"{base}/openapi.json")["paths"])
+    per_operation = max(45, -(-MIN_CASES * 6 // 5 // operations))
     cmd = [
         str(ROOT / ".tools" / "venv" / "bin" / "schemathesis"), "run", f"{base}/openapi.json",
         "--url", base, "-H", f"Authorization: Bearer {KEY}",
-        "--phases", "fuzzing", "-n", "45", "--seed", "1",
+        "--phases", "fuzzing", "-n", str(per_operation), "--seed", "1",
         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
         "--request-timeout", "45", "--report", "json", "--report-json-path", str(report),
         "--suppress-health-check", "all",
