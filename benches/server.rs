@@ -134,6 +134,46 @@ where
     (all, started.elapsed())
 }
 
+/// Open loop: `workers` send `total` requests together at `rate` per second, each on its own
+/// schedule (a late request is sent at once, so the offered rate holds while the server
+/// keeps up). A latency runs from the send, not from the timer's wake-up, whose
+/// millisecond granularity would otherwise dominate. This measures what the server adds at a
+/// given load, where the closed loop measures its capacity.
+async fn open_load<F, Fut>(workers: usize, total: usize, rate: f64, make: F) -> Vec<Duration>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let make = Arc::new(make);
+    let per = total / workers;
+    let interval = Duration::from_secs_f64(workers as f64 / rate);
+    let start = tokio::time::Instant::now() + Duration::from_millis(50);
+    let handles: Vec<_> = (0..workers)
+        .map(|w| {
+            let make = make.clone();
+            // Spread the workers' first sends across one interval.
+            let offset = interval.mul_f64(w as f64 / workers as f64);
+            tokio::spawn(async move {
+                let mut times = Vec::with_capacity(per);
+                for i in 0..per {
+                    let due = start + offset + interval * i as u32;
+                    tokio::time::sleep_until(due).await;
+                    let sent = Instant::now();
+                    make(w).await;
+                    times.push(sent.elapsed());
+                }
+                times
+            })
+        })
+        .collect();
+    let mut all = Vec::with_capacity(total);
+    for h in handles {
+        all.extend(h.await.unwrap());
+    }
+    all.sort();
+    all
+}
+
 #[tokio::main]
 async fn main() {
     // `cargo test --all-targets` also runs bench targets: measure only under `cargo bench`.
@@ -173,14 +213,11 @@ async fn main() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle_rss = rss_kb(pid);
 
-    println!("| concurrency | direct p50 | direct p99 | via server p50 | via server p99 | overhead p50 | overhead p99 | calls/s via server |");
-    println!("|---|---|---|---|---|---|---|---|");
-    for concurrency in [1usize, 16, 64] {
-        let direct_url = format!("{demo}/docs/AbCDeFGH01");
+    let direct_url = format!("{demo}/docs/AbCDeFGH01");
+    let direct_call = {
         let h = http.clone();
-        let (direct, _) = load(concurrency, total, move |_| {
-            let h = h.clone();
-            let u = direct_url.clone();
+        move |_: usize| {
+            let (h, u) = (h.clone(), direct_url.clone());
             async move {
                 let r = h
                     .get(&u)
@@ -191,16 +228,17 @@ async fn main() {
                 assert!(r.status().is_success());
                 r.bytes().await.unwrap();
             }
-        })
-        .await;
-        let mut sessions = Vec::new();
-        for _ in 0..concurrency {
-            sessions.push(session(&http, &mcp).await);
         }
-        let sessions = Arc::new(sessions);
-        let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"coda_get_document","arguments":{"docId":"AbCDeFGH01"}}}).to_string();
+    };
+    let mut sessions = Vec::new();
+    for _ in 0..64 {
+        sessions.push(session(&http, &mcp).await);
+    }
+    let sessions = Arc::new(sessions);
+    let via_call = {
         let (h, m) = (http.clone(), mcp.clone());
-        let (via, wall) = load(concurrency, total, move |w| {
+        let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"coda_get_document","arguments":{"docId":"AbCDeFGH01"}}}).to_string();
+        move |w: usize| {
             let (h, m, s, b) = (h.clone(), m.clone(), sessions.clone(), body.clone());
             async move {
                 let r = h
@@ -218,26 +256,55 @@ async fn main() {
                 let v: Value = r.json().await.unwrap();
                 assert_eq!(v["result"]["isError"], false);
             }
-        })
-        .await;
-        let ms = |d: Duration| format!("{:.3} ms", d.as_secs_f64() * 1000.0);
+        }
+    };
+    // Warm both paths (connections, caches) before measuring.
+    load(64, 640, direct_call.clone()).await;
+    load(64, 640, via_call.clone()).await;
+    let ms = |d: Duration| format!("{:.3} ms", d.as_secs_f64() * 1000.0);
+    let row = |label: String, direct: &[Duration], via: &[Duration], rate: String| {
         let (d50, d99, v50, v99) = (
-            percentile(&direct, 0.5),
-            percentile(&direct, 0.99),
-            percentile(&via, 0.5),
-            percentile(&via, 0.99),
+            percentile(direct, 0.5),
+            percentile(direct, 0.99),
+            percentile(via, 0.5),
+            percentile(via, 0.99),
         );
         println!(
-            "| {concurrency} | {} | {} | {} | {} | {} | {} | {:.0} |",
+            "| {label} | {} | {} | {} | {} | {} | {} | {rate} |",
             ms(d50),
             ms(d99),
             ms(v50),
             ms(v99),
             ms(v50.saturating_sub(d50)),
             ms(v99.saturating_sub(d99)),
-            via.len() as f64 / wall.as_secs_f64()
         );
+    };
+
+    println!("Closed loop (each session sends its next call when the last one returns: capacity)");
+    println!();
+    println!("| sessions | direct p50 | direct p99 | via server p50 | via server p99 | overhead p50 | overhead p99 | calls/s via server |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for concurrency in [1usize, 16, 64] {
+        let (direct, _) = load(concurrency, total, direct_call.clone()).await;
+        let (via, wall) = load(concurrency, total, via_call.clone()).await;
+        let rate = format!("{:.0}", via.len() as f64 / wall.as_secs_f64());
+        row(concurrency.to_string(), &direct, &via, rate);
     }
+
+    println!();
+    println!(
+        "Open loop (64 sessions sending on a fixed schedule: what the server adds at that load)"
+    );
+    println!();
+    println!("| offered calls/s | direct p50 | direct p99 | via server p50 | via server p99 | overhead p50 | overhead p99 | sessions |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for rate in [500.0, 1_000.0, 2_000.0] {
+        let calls = ((rate * if quick { 2.0 } else { 6.0 }) as usize / 64) * 64;
+        let direct = open_load(64, calls, rate, direct_call.clone()).await;
+        let via = open_load(64, calls, rate, via_call.clone()).await;
+        row(format!("{rate:.0}"), &direct, &via, "64".into());
+    }
+    println!();
 
     // 1,000 sessions, each holding a GET SSE stream.
     let streams = if quick { 200 } else { 1_000 };
@@ -268,8 +335,12 @@ async fn main() {
             .send()
             .await;
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let after_rss = rss_kb(pid);
+    // The server gives freed session memory back within seconds (src/http/memory.rs).
+    let mut after_rss = rss_kb(pid);
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        after_rss = after_rss.min(rss_kb(pid));
+    }
     println!();
     println!("| memory (RSS) | idle | {streams} sessions with SSE streams | after they end |");
     println!("|---|---|---|---|");

@@ -247,6 +247,12 @@ fn prune(conn: &Connection, retention: Duration) -> rusqlite::Result<usize> {
     conn.execute("DELETE FROM calls WHERE at < ?1", params![cutoff])
 }
 
+/// How long the writer waits for more calls to share a transaction with.
+const GROUP_WINDOW: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// Most calls written in one transaction.
+const MAX_BATCH: usize = 1_000;
+
 /// The writer thread: takes what is queued, writes it in one transaction, repeats; and every
 /// `every` drops what is older than `retention`.
 fn write_loop(
@@ -270,12 +276,23 @@ fn write_loop(
             Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => break,
         };
+        // Group commit: a transaction (and its write to the WAL) per call would cost more
+        // than the call itself under load, so calls arriving within GROUP_WINDOW share one.
+        // A flush (a read of the history) ends the wait at once.
+        let window_ends = std::time::Instant::now() + GROUP_WINDOW;
+        let mut flushing = matches!(first, Write::Flush(_));
         let mut batch = vec![first];
-        while batch.len() < 1_000 {
-            match queue.try_recv() {
-                Ok(m) => batch.push(m),
-                Err(_) => break,
-            }
+        while batch.len() < MAX_BATCH {
+            let next = if flushing {
+                queue.try_recv().ok()
+            } else {
+                queue
+                    .recv_timeout(window_ends.saturating_duration_since(std::time::Instant::now()))
+                    .ok()
+            };
+            let Some(m) = next else { break };
+            flushing |= matches!(m, Write::Flush(_));
+            batch.push(m);
         }
         let mut flushes = Vec::new();
         {
