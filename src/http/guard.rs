@@ -211,6 +211,9 @@ fn check_message(bytes: &[u8]) -> Result<Message, RpcError> {
             return Ok(Message::Direct(value));
         }
     }
+    if method.is_some_and(|m| fits_without_typed_check(m, obj)) {
+        return Ok(Message::Mcp);
+    }
     let method = method.map(str::to_owned);
     match serde_json::from_value::<ClientJsonRpcMessage>(value) {
         Err(e) => {
@@ -238,6 +241,30 @@ fn check_message(bytes: &[u8]) -> Result<Message, RpcError> {
             ))
         }
         Ok(_) => Ok(Message::Mcp),
+    }
+}
+
+/// Whether a request of a hot method is certain to decode as rmcp's typed message, judged
+/// from its shape alone. rmcp decodes every body again itself, so for the calls that make
+/// up nearly all traffic (`tools/call`, `ping`) the guard's own typed decode — the costliest
+/// part of its check — would only repeat work; anything less plain gets the full check,
+/// which names the problem precisely.
+fn fits_without_typed_check(method: &str, obj: &serde_json::Map<String, Value>) -> bool {
+    if !obj.contains_key("id") {
+        return false;
+    }
+    let params = obj.get("params").and_then(Value::as_object);
+    let meta_ok = |p: &serde_json::Map<String, Value>| p.get("_meta").is_none_or(Value::is_object);
+    match method {
+        "ping" => obj.get("params").is_none() || params.is_some_and(meta_ok),
+        "tools/call" => params.is_some_and(|p| {
+            p.get("name").is_some_and(Value::is_string)
+                && p.get("arguments").is_none_or(Value::is_object)
+                && meta_ok(p)
+                && p.keys()
+                    .all(|k| matches!(k.as_str(), "name" | "arguments" | "_meta"))
+        }),
+        _ => false,
     }
 }
 
@@ -423,37 +450,34 @@ async fn guard_post(state: AppState, req: Request, next: Next) -> Response {
 }
 
 /// Reads an SSE response until the JSON-RPC response arrives and returns it as plain JSON.
+/// The answer is recognised by its shape (an `id` with a `result` or an `error`) and passed
+/// on as rmcp wrote it: no second parse into a value and no second serialisation.
 async fn sse_to_json(response: Response) -> Response {
     let (mut parts, body) = response.into_parts();
     let mut stream = body.into_data_stream();
-    let mut buffer = String::new();
+    let mut buffer: Vec<u8> = Vec::new();
+    // How far the buffer has been searched for an event's end (large answers come in chunks).
+    let mut searched: usize = 0;
     while let Some(chunk) = stream.next().await {
         let Ok(chunk) = chunk else { break };
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffer.find("\n\n") {
-            let event: String = buffer.drain(..end + 2).collect();
-            let data: Vec<&str> = event
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(|d| d.strip_prefix(' ').unwrap_or(d))
-                .collect();
-            if data.is_empty() {
+        buffer.extend_from_slice(&chunk);
+        while let Some(end) = find_event_end(&buffer, searched.saturating_sub(1)) {
+            searched = 0;
+            let event: Vec<u8> = buffer.drain(..end + 2).collect();
+            let Some(data) = event_data(&event) else {
                 continue;
-            }
-            if let Ok(message) = serde_json::from_str::<Value>(&data.join("\n")) {
-                if message.get("id").is_some()
-                    && (message.get("result").is_some() || message.get("error").is_some())
-                {
-                    parts.headers.insert(
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("application/json"),
-                    );
-                    parts.headers.remove(header::CONTENT_LENGTH);
-                    parts.headers.remove(header::CACHE_CONTROL);
-                    return Response::from_parts(parts, Body::from(message.to_string()));
-                }
+            };
+            if is_response(&data) {
+                parts.headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                parts.headers.remove(header::CONTENT_LENGTH);
+                parts.headers.remove(header::CACHE_CONTROL);
+                return Response::from_parts(parts, Body::from(data));
             }
         }
+        searched = buffer.len();
     }
     jsonrpc_error(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -461,6 +485,62 @@ async fn sse_to_json(response: Response) -> Response {
         -32603,
         "Internal error: the server closed the stream before answering",
     )
+}
+
+/// Where the first SSE event in `buffer` ends (the blank line that closes it), searching from
+/// `from` on (what was searched before held no event end).
+fn find_event_end(buffer: &[u8], from: usize) -> Option<usize> {
+    buffer
+        .get(from..)?
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .map(|i| from + i)
+}
+
+/// An SSE event's data: its `data:` lines joined by newlines, or `None` for an event with no
+/// data (rmcp's priming event, comments).
+fn event_data(event: &[u8]) -> Option<Vec<u8>> {
+    let mut data: Option<Vec<u8>> = None;
+    for line in event.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(rest) = line.strip_prefix(b"data:") else {
+            continue;
+        };
+        let rest = rest.strip_prefix(b" ").unwrap_or(rest);
+        match &mut data {
+            Some(d) => {
+                d.push(b'\n');
+                d.extend_from_slice(rest);
+            }
+            None => data = Some(rest.to_vec()),
+        }
+    }
+    data.filter(|d| !d.is_empty())
+}
+
+/// Whether an SSE payload is a JSON-RPC response: an `id` with a `result` or an `error`
+/// (notifications and server requests also travel on the stream). Parsed into a shape that
+/// skips every value, so nothing is allocated.
+fn is_response(data: &[u8]) -> bool {
+    /// A member that is there, whatever its value (`"id": null` included).
+    #[derive(Default)]
+    struct Present(bool);
+    impl<'de> serde::Deserialize<'de> for Present {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            serde::de::IgnoredAny::deserialize(d)?;
+            Ok(Present(true))
+        }
+    }
+    #[derive(serde::Deserialize)]
+    struct Shape {
+        #[serde(default)]
+        id: Present,
+        #[serde(default)]
+        result: Present,
+        #[serde(default)]
+        error: Present,
+    }
+    serde_json::from_slice::<Shape>(data).is_ok_and(|s| s.id.0 && (s.result.0 || s.error.0))
 }
 
 #[cfg(test)]
@@ -507,5 +587,90 @@ mod tests {
             )),
             Some(-32600)
         );
+    }
+
+    #[test]
+    fn the_fast_path_accepts_only_what_the_full_check_accepts() {
+        let bodies = [
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{"_meta":{"progressToken":1}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{"_meta":3}}"#,
+            r#"{"jsonrpc":"2.0","id":"a","method":"tools/call","params":{"name":"x"}}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"x","arguments":{"a":[1,{"b":null}]}}}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"x","arguments":null}}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"x","arguments":[1]}}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":5}}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{}}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"x","task":{"ttl":5}}}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"x","_meta":{"k":1}}}"#,
+            r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"x"}}"#,
+        ];
+        let mut fast = 0;
+        for body in bodies {
+            let value: Value = serde_json::from_str(body).unwrap();
+            let obj = value.as_object().unwrap();
+            let method = obj["method"].as_str().unwrap();
+            if fits_without_typed_check(method, obj) {
+                fast += 1;
+                let typed = serde_json::from_value::<ClientJsonRpcMessage>(value.clone());
+                assert!(
+                    matches!(&typed, Ok(ClientJsonRpcMessage::Request(r))
+                        if !matches!(r.request, ClientRequest::CustomRequest(_))),
+                    "{body} took the fast path but the typed decode says {typed:?}"
+                );
+            }
+            // Either way the guard's verdict is the full check's verdict.
+            assert_eq!(
+                code(body),
+                full_check_code(body),
+                "{body}: fast path and full check disagree"
+            );
+        }
+        assert_eq!(fast, 6, "the plain bodies take the fast path");
+    }
+
+    /// The verdict of the full check alone (no fast path), for comparison.
+    fn full_check_code(body: &str) -> Option<i64> {
+        let value: Value = serde_json::from_str(body).unwrap();
+        match serde_json::from_value::<ClientJsonRpcMessage>(value) {
+            Ok(ClientJsonRpcMessage::Request(r))
+                if !matches!(r.request, ClientRequest::CustomRequest(_)) =>
+            {
+                None
+            }
+            Ok(ClientJsonRpcMessage::Notification(_)) => None,
+            _ => Some(-32602),
+        }
+    }
+
+    #[test]
+    fn sse_answers_are_found_and_passed_on_as_written() {
+        assert_eq!(find_event_end(b"data: 1\n\ndata: 2\n\n", 0), Some(7));
+        assert_eq!(find_event_end(b"data: 1\n\ndata: 2\n\n", 8), Some(16));
+        assert_eq!(find_event_end(b"data: 1\n", 0), None);
+        assert_eq!(find_event_end(b"ab", 5), None);
+        // rmcp's priming event carries an id and empty data: no payload.
+        assert_eq!(event_data(b"id: 0\nretry: 3000\ndata:\n\n"), None);
+        assert_eq!(event_data(b": keep-alive\n\n"), None);
+        assert_eq!(
+            event_data(b"id: 1\r\ndata: {\"a\":\r\ndata: 1}\r\n\r\n").as_deref(),
+            Some(&b"{\"a\":\n1}"[..])
+        );
+        let answer = br#"{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"{\"id\":1}"}]}}"#;
+        assert!(is_response(answer));
+        assert!(is_response(
+            br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"x"}}"#
+        ));
+        assert!(!is_response(
+            br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":1}}"#
+        ));
+        assert!(!is_response(
+            br#"{"jsonrpc":"2.0","id":3,"method":"sampling/createMessage","params":{}}"#
+        ));
+        assert!(!is_response(b"not json"));
+        // The answer goes out byte for byte as rmcp wrote it.
+        let event = [&b"id: 2\ndata: "[..], answer, b"\n\n"].concat();
+        assert_eq!(event_data(&event).as_deref(), Some(&answer[..]));
     }
 }
