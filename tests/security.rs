@@ -322,51 +322,59 @@ fn session_id(resp: &reqwest::Response) -> String {
 }
 
 #[tokio::test]
-async fn direct_sessions_are_issued_by_the_server_capped_and_expire() {
+async fn direct_sessions_are_capped_expire_and_may_be_named_by_the_client() {
     let h = Harness::start_with(quick_demo(), |c| {
-        c.max_sessions = 2;
+        c.max_sessions = 3;
         c.session_idle_timeout = Duration::from_millis(700);
     })
     .await;
-    // A session id the client made up is not a session: 404, as MCP answers.
-    let made_up = post_as(&h.url(), Some(TEST_KEY), DIRECT, Some("client-chosen-id")).await;
-    assert_eq!(made_up.status(), 404);
-    assert!(!made_up.headers().contains_key("mcp-session-id"));
-    let body: Value = made_up.json().await.unwrap();
-    assert_eq!(body["error"]["code"], -32001, "{body}");
-    assert_eq!(body["id"], 7);
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("without an Mcp-Session-Id"),
-        "{body}"
-    );
-    let stream =
+    // The seed's step 4: ChatGPT names the session on its first POST and the server keeps
+    // that name; the same id then streams the result (step 5).
+    let named = post_as(&h.url(), Some(TEST_KEY), DIRECT, Some("client-chosen-id")).await;
+    assert_eq!(named.status(), 200);
+    assert_eq!(session_id(&named), "client-chosen-id");
+    let mut stream =
         session_request(reqwest::Method::GET, &h.url(), TEST_KEY, "client-chosen-id").await;
-    assert_eq!(stream.status(), 404);
-    // The server issues ids, and direct sessions count against --max-sessions with MCP's.
+    assert_eq!(stream.status(), 200);
+    assert!(read_sse(&mut stream, |s| s.contains("data:"))
+        .await
+        .contains("Demo User"));
+    drop(stream);
+    // Without an id the server issues one; direct sessions count against --max-sessions
+    // together with MCP's.
     let first = post_as(&h.url(), Some(TEST_KEY), DIRECT, None).await;
     assert_eq!(first.status(), 200);
     let a = session_id(&first);
     assert_ne!(a, "client-chosen-id");
     let _standard = h.raw_session("2025-06-18").await;
-    let third = post_as(&h.url(), Some(TEST_KEY), DIRECT, None).await;
-    assert_eq!(third.status(), 503, "the cap counts direct sessions");
-    let body: Value = third.json().await.unwrap();
-    assert!(body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("maximum"));
-    // An expired direct session is gone for good, not silently recreated.
+    for name in [None, Some("another-name")] {
+        let over = post_as(&h.url(), Some(TEST_KEY), DIRECT, name).await;
+        assert_eq!(
+            over.status(),
+            503,
+            "the cap counts direct sessions ({name:?})"
+        );
+        let body: Value = over.json().await.unwrap();
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("maximum"));
+    }
+    // A GET for a session nobody holds is 404, as MCP answers (only a direct call starts one).
+    assert_eq!(
+        session_request(reqwest::Method::GET, &h.url(), TEST_KEY, "never-started")
+            .await
+            .status(),
+        404
+    );
+    // An expired direct session is gone: its stream is 404 and it holds no place any more.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let expired = post_as(&h.url(), Some(TEST_KEY), DIRECT, Some(&a)).await;
-    assert_eq!(expired.status(), 404, "an idle direct session expired");
     assert_eq!(
         session_request(reqwest::Method::GET, &h.url(), TEST_KEY, &a)
             .await
             .status(),
-        404
+        404,
+        "an idle direct session expired"
     );
     assert_eq!(
         post_as(&h.url(), Some(TEST_KEY), DIRECT, None)
@@ -474,7 +482,8 @@ async fn the_rate_limit_keys_by_caller_not_by_a_session_id_the_client_makes_up()
         .await;
         match resp.status().as_u16() {
             429 => limited += 1,
-            404 => {}
+            // A session under the client's own name (the seed's step 4), within the limit.
+            200 => {}
             other => panic!("unexpected {other}"),
         }
     }

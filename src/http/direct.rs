@@ -3,11 +3,14 @@
 //! the JSON-RPC result and an `Mcp-Session-Id`; the same result is also delivered as a
 //! `data:` event on `GET /mcp` for that session, with `:keep-alive` comments while idle.
 //!
-//! Sessions follow MCP's rules: the server issues every id (a request without one starts a
-//! session, within `--max-sessions`); an id the server does not know — never issued, expired,
-//! or issued to another caller — gets 404 with a JSON-RPC error telling the client to start a
-//! new session. Each session belongs to the caller that created it (the owner, or one
-//! pass-through token). Each session's queue is bounded: a reader that stops reading loses
+//! A request without an id starts a session with an id the server issues. The seed's own
+//! flow (its step 4) has ChatGPT name the session itself on its first POST: an id nobody
+//! holds starts a session under that name, as the seed describes — for direct calls only
+//! (standard MCP keeps MCP's rule: an unknown id is 404). Either way a session counts against
+//! `--max-sessions` and belongs to the caller that created it (the owner, or one pass-through
+//! token): another caller naming it gets 404, exactly as for an unknown MCP session, and a
+//! session the client named is rate-limited as its caller (a new name per request buys no
+//! fresh allowance). Each session's queue is bounded: a reader that stops reading loses
 //! its stream (and may reconnect), never the server's memory. Every call answers within the
 //! call deadline and under ChatGPT's 100,000 characters, like the GPT Action routes.
 
@@ -41,6 +44,8 @@ const LIST_BUDGET: usize = 40_000;
 
 struct DirectSession {
     owner: Principal,
+    /// The client chose the id (the seed's step 4) rather than the server.
+    client_named: bool,
     pending: VecDeque<Value>,
     live: Option<mpsc::Sender<Value>>,
     last: Instant,
@@ -80,6 +85,13 @@ impl DirectSessions {
         self.owner(id).is_some()
     }
 
+    /// Whether `id` is a live direct session whose id the server issued (not one a client
+    /// named): only those get a rate allowance of their own.
+    pub(crate) fn server_issued(&self, id: &str) -> bool {
+        let sessions = self.sessions.lock().expect("direct sessions");
+        sessions.get(id).is_some_and(|s| !s.client_named)
+    }
+
     /// Who created the live direct session `id`.
     pub(crate) fn owner(&self, id: &str) -> Option<Principal> {
         let mut sessions = self.sessions.lock().expect("direct sessions");
@@ -98,25 +110,35 @@ impl DirectSessions {
         }
     }
 
-    /// Starts a session for `owner` with a server-issued id, unless `room` (what is left of
-    /// `--max-sessions` besides the direct sessions) is used up.
-    fn create(&self, owner: Principal, room: usize) -> Option<String> {
+    /// Starts a session for `owner` — under the client's `name`, or with an id the server
+    /// issues — unless `room` (what is left of `--max-sessions` besides the direct sessions)
+    /// is used up or the name is taken.
+    fn create(
+        &self,
+        owner: Principal,
+        room: usize,
+        name: Option<&str>,
+    ) -> Result<String, NotCreated> {
         let mut sessions = self.sessions.lock().expect("direct sessions");
         self.sweep(&mut sessions);
-        if sessions.len() >= room {
-            return None;
+        if name.is_some_and(|n| sessions.contains_key(n)) {
+            return Err(NotCreated::Taken);
         }
-        let id = uuid::Uuid::new_v4().to_string();
+        if sessions.len() >= room {
+            return Err(NotCreated::Full);
+        }
+        let id = name.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
         sessions.insert(
             id.clone(),
             DirectSession {
                 owner,
+                client_named: name.is_some(),
                 pending: VecDeque::new(),
                 live: None,
                 last: Instant::now(),
             },
         );
-        Some(id)
+        Ok(id)
     }
 
     /// Marks `owner`'s session `id` active; false if it does not exist for this caller.
@@ -184,6 +206,14 @@ impl DirectSessions {
         s.last = Instant::now();
         Some(rx)
     }
+}
+
+/// Why a direct session could not be started.
+enum NotCreated {
+    /// `--max-sessions` is reached.
+    Full,
+    /// Another live session has that name (possibly another caller's).
+    Taken,
 }
 
 fn valid_session_id(id: &str) -> bool {
@@ -263,27 +293,29 @@ pub async fn call(
         return jsonrpc_error(StatusCode::OK, id, -32601, e.message.to_string());
     }
     let principal = caller.map(Caller::principal).unwrap_or(Principal::Owner);
-    // A standard MCP session keeps its id; a direct session must be one the server issued to
-    // this caller; without an id, a new session starts.
+    // A standard MCP session keeps its id; a direct session must be this caller's; an id
+    // nobody holds starts a session under that name (the seed's step 4); without an id, a
+    // new session starts with one the server issues.
     let session_id = match session {
         Some(s) if rmcp_session => s.to_owned(),
-        Some(s) => {
-            if !state.direct.touch(s, principal) {
-                return jsonrpc_error(
-                    StatusCode::NOT_FOUND,
-                    id,
-                    -32001,
-                    super::limits::SESSION_NOT_FOUND,
-                );
-            }
-            s.to_owned()
-        }
-        None => {
+        Some(s) if state.direct.touch(s, principal) => s.to_owned(),
+        name => {
             let max = engine.config().max_sessions;
             let standard = state.sessions.sessions.read().await.len();
-            match state.direct.create(principal, max.saturating_sub(standard)) {
-                Some(id) => id,
-                None => return super::limits::too_many_sessions(max),
+            match state
+                .direct
+                .create(principal, max.saturating_sub(standard), name)
+            {
+                Ok(id) => id,
+                Err(NotCreated::Full) => return super::limits::too_many_sessions(max),
+                Err(NotCreated::Taken) => {
+                    return jsonrpc_error(
+                        StatusCode::NOT_FOUND,
+                        id,
+                        -32001,
+                        super::limits::SESSION_NOT_FOUND,
+                    )
+                }
             }
         }
     };

@@ -161,7 +161,12 @@ pub async fn check(
             None => None,
         };
         match owner {
-            Some(Some(owner)) if owner == principal => issued = Some(id.clone()),
+            // A session the client named itself (the seed's flow) is limited as its caller.
+            Some(Some(owner)) if owner == principal => {
+                if state.direct.owner(id).is_none() || state.direct.server_issued(id) {
+                    issued = Some(id.clone());
+                }
+            }
             Some(_) => return session_not_found(),
             None => {}
         }
