@@ -162,11 +162,13 @@ pub async fn check(
         };
         match owner {
             // A session the client named itself (the seed's flow) is limited as its caller.
-            Some(Some(owner)) if owner == principal => {
-                if state.direct.owner(id).is_none() || state.direct.server_issued(id) {
-                    issued = Some(id.clone());
-                }
+            Some(Some(owner))
+                if owner == principal
+                    && (state.direct.owner(id).is_none() || state.direct.server_issued(id)) =>
+            {
+                issued = Some(id.clone())
             }
+            Some(Some(owner)) if owner == principal => {}
             Some(_) => return session_not_found(),
             None => {}
         }
