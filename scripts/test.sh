@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of Coda MCP Desktop: formatting and lints, the Rust unit and integration
-# tests (engine, CLI and desktop app), the official Python MCP SDK against the server, the
-# MCP conformance suite, the dashboard in Chromium, the desktop app under Xvfb through
+# tests (engine, CLI and desktop app), the official MCP clients against the server (Python
+# SDK, the Inspector's CLI, mcp-remote), the MCP conformance suite, the dashboard in Chromium, the desktop app under Xvfb through
 # tauri-driver, and the fuzz targets for a bounded time.
 # On a fresh Debian machine it installs what it needs first (Debian packages as root, the
 # Python and npm test tools into ignored project folders). Safe and quick to run again.
@@ -37,24 +37,21 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.req-hash" 2>/dev/null)" != "$
   echo "$req_hash" > "$VENV/.req-hash"
 fi
 
-say "npm test tools (tests/conformance/node_modules)"
-NODE_DIR="$ROOT/tests/conformance"
-pkg_hash=$(cat "$NODE_DIR/package.json" "$NODE_DIR/package-lock.json" 2>/dev/null | sha256sum | cut -c1-16)
-if [ ! -x "$NODE_DIR/node_modules/.bin/conformance" ] || [ "$(cat "$NODE_DIR/node_modules/.pkg-hash" 2>/dev/null)" != "$pkg_hash" ]; then
-  if [ -f "$NODE_DIR/package-lock.json" ]; then
-    (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error)
-  else
-    (cd "$NODE_DIR" && npm install --no-audit --no-fund --loglevel=error)
+# npm_tools DIR WHAT: installs DIR's locked npm packages into DIR/node_modules unless they are
+# there already for this package.json and lock (never a browser download).
+npm_tools() {
+  local dir="$ROOT/$1" hash
+  hash=$(cat "$dir/package.json" "$dir/package-lock.json" | sha256sum | cut -c1-16)
+  if [ "$(cat "$dir/node_modules/.pkg-hash" 2>/dev/null)" != "$hash" ]; then
+    say "npm test tools ($1: $2)"
+    (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+    echo "$hash" > "$dir/node_modules/.pkg-hash"
   fi
-  echo "$pkg_hash" > "$NODE_DIR/node_modules/.pkg-hash"
-fi
-say "npm test tools (tests/ui/node_modules: playwright-core)"
-UI_DIR="$ROOT/tests/ui"
-ui_hash=$(cat "$UI_DIR/package.json" "$UI_DIR/package-lock.json" 2>/dev/null | sha256sum | cut -c1-16)
-if [ ! -d "$UI_DIR/node_modules/playwright-core" ] || [ "$(cat "$UI_DIR/node_modules/.pkg-hash" 2>/dev/null)" != "$ui_hash" ]; then
-  (cd "$UI_DIR" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
-  echo "$ui_hash" > "$UI_DIR/node_modules/.pkg-hash"
-fi
+}
+npm_tools tests/conformance "the MCP conformance suite and Node 22"
+npm_tools tests/ui "playwright-core"
+npm_tools tests/clients "the MCP Inspector CLI and mcp-remote"
+export NODE22="$ROOT/tests/conformance/node_modules/node/bin/node"
 set +e
 
 passed=0; failed=0; failures=()
@@ -75,7 +72,8 @@ suite "Rust unit and integration tests (keychain tests on a real Secret Service)
 export CODA_MCP_BIN="$ROOT/target/debug/coda-mcp"
 export CODA_MCP_DESKTOP_BIN="$ROOT/target/debug/coda-mcp-desktop"
 export TAURI_DRIVER="$TOOLS_BIN/tauri-driver"
-suite "Python MCP SDK against coda-mcp serve --demo" "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/python
+suite "Python MCP SDK, MCP Inspector CLI and mcp-remote against coda-mcp serve --demo" \
+  "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/python
 suite "MCP conformance suite" bash tests/conformance/run.sh
 suite "Dashboard in Chromium (screenshots in artifacts/)" node --test tests/ui/
 suite "Desktop app under Xvfb via tauri-driver (screenshots in artifacts/)" \

@@ -1,8 +1,23 @@
-//! A small JSON Schema checker for tool arguments: the subset our catalogue uses (type, enum,
+//! A small JSON Schema checker for tool arguments: the subset our catalogue uses (type, anyOf,
+//! enum,
 //! minimum/maximum, minLength, minItems, properties, required, additionalProperties, items).
 //! It exists so that a wrong argument gets an error that names the argument and the problem.
 
 use serde_json::Value;
+
+/// Whether `value` is of the JSON Schema type `ty` (unknown type names accept anything).
+fn is_type(value: &Value, ty: &str) -> bool {
+    match ty {
+        "string" => value.is_string(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "number" => value.is_number(),
+        "boolean" => value.is_boolean(),
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        "null" => value.is_null(),
+        _ => true,
+    }
+}
 
 /// Checks `value` against `schema`; the error names the offending path (e.g. `row.cells[0].column`).
 pub fn validate(value: &Value, schema: &Value, path: &str) -> Result<(), String> {
@@ -14,20 +29,30 @@ pub fn validate(value: &Value, schema: &Value, path: &str) -> Result<(), String>
         }
     };
     if let Some(ty) = schema.get("type").and_then(Value::as_str) {
-        let ok = match ty {
-            "string" => value.is_string(),
-            "integer" => value.is_i64() || value.is_u64(),
-            "number" => value.is_number(),
-            "boolean" => value.is_boolean(),
-            "object" => value.is_object(),
-            "array" => value.is_array(),
-            _ => true,
-        };
-        if !ok {
+        if !is_type(value, ty) {
             return Err(format!(
                 "{} must be {} {ty}, got {}",
                 at(path),
                 article(ty),
+                describe(value)
+            ));
+        }
+    }
+    // anyOf: the value must fit one of the branches (Coda's cell Value: text, number,
+    // boolean or a list of them).
+    if let Some(branches) = schema.get("anyOf").and_then(Value::as_array) {
+        if !branches.iter().any(|b| validate(value, b, path).is_ok()) {
+            let kinds: Vec<String> = branches
+                .iter()
+                .map(|b| match b.get("type").and_then(Value::as_str) {
+                    Some(ty) => format!("{} {ty}", article(ty)),
+                    None => "a listed shape".to_owned(),
+                })
+                .collect();
+            return Err(format!(
+                "{} must be {}, got {}",
+                at(path),
+                kinds.join(" or "),
                 describe(value)
             ));
         }
@@ -181,5 +206,24 @@ mod tests {
         let err =
             validate(&json!({"docId":"x","row":{"cells":[{"value":1}]}}), &s, "").unwrap_err();
         assert_eq!(err, "missing required argument 'row.cells[0].column'");
+    }
+
+    #[test]
+    fn any_of_takes_any_branch_and_names_them_all() {
+        let scalar = json!({"anyOf":[{"type":"string"},{"type":"number"},{"type":"boolean"}]});
+        let s = json!({"anyOf":[{"type":"string"},{"type":"number"},{"type":"boolean"},
+            {"type":"array","items": scalar}]});
+        for ok in [json!("x"), json!(2.5), json!(true), json!(["a", 1, false])] {
+            assert!(validate(&ok, &s, "v").is_ok(), "{ok}");
+        }
+        assert_eq!(
+            validate(&json!({"a": 1}), &s, "v").unwrap_err(),
+            "'v' must be a string or a number or a boolean or an array, got an object"
+        );
+        assert!(validate(&json!(null), &s, "v").is_err());
+        assert!(
+            validate(&json!([{"a": 1}]), &s, "v").is_err(),
+            "items are checked too"
+        );
     }
 }
