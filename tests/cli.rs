@@ -412,3 +412,106 @@ async fn rate_limit_flag_paces_coda_calls() {
         .expect("exits")
         .success());
 }
+
+/// A tool call in flight when SIGTERM arrives finishes (within the 5 s grace) and its answer
+/// reaches the client, new requests meanwhile get a clear 503; then the process exits 0.
+#[tokio::test]
+async fn a_call_in_flight_at_sigterm_finishes_and_is_answered() {
+    let demo = coda_mcp::demo::start(
+        coda_mcp::demo::DemoConfig {
+            // The write takes ~2.5 s to apply, and the tool waits for it.
+            write_delay: Duration::from_millis(2_500),
+            limits: None,
+            ..Default::default()
+        },
+        0,
+    )
+    .await
+    .expect("demo starts");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
+        .args(["serve", "--port", "0", "--coda-base-url", &demo.base_url])
+        .env("RUST_LOG", "warn")
+        .env("CODA_MCP_KEYCHAIN", "off")
+        .env(
+            "CODA_MCP_DATA_DIR",
+            std::env::temp_dir().join("coda-mcp-tests"),
+        )
+        .env("CODA_MCP_KEY", CLI_KEY)
+        .env("CODA_API_TOKEN", demo.token().expose())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn coda-mcp");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .expect("ready line");
+    let url = mcp_url(&line);
+    let http = reqwest::Client::new();
+    let post = |body: String, sid: Option<String>| {
+        let mut req = http
+            .post(&url)
+            .bearer_auth(CLI_KEY)
+            .header("content-type", "application/json")
+            .header("accept", "application/json")
+            .body(body);
+        if let Some(sid) = sid {
+            req = req
+                .header("mcp-session-id", sid)
+                .header("mcp-protocol-version", "2025-06-18");
+        }
+        req.send()
+    };
+    let init = post(r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"cli-test","version":"1"}}}"#.into(), None)
+        .await
+        .unwrap();
+    let sid = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    post(
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.into(),
+        Some(sid.clone()),
+    )
+    .await
+    .unwrap();
+    let write = serde_json::json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"coda_update_row",
+        "arguments":{"docId":"AbCDeFGH01","tableIdOrName":"Tasks","rowIdOrName":"i-Tsk0001",
+        "row":{"cells":[{"column":"Status","value":"Done"}]}}}});
+    let sid_for_late = sid.clone();
+    let call = tokio::spawn(post(write.to_string(), Some(sid)));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    signal(&child, "-TERM");
+    let started = Instant::now();
+    // While it drains, a new request is refused clearly rather than started.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let late = post(
+        r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#.into(),
+        Some(sid_for_late),
+    )
+    .await
+    .unwrap();
+    assert_eq!(late.status(), 503);
+    let late: serde_json::Value = late.json().await.unwrap();
+    assert_eq!(late["error"], "shutting_down", "{late}");
+    let answer = tokio::time::timeout(Duration::from_secs(8), call)
+        .await
+        .expect("the call is answered")
+        .unwrap()
+        .expect("the answer arrives");
+    assert_eq!(answer.status(), 200);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["result"]["isError"], false, "{body}");
+    assert_eq!(
+        body["result"]["structuredContent"]["completed"], true,
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "within the grace"
+    );
+    let status = wait_exit(&mut child, Duration::from_secs(7)).expect("exits after the call");
+    assert!(status.success(), "exit status {status:?}");
+    assert_eq!(demo.writes_received(), 1);
+    demo.shutdown();
+}

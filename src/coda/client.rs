@@ -539,12 +539,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_retry_after_http_date_is_honoured() {
-        let when = chrono::Utc::now() + chrono::Duration::seconds(2);
+        // 3 s ahead: the date's whole seconds cut up to 1 s, and a busy machine may take a
+        // moment to send the first request, yet more than 1 s always remains.
+        let when = chrono::Utc::now() + chrono::Duration::seconds(3);
         let (origin, hits) = throttling_once(when.to_rfc2822().replace("+0000", "GMT")).await;
         let c = client(&origin, Duration::from_millis(10));
         let started = std::time::Instant::now();
         c.send(&CodaRequest::get("/x")).await.unwrap();
-        // HTTP-dates have whole seconds: at least 1 s of the 2 s remains.
+        // HTTP-dates have whole seconds: at least 1 s of the 3 s remains.
         assert!(
             started.elapsed() >= Duration::from_secs(1),
             "waited {:?}",

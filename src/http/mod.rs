@@ -7,6 +7,7 @@ mod actions;
 mod auth;
 mod dashboard;
 mod direct;
+mod drain;
 mod guard;
 mod limits;
 mod memory;
@@ -45,6 +46,8 @@ pub struct AppState {
     sessions: Arc<LocalSessionManager>,
     direct: Arc<direct::DirectSessions>,
     shutdown: CancellationToken,
+    /// Requests in flight, finished before shutdown closes anything.
+    drain: Arc<drain::Drain>,
     /// The URL this server is reached at on loopback, e.g. `http://127.0.0.1:8080`.
     local_url: Arc<str>,
     /// What the person can change while it runs (Setup, tray).
@@ -108,6 +111,7 @@ pub fn routers(
         sessions,
         direct,
         shutdown: cancel,
+        drain: Arc::default(),
         local_url: local_url.into(),
         controls,
     };
@@ -145,6 +149,10 @@ pub fn routers(
             .layer(middleware::from_fn_with_state(
                 policy.clone(),
                 origin::check,
+            ))
+            .layer(middleware::from_fn_with_state(
+                state.drain.clone(),
+                drain::track,
             ))
     };
     let public = face(true);
@@ -199,20 +207,25 @@ impl RunningServer {
         self.public.clone()
     }
 
-    /// Stops gracefully: SSE streams and sessions close at once, in-flight calls get up to
-    /// [`SHUTDOWN_GRACE`]. Returns false if the grace period ran out.
+    /// Stops gracefully: new requests are refused, those in flight get up to
+    /// [`SHUTDOWN_GRACE`] to finish and be answered, then sessions and SSE streams close.
+    /// Returns false if the grace period ran out.
     pub async fn shutdown(self) -> bool {
         self.state.controls.shutdown().await;
-        self.cancel.cancel();
-        match tokio::time::timeout(SHUTDOWN_GRACE, self.task).await {
-            Ok(_) => true,
-            Err(_) => {
-                tracing::warn!(
-                    "in-flight requests did not finish within the grace period; stopping anyway"
-                );
-                false
-            }
+        // New requests get 503 from here on; those in flight finish and are answered first.
+        let drained = self.state.drain.drain(SHUTDOWN_GRACE).await;
+        if !drained {
+            tracing::warn!(
+                requests = self.state.drain.inflight(),
+                "requests still running after the grace period; stopping anyway"
+            );
         }
+        // Then sessions and streams close, and the listener stops.
+        self.cancel.cancel();
+        let stopped = tokio::time::timeout(Duration::from_secs(2), self.task)
+            .await
+            .is_ok();
+        drained && stopped
     }
 }
 
