@@ -579,13 +579,13 @@ fn rows_markdown(columns: &[String], rows: &[Value]) -> String {
     out
 }
 
-/// A table as `(title, text, url, metadata)`: columns plus up to `max_rows` rows.
-pub(super) async fn table_text(
+/// A table's API path, its metadata and its column names in order: what every rendering
+/// of a table (fetch's text, the CSV resource) starts from.
+pub(super) async fn table_columns(
     run: &mut Run<'_>,
     doc_id: &str,
     table_id: &str,
-    max_rows: usize,
-) -> Result<(Value, Vec<String>, Vec<Value>), ToolError> {
+) -> Result<(String, Value, Vec<String>), ToolError> {
     let base = format!("/docs/{}/tables/{}", enc(doc_id), enc(table_id));
     let table = run.send(&CodaRequest::get(base.clone())).await?;
     let columns = list(run, CodaRequest::get(format!("{base}/columns")), 1000).await?;
@@ -595,6 +595,17 @@ pub(super) async fn table_text(
         .flatten()
         .filter_map(|c| c["name"].as_str().map(str::to_owned))
         .collect();
+    Ok((base, table, names))
+}
+
+/// A table as `(metadata, column names, rows)`: up to `max_rows` rows, by column name.
+pub(super) async fn table_text(
+    run: &mut Run<'_>,
+    doc_id: &str,
+    table_id: &str,
+    max_rows: usize,
+) -> Result<(Value, Vec<String>, Vec<Value>), ToolError> {
+    let (base, table, names) = table_columns(run, doc_id, table_id).await?;
     let rows = list(
         run,
         CodaRequest::get(format!("{base}/rows")).query("useColumnNames", "true"),

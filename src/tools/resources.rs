@@ -172,15 +172,7 @@ pub async fn read(
             }))
         }
         [doc, kind, table] if kind == "tables" => {
-            let base = format!("/docs/{}/tables/{}", enc(doc), enc(table));
-            let meta = run.send(&CodaRequest::get(base.clone())).await?;
-            let columns = list(&mut run, CodaRequest::get(format!("{base}/columns")), 1000).await?;
-            let names: Vec<String> = columns["items"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|c| c["name"].as_str().map(str::to_owned))
-                .collect();
+            let (base, meta, names) = super::composite::table_columns(&mut run, doc, table).await?;
             let mut csv = names
                 .iter()
                 .map(|c| csv_field(c))
