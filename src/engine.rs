@@ -395,3 +395,21 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_keep_the_promises_made_to_clients() {
+        let c = EngineConfig::default();
+        // SSE streams carry a `:keep-alive` comment at least every 15 s.
+        assert!(c.sse_keep_alive <= Duration::from_secs(15));
+        // ChatGPT's limit on a result, and Coda's limits per rate class.
+        assert_eq!(c.output_budget, 100_000);
+        assert_eq!(c.session_idle_timeout, Duration::from_secs(300));
+        assert_eq!(c.max_sessions, 1_000);
+        assert!(c.pass_through && !c.no_auth && !c.read_only);
+        assert!(c.connection_key.expose().starts_with("cmk_"));
+    }
+}

@@ -515,3 +515,106 @@ async fn a_call_in_flight_at_sigterm_finishes_and_is_answered() {
     assert_eq!(demo.writes_received(), 1);
     demo.shutdown();
 }
+
+/// rmcp's own client (the official Rust SDK) against the `coda-mcp serve --demo` binary:
+/// it initializes, lists the tools and runs the seed's eight tools end to end.
+#[tokio::test]
+async fn the_rust_sdk_client_uses_serve_demo_end_to_end() {
+    use rmcp::model::CallToolRequestParams;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::ServiceExt;
+    use serde_json::{json, Value};
+
+    let (mut child, line) = spawn(&["serve", "--demo", "--port", "0"]);
+    let mut config = StreamableHttpClientTransportConfig::with_uri(mcp_url(&line));
+    config.auth_header = Some(CLI_KEY.to_owned());
+    let client =
+        ().serve(StreamableHttpClientTransport::from_config(config))
+            .await
+            .expect("the Rust SDK connects");
+    let info = client.peer_info().expect("initialized");
+    assert_eq!(
+        info.server_info.as_ref().map(|i| i.name.as_str()),
+        Some("coda-mcp")
+    );
+    let tools = client.list_all_tools().await.unwrap();
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    let call = |name: &'static str, args: Value| {
+        let params = CallToolRequestParams::new(name)
+            .with_arguments(args.as_object().cloned().unwrap_or_default());
+        let client = &client;
+        async move {
+            let result = client.call_tool(params).await.unwrap();
+            assert_eq!(result.is_error, Some(false), "{name}: {:?}", result.content);
+            result.structured_content.expect("structuredContent")
+        }
+    };
+    let doc = "AbCDeFGH01";
+    for seed in [
+        "coda_list_documents",
+        "coda_get_document",
+        "coda_list_tables",
+        "coda_get_table",
+        "coda_list_rows",
+        "coda_get_row",
+        "coda_update_row",
+        "coda_create_rows",
+    ] {
+        assert!(names.contains(&seed), "{seed} is listed");
+    }
+    assert!(
+        call("coda_list_documents", json!({"limit": 3})).await["items"]
+            .as_array()
+            .is_some_and(|i| i.len() == 3)
+    );
+    assert_eq!(
+        call("coda_get_document", json!({"docId": doc})).await["id"],
+        doc
+    );
+    assert!(
+        !call("coda_list_tables", json!({"docId": doc})).await["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(call(
+        "coda_get_table",
+        json!({"docId": doc, "tableIdOrName": "Tasks"})
+    )
+    .await["columns"]
+        .as_array()
+        .is_some_and(|c| !c.is_empty()));
+    let rows = call(
+        "coda_list_rows",
+        json!({"docId": doc, "tableIdOrName": "Tasks", "limit": 2}),
+    )
+    .await;
+    let row_id = rows["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        call(
+            "coda_get_row",
+            json!({"docId": doc, "tableIdOrName": "Tasks", "rowIdOrName": row_id}),
+        )
+        .await["id"],
+        row_id.as_str()
+    );
+    let updated = call(
+        "coda_update_row",
+        json!({"docId": doc, "tableIdOrName": "Tasks", "rowIdOrName": row_id,
+            "row": {"cells": [{"column": "Status", "value": "Done"}]}}),
+    )
+    .await;
+    assert_eq!(updated["completed"], true, "{updated}");
+    let created = call(
+        "coda_create_rows",
+        json!({"docId": doc, "tableIdOrName": "Tasks",
+            "rows": [{"cells": [{"column": "Task", "value": "Written by the Rust SDK"}]}]}),
+    )
+    .await;
+    assert_eq!(created["completed"], true, "{created}");
+    client.cancel().await.unwrap();
+    signal(&child, "-TERM");
+    let status = wait_exit(&mut child, Duration::from_secs(7)).expect("exits");
+    assert!(status.success());
+}
