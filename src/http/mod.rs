@@ -35,6 +35,9 @@ pub use auth::Caller;
 pub use guard::{classify_message, Message, MAX_BODY_BYTES};
 pub use origin::HostPolicy;
 
+/// How long a finished request's answer can still be resumed by a client whose stream broke.
+const COMPLETED_REQUEST_RESUMABLE: Duration = Duration::from_secs(10);
+
 /// How long in-flight calls get to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -89,6 +92,10 @@ pub fn routers(
 ) -> Routers {
     let mut session_config = SessionConfig::default();
     session_config.keep_alive = Some(engine.config().session_idle_timeout);
+    // rmcp keeps every finished request's stream cache (and a channel with it) this long so
+    // that a client whose stream broke can resume it; its default of 60 s holds a minute of
+    // calls per busy session. Ten seconds covers a reconnect and keeps memory flat.
+    session_config.completed_cache_ttl = COMPLETED_REQUEST_RESUMABLE;
     let mut manager = LocalSessionManager::default();
     manager.session_config = session_config;
     let sessions = Arc::new(manager);
