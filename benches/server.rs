@@ -7,6 +7,9 @@
 //!   after they are gone;
 //! - time from process start to ready.
 //!
+//! The load generator holds one plain HTTP/1 keep-alive connection per worker (hyper), so it
+//! takes as little as possible of the CPU that the server and upstream share with it.
+//!
 //! `cargo bench --bench server -- --quick` runs a smaller version.
 
 use std::io::{BufRead, BufReader};
@@ -63,6 +66,13 @@ fn url_in(line: &str) -> String {
         .to_owned()
 }
 
+/// The path part of a loopback URL (`http://127.0.0.1:1234/apis/v1` → `/apis/v1`).
+fn path_of(url: &str) -> String {
+    let rest = url.trim_start_matches("http://");
+    rest.find('/')
+        .map_or("/".to_owned(), |i| rest[i..].to_owned())
+}
+
 fn rss_kb(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
@@ -74,6 +84,51 @@ fn rss_kb(pid: u32) -> u64 {
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>;
+
+/// One plain HTTP/1 keep-alive connection per load worker: far lighter than a pooled
+/// reqwest client, so the load generator takes less of the CPU the server needs.
+struct Connections {
+    senders: Vec<tokio::sync::Mutex<Sender>>,
+}
+
+impl Connections {
+    async fn open(url: &str, count: usize) -> Arc<Connections> {
+        let addr = url
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_owned();
+        let mut senders = Vec::with_capacity(count);
+        for _ in 0..count {
+            let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            stream.set_nodelay(true).unwrap();
+            let (sender, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                    .await
+                    .unwrap();
+            tokio::spawn(conn);
+            senders.push(tokio::sync::Mutex::new(sender));
+        }
+        Arc::new(Connections { senders })
+    }
+
+    /// Sends `req` on worker `w`'s connection; returns the status and the whole body.
+    async fn send(
+        &self,
+        w: usize,
+        req: http::Request<http_body_util::Full<bytes::Bytes>>,
+    ) -> (http::StatusCode, bytes::Bytes) {
+        use http_body_util::BodyExt;
+        let mut sender = self.senders[w].lock().await;
+        sender.ready().await.unwrap();
+        let resp = sender.send_request(req).await.unwrap();
+        let status = resp.status();
+        (status, resp.into_body().collect().await.unwrap().to_bytes())
+    }
 }
 
 async fn session(http: &reqwest::Client, mcp: &str) -> String {
@@ -103,61 +158,41 @@ async fn session(http: &reqwest::Client, mcp: &str) -> String {
     sid
 }
 
-/// Runs `total` requests from `concurrency` workers; returns sorted latencies and the wall time.
-async fn load<F, Fut>(concurrency: usize, total: usize, make: F) -> (Vec<Duration>, Duration)
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let make = Arc::new(make);
-    let started = Instant::now();
-    let per = total / concurrency;
-    let handles: Vec<_> = (0..concurrency)
-        .map(|w| {
-            let make = make.clone();
-            tokio::spawn(async move {
-                let mut times = Vec::with_capacity(per);
-                for _ in 0..per {
-                    let t = Instant::now();
-                    make(w).await;
-                    times.push(t.elapsed());
-                }
-                times
-            })
-        })
-        .collect();
-    let mut all = Vec::with_capacity(total);
-    for h in handles {
-        all.extend(h.await.unwrap());
-    }
-    all.sort();
-    (all, started.elapsed())
-}
-
-/// Open loop: `workers` send `total` requests together at `rate` per second, each on its own
-/// schedule (a late request is sent at once, so the offered rate holds while the server
-/// keeps up). A latency runs from the send, not from the timer's wake-up, whose
-/// millisecond granularity would otherwise dominate. This measures what the server adds at a
-/// given load, where the closed loop measures its capacity.
-async fn open_load<F, Fut>(workers: usize, total: usize, rate: f64, make: F) -> Vec<Duration>
+/// Runs `total` requests from `workers` workers and returns the sorted latencies and the wall
+/// time.
+///
+/// Without a rate it is a closed loop: each worker sends its next request when the last one
+/// returns, which measures capacity. With `rate` (requests per second, all workers together)
+/// it is an open loop: each worker sends on its own schedule (a late request goes at once,
+/// so the offered rate holds while the server keeps up), which measures what the server adds
+/// at that load. A latency runs from the send, not from the timer's wake-up, whose
+/// millisecond granularity would otherwise dominate.
+async fn load<F, Fut>(
+    workers: usize,
+    total: usize,
+    rate: Option<f64>,
+    make: F,
+) -> (Vec<Duration>, Duration)
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
     let make = Arc::new(make);
     let per = total / workers;
-    let interval = Duration::from_secs_f64(workers as f64 / rate);
+    let started = Instant::now();
     let start = tokio::time::Instant::now() + Duration::from_millis(50);
+    let interval = rate.map(|r| Duration::from_secs_f64(workers as f64 / r));
     let handles: Vec<_> = (0..workers)
         .map(|w| {
             let make = make.clone();
-            // Spread the workers' first sends across one interval.
-            let offset = interval.mul_f64(w as f64 / workers as f64);
             tokio::spawn(async move {
                 let mut times = Vec::with_capacity(per);
                 for i in 0..per {
-                    let due = start + offset + interval * i as u32;
-                    tokio::time::sleep_until(due).await;
+                    if let Some(interval) = interval {
+                        // Workers' first sends are spread across one interval.
+                        let offset = interval.mul_f64(w as f64 / workers as f64);
+                        tokio::time::sleep_until(start + offset + interval * i as u32).await;
+                    }
                     let sent = Instant::now();
                     make(w).await;
                     times.push(sent.elapsed());
@@ -171,7 +206,7 @@ where
         all.extend(h.await.unwrap());
     }
     all.sort();
-    all
+    (all, started.elapsed())
 }
 
 #[tokio::main]
@@ -213,21 +248,18 @@ async fn main() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle_rss = rss_kb(pid);
 
-    let direct_url = format!("{demo}/docs/AbCDeFGH01");
-    let direct_call = {
-        let h = http.clone();
-        move |_: usize| {
-            let (h, u) = (h.clone(), direct_url.clone());
-            async move {
-                let r = h
-                    .get(&u)
-                    .bearer_auth("demo-token-not-a-secret")
-                    .send()
-                    .await
-                    .unwrap();
-                assert!(r.status().is_success());
-                r.bytes().await.unwrap();
-            }
+    let direct_path = format!("{}/docs/AbCDeFGH01", path_of(&demo));
+    let direct_conns = Connections::open(&demo, 64).await;
+    let direct_call = move |w: usize| {
+        let (conns, path) = (direct_conns.clone(), direct_path.clone());
+        async move {
+            let req = http::Request::get(path)
+                .header("host", "127.0.0.1")
+                .header("authorization", "Bearer demo-token-not-a-secret")
+                .body(http_body_util::Full::default())
+                .unwrap();
+            let (status, _) = conns.send(w, req).await;
+            assert!(status.is_success());
         }
     };
     let mut sessions = Vec::new();
@@ -235,32 +267,34 @@ async fn main() {
         sessions.push(session(&http, &mcp).await);
     }
     let sessions = Arc::new(sessions);
-    let via_call = {
-        let (h, m) = (http.clone(), mcp.clone());
-        let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"coda_get_document","arguments":{"docId":"AbCDeFGH01"}}}).to_string();
-        move |w: usize| {
-            let (h, m, s, b) = (h.clone(), m.clone(), sessions.clone(), body.clone());
-            async move {
-                let r = h
-                    .post(&m)
-                    .bearer_auth(KEY)
-                    .header("accept", "application/json")
-                    .header("content-type", "application/json")
-                    .header("mcp-session-id", &s[w])
-                    .header("mcp-protocol-version", "2025-06-18")
-                    .body(b)
-                    .send()
-                    .await
-                    .unwrap();
-                assert!(r.status().is_success());
-                let v: Value = r.json().await.unwrap();
-                assert_eq!(v["result"]["isError"], false);
-            }
+    let sessions_for_end = sessions.clone();
+    let via_conns = Connections::open(&mcp, 64).await;
+    let ids = Arc::new(std::sync::atomic::AtomicU64::new(1));
+    let via_call = move |w: usize| {
+        let (conns, sessions, ids) = (via_conns.clone(), sessions.clone(), ids.clone());
+        async move {
+            let id = ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let body = format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"coda_get_document","arguments":{{"docId":"AbCDeFGH01"}}}}}}"#
+            );
+            let req = http::Request::post("/mcp")
+                .header("host", "127.0.0.1")
+                .header("authorization", format!("Bearer {KEY}"))
+                .header("accept", "application/json")
+                .header("content-type", "application/json")
+                .header("mcp-session-id", &sessions[w])
+                .header("mcp-protocol-version", "2025-06-18")
+                .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+                .unwrap();
+            let (status, body) = conns.send(w, req).await;
+            assert!(status.is_success());
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["result"]["isError"], false);
         }
     };
     // Warm both paths (connections, caches) before measuring.
-    load(64, 640, direct_call.clone()).await;
-    load(64, 640, via_call.clone()).await;
+    load(64, 640, None, direct_call.clone()).await;
+    load(64, 640, None, via_call.clone()).await;
     let ms = |d: Duration| format!("{:.3} ms", d.as_secs_f64() * 1000.0);
     let row = |label: String, direct: &[Duration], via: &[Duration], rate: String| {
         let (d50, d99, v50, v99) = (
@@ -285,8 +319,8 @@ async fn main() {
     println!("| sessions | direct p50 | direct p99 | via server p50 | via server p99 | overhead p50 | overhead p99 | calls/s via server |");
     println!("|---|---|---|---|---|---|---|---|");
     for concurrency in [1usize, 16, 64] {
-        let (direct, _) = load(concurrency, total, direct_call.clone()).await;
-        let (via, wall) = load(concurrency, total, via_call.clone()).await;
+        let (direct, _) = load(concurrency, total, None, direct_call.clone()).await;
+        let (via, wall) = load(concurrency, total, None, via_call.clone()).await;
         let rate = format!("{:.0}", via.len() as f64 / wall.as_secs_f64());
         row(concurrency.to_string(), &direct, &via, rate);
     }
@@ -300,11 +334,24 @@ async fn main() {
     println!("|---|---|---|---|---|---|---|---|");
     for rate in [500.0, 1_000.0, 2_000.0] {
         let calls = ((rate * if quick { 2.0 } else { 6.0 }) as usize / 64) * 64;
-        let direct = open_load(64, calls, rate, direct_call.clone()).await;
-        let via = open_load(64, calls, rate, via_call.clone()).await;
+        let (direct, _) = load(64, calls, Some(rate), direct_call.clone()).await;
+        let (via, _) = load(64, calls, Some(rate), via_call.clone()).await;
         row(format!("{rate:.0}"), &direct, &via, "64".into());
     }
     println!();
+
+    // The sessions above end, so that what follows measures the streams alone.
+    for sid in sessions_for_end.iter() {
+        let _ = http
+            .delete(&mcp)
+            .bearer_auth(KEY)
+            .header("mcp-session-id", sid)
+            .header("mcp-protocol-version", "2025-06-18")
+            .send()
+            .await;
+    }
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let after_calls_rss = rss_kb(pid);
 
     // 1,000 sessions, each holding a GET SSE stream.
     let streams = if quick { 200 } else { 1_000 };
@@ -342,13 +389,15 @@ async fn main() {
         after_rss = after_rss.min(rss_kb(pid));
     }
     println!();
-    println!("| memory (RSS) | idle | {streams} sessions with SSE streams | after they end |");
-    println!("|---|---|---|---|");
+    println!("| memory (RSS) | idle | after the calls above, their sessions ended | {streams} sessions with SSE streams | after they end |");
+    println!("|---|---|---|---|---|");
+    let mb = |kb: u64| format!("{:.1} MB", kb as f64 / 1024.0);
     println!(
-        "| coda-mcp serve | {:.1} MB | {:.1} MB | {:.1} MB |",
-        idle_rss as f64 / 1024.0,
-        busy_rss as f64 / 1024.0,
-        after_rss as f64 / 1024.0
+        "| coda-mcp serve | {} | {} | {} | {} |",
+        mb(idle_rss),
+        mb(after_calls_rss),
+        mb(busy_rss),
+        mb(after_rss)
     );
 
     let mut starts: Vec<Duration> = (0..if quick { 5 } else { 15 })
