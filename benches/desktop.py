@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Measures the desktop app: time from launch to tray, and memory (RSS of the app and the
-WebKit processes it starts) with the dashboard closed and open. Runs under its own Xvfb.
+WebKit processes it starts) with the dashboard closed, open, and closed again. Runs under its
+own Xvfb.
 
   cargo build --release -p coda-mcp-desktop
   dbus-run-session -- python3 benches/desktop.py [path/to/coda-mcp-desktop] [runs]
@@ -21,6 +22,8 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "desktop"))
+import x11  # noqa: E402  (the tests' own X11 helper: which windows show, closing one)
 APP = sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "target" / "release" / "coda-mcp-desktop")
 RUNS = int(sys.argv[2]) if len(sys.argv) > 2 else 5
 
@@ -86,6 +89,7 @@ def main():
                             stderr=subprocess.DEVNULL)
     time.sleep(1)
     starts, closed, opened, closed_pss, opened_pss = [], [], [], [], []
+    reclosed, reclosed_pss = [], []
     procs_closed = procs_open = ""
     try:
         for _ in range(RUNS):
@@ -111,6 +115,13 @@ def main():
             opened.append(total_rss_mib(app.pid))
             opened_pss.append(total_pss_mib(app.pid))
             procs_open = names(app.pid)
+            # Closed again, as a person closes it: the window and its web view go.
+            screen = x11.Display(display)
+            screen.request_close("Coda MCP")
+            screen.close()
+            time.sleep(4)
+            reclosed.append(total_rss_mib(app.pid))
+            reclosed_pss.append(total_pss_mib(app.pid))
             app.terminate()
             try:
                 app.wait(10)
@@ -124,6 +135,7 @@ def main():
     print(f"  launch to tray      median {med(starts):7.0f} ms   (min {min(starts):.0f}, max {max(starts):.0f})")
     print(f"  dashboard closed     RSS {med(closed):6.1f} MiB, PSS {med(closed_pss):6.1f} MiB  ({procs_closed})")
     print(f"  dashboard open       RSS {med(opened):6.1f} MiB, PSS {med(opened_pss):6.1f} MiB  ({procs_open})")
+    print(f"  dashboard closed again RSS {med(reclosed):5.1f} MiB, PSS {med(reclosed_pss):6.1f} MiB")
 
 
 if __name__ == "__main__":

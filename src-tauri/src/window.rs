@@ -1,8 +1,10 @@
 //! The dashboard window: the engine's own `/ui/` pages, opened with the dashboard token in
 //! the URL (the page trades it for a cookie at once, so the person never sees it). Closing the
-//! window hides it; the app stays in the tray.
+//! window closes it for real: its WebKit processes end with it and give back their memory
+//! (~320 MB), while the app stays in the tray (see `run`'s exit handler) and the next
+//! "Open dashboard" builds the window again.
 
-use tauri::{AppHandle, Manager, Runtime, WebviewUrl, WebviewWindowBuilder, WindowEvent};
+use tauri::{AppHandle, Manager, Runtime, WebviewUrl, WebviewWindowBuilder};
 
 /// The window's label.
 pub const LABEL: &str = "dashboard";
@@ -29,18 +31,11 @@ pub fn open<R: Runtime>(app: &AppHandle<R>, url: &str, view: Option<&str>) -> ta
         window.set_focus()?;
         return Ok(());
     }
-    let window = WebviewWindowBuilder::new(app, LABEL, WebviewUrl::External(target))
+    WebviewWindowBuilder::new(app, LABEL, WebviewUrl::External(target))
         .title("Coda MCP")
         .inner_size(1100.0, 760.0)
         .min_inner_size(360.0, 480.0)
         .build()?;
-    let hide = window.clone();
-    window.on_window_event(move |event| {
-        if let WindowEvent::CloseRequested { api, .. } = event {
-            api.prevent_close();
-            let _ = hide.hide();
-        }
-    });
     Ok(())
 }
 

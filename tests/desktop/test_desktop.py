@@ -221,6 +221,23 @@ async def stdio_call(command: str, args: list, env: dict):
         return init, result, errlog.read()
 
 
+def web_processes(pid: int) -> list:
+    """WebKit web processes started by the app `pid` (they carry a window's page)."""
+    found = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        if ppid == pid and name.startswith("WebKitWebProces"):
+            found.append(int(entry.name))
+    return found
+
+
 def test_desktop_app_serves_mcp_shows_calls_and_connects_claude(desktop):
     wd, tmp, env, screen = desktop
     ARTIFACTS.mkdir(exist_ok=True)
@@ -284,10 +301,14 @@ def test_desktop_app_serves_mcp_shows_calls_and_connects_claude(desktop):
     assert "tray ready" in log, log[-2000:]
     assert KEY not in log, "the connection key never reaches the log"
 
-    # Closing the window hides it; the app keeps serving.
+    # Closing the window closes it — its web process ends and gives its memory back — and
+    # the app keeps serving.
+    app_pid = announced["pid"]
+    assert web_processes(app_pid), "the open dashboard has a WebKit web process"
     assert screen.visible(TITLE)
     assert screen.request_close(TITLE) >= 1
-    wait_until("the window hidden", lambda: not screen.visible(TITLE), timeout=10)
+    wait_until("the window closed", lambda: not screen.visible(TITLE), timeout=10)
+    wait_until("its web process gone", lambda: not web_processes(app_pid), timeout=15)
     with urllib.request.urlopen(mcp_url.replace("/mcp", "/health"), timeout=5) as r:
         assert json.load(r)["status"] == "ok"
     result = asyncio.run(http_call(mcp_url))
