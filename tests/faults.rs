@@ -135,7 +135,7 @@ async fn serve(mut socket: TcpStream, counts: Counts) {
             }
             "reset" => {
                 // The request arrived; the connection dies before any answer.
-                let _ = socket.set_linger(Some(Duration::ZERO));
+                let _ = socket.set_zero_linger();
                 return;
             }
             "truncated" => {
