@@ -446,7 +446,8 @@ async fn ten_thousand_invalid_requests_leave_other_sessions_at_their_normal_late
                 async move {
                     let mut seen = Vec::new();
                     for i in 0..(10_000 / 32 + 1) {
-                        let body = if i % 500 == 0 {
+                        let oversized = i % 100 == 0;
+                        let body = if oversized {
                             huge.clone()
                         } else {
                             kinds[(worker + i) % kinds.len()].to_owned()
@@ -461,26 +462,31 @@ async fn ten_thousand_invalid_requests_leave_other_sessions_at_their_normal_late
                             .await
                             .map(|r| r.status().as_u16())
                             .unwrap_or(0);
-                        seen.push(status);
+                        seen.push((oversized, status));
                     }
                     seen
                 }
             }))
             .await;
-            statuses.into_iter().flatten().collect::<Vec<u16>>()
+            statuses.into_iter().flatten().collect::<Vec<(bool, u16)>>()
         })
     };
     let during = latency(15).await;
     let statuses = flood.await.unwrap();
     assert!(statuses.len() >= 10_000);
+    // Every invalid request gets a 4xx; an oversized body may instead see its connection
+    // closed once the server has answered 413 before reading it all (as HTTP allows).
+    let wrong: Vec<_> = statuses
+        .iter()
+        .filter(|(oversized, s)| !((400..500).contains(s) || (*oversized && *s == 0)))
+        .take(5)
+        .collect();
+    assert!(wrong.is_empty(), "answers other than 4xx: {wrong:?}");
     assert!(
-        statuses.iter().all(|s| (400..500).contains(s)),
-        "every invalid request gets a 4xx: {:?}",
         statuses
             .iter()
-            .filter(|s| !(400..500).contains(*s))
-            .take(5)
-            .collect::<Vec<_>>()
+            .any(|(oversized, s)| *oversized && *s == 413),
+        "oversized bodies are answered 413"
     );
     eprintln!("a healthy session's p50: {normal:?} alone, {during:?} during the flood");
     assert!(

@@ -5,6 +5,7 @@
 
 mod actions;
 mod auth;
+mod body;
 mod dashboard;
 mod direct;
 mod drain;
@@ -157,6 +158,8 @@ pub fn routers(
                 policy.clone(),
                 origin::check,
             ))
+            // Outside every refusal, so none answers before the body is read.
+            .layer(middleware::from_fn(body::read_first))
             .layer(middleware::from_fn_with_state(
                 state.drain.clone(),
                 drain::track,
