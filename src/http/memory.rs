@@ -1,50 +1,78 @@
-//! Gives the memory of ended sessions back to the operating system.
+//! Gives freed memory — above all that of ended sessions — back to the operating system.
 //!
 //! rmcp gives every MCP session its own worker, channels and buffers (≈ 100 KB); when sessions
 //! end they are freed, but glibc's allocator keeps the freed pages inside its heap, so a
 //! laptop app that once served 1,000 sessions would go on holding ~100 MB for the rest of the
-//! day. After the session count has fallen, this asks glibc to return free pages
-//! (`malloc_trim`), which brings the process back near its idle size (BENCHMARKS.md).
+//! day. Every few seconds this looks at how much freed memory the allocator holds
+//! (`mallinfo2`) and, when it has grown by [`TRIM_ABOVE`] since the last trim, asks glibc to
+//! return the free pages (`malloc_trim`), which brings the process back near its idle size
+//! (BENCHMARKS.md). Watching the memory itself, not the session count, catches sessions that
+//! come and go between two looks.
 
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::AppState;
-
-/// How often the session count is looked at.
+/// How often the allocator is looked at.
 const CHECK_EVERY: Duration = Duration::from_secs(5);
 
-/// How many sessions must have ended since the last trim before trimming again: small
-/// changes are not worth the walk over the heap.
-const ENDED_BEFORE_TRIM: usize = 32;
+/// How much newly freed memory is worth a trim (a trim walks the whole heap).
+const TRIM_ABOVE: usize = 16 << 20;
 
-/// Watches the session count until `stop` and trims after sessions have ended.
-pub(super) fn spawn(state: AppState, stop: CancellationToken) {
+/// Looks at the allocator until `stop` and trims when enough memory was freed.
+pub(super) fn spawn(stop: CancellationToken) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(CHECK_EVERY);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut peak = 0usize;
+        // Free memory right after the last trim (trimming returns the pages but glibc still
+        // counts the chunks as free), or the least seen since.
+        let mut settled = usize::MAX;
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = ticks.tick() => {}
             }
-            let now = state.session_count().await;
-            if should_trim(peak, now) {
-                // The walk over the heap takes a few milliseconds: keep it off the workers.
-                let _ = tokio::task::spawn_blocking(release_free_memory).await;
-                peak = now;
+            // Both walk the heap under glibc's locks: keep them off the async workers.
+            let look = tokio::task::spawn_blocking(move || {
+                let free = free_bytes()?;
+                let trim = should_trim(settled, free);
+                if trim {
+                    release_free_memory();
+                }
+                Some((free, trim))
+            })
+            .await;
+            let Ok(Some((free, trimmed))) = look else {
+                return; // not glibc: nothing to do
+            };
+            // After a trim, or at the first look, this is the new mark; memory taken back
+            // into use lowers it, so that what is freed later counts in full.
+            settled = if trimmed || settled == usize::MAX {
+                free
             } else {
-                peak = peak.max(now);
-            }
+                settled.min(free)
+            };
         }
     });
 }
 
-/// Whether enough sessions ended since the highest count seen after the last trim.
-fn should_trim(peak: usize, now: usize) -> bool {
-    peak >= now + ENDED_BEFORE_TRIM
+/// Whether `free` bytes held by the allocator exceed what was left after the last trim by
+/// enough to trim again.
+fn should_trim(settled: usize, free: usize) -> bool {
+    settled != usize::MAX && free >= settled.saturating_add(TRIM_ABOVE)
+}
+
+/// Bytes the allocator holds as free (glibc: `mallinfo2().fordblks`); `None` elsewhere.
+fn free_bytes() -> Option<usize> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 only reads glibc's own heap statistics under its locks.
+        Some(unsafe { libc::mallinfo2() }.fordblks)
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        None
+    }
 }
 
 /// Returns the allocator's free pages to the OS (glibc only; other allocators and platforms
@@ -63,15 +91,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn trims_only_after_enough_sessions_ended() {
-        assert!(!should_trim(0, 0));
+    fn trims_only_when_enough_memory_was_freed_since_the_last_trim() {
         assert!(
-            !should_trim(10, 0),
-            "a few ended sessions are not worth a trim"
+            !should_trim(usize::MAX, 500 << 20),
+            "the first look only sets the mark"
         );
-        assert!(!should_trim(1_000, 990));
-        assert!(should_trim(1_000, 0));
-        assert!(should_trim(100, 100 - ENDED_BEFORE_TRIM));
-        assert!(!should_trim(5, 40), "growth never trims");
+        assert!(
+            !should_trim(4 << 20, 10 << 20),
+            "a little freed memory is not worth a walk"
+        );
+        assert!(should_trim(4 << 20, 4 << 20 | TRIM_ABOVE));
+        assert!(should_trim(4 << 20, 120 << 20), "1,000 ended sessions");
+        assert!(
+            !should_trim(120 << 20, 125 << 20),
+            "the same memory is not trimmed twice"
+        );
+    }
+
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn the_allocator_reports_freed_memory() {
+        let blocks: Vec<Vec<u8>> = (0..64).map(|_| vec![1u8; 64 << 10]).collect();
+        // A live allocation above them, so glibc cannot hand them back by itself.
+        let fence = vec![1u8; 1024];
+        let before = free_bytes().unwrap();
+        drop(blocks);
+        assert!(
+            free_bytes().unwrap() >= before + (2 << 20),
+            "freed blocks show as free memory"
+        );
+        drop(fence);
     }
 }

@@ -271,7 +271,7 @@ pub async fn start_with(
             warm.health().refresh(&warm.coda()).await;
         }
     });
-    memory::spawn(state.clone(), cancel.clone());
+    memory::spawn(cancel.clone());
     let stop = cancel.clone();
     let task = tokio::spawn(async move {
         axum::serve(
