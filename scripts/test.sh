@@ -68,7 +68,7 @@ suite "cargo clippy (warnings are errors)" cargo clippy --workspace --all-target
 # crate's test harness, never its real binary).
 suite "cargo build (coda-mcp, coda-mcp-desktop)" cargo build --workspace --bins --locked
 suite "Rust unit and integration tests (keychain tests on a real Secret Service)" \
-  scripts/with-keyring.sh cargo test --workspace --all-targets --locked -- --include-ignored
+  scripts/with-keyring.sh cargo test --workspace --all-targets --locked --no-fail-fast -- --include-ignored
 export CODA_MCP_BIN="$ROOT/target/debug/coda-mcp"
 export CODA_MCP_DESKTOP_BIN="$ROOT/target/debug/coda-mcp-desktop"
 export TAURI_DRIVER="$TOOLS_BIN/tauri-driver"
