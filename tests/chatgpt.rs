@@ -64,14 +64,7 @@ async fn the_seed_flow_post_then_get_delivers_the_result_on_the_stream() {
     assert!(docs.as_array().unwrap().len() >= 3);
 
     // Step 5: GET /mcp with the session streams the same result, with keep-alives.
-    let mut stream = h
-        .http
-        .get(h.url())
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &sid)
-        .send()
-        .await
-        .unwrap();
+    let mut stream = h.open_stream(&sid).await;
     assert_eq!(stream.status(), 200);
     assert!(stream.headers()["content-type"]
         .to_str()
@@ -358,14 +351,7 @@ async fn a_reader_that_stops_reading_loses_its_stream_not_the_servers_memory() {
         .unwrap()
         .to_owned();
     // Open the stream and never read it.
-    let stalled = h
-        .http
-        .get(h.url())
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &sid)
-        .send()
-        .await
-        .unwrap();
+    let stalled = h.open_stream(&sid).await;
     assert_eq!(stalled.status(), 200);
     // Big results fill the socket buffers, then the bounded queue; calls must stay quick.
     let started = std::time::Instant::now();
@@ -397,14 +383,7 @@ async fn a_reader_that_stops_reading_loses_its_stream_not_the_servers_memory() {
         assert_eq!(resp.status(), 200);
     }
     // The client may reconnect: the newest results (bounded) are waiting for it.
-    let mut fresh = h
-        .http
-        .get(h.url())
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &sid)
-        .send()
-        .await
-        .unwrap();
+    let mut fresh = h.open_stream(&sid).await;
     let text = read_sse(&mut fresh, |s| s.contains("\"id\":130")).await;
     assert!(
         text.contains("\"id\":130"),
@@ -687,14 +666,7 @@ async fn a_call_stuck_in_coda_answers_at_the_deadline_and_is_not_abandoned() {
         pending["status"].as_str().unwrap().contains("GET /mcp"),
         "{reply}"
     );
-    let mut stream = h
-        .http
-        .get(h.url())
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &sid)
-        .send()
-        .await
-        .unwrap();
+    let mut stream = h.open_stream(&sid).await;
     let text = read_sse(&mut stream, |s| s.contains("Demo User")).await;
     let last = text
         .lines()
@@ -792,14 +764,7 @@ async fn large_results_stay_under_chatgpts_limit_on_actions_and_the_direct_flow(
         "{list}"
     );
     // The stream carries the same answers, each under the limit too.
-    let mut stream = h
-        .http
-        .get(h.url())
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &sid)
-        .send()
-        .await
-        .unwrap();
+    let mut stream = h.open_stream(&sid).await;
     let events = read_sse(&mut stream, |s| s.contains("\"id\":3")).await;
     let sizes: Vec<usize> = events
         .lines()

@@ -9,16 +9,6 @@ use std::time::Duration;
 use common::Harness;
 use serde_json::{json, Value};
 
-fn dashboard_token(h: &Harness) -> String {
-    h.server
-        .state
-        .engine
-        .config()
-        .dashboard_token
-        .expose()
-        .to_owned()
-}
-
 #[tokio::test]
 async fn the_dashboard_needs_its_token_and_sets_a_cookie() {
     let h = Harness::start().await;
@@ -54,7 +44,7 @@ async fn the_dashboard_needs_its_token_and_sets_a_cookie() {
             .status(),
         401
     );
-    let token = dashboard_token(&h);
+    let token = h.dashboard_token();
     let resp = plain
         .get(format!("{}/ui/?token={token}", h.base()))
         .send()
@@ -123,7 +113,7 @@ async fn the_tunnel_never_reaches_the_dashboard() {
         .await
         .unwrap();
     });
-    let token = dashboard_token(&h);
+    let token = h.dashboard_token();
     for path in [
         format!("/ui/?token={token}"),
         "/api/state".into(),
@@ -154,7 +144,7 @@ async fn tool(h: &Harness, sid: &str, id: u64, name: &str, args: Value) {
 #[tokio::test]
 async fn events_resume_after_a_drop_without_loss_or_duplicates_and_calls_are_kept() {
     let h = Harness::start().await;
-    let token = dashboard_token(&h);
+    let token = h.dashboard_token();
     let sid = h.raw_session("2025-06-18").await;
     tool(&h, &sid, 1, "coda_whoami", json!({})).await;
     let state: Value = h
@@ -277,7 +267,7 @@ async fn events_resume_after_a_drop_without_loss_or_duplicates_and_calls_are_kep
 #[tokio::test]
 async fn a_sessions_open_streams_are_counted_while_they_last() {
     let h = Harness::start().await;
-    let token = dashboard_token(&h);
+    let token = h.dashboard_token();
     let sid = h.raw_session("2025-06-18").await;
     let open_streams = || async {
         let state: Value = h
@@ -380,7 +370,7 @@ fn log_event(message: String) -> coda_mcp::events::EventKind {
 #[tokio::test]
 async fn a_lagging_listener_loses_its_stream_and_the_replay_fills_the_gap() {
     let h = Harness::start().await;
-    let token = dashboard_token(&h);
+    let token = h.dashboard_token();
     let engine = h.server.state.engine.clone();
     let bus = engine.events();
     let open = |last: Option<u64>| {
@@ -457,7 +447,7 @@ async fn a_lagging_listener_loses_its_stream_and_the_replay_fills_the_gap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_events_carry_live_numbers_while_a_dashboard_listens() {
     let h = Harness::start().await;
-    let token = dashboard_token(&h);
+    let token = h.dashboard_token();
     let mut stream = h
         .http
         .get(format!("{}/api/events", h.base()))
@@ -529,7 +519,7 @@ async fn status_events_carry_live_numbers_while_a_dashboard_listens() {
 #[tokio::test]
 async fn dashboard_pages_carry_a_content_security_policy() {
     let h = Harness::start().await;
-    let token = dashboard_token(&h);
+    let token = h.dashboard_token();
     for file in ["", "app.js", "style.css"] {
         let r = h
             .http

@@ -549,14 +549,7 @@ async fn the_public_host_is_the_public_face_even_on_the_loopback_listener() {
         c.public_hosts = vec![PUBLIC_HOST.into()];
     })
     .await;
-    let dash = h
-        .server
-        .state
-        .engine
-        .config()
-        .dashboard_token
-        .expose()
-        .to_owned();
+    let dash = h.dashboard_token();
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -766,6 +759,7 @@ fn without_a_keychain_the_key_is_shown_once_on_stdout_for_this_run() {
 }
 
 /// Collects a pipe in the background so a chatty child never blocks on a full pipe.
+/// Reads a child's pipe to its end on a thread, so the child never blocks on a full pipe.
 fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         let mut s = String::new();
@@ -774,11 +768,12 @@ fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String
     })
 }
 
-#[test]
-fn no_auth_is_announced_on_stderr_whatever_the_log_level() {
+/// Starts `serve` with these arguments and environment, waits for its ready line, stops it,
+/// and returns (ready line, everything it wrote to stderr).
+fn serve_until_ready(args: &[&str], env: &[(&str, &str)]) -> (String, String) {
     let mut child = bin()
-        .args(["serve", "--demo", "--no-auth", "--port", "0"])
-        .env("RUST_LOG", "off")
+        .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -788,10 +783,18 @@ fn no_auth_is_announced_on_stderr_whatever_the_log_level() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut ready)
         .unwrap();
-    assert!(ready.contains("/mcp"), "{ready}");
     let _ = child.kill();
     let _ = child.wait();
-    let err = err.join().unwrap();
+    (ready, err.join().unwrap())
+}
+
+#[test]
+fn no_auth_is_announced_on_stderr_whatever_the_log_level() {
+    let (ready, err) = serve_until_ready(
+        &["serve", "--demo", "--no-auth", "--port", "0"],
+        &[("RUST_LOG", "off")],
+    );
+    assert!(ready.contains("/mcp"), "{ready}");
     assert!(
         err.contains("AUTHENTICATION IS OFF (--no-auth)"),
         "with logging off, stderr still warns: {err:?}"
@@ -815,23 +818,14 @@ fn weak_connection_keys_from_the_environment_are_refused_or_warned_about() {
     );
 
     // Long enough but not one of ours (a Coda token in the wrong variable?): a clear warning.
-    let mut child = bin()
-        .args(["serve", "--demo", "--port", "0"])
-        .env("CODA_MCP_KEY", "pat_0123456789abcdef0123456789abcdef")
-        .env("RUST_LOG", "off")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let err = drain(child.stderr.take().unwrap());
-    let mut ready = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut ready)
-        .unwrap();
+    let (ready, err) = serve_until_ready(
+        &["serve", "--demo", "--port", "0"],
+        &[
+            ("CODA_MCP_KEY", "pat_0123456789abcdef0123456789abcdef"),
+            ("RUST_LOG", "off"),
+        ],
+    );
     assert!(ready.contains("/mcp"), "it still serves: {ready}");
-    let _ = child.kill();
-    let _ = child.wait();
-    let err = err.join().unwrap();
     assert!(err.contains("does not start with `cmk_`"), "{err:?}");
     assert!(
         !err.contains("0123456789abcdef0123"),

@@ -435,15 +435,6 @@ async fn an_endpoint_still_online_elsewhere_is_retried_not_given_up() {
 async fn a_new_public_url_is_announced_across_tunnel_and_app_restarts() {
     let dir = std::env::temp_dir().join(format!("coda-mcp-tunnel-{}", uuid::Uuid::new_v4()));
     let with_dir = |config: &mut coda_mcp::EngineConfig| config.data_dir = Some(dir.clone());
-    let dash = |h: &Harness| {
-        h.server
-            .state
-            .engine
-            .config()
-            .dashboard_token
-            .expose()
-            .to_owned()
-    };
 
     // First run: the first URL is remembered; nothing to re-copy yet.
     let h = Harness::start_with(common::quick_demo(), with_dir).await;
@@ -513,7 +504,7 @@ async fn a_new_public_url_is_announced_across_tunnel_and_app_restarts() {
     let state: Value = h
         .http
         .get(format!("{}/api/state", h.base()))
-        .bearer_auth(dash(&h))
+        .bearer_auth(h.dashboard_token())
         .send()
         .await
         .unwrap()

@@ -198,6 +198,29 @@ impl Harness {
         self.demo.shutdown();
     }
 
+    /// Opens a session's standalone SSE stream (`GET /mcp`), where the seed's direct calls
+    /// and server messages arrive.
+    pub async fn open_stream(&self, sid: &str) -> reqwest::Response {
+        self.http
+            .get(self.url())
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", sid)
+            .send()
+            .await
+            .expect("GET /mcp")
+    }
+
+    /// The dashboard token this server was started with (what `/ui/?token=` carries).
+    pub fn dashboard_token(&self) -> String {
+        self.server
+            .state
+            .engine
+            .config()
+            .dashboard_token
+            .expose()
+            .to_owned()
+    }
+
     /// The protocol version negotiated by a session this harness opened.
     pub fn version_of(&self, session: &str) -> String {
         self.versions
