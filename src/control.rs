@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::Router;
 use serde_json::{json, Value};
 
 use crate::coda::{CodaRequest, Secret};
@@ -93,8 +92,8 @@ pub struct Controls {
     tunnel: tokio::sync::Mutex<Option<Tunnel>>,
     /// The last public URL, across tunnel restarts (and, in the data directory, app restarts).
     url_memory: std::sync::OnceLock<UrlMemory>,
-    /// The public router the tunnel serves; set by the server once built, cleared at shutdown.
-    public_router: std::sync::Mutex<Option<Router>>,
+    /// The public face the tunnel serves; set by the server once built, cleared at shutdown.
+    public_face: std::sync::Mutex<Option<crate::http::Face>>,
 }
 
 impl Controls {
@@ -105,13 +104,13 @@ impl Controls {
             options,
             tunnel: Default::default(),
             url_memory: Default::default(),
-            public_router: Default::default(),
+            public_face: Default::default(),
         }
     }
 
-    /// Hands over the router the tunnel serves (the HTTP layer does, once it is built).
-    pub fn set_public_router(&self, router: Option<Router>) {
-        *self.public_router.lock().expect("router") = router;
+    /// Hands over the face the tunnel serves (the HTTP layer does, once it is built).
+    pub fn set_public_face(&self, face: Option<crate::http::Face>) {
+        *self.public_face.lock().expect("public face") = face;
     }
 
     /// Where the Claude entry points: this face's own program unless told otherwise.
@@ -226,10 +225,10 @@ impl Controls {
             .tunnel_provider
             .clone()
             .ok_or(ControlError::NoTunnel)?;
-        let router = self
-            .public_router
+        let face = self
+            .public_face
             .lock()
-            .expect("router")
+            .expect("public face")
             .clone()
             .ok_or(ControlError::NoTunnel)?;
         let mut slot = self.tunnel.lock().await;
@@ -256,7 +255,7 @@ impl Controls {
             .clone();
         let tunnel = Tunnel::start_with(
             provider,
-            router,
+            face,
             engine.clone(),
             self.options.tunnel_backoff,
             memory,
@@ -341,9 +340,9 @@ impl Controls {
         self.options.settings_path.is_some()
     }
 
-    /// Closes the tunnel and lets go of the router (at shutdown).
+    /// Closes the tunnel and lets go of the public face (at shutdown).
     pub async fn shutdown(&self) {
         self.stop_tunnel().await;
-        self.set_public_router(None);
+        self.set_public_face(None);
     }
 }

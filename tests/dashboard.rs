@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::Harness;
+use common::{serve_public_face, Harness};
 use serde_json::{json, Value};
 
 #[tokio::test]
@@ -102,17 +101,7 @@ async fn the_dashboard_needs_its_token_and_sets_a_cookie() {
 #[tokio::test]
 async fn the_tunnel_never_reaches_the_dashboard() {
     let h = Harness::start().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let public = h.server.public_router();
-    let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            public.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+    let (base, task) = serve_public_face(&h).await;
     let token = h.dashboard_token();
     for path in [
         format!("/ui/?token={token}"),
@@ -132,7 +121,7 @@ async fn the_tunnel_never_reaches_the_dashboard() {
             "{path} is not served through the tunnel"
         );
     }
-    task.abort();
+    task.cancel();
     h.stop().await;
 }
 

@@ -4,11 +4,10 @@ mod common;
 mod upstream;
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{connect_with, quick_demo, Harness, TEST_KEY};
+use common::{connect_with, quick_demo, serve_public_face, Harness, TEST_KEY};
 use serde_json::{json, Value};
 
 const PING: &str = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
@@ -195,17 +194,8 @@ async fn no_auth_opens_loopback_only_never_the_public_face() {
         200,
         "--no-auth serves loopback without a key"
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let public_url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    let public = h.server.public_router();
-    let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            public.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+    let (public_base, task) = serve_public_face(&h).await;
+    let public_url = format!("{public_base}/mcp");
     assert_eq!(
         post_as(&public_url, None, INIT, None).await.status(),
         401,
@@ -217,15 +207,32 @@ async fn no_auth_opens_loopback_only_never_the_public_face() {
             .status(),
         200
     );
-    task.abort();
+    task.cancel();
     h.stop().await;
+}
+
+/// The idle timeout of the expiry tests: long beside the few milliseconds their set-up takes,
+/// so a slow machine cannot expire a session before the test means it to.
+const IDLE: Duration = Duration::from_secs(2);
+
+/// Waits (bounded, well past [`IDLE`]) until the server holds no session, without touching
+/// any (it reads the count the server keeps, as `/health` does).
+async fn all_expire(h: &Harness) -> bool {
+    let until = tokio::time::Instant::now() + IDLE + Duration::from_secs(20);
+    while tokio::time::Instant::now() < until {
+        if h.server.state.session_count().await == 0 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
 }
 
 #[tokio::test]
 async fn sessions_are_capped_and_expire_when_idle() {
     let h = Harness::start_with(quick_demo(), |c| {
         c.max_sessions = 2;
-        c.session_idle_timeout = Duration::from_millis(700);
+        c.session_idle_timeout = IDLE;
     })
     .await;
     let a = h.raw_session("2025-06-18").await;
@@ -238,7 +245,7 @@ async fn sessions_are_capped_and_expire_when_idle() {
         .as_str()
         .unwrap()
         .contains("maximum"));
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(all_expire(&h).await, "idle sessions expire");
     assert_eq!(
         post_as(&h.url(), Some(TEST_KEY), PING, Some(&a))
             .await
@@ -325,7 +332,7 @@ fn session_id(resp: &reqwest::Response) -> String {
 async fn direct_sessions_are_capped_expire_and_may_be_named_by_the_client() {
     let h = Harness::start_with(quick_demo(), |c| {
         c.max_sessions = 3;
-        c.session_idle_timeout = Duration::from_millis(700);
+        c.session_idle_timeout = IDLE;
     })
     .await;
     // The seed's step 4: ChatGPT names the session on its first POST and the server keeps
@@ -368,7 +375,7 @@ async fn direct_sessions_are_capped_expire_and_may_be_named_by_the_client() {
         404
     );
     // An expired direct session is gone: its stream is 404 and it holds no place any more.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(all_expire(&h).await, "idle sessions expire");
     assert_eq!(
         session_request(reqwest::Method::GET, &h.url(), TEST_KEY, &a)
             .await
@@ -636,7 +643,7 @@ struct NoTunnel;
 impl coda_mcp::tunnel::TunnelProvider for NoTunnel {
     fn open(
         &self,
-        _app: axum::Router,
+        _app: coda_mcp::http::Face,
     ) -> futures::future::BoxFuture<
         'static,
         Result<coda_mcp::tunnel::OpenTunnel, coda_mcp::tunnel::TunnelError>,

@@ -34,7 +34,10 @@ struct Setup {
 struct Offline;
 
 impl TunnelProvider for Offline {
-    fn open(&self, _app: axum::Router) -> BoxFuture<'static, Result<OpenTunnel, TunnelError>> {
+    fn open(
+        &self,
+        _app: coda_mcp::http::Face,
+    ) -> BoxFuture<'static, Result<OpenTunnel, TunnelError>> {
         async { Err(TunnelError::Unreachable("offline test".into())) }.boxed()
     }
 }

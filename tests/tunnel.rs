@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
 use coda_mcp::coda::Secret;
+use coda_mcp::http::Face;
 use coda_mcp::tunnel::ngrok::NgrokProvider;
 use coda_mcp::tunnel::{Backoff, OpenTunnel, Tunnel, TunnelError, TunnelProvider, TunnelState};
 use common::{Harness, TEST_KEY};
@@ -59,7 +59,7 @@ impl FakeProvider {
 struct Shared(Arc<FakeProvider>);
 
 impl TunnelProvider for Shared {
-    fn open(&self, app: Router) -> BoxFuture<'static, Result<OpenTunnel, TunnelError>> {
+    fn open(&self, app: Face) -> BoxFuture<'static, Result<OpenTunnel, TunnelError>> {
         let this = self.0.clone();
         async move {
             this.opens.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -75,14 +75,7 @@ impl TunnelProvider for Shared {
             let stop = close.clone();
             let (drop_tx, drop_rx) = tokio::sync::oneshot::channel();
             this.opened.lock().unwrap().push((addr, drop_tx));
-            let server = tokio::spawn(async move {
-                axum::serve(
-                    listener,
-                    app.into_make_service_with_connect_info::<SocketAddr>(),
-                )
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-            });
+            let server = tokio::spawn(app.serve(listener, stop));
             let stop = close.clone();
             let closed = async move {
                 let _ = drop_rx.await;
@@ -141,7 +134,7 @@ async fn tunnel_up_drop_reconnect_with_new_url_and_stop() {
     ]);
     let tunnel = Tunnel::start(
         Arc::new(Shared(fake.clone())),
-        h.server.public_router(),
+        h.server.public_face(),
         engine.clone(),
         FAST,
     );
@@ -237,7 +230,7 @@ async fn permanent_failures_stop_retrying_with_a_clear_error() {
     let fake = FakeProvider::new(vec![Err(TunnelError::Refused("invalid authtoken".into()))]);
     let tunnel = Tunnel::start(
         Arc::new(Shared(fake.clone())),
-        h.server.public_router(),
+        h.server.public_face(),
         h.server.state.engine.clone(),
         FAST,
     );
@@ -268,7 +261,7 @@ async fn real_ngrok_without_an_authtoken_fails_clearly_and_the_server_keeps_serv
     let provider = NgrokProvider::new(None, Some("coda.example.ngrok.app".into()));
     let tunnel = Tunnel::start(
         Arc::new(provider),
-        h.server.public_router(),
+        h.server.public_face(),
         h.server.state.engine.clone(),
         FAST,
     );
@@ -302,7 +295,7 @@ async fn real_ngrok_unreachable_retries_on_our_schedule_without_leaking_the_auth
         NgrokProvider::new(Some(Secret::new(secret)), None).with_server_addr("127.0.0.1:9");
     let tunnel = Tunnel::start(
         Arc::new(provider),
-        h.server.public_router(),
+        h.server.public_face(),
         h.server.state.engine.clone(),
         FAST,
     );
@@ -375,7 +368,7 @@ async fn measured_latency_goes_on_the_bus_while_up() {
     let (_, mut rx) = engine.events().subscribe(None);
     let tunnel = Tunnel::start(
         Arc::new(Shared(fake.clone())),
-        h.server.public_router(),
+        h.server.public_face(),
         engine.clone(),
         FAST,
     );
@@ -417,7 +410,7 @@ async fn an_endpoint_still_online_elsewhere_is_retried_not_given_up() {
     ]);
     let tunnel = Tunnel::start(
         Arc::new(Shared(fake.clone())),
-        h.server.public_router(),
+        h.server.public_face(),
         h.server.state.engine.clone(),
         FAST,
     );
@@ -443,7 +436,7 @@ async fn a_new_public_url_is_announced_across_tunnel_and_app_restarts() {
     let run = |url: &'static str, engine: &coda_mcp::Engine, h: &Harness| {
         Tunnel::start(
             Arc::new(Shared(FakeProvider::new(vec![Ok(url)]))),
-            h.server.public_router(),
+            h.server.public_face(),
             engine.clone(),
             FAST,
         )

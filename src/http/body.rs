@@ -1,69 +1,358 @@
-//! Reads each request's body (up to [`MAX_BODY_BYTES`]) before anything answers it.
+//! Request bodies are read only once the request is known to be wanted.
 //!
-//! The layers in front of the handlers refuse requests early — 401 without a key, 403 for a
-//! foreign Host, 429 over the rate — and a refusal sent while the client is still writing
-//! the body leaves hyper unable to keep the connection alive: it closes it under a client
-//! that is about to reuse it, and that client's next request fails with a broken pipe.
-//! Reading the body first keeps every refusal a clean answer on a live connection; a body
-//! over the limit is answered 413 here (as a JSON-RPC error on `/mcp`) with
-//! `Connection: close`, since the rest of it was never read.
+//! [`hold`] (outside every check) sets each request's body aside, so Host/Origin, the caller
+//! and the limits are all decided from the headers alone. [`read`] (after the checks) reads
+//! the body: within [`MAX_BODY_BYTES`], within [`BODY_TIMEOUT`], and within the caller's share
+//! of a global budget of bytes held in request bodies ([`BodyBudget`]), so nobody can make
+//! the server hold more than that however many connections they open.
+//!
+//! A request refused before its body was read (a foreign Host, no key, over its rate) must
+//! not leave the connection in a state the client cannot see: hyper closes a connection
+//! whose request body was not read, under a client that may be about to reuse it. So a
+//! small rest (≤ [`DRAIN_BYTES`], the size of any real refused request) is read and
+//! dropped before answering, keeping the connection usable; anything larger is not read at
+//! all and the answer says `Connection: close`.
 
-use axum::body::Body;
-use axum::extract::Request;
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use http_body_util::BodyExt;
 use serde_json::Value;
 
+use super::auth::Principal;
 use super::guard::{jsonrpc_error, MAX_BODY_BYTES};
+use super::Caller;
 
-/// The layer.
-pub async fn read_first(req: Request, next: Next) -> Response {
-    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-        return next.run(req).await;
+/// How long a client may take to send a whole request body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A refused request's unread body up to this size is read (and dropped) so its connection
+/// stays usable; a bigger one is not read and its connection is closed.
+pub const DRAIN_BYTES: u64 = 64 * 1024;
+/// How long draining a refused request's small body may take.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// An authenticated caller's over-limit body is read and dropped up to this size (so the
+/// client sees the 413 rather than a reset connection); beyond it the connection is cut.
+const DISCARD_BYTES: u64 = 4 * MAX_BODY_BYTES as u64;
+
+/// Bytes held in request bodies being read, by everyone together.
+const BUDGET_TOTAL: usize = 64 * 1024 * 1024;
+/// Of which callers other than the owner may hold at most this much together (the rest is
+/// the owner's reserve) …
+const BUDGET_GUESTS: usize = 48 * 1024 * 1024;
+/// … and each one of them at most this much (two bodies of the largest size).
+const BUDGET_PER_GUEST: usize = 2 * MAX_BODY_BYTES;
+
+/// A request's body, set aside by [`hold`] until [`read`] takes it.
+#[derive(Clone)]
+struct Held(Arc<Mutex<Option<Body>>>);
+
+impl Held {
+    fn take(&self) -> Option<Body> {
+        self.0.lock().expect("held body").take()
     }
-    let mcp = req.uri().path() == "/mcp";
-    let (parts, body) = req.into_parts();
-    match http_body_util::Limited::new(body, MAX_BODY_BYTES)
-        .collect()
+}
+
+/// The layer outside every check: sets the body aside, and settles it after the answer if
+/// nothing read it.
+pub async fn hold(req: Request, next: Next) -> Response {
+    let (mut parts, body) = req.into_parts();
+    if body.is_end_stream() {
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    let held = Held(Arc::new(Mutex::new(Some(body))));
+    parts.extensions.insert(held.clone());
+    let response = next.run(Request::from_parts(parts, Body::empty())).await;
+    match held.take() {
+        None => response,
+        Some(unread) => settle(unread, response).await,
+    }
+}
+
+/// Answers a request whose body was never read: drains a small body (the connection stays
+/// usable), or closes the connection under a large or endless one.
+async fn settle(body: Body, mut response: Response) -> Response {
+    let small = body.size_hint().upper().is_some_and(|n| n <= DRAIN_BYTES);
+    if small {
+        let drained = tokio::time::timeout(
+            DRAIN_TIMEOUT,
+            http_body_util::Limited::new(body, DRAIN_BYTES as usize).collect(),
+        )
+        .await;
+        if matches!(drained, Ok(Ok(_))) {
+            return response;
+        }
+    }
+    close(&mut response);
+    response
+}
+
+fn close(response: &mut Response) {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+}
+
+/// Request-body bytes held right now, in all, by guests together, and per guest.
+#[derive(Default)]
+struct Usage {
+    total: usize,
+    guests: usize,
+    per_guest: HashMap<Principal, usize>,
+}
+
+/// The global budget of bytes held in request bodies while they are read and handled:
+/// [`BUDGET_TOTAL`] in all, of which guests (pass-through callers) may hold
+/// [`BUDGET_GUESTS`] together and [`BUDGET_PER_GUEST`] each, so the owner always keeps a
+/// reserve.
+#[derive(Clone, Default)]
+pub struct BodyBudget {
+    usage: Arc<Mutex<Usage>>,
+}
+
+/// Bytes of the budget held for one request; given back when dropped.
+struct Lease {
+    budget: BodyBudget,
+    principal: Principal,
+    bytes: usize,
+}
+
+/// The budget has no room for more of this caller's bytes right now.
+struct NoRoom;
+
+impl BodyBudget {
+    fn lease(&self, principal: Principal) -> Lease {
+        Lease {
+            budget: self.clone(),
+            principal,
+            bytes: 0,
+        }
+    }
+
+    /// Bytes held right now (for tests).
+    #[cfg(test)]
+    fn held(&self) -> usize {
+        self.usage.lock().expect("budget").total
+    }
+}
+
+impl Lease {
+    /// Takes `n` more bytes of the budget for this request.
+    fn grow(&mut self, n: usize) -> Result<(), NoRoom> {
+        let mut usage = self.budget.usage.lock().expect("budget");
+        if usage.total + n > BUDGET_TOTAL {
+            return Err(NoRoom);
+        }
+        if self.principal != Principal::Owner {
+            let mine = usage.per_guest.get(&self.principal).copied().unwrap_or(0);
+            if usage.guests + n > BUDGET_GUESTS || mine + n > BUDGET_PER_GUEST {
+                return Err(NoRoom);
+            }
+            usage.guests += n;
+            *usage.per_guest.entry(self.principal).or_default() += n;
+        }
+        usage.total += n;
+        self.bytes += n;
+        Ok(())
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if self.bytes == 0 {
+            return;
+        }
+        let mut usage = self.budget.usage.lock().expect("budget");
+        usage.total -= self.bytes;
+        if self.principal != Principal::Owner {
+            usage.guests -= self.bytes;
+            if let Some(mine) = usage.per_guest.get_mut(&self.principal) {
+                *mine -= self.bytes;
+                if *mine == 0 {
+                    usage.per_guest.remove(&self.principal);
+                }
+            }
+        }
+    }
+}
+
+/// Why a body could not be read.
+enum Unread {
+    TooLarge,
+    TimedOut,
+    Busy,
+    Broken(String),
+}
+
+/// Reads `body` into memory within the limit, the time and the lease.
+async fn read_within(body: &mut Body, lease: &mut Lease) -> Result<Bytes, Unread> {
+    if let Some(declared) = body.size_hint().exact() {
+        if declared > MAX_BODY_BYTES as u64 {
+            return Err(Unread::TooLarge);
+        }
+        // Known up front: take it all at once, so a request the budget cannot hold is
+        // refused before a byte is read.
+        lease
+            .grow(declared as usize)
+            .map_err(|NoRoom| Unread::Busy)?;
+    }
+    let reserved = lease.bytes;
+    let reading = async {
+        let mut buffer = Vec::with_capacity(reserved);
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| Unread::Broken(e.to_string()))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            if buffer.len() + data.len() > MAX_BODY_BYTES {
+                return Err(Unread::TooLarge);
+            }
+            let beyond = (buffer.len() + data.len()).saturating_sub(lease.bytes);
+            if beyond > 0 {
+                lease.grow(beyond).map_err(|NoRoom| Unread::Busy)?;
+            }
+            buffer.extend_from_slice(&data);
+        }
+        Ok(Bytes::from(buffer))
+    };
+    tokio::time::timeout(BODY_TIMEOUT, reading)
         .await
-    {
-        Ok(read) => {
-            next.run(Request::from_parts(parts, Body::from(read.to_bytes())))
-                .await
+        .unwrap_or(Err(Unread::TimedOut))
+}
+
+/// Reads and drops the rest of an over-limit body (bounded in bytes and time), so the
+/// client reads the 413 instead of meeting a connection closed mid-upload.
+async fn discard(body: &mut Body) {
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        let mut seen: u64 = 0;
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+            if seen > DISCARD_BYTES {
+                break;
+            }
         }
-        Err(e) => {
-            let too_large = e
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some();
-            let (status, code, message) = if too_large {
-                (
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too_large",
-                    format!(
-                        "Request body exceeds the {} MiB limit",
-                        MAX_BODY_BYTES >> 20
-                    ),
-                )
-            } else {
-                (
-                    StatusCode::BAD_REQUEST,
-                    "bad_body",
-                    format!("Could not read the request body: {e}"),
-                )
-            };
-            let mut resp = if mcp {
-                let rpc_code = if too_large { -32600 } else { -32700 };
-                jsonrpc_error(status, Value::Null, rpc_code, message)
-            } else {
-                super::actions::error(status, code, message)
-            };
-            // The rest of the body was never read, so this connection cannot carry another
-            // request: say so, or the client would reuse it and fail on the next request.
-            resp.headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            resp
+    })
+    .await;
+}
+
+/// The layer after the checks: reads the held body for the handler (a JSON-RPC error on
+/// `/mcp`, the actions' error shape elsewhere, when it cannot).
+pub async fn read(State(budget): State<BodyBudget>, req: Request, next: Next) -> Response {
+    let Some(held) = req.extensions().get::<Held>().cloned() else {
+        return next.run(req).await;
+    };
+    let Some(mut body) = held.take() else {
+        return next.run(req).await;
+    };
+    let principal = req
+        .extensions()
+        .get::<Caller>()
+        .map(Caller::principal)
+        .unwrap_or(Principal::Owner);
+    let mcp = req.uri().path() == "/mcp";
+    let (parts, _) = req.into_parts();
+    let mut lease = budget.lease(principal);
+    let unread = match read_within(&mut body, &mut lease).await {
+        Ok(bytes) => {
+            // The lease lasts until the answer is ready: the bytes are handled until then.
+            let response = next
+                .run(Request::from_parts(parts, Body::from(bytes)))
+                .await;
+            drop(lease);
+            return response;
         }
+        Err(unread) => unread,
+    };
+    drop(lease);
+    if matches!(unread, Unread::TooLarge) {
+        discard(&mut body).await;
+    }
+    let (status, code, message) = match unread {
+        Unread::TooLarge => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "Request body exceeds the {} MiB limit",
+                MAX_BODY_BYTES >> 20
+            ),
+        ),
+        Unread::TimedOut => (
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!(
+                "The request body did not arrive within {} s",
+                BODY_TIMEOUT.as_secs()
+            ),
+        ),
+        Unread::Busy => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "The server is holding as many request bodies as it allows for this caller right now; retry in a moment".to_owned(),
+        ),
+        Unread::Broken(e) => (
+            StatusCode::BAD_REQUEST,
+            "bad_body",
+            format!("Could not read the request body: {e}"),
+        ),
+    };
+    let mut response = if mcp {
+        let rpc_code = match status {
+            StatusCode::BAD_REQUEST => -32700,
+            StatusCode::PAYLOAD_TOO_LARGE => -32600,
+            _ => -32000,
+        };
+        jsonrpc_error(status, Value::Null, rpc_code, message)
+    } else {
+        super::actions::error(status, code, message)
+    };
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    // What was not read of the body is not read now (the reader gave up, or it is too
+    // big to want), so the connection cannot carry another request: say so.
+    close(&mut response);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guests_share_the_budget_and_the_owner_keeps_a_reserve() {
+        let budget = BodyBudget::default();
+        let guest = |n: u8| Principal::Token([n; 32]);
+        let mut one = budget.lease(guest(1));
+        one.grow(BUDGET_PER_GUEST)
+            .ok()
+            .expect("a guest's own share");
+        assert!(one.grow(1).is_err(), "no more than its share");
+        // Other guests fill what guests may hold together.
+        let mut others = Vec::new();
+        for n in 2.. {
+            let mut lease = budget.lease(guest(n));
+            if lease.grow(BUDGET_PER_GUEST).is_err() {
+                break;
+            }
+            others.push(lease);
+        }
+        assert_eq!(budget.held(), BUDGET_GUESTS);
+        // The owner still has its reserve.
+        let mut owner = budget.lease(Principal::Owner);
+        owner
+            .grow(BUDGET_TOTAL - BUDGET_GUESTS)
+            .ok()
+            .expect("the owner's reserve");
+        assert!(owner.grow(1).is_err(), "the total is the total");
+        drop((one, others, owner));
+        assert_eq!(budget.held(), 0, "every byte given back");
     }
 }

@@ -66,7 +66,14 @@ const FILES: &[(&str, &str, &str)] = &[
 ];
 
 /// The dashboard's routes (local face only).
-pub fn routes(state: AppState) -> Router {
+pub fn routes<L>(state: AppState, read_body: L) -> Router
+where
+    L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+    L::Service:
+        tower::Service<Request, Error = std::convert::Infallible> + Clone + Send + Sync + 'static,
+    <L::Service as tower::Service<Request>>::Response: IntoResponse + 'static,
+    <L::Service as tower::Service<Request>>::Future: Send + 'static,
+{
     Router::new()
         .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
         .route("/ui/", get(file))
@@ -77,6 +84,8 @@ pub fn routes(state: AppState) -> Router {
         .route("/api/calls.csv", get(api_calls_csv))
         .route("/api/key/reveal", post(api_reveal_key))
         .merge(super::setup::routes())
+        // The body is read only once the dashboard token has been checked.
+        .layer(read_body)
         .layer(middleware::from_fn_with_state(state.clone(), check))
         .with_state(state)
 }

@@ -6,6 +6,7 @@
 mod actions;
 mod auth;
 mod body;
+mod conn;
 mod dashboard;
 mod direct;
 mod drain;
@@ -33,6 +34,8 @@ use crate::engine::Engine;
 use crate::mcp::CodaMcp;
 
 pub use auth::Caller;
+pub use body::{BODY_TIMEOUT, DRAIN_BYTES};
+pub use conn::{ConnLimits, Face, HEADER_TIMEOUT};
 pub use guard::{classify_message, Message, MAX_BODY_BYTES};
 pub use origin::HostPolicy;
 
@@ -56,6 +59,8 @@ pub struct AppState {
     local_url: Arc<str>,
     /// What the person can change while it runs (Setup, tray).
     pub controls: Arc<crate::control::Controls>,
+    /// Bytes held in request bodies, shared by both faces.
+    bodies: body::BodyBudget,
 }
 
 impl AppState {
@@ -76,9 +81,9 @@ impl AppState {
 /// The two faces of the server over one engine and one set of sessions.
 pub struct Routers {
     /// For the loopback listener.
-    pub local: Router,
+    pub local: Face,
     /// For the public tunnel.
-    pub public: Router,
+    pub public: Face,
     /// Shared state (sessions, engine).
     pub state: AppState,
 }
@@ -122,14 +127,20 @@ pub fn routers(
         drain: Arc::default(),
         local_url: local_url.into(),
         controls,
+        bodies: body::BodyBudget::default(),
     };
     let limiter = limits::ClientLimiter::default();
     let policy = HostPolicy {
         public: engine.public().clone(),
     };
+    // Outermost first, every request is: counted for graceful shutdown → its body set
+    // aside → Host/Origin checked → the caller authenticated → held to its rate and
+    // sessions → only then its body read (within the budget) → handled.
+    let read_body = || middleware::from_fn_with_state(state.bodies.clone(), body::read);
     let face = |public: bool| {
         let authenticated = |router: Router| {
             router
+                .layer(read_body())
                 .layer(middleware::from_fn_with_state(
                     (state.clone(), limiter.clone()),
                     limits::check,
@@ -152,23 +163,23 @@ pub fn routers(
             .merge(if public {
                 Router::new()
             } else {
-                dashboard::routes(state.clone())
+                dashboard::routes(state.clone(), read_body())
             })
             .layer(middleware::from_fn_with_state(
                 policy.clone(),
                 origin::check,
             ))
-            // Outside every refusal, so none answers before the body is read.
-            .layer(middleware::from_fn(body::read_first))
+            // Outside every check: none of them needs the body, and none reads it.
+            .layer(middleware::from_fn(body::hold))
             .layer(middleware::from_fn_with_state(
                 state.drain.clone(),
                 drain::track,
             ))
     };
-    let public = face(true);
-    state.controls.set_public_router(Some(public.clone()));
+    let public = Face::new(face(true), ConnLimits::PUBLIC);
+    state.controls.set_public_face(Some(public.clone()));
     Routers {
-        local: face(false),
+        local: Face::new(face(false), ConnLimits::LOCAL),
         public,
         state,
     }
@@ -201,7 +212,7 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// Shared state (session count, engine).
     pub state: AppState,
-    public: Router,
+    public: Face,
     cancel: CancellationToken,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -212,8 +223,8 @@ impl RunningServer {
         format!("http://{}/mcp", self.addr)
     }
 
-    /// The router for the public face (the tunnel forwards to it).
-    pub fn public_router(&self) -> Router {
+    /// The public face (the tunnel hands it its connections).
+    pub fn public_face(&self) -> Face {
         self.public.clone()
     }
 
@@ -273,14 +284,7 @@ pub async fn start_with(
     });
     memory::spawn(cancel.clone());
     let stop = cancel.clone();
-    let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            local.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await
-    });
+    let task = tokio::spawn(local.serve(listener, stop));
     Ok(RunningServer {
         addr,
         state,

@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use futures::future::BoxFuture;
 use serde::Serialize;
 use tokio::sync::watch;
@@ -156,11 +155,11 @@ pub struct OpenTunnel {
     pub latency_ms: Arc<std::sync::atomic::AtomicU64>,
 }
 
-/// A way to publish a router on a public HTTPS URL. Behind a trait so tests drive the
+/// A way to publish the public face on a public HTTPS URL. Behind a trait so tests drive the
 /// supervisor without a network.
 pub trait TunnelProvider: Send + Sync + 'static {
     /// Opens a tunnel serving `app`; resolves once its public URL is known.
-    fn open(&self, app: Router) -> BoxFuture<'static, Result<OpenTunnel, TunnelError>>;
+    fn open(&self, app: crate::http::Face) -> BoxFuture<'static, Result<OpenTunnel, TunnelError>>;
 }
 
 /// How long to wait between attempts: doubling from `first`, never above `max`.
@@ -210,7 +209,7 @@ impl Tunnel {
     /// engine's data directory.
     pub fn start(
         provider: Arc<dyn TunnelProvider>,
-        app: Router,
+        app: crate::http::Face,
         engine: Engine,
         backoff: Backoff,
     ) -> Tunnel {
@@ -222,7 +221,7 @@ impl Tunnel {
     /// tunnel restarts).
     pub fn start_with(
         provider: Arc<dyn TunnelProvider>,
-        app: Router,
+        app: crate::http::Face,
         engine: Engine,
         backoff: Backoff,
         memory: UrlMemory,
@@ -281,7 +280,7 @@ impl Tunnel {
 /// What the supervisor keeps up, and how.
 struct Job {
     provider: Arc<dyn TunnelProvider>,
-    app: Router,
+    app: crate::http::Face,
     engine: Engine,
     backoff: Backoff,
     memory: UrlMemory,

@@ -3,13 +3,10 @@
 //! cut short through its connector (a reconnect attempt gives up at once), so the
 //! [`super::Tunnel`] supervisor rebuilds the session on its capped schedule instead.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ConnectInfo;
-use axum::Router;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use ngrok::config::TunnelBuilder;
@@ -57,7 +54,7 @@ impl NgrokProvider {
 }
 
 impl TunnelProvider for NgrokProvider {
-    fn open(&self, app: Router) -> BoxFuture<'static, Result<OpenTunnel, TunnelError>> {
+    fn open(&self, app: crate::http::Face) -> BoxFuture<'static, Result<OpenTunnel, TunnelError>> {
         let this = self.clone();
         async move {
             match tokio::time::timeout(OPEN_TIMEOUT, this.open_inner(app)).await {
@@ -73,7 +70,7 @@ impl TunnelProvider for NgrokProvider {
 }
 
 impl NgrokProvider {
-    async fn open_inner(self, app: Router) -> Result<OpenTunnel, TunnelError> {
+    async fn open_inner(self, app: crate::http::Face) -> Result<OpenTunnel, TunnelError> {
         let Some(authtoken) = self.authtoken.clone() else {
             return Err(TunnelError::NoAuthtoken);
         };
@@ -125,8 +122,10 @@ impl NgrokProvider {
                 };
                 match next {
                     Some(Ok(conn)) => {
+                        // Served like the loopback listener's: limits, timeouts, the
+                        // client's real address for per-client counts.
                         let remote = conn.remote_addr();
-                        tokio::spawn(serve_connection(conn, remote, app.clone()));
+                        app.serve_connection(conn, remote, stop.clone());
                     }
                     Some(Err(e)) => break e.to_string(),
                     None => break "the ngrok session ended".to_owned(),
@@ -143,20 +142,6 @@ impl NgrokProvider {
             latency_ms: latency,
         })
     }
-}
-
-/// Serves one tunnelled connection with the public router, telling it the real client's
-/// address (for per-client limits).
-async fn serve_connection(
-    conn: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    remote: SocketAddr,
-    app: Router,
-) {
-    let app = app.layer(axum::Extension(ConnectInfo(remote)));
-    let service = hyper_util::service::TowerToHyperService::new(app);
-    let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-        .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(conn), service)
-        .await;
 }
 
 /// The reconnect decision handed to the crate through its connector: the first connection

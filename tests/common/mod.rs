@@ -318,3 +318,13 @@ impl Harness {
 pub fn bad_token() -> Secret {
     Secret::new("pat_this-token-is-wrong-0000")
 }
+
+/// Serves the harness's public face (what the tunnel hands its connections to) on a loopback
+/// port of its own, as the tunnel would; returns its base URL and what stops it.
+pub async fn serve_public_face(h: &Harness) -> (String, tokio_util::sync::CancellationToken) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(h.server.public_face().serve(listener, stop.clone()));
+    (base, stop)
+}
