@@ -412,8 +412,11 @@ async fn sessions_belong_to_the_caller_that_created_them() {
         assert!(!read_sse(&mut get, |_| false).await.contains("Demo User"));
         let del = session_request(reqwest::Method::DELETE, &h.url(), bearer, &direct).await;
         assert_eq!(del.status(), 404, "{who} cannot end Alice's session");
+        // Naming Alice's id starts a session of the caller's own under that name: session
+        // names are scoped to their caller, so Alice's session is not reached.
         let post = post_as(&h.url(), Some(bearer), DIRECT, Some(&direct)).await;
-        assert_eq!(post.status(), 404, "{who} cannot call in Alice's session");
+        assert_eq!(post.status(), 200, "{who} gets a session of their own");
+        assert_eq!(session_id(&post), direct);
     }
     let mut mine = session_request(reqwest::Method::GET, &h.url(), ALICE, &direct).await;
     assert_eq!(mine.status(), 200);
@@ -421,6 +424,13 @@ async fn sessions_belong_to_the_caller_that_created_them() {
     assert!(
         text.contains("Demo User"),
         "Alice still gets her result: {text}"
+    );
+    // Everything kept is sent before the next keep-alive tick.
+    let more = read_sse(&mut mine, |s| s.contains(":keep-alive")).await;
+    assert_eq!(
+        text.matches("data:").count() + more.matches("data:").count(),
+        1,
+        "and only hers, not the others' calls under the same name: {text}{more}"
     );
     drop(mine);
     assert_eq!(

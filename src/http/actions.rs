@@ -18,6 +18,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use super::auth::Principal;
 use super::guard::{depth, MAX_DEPTH};
 use super::{AppState, Caller, MAX_BODY_BYTES};
 use crate::coda::CodaError;
@@ -42,13 +43,81 @@ pub(super) enum Bounded {
     ),
 }
 
+/// Calls still running after their hard deadline (answered "still processing", never
+/// cancelled): each holds a task and its Coda requests, so how many there may be is bounded —
+/// [`MAX_DETACHED_PER_CALLER`] per caller, [`MAX_DETACHED`] in all, and the owner may use the
+/// whole of it. A caller at its bound gets a clear tool error for new calls until one ends.
+#[derive(Default)]
+pub(super) struct DetachedCalls {
+    running: std::sync::Mutex<std::collections::HashMap<Principal, usize>>,
+}
+
+/// Most calls running past their deadline at once, in all …
+pub(super) const MAX_DETACHED: usize = 64;
+/// … and for one caller other than the owner.
+pub(super) const MAX_DETACHED_PER_CALLER: usize = 8;
+
+/// One call counted as running past its deadline until dropped.
+struct DetachedCall {
+    calls: std::sync::Arc<DetachedCalls>,
+    principal: Principal,
+}
+
+impl Drop for DetachedCall {
+    fn drop(&mut self) {
+        let mut running = self.calls.running.lock().expect("detached calls");
+        if let Some(n) = running.get_mut(&self.principal) {
+            *n -= 1;
+            if *n == 0 {
+                running.remove(&self.principal);
+            }
+        }
+    }
+}
+
+impl DetachedCalls {
+    /// Why `principal` may not start another call, if it may not.
+    fn refusal(&self, principal: Principal) -> Option<String> {
+        let running = self.running.lock().expect("detached calls");
+        let all: usize = running.values().sum();
+        let mine = running.get(&principal).copied().unwrap_or(0);
+        let over = if principal == Principal::Owner {
+            all >= MAX_DETACHED
+        } else {
+            all >= MAX_DETACHED - MAX_DETACHED_PER_CALLER || mine >= MAX_DETACHED_PER_CALLER
+        };
+        over.then(|| {
+            format!("Too many calls are still running in Coda past their deadline ({mine} of yours, {all} in all; at most {MAX_DETACHED_PER_CALLER} per caller): wait for them to finish — their outcomes show in the dashboard, and writes can be checked with coda_get_mutation_status — before starting more")
+        })
+    }
+
+    fn start(self: &std::sync::Arc<Self>, principal: Principal) -> DetachedCall {
+        *self
+            .running
+            .lock()
+            .expect("detached calls")
+            .entry(principal)
+            .or_default() += 1;
+        DetachedCall {
+            calls: self.clone(),
+            principal,
+        }
+    }
+
+    /// Calls running past their deadline right now.
+    pub(super) fn count(&self) -> usize {
+        self.running.lock().expect("detached calls").values().sum()
+    }
+}
+
 /// Runs a tool for a ChatGPT face within the engine's call deadline. The tool is told a soft
 /// deadline (write waits end there, a bulk write sends no batch after it) well before the
 /// hard one, so slow writes come back with their `requestId`s and "still processing"; the
-/// hard deadline only answers for a call stuck in Coda itself, and never cancels it.
+/// hard deadline only answers for a call stuck in Coda itself, and never cancels it (within
+/// the bound of [`DetachedCalls`]).
 /// Non-list results come back whole, for the caller to [`fit`] into its own envelope.
 pub(super) async fn run_bounded(
-    engine: &Engine,
+    state: &AppState,
     name: &str,
     caller: Option<Caller>,
     session: &str,
@@ -56,6 +125,14 @@ pub(super) async fn run_bounded(
     args: Value,
     mut opts: ExecOptions,
 ) -> Bounded {
+    let engine = &state.engine;
+    let principal = caller
+        .as_ref()
+        .map(Caller::principal)
+        .unwrap_or(Principal::Owner);
+    if let Some(why) = state.detached.refusal(principal) {
+        return Bounded::Done(Err(ToolError::Unsupported(why)));
+    }
     let limit = engine.config().call_deadline;
     let started = Instant::now();
     let hard = started + limit;
@@ -75,12 +152,21 @@ pub(super) async fn run_bounded(
         };
         engine.run_tool(call, args, &opts).await
     });
+    let inside = |e: tokio::task::JoinError| {
+        ToolError::Unsupported(format!("the call failed inside the server: {e}"))
+    };
     match tokio::time::timeout_at(hard, &mut task).await {
-        Ok(Ok(outcome)) => Bounded::Done(outcome),
-        Ok(Err(e)) => Bounded::Done(Err(ToolError::Unsupported(format!(
-            "the call failed inside the server: {e}"
-        )))),
-        Err(_) => Bounded::StillRunning(task, started.elapsed()),
+        Ok(outcome) => Bounded::Done(outcome.unwrap_or_else(|e| Err(inside(e)))),
+        Err(_) => {
+            // Counted until it really ends.
+            let counted = state.detached.start(principal);
+            let task = tokio::spawn(async move {
+                let outcome = task.await.unwrap_or_else(|e| Err(inside(e)));
+                drop(counted);
+                outcome
+            });
+            Bounded::StillRunning(task, started.elapsed())
+        }
     }
 }
 
@@ -414,7 +500,7 @@ async fn call(State(state): State<AppState>, Path(route): Path<String>, req: Req
     // Lists are cut between items (with a nextPageToken) with room to spare.
     opts.output_budget = limit.saturating_sub(1_000).max(1_000);
     engine.session_seen("action", "GPT Action", "", "action");
-    match run_bounded(engine, &name, caller, "action", "GPT Action", args, opts).await {
+    match run_bounded(&state, &name, caller, "action", "GPT Action", args, opts).await {
         Bounded::Done(Ok(out)) => Json(fit(out.value, limit, json_len)).into_response(),
         Bounded::Done(Err(e)) => tool_error_response(&name, e),
         Bounded::StillRunning(_, after) => error(

@@ -15,6 +15,7 @@ use http_body_util::BodyExt;
 use rmcp::model::{ClientJsonRpcMessage, ClientRequest};
 use serde_json::{json, Value};
 
+use super::sessions::Lookup;
 use super::AppState;
 
 /// Largest accepted request body.
@@ -275,17 +276,27 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         .get("mcp-session-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let direct = session.as_deref().is_some_and(|s| state.direct.contains(s));
-    // --- session ownership (direct calls; see direct.rs): only the caller that created a
-    // direct session may stream or end it; anyone else gets the unknown-session 404.
+    // Direct-call sessions (see direct.rs) are the caller's own: a name another caller uses
+    // is simply not found for this one.
     let principal = req
         .extensions()
         .get::<super::Caller>()
         .map(super::Caller::principal)
         .unwrap_or(super::auth::Principal::Owner);
-    // --- end session ownership
+    let lookup = match session.as_deref() {
+        Some(s) => Some(state.sessions.lookup(s, principal).await),
+        None => None,
+    };
+    let direct = matches!(lookup, Some(Lookup::Direct { .. }));
     match *req.method() {
         Method::POST => guard_post(state, req, next).await,
+        // A stream or an end for a session this caller does not have: the same JSON-RPC 404
+        // whether it never existed, expired, or is someone else's.
+        Method::GET | Method::DELETE
+            if matches!(lookup, Some(Lookup::Unknown | Lookup::NotYours)) =>
+        {
+            super::limits::session_not_found()
+        }
         Method::GET if direct => counted(
             &state,
             session.as_deref(),
@@ -298,8 +309,9 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         ),
         Method::DELETE if direct => {
             if state
+                .sessions
                 .direct
-                .remove(session.as_deref().unwrap_or(""), principal)
+                .remove(principal, session.as_deref().unwrap_or(""))
             {
                 StatusCode::OK.into_response()
             } else {
@@ -413,12 +425,7 @@ async fn guard_post(state: AppState, req: Request, next: Next) -> Response {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
             let rmcp_session = match &session {
-                Some(s) => state
-                    .sessions
-                    .sessions
-                    .read()
-                    .await
-                    .contains_key(&std::sync::Arc::<str>::from(s.as_str())),
+                Some(s) => state.sessions.is_mcp(s).await,
                 None => false,
             };
             let caller = parts.extensions.get::<super::Caller>();

@@ -18,18 +18,16 @@ use std::time::Instant;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use super::auth::Principal;
 use super::guard::jsonrpc_error;
+use super::sessions::{Full, Lookup};
 use super::{AppState, Caller};
 
 /// Most rate buckets kept at once; beyond it, idle (full) buckets go first, then the least
 /// recently used.
 const MAX_BUCKETS: usize = 10_000;
-
-/// Owners kept beyond the live sessions before stale entries are swept.
-const OWNER_SLACK: usize = 256;
 
 /// A bucket: `tokens` left, refilled at `rate` per second up to `burst`.
 struct Bucket {
@@ -37,11 +35,10 @@ struct Bucket {
     at: Instant,
 }
 
-/// Per-client buckets and the owner of each standard MCP session.
+/// Per-client rate buckets.
 #[derive(Clone, Default)]
 pub struct ClientLimiter {
     buckets: Arc<Mutex<HashMap<String, Bucket>>>,
-    owners: Arc<Mutex<HashMap<Arc<str>, Principal>>>,
 }
 
 impl ClientLimiter {
@@ -70,28 +67,6 @@ impl ClientLimiter {
     #[cfg(test)]
     fn buckets(&self) -> usize {
         self.buckets.lock().expect("buckets").len()
-    }
-
-    /// The owner recorded for a standard MCP session.
-    fn owner(&self, session: &str) -> Option<Principal> {
-        self.owners.lock().expect("owners").get(session).copied()
-    }
-
-    /// Binds a new standard MCP session to its creator; forgets sessions that ended once the
-    /// map outgrows the live ones.
-    async fn bind(&self, state: &AppState, session: &str, principal: Principal) {
-        let len = {
-            let mut owners = self.owners.lock().expect("owners");
-            owners.insert(Arc::from(session), principal);
-            owners.len()
-        };
-        let live = state.sessions.sessions.read().await;
-        if len > live.len() + OWNER_SLACK {
-            self.owners
-                .lock()
-                .expect("owners")
-                .retain(|id, _| live.contains_key(id));
-        }
     }
 }
 
@@ -123,8 +98,8 @@ pub(super) fn session_not_found() -> Response {
     )
 }
 
-/// Rate-limits each client, refuses new sessions beyond the cap, and keeps each session to
-/// the caller that created it.
+/// Rate-limits each client, refuses new sessions beyond the caller's share, and keeps each
+/// session to the caller that created it.
 pub async fn check(
     State((state, limiter)): State<(AppState, ClientLimiter)>,
     req: Request,
@@ -143,46 +118,34 @@ pub async fn check(
         .and_then(|v| v.to_str().ok())
         .filter(|_| is_mcp)
         .map(str::to_owned);
-    // Which session the header names, if the server issued it to this caller.
+    // The session the header names gets a rate bucket of its own only when the server issued
+    // it to this caller; a name the client chose (the seed's flow) is limited as its caller.
     let mut issued = None;
     if let Some(id) = &session {
-        let owner = match state.direct.owner(id) {
-            Some(owner) => Some(Some(owner)),
-            None if state
-                .sessions
-                .sessions
-                .read()
-                .await
-                .contains_key(&Arc::<str>::from(id.as_str())) =>
-            {
-                Some(limiter.owner(id))
-            }
-            // Unknown: rmcp and the direct flow answer 404 themselves.
-            None => None,
-        };
-        match owner {
-            // A session the client named itself (the seed's flow) is limited as its caller.
-            Some(Some(owner))
-                if owner == principal
-                    && (state.direct.owner(id).is_none() || state.direct.server_issued(id)) =>
-            {
-                issued = Some(id.clone())
-            }
-            Some(Some(owner)) if owner == principal => {}
-            Some(_) => return session_not_found(),
-            None => {}
+        match state.sessions.lookup(id, principal).await {
+            Lookup::Mcp
+            | Lookup::Direct {
+                server_issued: true,
+            } => issued = Some(id.clone()),
+            Lookup::Direct {
+                server_issued: false,
+            } => {}
+            Lookup::NotYours => return session_not_found(),
+            // Unknown: rmcp and the direct flow answer 404 themselves (a direct call may
+            // start a session under that name).
+            Lookup::Unknown => {}
         }
     }
     if let Some((rate, burst)) = config.client_rate {
         let client = match &issued {
             Some(id) => format!("s:{id}"),
             None => {
-                let ip = req
+                let network = req
                     .extensions()
                     .get::<ConnectInfo<SocketAddr>>()
-                    .map(|c| c.0.ip().to_string())
+                    .map(|c| super::conn::client_network(c.0.ip()).to_string())
                     .unwrap_or_default();
-                format!("c:{}@{ip}", principal.label())
+                format!("c:{}@{network}", principal.label())
             }
         };
         if let Err(wait) = limiter.take(&client, rate, burst) {
@@ -205,8 +168,10 @@ pub async fn check(
         }
     }
     let opens_session = req.method() == Method::POST && is_mcp && session.is_none();
-    if opens_session && state.session_count().await >= config.max_sessions {
-        return too_many_sessions(config.max_sessions);
+    if opens_session {
+        if let Err(full) = state.sessions.admit(principal).await {
+            return too_many_sessions(full);
+        }
     }
     let response = next.run(req).await;
     if opens_session && response.status().is_success() {
@@ -215,22 +180,30 @@ pub async fn check(
             .get("mcp-session-id")
             .and_then(|v| v.to_str().ok());
         // Direct-call sessions keep their owner themselves.
-        if let Some(id) = created.filter(|id| state.direct.owner(id).is_none()) {
-            limiter.bind(&state, id, principal).await;
+        if let Some(id) = created {
+            if state.sessions.is_mcp(id).await {
+                state.sessions.bind(id, principal);
+            }
         }
     }
     response
 }
 
-/// The 503 beyond `--max-sessions`.
-pub(super) fn too_many_sessions(max: usize) -> Response {
-    jsonrpc_error(
+/// The 503 when a caller may not open another session.
+pub(super) fn too_many_sessions(full: Full) -> Response {
+    let message = match full {
+        Full::Server(max) => format!("The server already has {max} sessions, its maximum; close idle sessions or try again later"),
+        Full::Caller(share) => format!("You already have {share} sessions open, the maximum for one caller; close idle sessions (DELETE /mcp) or wait for them to expire"),
+    };
+    let mut resp = jsonrpc_error(
         StatusCode::SERVICE_UNAVAILABLE,
         serde_json::Value::Null,
         -32000,
-        format!("The server already has {max} sessions, its maximum; close idle sessions or try again later"),
-    )
-    .into_response()
+        message,
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+    resp
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod guard;
 mod limits;
 mod memory;
 mod origin;
+mod sessions;
 mod setup;
 
 use std::net::SocketAddr;
@@ -50,8 +51,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct AppState {
     /// The engine behind every face.
     pub engine: Engine,
-    sessions: Arc<LocalSessionManager>,
-    direct: Arc<direct::DirectSessions>,
+    /// Every session (standard MCP and direct-call) and whose it is.
+    sessions: Arc<sessions::Sessions>,
     shutdown: CancellationToken,
     /// Requests in flight, finished before shutdown closes anything.
     drain: Arc<drain::Drain>,
@@ -61,12 +62,24 @@ pub struct AppState {
     pub controls: Arc<crate::control::Controls>,
     /// Bytes held in request bodies, shared by both faces.
     bodies: body::BodyBudget,
+    /// Calls still running past their deadline.
+    detached: Arc<actions::DetachedCalls>,
 }
 
 impl AppState {
     /// Number of live sessions: standard MCP plus the seed's direct-call sessions.
     pub async fn session_count(&self) -> usize {
-        self.sessions.sessions.read().await.len() + self.direct.count()
+        self.sessions.count().await
+    }
+
+    /// Bytes of direct-call results the server holds for streams to collect.
+    pub fn direct_result_bytes(&self) -> usize {
+        self.sessions.direct.held_bytes()
+    }
+
+    /// Calls still running in the background past their deadline.
+    pub fn detached_calls(&self) -> usize {
+        self.detached.count()
     }
 
     /// The base URL clients should use: the public URL when there is one.
@@ -121,13 +134,17 @@ pub fn routers(
     ));
     let state = AppState {
         engine: engine.clone(),
-        sessions,
-        direct,
+        sessions: Arc::new(sessions::Sessions::new(
+            sessions,
+            direct,
+            engine.config().max_sessions,
+        )),
         shutdown: cancel,
         drain: Arc::default(),
         local_url: local_url.into(),
         controls,
         bodies: body::BodyBudget::default(),
+        detached: Arc::default(),
     };
     let limiter = limits::ClientLimiter::default();
     let policy = HostPolicy {
