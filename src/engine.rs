@@ -44,6 +44,8 @@ pub struct EngineConfig {
     pub no_auth: bool,
     /// Accept a caller's own Coda token as the bearer (checked with `/whoami`).
     pub pass_through: bool,
+    /// … through the public face too (the tunnel, `--public-url`), not only on loopback.
+    pub pass_through_public: bool,
     /// Most concurrent MCP sessions.
     pub max_sessions: usize,
     /// Per-client request rate: `(per second, burst)`; `None` for no limit.
@@ -77,6 +79,7 @@ impl Default for EngineConfig {
             demo: false,
             no_auth: false,
             pass_through: true,
+            pass_through_public: true,
             max_sessions: 1_000,
             client_rate: Some((20.0, 60.0)),
             data_dir: None,

@@ -52,8 +52,12 @@ pub struct LaunchOptions {
     pub public_url: Option<String>,
     /// No authentication on loopback.
     pub no_auth: bool,
-    /// Accept callers' own Coda tokens.
+    /// Accept callers' own Coda tokens (never while serving the demo workspace, whose token is
+    /// public).
     pub pass_through: bool,
+    /// … through the public face too (the desktop app's setting; on for `coda-mcp serve`,
+    /// whose seed flow brings the caller's token through the public URL).
+    pub pass_through_public: bool,
     /// Idle timeout of MCP sessions.
     pub session_idle_timeout: Duration,
     /// Most concurrent sessions.
@@ -96,6 +100,7 @@ impl Default for LaunchOptions {
             public_url: None,
             no_auth: false,
             pass_through: true,
+            pass_through_public: true,
             session_idle_timeout: Duration::from_secs(300),
             max_sessions: 1000,
             client_rate: Some(20.0),
@@ -216,7 +221,9 @@ pub async fn launch(
         connection_key: key,
         demo: options.demo,
         no_auth: options.no_auth,
-        pass_through: options.pass_through,
+        // The demo's token is printed in the README: accepting it would let anyone in.
+        pass_through: options.pass_through && !options.demo,
+        pass_through_public: options.pass_through_public,
         max_sessions: options.max_sessions.max(1),
         client_rate: options
             .client_rate

@@ -30,6 +30,10 @@ pub struct Settings {
     pub first_run_done: bool,
     /// Days of tool-call history kept in the audit database (older calls are pruned).
     pub audit_retention_days: u32,
+    /// Accept a caller's own Coda token (pass-through) through the tunnel too, not only on
+    /// this machine. Off by default: with the tunnel up, anyone with a Coda account could
+    /// otherwise use the server.
+    pub pass_through_on_tunnel: bool,
 }
 
 impl Default for Settings {
@@ -45,6 +49,7 @@ impl Default for Settings {
             launch_at_login: false,
             first_run_done: false,
             audit_retention_days: 30,
+            pass_through_on_tunnel: false,
         }
     }
 }

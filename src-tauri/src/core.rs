@@ -200,6 +200,7 @@ impl AppCore {
                 .clone()
                 .unwrap_or_else(|| defaults.coda_base_url.clone()),
             read_only: settings.read_only,
+            pass_through_public: settings.pass_through_on_tunnel,
             audit_days: i64::from(settings.audit_retention_days),
             claude_config: self.claude_config.clone(),
             session_idle_timeout: std::time::Duration::from_secs(settings.session_idle_timeout_s),

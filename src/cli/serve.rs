@@ -53,6 +53,7 @@ pub struct ServeArgs {
     #[arg(long)]
     no_auth: bool,
     /// Do not accept a caller's own Coda API token as the bearer (only the connection key).
+    /// Always off with --demo (the demo's token is public).
     #[arg(long)]
     no_pass_through: bool,
     /// Seconds of inactivity after which an MCP session ends.

@@ -7,7 +7,7 @@ use rand::Rng;
 use reqwest::Method;
 use serde_json::Value;
 
-use super::{CodaError, Pacer, RateClass, RateLimits, Secret};
+use super::{CodaError, CodaPath, Pacer, RateClass, RateLimits, Secret};
 
 /// Coda's public API root.
 pub const DEFAULT_BASE_URL: &str = "https://coda.io/apis/v1";
@@ -57,8 +57,8 @@ impl Default for RetryPolicy {
 pub struct CodaRequest {
     /// HTTP method.
     pub method: Method,
-    /// Path below the API root, starting with `/`; path segments already percent-encoded.
-    pub path: String,
+    /// Path below the API root, as segments (each encoded when the URL is built).
+    pub path: CodaPath,
     /// Query parameters.
     pub query: Vec<(String, String)>,
     /// JSON body, for writes.
@@ -71,7 +71,7 @@ pub struct CodaRequest {
 
 impl CodaRequest {
     /// A GET in the `read` class.
-    pub fn get(path: impl Into<String>) -> Self {
+    pub fn get(path: impl Into<CodaPath>) -> Self {
         CodaRequest {
             method: Method::GET,
             path: path.into(),
@@ -114,6 +114,8 @@ pub struct CodaClient {
     /// For export downloads: no credentials, redirects only to trusted hosts.
     download_http: reqwest::Client,
     base_url: Arc<str>,
+    /// The API root, parsed once; request URLs are built on it segment by segment.
+    root: Arc<url::Url>,
     token: Option<Secret>,
     pacer: Arc<Pacer>,
     retry: Arc<RetryPolicy>,
@@ -133,7 +135,15 @@ impl CodaClient {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| CodaError::Unreachable(e.to_string()))?;
-        let api_host = api_host(base_url);
+        let root = url::Url::parse(base_url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            .ok_or_else(|| {
+                CodaError::Unreachable(format!(
+                    "the Coda API root {base_url:?} is not an http(s) URL"
+                ))
+            })?;
+        let api = api_origin(&root);
         let download_http = reqwest::Client::builder()
             .user_agent(concat!("coda-mcp/", env!("CARGO_PKG_VERSION")))
             .timeout(retry.timeout)
@@ -141,7 +151,7 @@ impl CodaClient {
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
                 if attempt.previous().len() >= MAX_DOWNLOAD_REDIRECTS {
                     attempt.error("too many redirects")
-                } else if trusted_download(attempt.url(), api_host.as_deref()) {
+                } else if trusted_download(attempt.url(), api.as_ref()) {
                     attempt.follow()
                 } else {
                     // Hand the redirect back unfollowed: `download` refuses it by its host.
@@ -154,6 +164,7 @@ impl CodaClient {
             http,
             download_http,
             base_url: base_url.trim_end_matches('/').into(),
+            root: Arc::new(root),
             token,
             pacer: Arc::new(Pacer::with_safety_margin(limits)),
             retry: Arc::new(retry),
@@ -168,6 +179,7 @@ impl CodaClient {
             http: self.http.clone(),
             download_http: self.download_http.clone(),
             base_url: self.base_url.clone(),
+            root: self.root.clone(),
             token: Some(token),
             pacer: Arc::new(Pacer::with_safety_margin(limits)),
             retry: self.retry.clone(),
@@ -207,7 +219,7 @@ impl CodaClient {
     /// unless Coda said it was not taken.
     pub async fn send(&self, req: &CodaRequest) -> Result<CodaResponse, CodaError> {
         let token = self.token.as_ref().ok_or(CodaError::NoToken)?;
-        let url = format!("{}{}", self.base_url, req.path);
+        let url = req.path.under(&self.root);
         let mut retries = 0u32;
         let mut rate_limited = 0u32;
         let mut failures = 0u32;
@@ -215,7 +227,7 @@ impl CodaClient {
             self.pacer.acquire(req.class).await;
             let mut builder = self
                 .http
-                .request(req.method.clone(), &url)
+                .request(req.method.clone(), url.clone())
                 .bearer_auth(token.expose())
                 .query(&req.query);
             if let Some(body) = &req.body {
@@ -312,7 +324,7 @@ impl CodaClient {
     pub async fn download(&self, link: &str) -> Result<String, CodaError> {
         let url = url::Url::parse(link)
             .map_err(|_| CodaError::UntrustedHost(link.chars().take(80).collect()))?;
-        if !trusted_download(&url, api_host(&self.base_url).as_deref()) {
+        if !trusted_download(&url, api_origin(&self.root).as_ref()) {
             return Err(CodaError::UntrustedHost(
                 url.host_str().unwrap_or("(no host)").to_ascii_lowercase(),
             ));
@@ -361,22 +373,22 @@ impl CodaClient {
     }
 }
 
-/// The host of the API root, lowercased.
-fn api_host(base_url: &str) -> Option<String> {
-    url::Url::parse(base_url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+/// The API root's scheme and host (lowercased).
+fn api_origin(root: &url::Url) -> Option<(String, String)> {
+    root.host_str()
+        .map(|h| (root.scheme().to_owned(), h.to_ascii_lowercase()))
 }
 
 /// Whether a download may go to `url`: HTTPS to Coda's own hosts, or the configured API's
-/// host (whatever its scheme: the demo serves plain HTTP on loopback).
-fn trusted_download(url: &url::Url, api_host: Option<&str>) -> bool {
+/// host over HTTPS or the API's own scheme (the demo serves plain HTTP on loopback; a link to
+/// Coda's host over plain HTTP is refused).
+fn trusted_download(url: &url::Url, api: Option<&(String, String)>) -> bool {
     let host = url.host_str().unwrap_or("").to_ascii_lowercase();
     if host.is_empty() {
         return false;
     }
-    if api_host == Some(host.as_str()) {
-        return matches!(url.scheme(), "https" | "http");
+    if let Some((scheme, _)) = api.filter(|(_, h)| *h == host) {
+        return url.scheme() == "https" || url.scheme() == scheme;
     }
     url.scheme() == "https"
         && DOWNLOAD_HOSTS
@@ -462,19 +474,33 @@ mod tests {
 
     #[test]
     fn downloads_trust_only_codas_hosts_and_the_api_host() {
-        let ok = |u: &str, api: Option<&str>| trusted_download(&url::Url::parse(u).unwrap(), api);
-        assert!(ok("https://coda.io/blobs/DOC_EXPORT_RENDERING/x", None));
-        assert!(ok("https://codahosted.io/docs/AbC/blobs/bl-1/x", None));
+        let ok = |u: &str, api: Option<&str>| {
+            let api = api.map(|a| api_origin(&url::Url::parse(a).unwrap()).unwrap());
+            trusted_download(&url::Url::parse(u).unwrap(), api.as_ref())
+        };
+        let coda = Some(DEFAULT_BASE_URL);
+        assert!(ok("https://coda.io/blobs/DOC_EXPORT_RENDERING/x", coda));
+        assert!(ok("https://codahosted.io/docs/AbC/blobs/bl-1/x", coda));
         assert!(ok("https://eu.codahosted.io/x", None));
-        assert!(ok("http://127.0.0.1:9/blobs/x", Some("127.0.0.1")));
+        assert!(ok(
+            "http://127.0.0.1:9/blobs/x",
+            Some("http://127.0.0.1:9/apis/v1")
+        ));
         assert!(
             !ok("http://coda.io/x", None),
             "plain HTTP to Coda is refused"
         );
-        assert!(!ok("https://storage.googleapis.com/any-bucket/x", None));
-        assert!(!ok("https://coda.io.evil.example/x", None));
-        assert!(!ok("https://evilcoda.io/x", None));
-        assert!(!ok("http://localhost:9/x", Some("127.0.0.1")));
+        assert!(
+            !ok("http://coda.io/blobs/x", coda),
+            "plain HTTP to the API's own host is refused when the API is HTTPS"
+        );
+        assert!(!ok("https://storage.googleapis.com/any-bucket/x", coda));
+        assert!(!ok("https://coda.io.evil.example/x", coda));
+        assert!(!ok("https://evilcoda.io/x", coda));
+        assert!(!ok(
+            "http://localhost:9/x",
+            Some("http://127.0.0.1:9/apis/v1")
+        ));
     }
 
     async fn serve(app: axum::Router) -> String {

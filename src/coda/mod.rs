@@ -4,9 +4,11 @@
 mod client;
 mod error;
 mod pacer;
+mod path;
 mod secret;
 
 pub use client::{CodaClient, CodaRequest, CodaResponse, RetryPolicy, DEFAULT_BASE_URL};
 pub use error::CodaError;
 pub use pacer::{Pacer, RateClass, RateLimitSpecError, RateLimits};
+pub use path::{check_segment, BadSegment, CodaPath};
 pub use secret::Secret;

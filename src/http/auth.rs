@@ -227,6 +227,11 @@ pub async fn check(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
     if let Some(wait) = auth.locked_out(ip) {
         return locked_out_response(wait);
     }
+    let public = !auth.allow_no_auth || public_host;
+    if public && config.pass_through && !config.pass_through_public {
+        auth.record_failure(ip);
+        return unauthorized("Invalid credentials: this server accepts only its connection key through its public URL (Coda tokens are accepted on this machine only; the desktop app's Settings can allow them through the tunnel)");
+    }
     if !config.pass_through || bearer.starts_with("cmk_") {
         auth.record_failure(ip);
         return unauthorized(

@@ -3,14 +3,13 @@
 
 use std::time::Duration;
 
-use percent_encoding::utf8_percent_encode;
 use serde_json::{json, Map, Value};
 
 use super::exec::{
-    finish_write, hex_json, list, list_items, unhex_json, Check, Run, ToolError, SEGMENT,
+    finish_write, hex_json, list, list_items, path_of, unhex_json, Check, Run, ToolError,
 };
 use super::links;
-use crate::coda::{CodaError, CodaRequest, RateClass};
+use crate::coda::{CodaError, CodaPath, CodaRequest, RateClass};
 
 /// Coda's per-request limit (2 MB), less room for the envelope.
 const MAX_BATCH_BYTES: usize = 1_900_000;
@@ -18,10 +17,6 @@ const MAX_BATCH_BYTES: usize = 1_900_000;
 const MAX_ROW_BYTES: usize = 85 * 1024;
 /// Rows per batch, whatever their size.
 const MAX_BATCH_ROWS: usize = 500;
-
-fn enc(s: &str) -> String {
-    utf8_percent_encode(s, SEGMENT).to_string()
-}
 
 // ------------------------------------------------------------------ bulk rows
 
@@ -63,7 +58,7 @@ pub(super) async fn upsert_rows(
         batch_bytes += size + 1;
     }
     batches.retain(|b| !b.is_empty());
-    let table_path = req.path.trim_end_matches("/rows").to_owned();
+    let table_path = req.path.strip_last("rows").unwrap_or_default();
     let count_before = match (&key_columns, wait) {
         (Some(_), true) if !batches.is_empty() => row_count(run, &table_path).await,
         _ => None,
@@ -166,8 +161,8 @@ pub(super) async fn upsert_rows(
 }
 
 /// A table's `rowCount`, if Coda tells it.
-async fn row_count(run: &mut Run<'_>, table_path: &str) -> Option<u64> {
-    let table = run.send(&CodaRequest::get(table_path)).await.ok()?;
+async fn row_count(run: &mut Run<'_>, table_path: &CodaPath) -> Option<u64> {
+    let table = run.send(&CodaRequest::get(table_path.clone())).await.ok()?;
     table["rowCount"].as_u64()
 }
 
@@ -230,7 +225,7 @@ fn json_len(text: &str) -> usize {
 /// `token` takes back) for the rest.
 pub(super) async fn page_text(
     run: &mut Run<'_>,
-    page_path: &str,
+    page_path: &CodaPath,
     plain: bool,
     token: Option<&str>,
 ) -> Result<Value, ToolError> {
@@ -245,7 +240,7 @@ pub(super) async fn page_text(
                 )
             })?,
     };
-    let page = run.send(&CodaRequest::get(page_path)).await?;
+    let page = run.send(&CodaRequest::get(page_path.clone())).await?;
     let budget = run.item_budget();
     let mut out = json!({"pageId": page["id"], "name": page["name"], "format": if plain { "plainText" } else { "markdown" },
         "url": page["browserLink"]});
@@ -282,13 +277,12 @@ pub(super) async fn page_text(
 /// The page's lines through `listPageContent`, from `resume`, rendered until `budget`.
 async fn page_lines(
     run: &mut Run<'_>,
-    page_path: &str,
+    page_path: &CodaPath,
     plain: bool,
     resume: &TextResume,
     budget: usize,
 ) -> Result<(String, Option<TextResume>), ToolError> {
-    let mut req =
-        CodaRequest::get(format!("{page_path}/content")).query("contentFormat", "plainText");
+    let mut req = CodaRequest::get(page_path.child("content")).query("contentFormat", "plainText");
     if let Some(t) = &resume.lines {
         req = req.query("pageToken", t.clone());
     }
@@ -322,7 +316,7 @@ async fn page_lines(
 /// fits `budget`.
 async fn export_text(
     run: &mut Run<'_>,
-    page_path: &str,
+    page_path: &CodaPath,
     offset: usize,
     budget: usize,
 ) -> Result<(String, Option<TextResume>), ToolError> {
@@ -360,10 +354,10 @@ async fn export_text(
 
 /// Exports a page as markdown: begin, poll until a download link (an early 404 is normal),
 /// download from Coda's own hosts only.
-async fn export_page(run: &mut Run<'_>, page_path: &str) -> Result<String, ToolError> {
+async fn export_page(run: &mut Run<'_>, page_path: &CodaPath) -> Result<String, ToolError> {
     let begin = CodaRequest {
         method: reqwest::Method::POST,
-        path: format!("{page_path}/export"),
+        path: page_path.child("export"),
         query: vec![],
         body: Some(json!({"outputFormat": "markdown"})),
         class: RateClass::DocContentWrite,
@@ -373,7 +367,10 @@ async fn export_page(run: &mut Run<'_>, page_path: &str) -> Result<String, ToolE
     let id = started["id"]
         .as_str()
         .ok_or_else(|| CodaError::BadResponse("export started without an id".into()))?;
-    let status_path = format!("{page_path}/export/{}", enc(id));
+    let status_path = page_path
+        .child("export")
+        .join(id)
+        .map_err(|e| CodaError::BadResponse(format!("export id: {e}")))?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let mut delay = Duration::from_millis(200);
     loop {
@@ -476,7 +473,7 @@ pub(super) async fn search(run: &mut Run<'_>, query: &str) -> Result<Value, Tool
         }
         let pages = list(
             run,
-            CodaRequest::get(format!("/docs/{}/pages", enc(&doc_id))),
+            CodaRequest::get(path_of("docId", ["docs", &doc_id, "pages"])?),
             200,
         )
         .await?;
@@ -488,7 +485,7 @@ pub(super) async fn search(run: &mut Run<'_>, query: &str) -> Result<Value, Tool
         }
         let tables = list(
             run,
-            CodaRequest::get(format!("/docs/{}/tables", enc(&doc_id))),
+            CodaRequest::get(path_of("docId", ["docs", &doc_id, "tables"])?),
             100,
         )
         .await?;
@@ -498,11 +495,10 @@ pub(super) async fn search(run: &mut Run<'_>, query: &str) -> Result<Value, Tool
             if matches(&table_name) {
                 results.push(json!({"id": format!("table:{doc_id}:{table_id}"), "title": format!("{doc_name} › {table_name}"), "url": table["browserLink"]}));
             }
-            let rows_req = CodaRequest::get(format!(
-                "/docs/{}/tables/{}/rows",
-                enc(&doc_id),
-                enc(&table_id)
-            ))
+            let rows_req = CodaRequest::get(path_of(
+                "tableId",
+                ["docs", &doc_id, "tables", &table_id, "rows"],
+            )?)
             .query("useColumnNames", "true");
             let rows = list(run, rows_req, SEARCH_ROWS).await?;
             for row in rows["items"].as_array().into_iter().flatten() {
@@ -585,10 +581,10 @@ pub(super) async fn table_columns(
     run: &mut Run<'_>,
     doc_id: &str,
     table_id: &str,
-) -> Result<(String, Value, Vec<String>), ToolError> {
-    let base = format!("/docs/{}/tables/{}", enc(doc_id), enc(table_id));
+) -> Result<(CodaPath, Value, Vec<String>), ToolError> {
+    let base = path_of("tableId", ["docs", doc_id, "tables", table_id])?;
     let table = run.send(&CodaRequest::get(base.clone())).await?;
-    let columns = list(run, CodaRequest::get(format!("{base}/columns")), 1000).await?;
+    let columns = list(run, CodaRequest::get(base.child("columns")), 1000).await?;
     let names: Vec<String> = columns["items"]
         .as_array()
         .into_iter()
@@ -608,7 +604,7 @@ pub(super) async fn table_text(
     let (base, table, names) = table_columns(run, doc_id, table_id).await?;
     let rows = list(
         run,
-        CodaRequest::get(format!("{base}/rows")).query("useColumnNames", "true"),
+        CodaRequest::get(base.child("rows")).query("useColumnNames", "true"),
         max_rows,
     )
     .await?;
@@ -630,17 +626,17 @@ pub(super) async fn fetch(run: &mut Run<'_>, id: &str) -> Result<Value, ToolErro
     let (title, text, url) = match target {
         Target::Doc(d) => {
             let doc = run
-                .send(&CodaRequest::get(format!("/docs/{}", enc(&d))))
+                .send(&CodaRequest::get(path_of("id", ["docs", &d])?))
                 .await?;
             let pages = list(
                 run,
-                CodaRequest::get(format!("/docs/{}/pages", enc(&d))),
+                CodaRequest::get(path_of("id", ["docs", &d, "pages"])?),
                 200,
             )
             .await?;
             let tables = list(
                 run,
-                CodaRequest::get(format!("/docs/{}/tables", enc(&d))),
+                CodaRequest::get(path_of("id", ["docs", &d, "tables"])?),
                 200,
             )
             .await?;
@@ -669,13 +665,8 @@ pub(super) async fn fetch(run: &mut Run<'_>, id: &str) -> Result<Value, ToolErro
             (doc["name"].clone(), text, doc["browserLink"].clone())
         }
         Target::Page(d, p) => {
-            let page = page_text(
-                run,
-                &format!("/docs/{}/pages/{}", enc(&d), enc(&p)),
-                false,
-                None,
-            )
-            .await?;
+            let page =
+                page_text(run, &path_of("id", ["docs", &d, "pages", &p])?, false, None).await?;
             meta.insert("type".into(), json!("page"));
             meta.insert("docId".into(), json!(d));
             if let Some(next) = page.get("nextPageToken") {
@@ -703,13 +694,8 @@ pub(super) async fn fetch(run: &mut Run<'_>, id: &str) -> Result<Value, ToolErro
         Target::Row(d, t, r) => {
             let row = run
                 .send(
-                    &CodaRequest::get(format!(
-                        "/docs/{}/tables/{}/rows/{}",
-                        enc(&d),
-                        enc(&t),
-                        enc(&r)
-                    ))
-                    .query("useColumnNames", "true"),
+                    &CodaRequest::get(path_of("id", ["docs", &d, "tables", &t, "rows", &r])?)
+                        .query("useColumnNames", "true"),
                 )
                 .await?;
             let text: Vec<String> = row["values"]

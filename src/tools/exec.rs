@@ -3,31 +3,22 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
 use super::links::{self, CodaLink, IdKind};
 use super::validate::validate;
 use super::{composite, Call, Confirm, Loc, ToolDef};
-use crate::coda::{CodaClient, CodaError, CodaRequest, CodaResponse, RateClass};
+use crate::coda::{CodaClient, CodaError, CodaPath, CodaRequest, CodaResponse, RateClass};
 
-/// Characters escaped in a path segment (names may hold spaces, slashes, `#`, `?`…).
-pub(super) const SEGMENT: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'/')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'`')
-    .add(b'{')
-    .add(b'}')
-    .add(b'^')
-    .add(b'|')
-    .add(b'\\');
+/// A Coda path of `segments`, for IDs the server found itself (in a link, in Coda's own
+/// answers): one that cannot be a path segment is refused as the argument it came from.
+pub(super) fn path_of<const N: usize>(
+    argument: &str,
+    segments: [&str; N],
+) -> Result<CodaPath, ToolError> {
+    CodaPath::new(segments).map_err(|e| ToolError::InvalidArguments(format!("'{argument}': {e}")))
+}
 
 /// Prefix of our own continuation tokens (used when a result had to be cut inside a Coda page).
 const RESUME_PREFIX: &str = "cmcp1.";
@@ -352,7 +343,7 @@ pub(super) fn build(
     template: &str,
     class: RateClass,
 ) -> Result<CodaRequest, ToolError> {
-    let mut path = template.to_owned();
+    let mut path_args: HashMap<&str, String> = HashMap::new();
     let mut query = Vec::new();
     let mut body = Map::new();
     let mut whole_body = None;
@@ -365,17 +356,11 @@ pub(super) fn build(
         let Some(value) = value else { continue };
         match p.loc {
             Loc::Path => {
-                let placeholder = format!("{{{}}}", p.name);
-                if path.contains(&placeholder) {
-                    let text = value
-                        .as_str()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| value.to_string());
-                    path = path.replace(
-                        &placeholder,
-                        &utf8_percent_encode(&text, SEGMENT).to_string(),
-                    );
-                }
+                let text = value
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| value.to_string());
+                path_args.insert(p.name, text);
             }
             Loc::Query => query.push((
                 p.name.to_owned(),
@@ -400,10 +385,20 @@ pub(super) fn build(
             Loc::Local => {}
         }
     }
-    if path.contains('{') {
-        return Err(ToolError::InvalidArguments(format!(
-            "missing a path argument for {template}"
-        )));
+    // Segment by segment: a template's placeholder is a whole segment, and each argument
+    // becomes exactly that one segment (never `.`, `..` or empty).
+    let mut path = CodaPath::default();
+    for part in template.split('/').filter(|p| !p.is_empty()) {
+        let segment = match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            Some(name) => path_args.get(name).cloned().ok_or_else(|| {
+                ToolError::InvalidArguments(format!("missing a path argument for {template}"))
+            })?,
+            None => part.to_owned(),
+        };
+        let name = part.trim_matches(|c| c == '{' || c == '}');
+        path = path
+            .join(segment)
+            .map_err(|e| ToolError::InvalidArguments(format!("'{name}': {e}")))?;
     }
     let method = Method::from_bytes(method.as_bytes()).expect("catalogue methods are valid");
     let body = match whole_body {
@@ -628,9 +623,9 @@ pub(super) struct Check {
     /// The catalogue's rule.
     pub how: Confirm,
     /// The written resource's path (for [`Confirm::Gone`]).
-    pub write_path: String,
+    pub write_path: CodaPath,
     /// The listing to look in (for [`Confirm::Listed`]).
-    pub list_path: Option<String>,
+    pub list_path: Option<CodaPath>,
     /// The value to look for there.
     pub key_value: Option<String>,
 }
@@ -640,7 +635,7 @@ impl Check {
     pub fn mutation_status() -> Check {
         Check {
             how: Confirm::MutationStatus,
-            write_path: String::new(),
+            write_path: CodaPath::default(),
             list_path: None,
             key_value: None,
         }
@@ -778,10 +773,7 @@ pub(super) async fn wait_for_mutation(
 ) -> Result<bool, ToolError> {
     let deadline = run.wait_until();
     let mut delay = Duration::from_millis(150);
-    let status_path = format!(
-        "/mutationStatus/{}",
-        utf8_percent_encode(request_id, SEGMENT)
-    );
+    let status_path = path_of("requestId", ["mutationStatus", request_id])?;
     loop {
         tokio::time::sleep(
             delay.min(deadline.saturating_duration_since(tokio::time::Instant::now())),

@@ -2,11 +2,11 @@
 //! `coda://docs/{docId}/pages/{pageId}` (the page's text as markdown) and
 //! `coda://docs/{docId}/tables/{tableId}` (the table's rows as CSV).
 
-use percent_encoding::{percent_decode_str, utf8_percent_encode};
+use percent_encoding::percent_decode_str;
 use serde_json::{json, Value};
 
 use super::composite::page_text;
-use super::exec::{list, list_items, ExecOptions, Run, ToolError, SEGMENT};
+use super::exec::{list, list_items, path_of, ExecOptions, Run, ToolError};
 use crate::coda::{CodaClient, CodaRequest, RateClass};
 
 /// The resource templates the server offers, as MCP `resourceTemplates` entries.
@@ -39,10 +39,6 @@ pub async fn list_docs(client: &CodaClient, opts: &ExecOptions) -> Result<Value,
         "description": format!("Coda doc owned by {}", d["ownerName"].as_str().unwrap_or("someone")),
     })).collect();
     Ok(json!(resources))
-}
-
-fn enc(s: &str) -> String {
-    utf8_percent_encode(s, SEGMENT).to_string()
 }
 
 fn csv_field(s: &str) -> String {
@@ -117,17 +113,17 @@ pub async fn read(
     match parts.as_slice() {
         [doc] if !doc.is_empty() => {
             let mut d = run
-                .send(&CodaRequest::get(format!("/docs/{}", enc(doc))))
+                .send(&CodaRequest::get(path_of("uri", ["docs", doc])?))
                 .await?;
             let pages = list(
                 &mut run,
-                CodaRequest::get(format!("/docs/{}/pages", enc(doc))),
+                CodaRequest::get(path_of("uri", ["docs", doc, "pages"])?),
                 500,
             )
             .await?;
             let tables = list(
                 &mut run,
-                CodaRequest::get(format!("/docs/{}/tables", enc(doc))),
+                CodaRequest::get(path_of("uri", ["docs", doc, "tables"])?),
                 500,
             )
             .await?;
@@ -154,7 +150,7 @@ pub async fn read(
         [doc, kind, page] if kind == "pages" => {
             let text = page_text(
                 &mut run,
-                &format!("/docs/{}/pages/{}", enc(doc), enc(page)),
+                &path_of("uri", ["docs", doc, "pages", page])?,
                 false,
                 None,
             )
@@ -183,7 +179,7 @@ pub async fn read(
             let measure = |row: &Value| csv_line(&names, row).len() + 1;
             let rows = list_items(
                 &mut run,
-                CodaRequest::get(format!("{base}/rows")).query("useColumnNames", "true"),
+                CodaRequest::get(base.child("rows")).query("useColumnNames", "true"),
                 MAX_CSV_ROWS,
                 usize::MAX,
                 budget,

@@ -27,6 +27,8 @@ pub struct Upstream {
     slow_path: Mutex<String>,
     /// The demo's origin and token, once attached.
     target: Mutex<Option<(String, String)>>,
+    /// Every request as it arrived: method and raw (still encoded) path.
+    seen: Mutex<Vec<(String, String)>>,
 }
 
 #[derive(Clone)]
@@ -39,6 +41,11 @@ impl Upstream {
     /// `/whoami` requests seen so far, whatever the token.
     pub fn whoami_calls(&self) -> usize {
         self.whoami.load(Ordering::SeqCst)
+    }
+
+    /// Every request received so far: method and the path exactly as sent (still encoded).
+    pub fn requests(&self) -> Vec<(String, String)> {
+        self.seen.lock().unwrap().clone()
     }
 
     /// Accepts `token` as another person's valid Coda token.
@@ -78,6 +85,7 @@ pub async fn start() -> Arc<Upstream> {
         delay_ms: AtomicU64::new(0),
         slow_path: Mutex::new(String::new()),
         target: Mutex::new(None),
+        seen: Mutex::new(Vec::new()),
     });
     let shared = Shared {
         up: up.clone(),
@@ -97,6 +105,10 @@ async fn forward(State(s): State<Shared>, req: Request) -> Response {
         .query()
         .map(|q| format!("?{q}"))
         .unwrap_or_default();
+    s.up.seen
+        .lock()
+        .unwrap()
+        .push((req.method().to_string(), path.clone()));
     if path.ends_with("/whoami") {
         s.up.whoami.fetch_add(1, Ordering::SeqCst);
     }
