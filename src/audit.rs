@@ -82,7 +82,17 @@ impl AuditStore {
         every: std::time::Duration,
     ) -> Result<Self, AuditError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            crate::private::create_dir(dir)?;
+        }
+        // The history holds tool arguments (row contents): the database is the person's
+        // only. SQLite gives its WAL and shared-memory files the database's own mode.
+        if std::fs::symlink_metadata(path).is_err() {
+            drop(crate::private::create_new(path, crate::private::FILE_MODE)?);
+        }
+        for file in ["", "-wal", "-shm"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(file);
+            crate::private::restrict(Path::new(&p))?;
         }
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;

@@ -2,6 +2,11 @@
 //! `claude_desktop_config.json`. The person's other settings are kept, the previous file is
 //! backed up with a timestamp, and the new one replaces it atomically, so a crash never leaves
 //! Claude with half a config. A file that is not valid JSON is refused, never overwritten.
+//!
+//! The file may hold other servers' tokens, so it stays as private as it was: the new file
+//! and the backup keep the original's mode (`0600` for a new file), and temporary files are
+//! created exclusively. A config that is a symbolic link (dotfile managers do this) is
+//! followed: its target is rewritten and the link stays a link.
 
 use std::path::{Path, PathBuf};
 
@@ -55,6 +60,16 @@ pub fn default_config_path() -> Option<PathBuf> {
     dirs::config_dir().map(|d| d.join("Claude").join("claude_desktop_config.json"))
 }
 
+/// The program Claude Desktop should start for this app: the running one — except inside an
+/// AppImage, whose binary lives in a temporary mount that vanishes when the app exits; there
+/// the AppImage file itself (`$APPIMAGE`) is the program.
+pub fn this_program() -> Option<PathBuf> {
+    std::env::var_os("APPIMAGE")
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+        .or_else(|| std::env::current_exe().ok())
+}
+
 /// The entry that starts `coda-mcp stdio` (the program at `command`).
 pub fn stdio_entry(command: &Path, demo: bool) -> Value {
     let mut args = vec!["stdio"];
@@ -67,6 +82,20 @@ pub fn stdio_entry(command: &Path, demo: bool) -> Value {
 /// Adds (or replaces) our entry in the config at `path`, keeping everything else. With
 /// `dry_run` nothing is written.
 pub fn connect(path: &Path, entry: Value, dry_run: bool) -> Result<ConnectOutcome, ConnectError> {
+    let io = |action, source| ConnectError::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    };
+    // A link is followed: the file it points at is what Claude reads, so that is rewritten
+    // (and the link kept). A dangling link is refused rather than replaced by a file.
+    let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    let target = if link {
+        std::fs::canonicalize(path).map_err(|e| io("cannot follow the link", e))?
+    } else {
+        path.to_owned()
+    };
+    let path = target.as_path();
     let io = |action, source| ConnectError::Io {
         action,
         path: path.to_owned(),
@@ -121,34 +150,19 @@ pub fn connect(path: &Path, entry: Value, dry_run: bool) -> Result<ConnectOutcom
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| io("cannot create the folder of", e))?;
     }
+    let mode = crate::private::mode_of(path).unwrap_or(crate::private::FILE_MODE);
     if let Some(old) = &existing {
         let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
         let mut backup = path.as_os_str().to_owned();
         backup.push(format!(".bak-{stamp}"));
         let backup = PathBuf::from(backup);
-        std::fs::write(&backup, old).map_err(|e| io("cannot back up", e))?;
+        crate::private::write_atomically(&backup, old.as_bytes(), mode)
+            .map_err(|e| io("cannot back up", e))?;
         outcome.backup = Some(backup);
     }
-    write_atomically(path, outcome.content.as_bytes()).map_err(|e| io("cannot write", e))?;
+    crate::private::write_atomically(path, outcome.content.as_bytes(), mode)
+        .map_err(|e| io("cannot write", e))?;
     Ok(outcome)
-}
-
-/// Writes a sibling temporary file, flushes it to disk, then renames it over `path`.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp-{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 #[cfg(test)]
@@ -240,6 +254,64 @@ mod tests {
         assert!(out.content.contains("\"coda\""));
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{}");
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_config_and_its_backup_stay_private() {
+        let mode = |p: &Path| crate::private::mode_of(p).unwrap();
+        let dir = tempdir();
+        // A new file is the person's only.
+        let fresh = dir.join("new/claude_desktop_config.json");
+        connect(&fresh, entry(), false).unwrap();
+        assert_eq!(mode(&fresh), 0o600);
+        // An existing private file holding another server's token stays private, and so
+        // does its backup.
+        let path = dir.join("claude_desktop_config.json");
+        std::fs::write(
+            &path,
+            r#"{"mcpServers":{"other":{"env":{"TOKEN":"s3cret"}}}}"#,
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let out = connect(&path, entry(), false).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&out.backup.unwrap()), 0o600);
+        // A mode the person chose is kept as it was.
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o640))
+            .unwrap();
+        connect(&path, stdio_entry(Path::new("/elsewhere"), true), false).unwrap();
+        assert_eq!(mode(&path), 0o640);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_linked_config_is_followed_and_stays_a_link() {
+        let dir = tempdir();
+        let real = dir.join("dotfiles/claude.json");
+        std::fs::create_dir_all(real.parent().unwrap()).unwrap();
+        std::fs::write(&real, r#"{"theme":"dark"}"#).unwrap();
+        let link = dir.join("claude_desktop_config.json");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let out = connect(&link, entry(), false).unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        let written: Value =
+            serde_json::from_str(&std::fs::read_to_string(&real).unwrap()).unwrap();
+        assert_eq!(written["theme"], "dark");
+        assert_eq!(written["mcpServers"]["coda"]["args"][0], "stdio");
+        assert_eq!(out.path, std::fs::canonicalize(&real).unwrap());
+        // A dangling link is refused, not replaced by a file.
+        let dangling = dir.join("dangling.json");
+        std::os::unix::fs::symlink(dir.join("missing.json"), &dangling).unwrap();
+        assert!(connect(&dangling, entry(), false).is_err());
+        assert!(std::fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink());
     }
 
     fn tempdir() -> PathBuf {

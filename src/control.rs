@@ -118,7 +118,7 @@ impl Controls {
         self.options
             .stdio_program
             .clone()
-            .or_else(|| std::env::current_exe().ok())
+            .or_else(crate::claude::this_program)
     }
 
     /// Checks `token` with Coda's `/whoami`, keeps it in the keychain and uses it from now on.

@@ -236,6 +236,12 @@ pub async fn launch(
         audit_retention_days: options.audit_days.max(1),
         ..EngineConfig::default()
     };
+    // The data directory (history, server.json, the public URL) is the person's only.
+    if let Some(root) = &options.data_root {
+        if let Err(e) = crate::private::create_dir(root) {
+            tracing::warn!(dir = %root.display(), error = %e, "cannot create the data directory");
+        }
+    }
     if let Some(token) = &options.dashboard_token {
         config.dashboard_token = token.clone();
     }

@@ -15,6 +15,7 @@ pub mod http;
 pub mod launch;
 pub mod mcp;
 pub mod openapi;
+pub mod private;
 pub mod prompts;
 pub mod runtime;
 pub mod secrets;

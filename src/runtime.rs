@@ -33,11 +33,13 @@ pub fn data_root() -> Option<PathBuf> {
 
 /// Announces a server until the returned guard is dropped.
 pub fn announce(root: &Path, info: &RuntimeInfo) -> std::io::Result<Announcement> {
-    std::fs::create_dir_all(root)?;
+    crate::private::create_dir(root)?;
     let path = root.join(FILE_NAME);
-    let tmp = root.join(format!("{FILE_NAME}.{}", info.pid));
-    std::fs::write(&tmp, serde_json::to_vec_pretty(info).expect("JSON"))?;
-    std::fs::rename(&tmp, &path)?;
+    crate::private::write_atomically(
+        &path,
+        &serde_json::to_vec_pretty(info).expect("JSON"),
+        crate::private::FILE_MODE,
+    )?;
     Ok(Announcement {
         path,
         pid: info.pid,

@@ -120,11 +120,14 @@ impl Settings {
         self.check()?;
         let io = |e| SettingsError::Io(path.to_owned(), e);
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
+            crate::private::create_dir(dir).map_err(io)?;
         }
-        let tmp = path.with_extension(format!("json.tmp-{}", std::process::id()));
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self).expect("JSON")).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        crate::private::write_atomically(
+            path,
+            &serde_json::to_vec_pretty(self).expect("JSON"),
+            crate::private::FILE_MODE,
+        )
+        .map_err(io)
     }
 }
 

@@ -9,7 +9,7 @@ mod upstream;
 
 use std::time::Duration;
 
-use coda_mcp::coda::{CodaClient, RateLimits, RetryPolicy, Secret};
+use coda_mcp::coda::{CodaClient, RateLimits, RetryPolicy};
 use coda_mcp::tools::{ExecOptions, Loc, CATALOGUE};
 use common::quick_demo;
 use serde_json::{json, Map, Value};

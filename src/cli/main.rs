@@ -127,7 +127,8 @@ fn connect_claude(
         None => coda_mcp::claude::default_config_path()
             .ok_or(coda_mcp::claude::ConnectError::NoConfigDir)?,
     };
-    let exe = std::env::current_exe().context("cannot tell where coda-mcp is installed")?;
+    let exe =
+        coda_mcp::claude::this_program().context("cannot tell where coda-mcp is installed")?;
     let entry = coda_mcp::claude::stdio_entry(&exe, demo);
     let out = coda_mcp::claude::connect(&path, entry, dry_run)?;
     if dry_run {

@@ -129,11 +129,13 @@ impl UrlMemory {
         if let Some(file) = &self.file {
             let write = || -> std::io::Result<()> {
                 if let Some(dir) = file.parent() {
-                    std::fs::create_dir_all(dir)?;
+                    crate::private::create_dir(dir)?;
                 }
-                let tmp = file.with_extension(format!("json.tmp-{}", std::process::id()));
-                std::fs::write(&tmp, serde_json::json!({ "url": url }).to_string())?;
-                std::fs::rename(&tmp, file)
+                crate::private::write_atomically(
+                    file,
+                    serde_json::json!({ "url": url }).to_string().as_bytes(),
+                    crate::private::FILE_MODE,
+                )
             };
             if let Err(e) = write() {
                 tracing::warn!(error = %e, "could not remember the public URL");
