@@ -93,6 +93,9 @@ impl Default for EngineConfig {
     }
 }
 
+/// Pass-through callers whose clients (and pacers) are kept.
+const GUEST_CLIENTS: usize = 256;
+
 /// Who runs a tool, from where: what [`Engine::run_tool`] reports.
 pub struct ToolCall<'a> {
     /// The catalogue entry and its schema.
@@ -119,8 +122,10 @@ struct Inner {
     coda: std::sync::RwLock<CodaClient>,
     /// The key clients present; replaced when the person rotates it.
     connection_key: std::sync::RwLock<Secret>,
-    /// Clients for pass-through callers, one per token (Coda's limits are per user).
-    guests: std::sync::Mutex<std::collections::HashMap<[u8; 32], CodaClient>>,
+    /// Clients for pass-through callers, one per token (Coda's limits are per user); the
+    /// least recently used goes first, so a flood of new tokens never resets the pacing of
+    /// callers in use.
+    guests: std::sync::Mutex<lru::LruCache<[u8; 32], CodaClient>>,
     catalogue: Catalogue,
     health: HealthCache,
     started: Instant,
@@ -228,7 +233,9 @@ impl Engine {
                 connection_key: std::sync::RwLock::new(config.connection_key.clone()),
                 config,
                 coda: std::sync::RwLock::new(coda),
-                guests: Default::default(),
+                guests: std::sync::Mutex::new(lru::LruCache::new(
+                    std::num::NonZeroUsize::new(GUEST_CLIENTS).expect("non-zero"),
+                )),
                 catalogue,
                 health,
                 started: Instant::now(),
@@ -272,15 +279,9 @@ impl Engine {
 
     /// A client that uses a pass-through caller's own Coda token, with its own pacer.
     pub fn coda_for_token(&self, token: &Secret) -> CodaClient {
-        use sha2::Digest;
-        let digest: [u8; 32] = sha2::Sha256::digest(token.expose().as_bytes()).into();
         let mut guests = self.inner.guests.lock().expect("guests");
-        if guests.len() >= 256 {
-            guests.clear();
-        }
         guests
-            .entry(digest)
-            .or_insert_with(|| self.coda().with_token(token.clone()))
+            .get_or_insert(token.digest(), || self.coda().with_token(token.clone()))
             .clone()
     }
 

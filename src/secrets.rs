@@ -174,6 +174,33 @@ pub fn generate_connection_key() -> Secret {
     Secret::new(format!("cmk_{}", base64url(&bytes)))
 }
 
+/// The proof that a server holds `key`, for `coda-mcp stdio`'s challenge: HMAC-SHA256 under
+/// the key of the bridge's fresh `nonce` and the port the server listens on. The key itself
+/// never travels; binding the port means a process on another port cannot relay the
+/// challenge to the real server and pass its answer off as its own.
+pub fn bridge_proof(key: &Secret, nonce: &str, port: u16) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.expose().as_bytes())
+        .expect("HMAC takes any key length");
+    mac.update(format!("coda-mcp bridge v1\n{nonce}\n{port}").as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether `proof` is [`bridge_proof`] of `key`, `nonce` and `port` (compared in constant time).
+pub fn bridge_proof_matches(key: &Secret, nonce: &str, port: u16, proof: &str) -> bool {
+    let expected = bridge_proof(key, nonce, port);
+    expected.len() == proof.len()
+        && expected
+            .bytes()
+            .zip(proof.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
 fn base64url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::with_capacity(bytes.len() * 4 / 3 + 2);

@@ -103,15 +103,27 @@ pub async fn run(args: StdioArgs, store: Arc<dyn SecretStore>) -> anyhow::Result
         };
         match plan(args.demo, args.url.as_deref(), announced.as_ref()) {
             Plan::Bridge { url, note } => {
-                if answers(&url).await {
-                    if let Some(note) = note {
-                        eprintln!("coda-mcp stdio: {note}");
+                if !is_loopback_url(&url) {
+                    eprintln!("coda-mcp stdio: {url} is not on this machine; the bridge only connects to a loopback address (127.0.0.1, ::1, localhost)");
+                    why = format!("{url} is not a loopback address");
+                } else if answers(&url).await {
+                    let key = bridge_key(store.clone()).await;
+                    match &key {
+                        Some(k) if !proves_key(&url, k).await => {
+                            eprintln!("coda-mcp stdio: the server at {url} could not prove it holds this app's connection key, so the key is not sent to it");
+                            why = format!("the server at {url} is not this app's");
+                        }
+                        _ => {
+                            if let Some(note) = note {
+                                eprintln!("coda-mcp stdio: {note}");
+                            }
+                            eprintln!("coda-mcp stdio: bridging to the running server at {url}");
+                            return bridge(&url, key).await;
+                        }
                     }
-                    eprintln!("coda-mcp stdio: bridging to the running server at {url}");
-                    let key = bridge_key(store).await;
-                    return bridge(&url, key).await;
+                } else {
+                    eprintln!("coda-mcp stdio: no server answers at {url}");
                 }
-                eprintln!("coda-mcp stdio: no server answers at {url}");
             }
             Plan::InProcess { why: reason } => why = reason,
         }
@@ -137,6 +149,52 @@ async fn answers(mcp_url: &str) -> bool {
             .is_ok_and(|v| v["status"] == "ok" && v.get("tools").is_some()),
         _ => false,
     }
+}
+
+/// Whether `url` names this machine (the bridge never sends the key anywhere else).
+fn is_loopback_url(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| {
+        u.scheme() == "http"
+            && match u.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                None => false,
+            }
+    })
+}
+
+/// Whether the server at `mcp_url` proves it holds `key`: it answers a fresh challenge with
+/// [`secrets::bridge_proof`], which only the key's holder can compute. The key is not sent.
+async fn proves_key(mcp_url: &str, key: &str) -> bool {
+    let Ok(url) = url::Url::parse(mcp_url) else {
+        return false;
+    };
+    let Some(port) = url.port_or_known_default() else {
+        return false;
+    };
+    let nonce: String = (0..32)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect();
+    let mut proof_url = url.clone();
+    proof_url.set_path("/bridge/proof");
+    proof_url.set_query(None);
+    proof_url.query_pairs_mut().append_pair("nonce", &nonce);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .no_proxy()
+        .build();
+    let Ok(client) = client else { return false };
+    let proof = match client.get(proof_url).send().await {
+        Ok(r) if r.status().is_success() => r.json::<Value>().await.ok(),
+        _ => None,
+    };
+    proof
+        .as_ref()
+        .and_then(|p| p["proof"].as_str())
+        .is_some_and(|p| {
+            secrets::bridge_proof_matches(&crate::coda::Secret::new(key), &nonce, port, p)
+        })
 }
 
 /// The connection key to present: `CODA_MCP_KEY`, else the keychain's (never a new one).

@@ -18,6 +18,13 @@ impl Secret {
         &self.0
     }
 
+    /// The secret's SHA-256: what is kept to recognise it again (caches, session owners)
+    /// without keeping the secret itself.
+    pub fn digest(&self) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(self.0.as_bytes()).into()
+    }
+
     /// A short hint that identifies the secret without revealing it: `…` and its last 4 characters.
     pub fn hint(&self) -> String {
         let tail: String = {

@@ -7,7 +7,7 @@
 //! the public face (the tunnel, or a reverse proxy forwarding the public host to loopback)
 //! always authenticates.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,7 +18,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::coda::{CodaError, CodaRequest, Secret};
 use crate::engine::Engine;
@@ -38,9 +37,7 @@ impl Caller {
     pub(crate) fn principal(&self) -> Principal {
         match self {
             Caller::Owner => Principal::Owner,
-            Caller::CodaToken(token) => {
-                Principal::Token(Sha256::digest(token.expose().as_bytes()).into())
-            }
+            Caller::CodaToken(token) => Principal::Token(token.digest()),
         }
     }
 }
@@ -66,40 +63,64 @@ impl Principal {
     }
 }
 
-/// Failed attempts allowed per client address per window before it is locked out.
+/// Failed attempts allowed per client network (an IPv4 address, an IPv6 /64) per window
+/// before it is locked out.
 const MAX_FAILURES: usize = 10;
 const FAILURE_WINDOW: Duration = Duration::from_secs(60);
-/// How long a Coda verdict on a pass-through token is trusted.
+/// Client networks whose failures are remembered (the least recently failing go first).
+const FAILURE_TABLE: usize = 10_000;
+/// How long a Coda verdict on a pass-through token is trusted, and how many are kept.
 const VALID_TTL: Duration = Duration::from_secs(600);
 const INVALID_TTL: Duration = Duration::from_secs(60);
+const VERDICTS: usize = 10_000;
+/// New tokens checked with Coda's `/whoami` per minute, from everyone together: however many
+/// addresses a guesser has, the server asks Coda about at most this many tokens.
+const WHOAMI_PER_MINUTE: f64 = 60.0;
 
-/// Coda's verdict on a pass-through token (by its SHA-256) and when it was given.
-type Verdicts = HashMap<[u8; 32], (bool, Instant)>;
+/// What authentication remembers across requests, shared by both faces: failures per client
+/// network, Coda's verdicts on tokens, and the budget of `/whoami` checks.
+struct Memory {
+    failures: Mutex<lru::LruCache<IpAddr, VecDeque<Instant>>>,
+    verdicts: Mutex<lru::LruCache<[u8; 32], (bool, Instant)>>,
+    /// Checks left in the budget and when it was last refilled.
+    whoami: Mutex<(f64, Instant)>,
+}
 
-/// The authentication layer's state; one per listener face.
+/// The authentication layer's state for one face (the memory is shared by both).
 #[derive(Clone)]
 pub struct Auth {
     engine: Engine,
     /// False on the public face whatever `--no-auth` says.
     allow_no_auth: bool,
-    failures: Arc<Mutex<HashMap<IpAddr, VecDeque<Instant>>>>,
-    verdicts: Arc<Mutex<Verdicts>>,
+    memory: Arc<Memory>,
+}
+
+fn bounded<K: std::hash::Hash + Eq, V>(n: usize) -> Mutex<lru::LruCache<K, V>> {
+    Mutex::new(lru::LruCache::new(
+        std::num::NonZeroUsize::new(n).expect("non-zero"),
+    ))
 }
 
 impl Auth {
-    /// The layer for the loopback listener (`public == false`) or the tunnel (`true`).
-    pub fn new(engine: Engine, public: bool) -> Self {
-        Auth {
-            engine,
+    /// The layers for the loopback listener and the tunnel, sharing one memory.
+    pub fn faces(engine: Engine) -> (Auth, Auth) {
+        let memory = Arc::new(Memory {
+            failures: bounded(FAILURE_TABLE),
+            verdicts: bounded(VERDICTS),
+            whoami: Mutex::new((WHOAMI_PER_MINUTE, Instant::now())),
+        });
+        let face = |public: bool| Auth {
+            engine: engine.clone(),
             allow_no_auth: !public,
-            failures: Default::default(),
-            verdicts: Default::default(),
-        }
+            memory: memory.clone(),
+        };
+        (face(false), face(true))
     }
 
     fn locked_out(&self, ip: IpAddr) -> Option<Duration> {
-        let mut failures = self.failures.lock().expect("failures");
-        let list = failures.get_mut(&ip)?;
+        let network = super::conn::client_network(ip);
+        let mut failures = self.memory.failures.lock().expect("failures");
+        let list = failures.get_mut(&network)?;
         let now = Instant::now();
         while list
             .front()
@@ -113,40 +134,73 @@ impl Auth {
     }
 
     fn record_failure(&self, ip: IpAddr) {
-        let mut failures = self.failures.lock().expect("failures");
-        if failures.len() > 10_000 {
-            failures.retain(|_, l| l.back().is_some_and(|t| t.elapsed() < FAILURE_WINDOW));
+        let network = super::conn::client_network(ip);
+        let mut failures = self.memory.failures.lock().expect("failures");
+        let list = failures.get_or_insert_mut(network, VecDeque::new);
+        list.push_back(Instant::now());
+        // A network locked out needs no more than the window's worth of failures.
+        while list.len() > MAX_FAILURES {
+            list.pop_front();
         }
-        failures.entry(ip).or_default().push_back(Instant::now());
     }
 
-    /// Asks Coda (once per TTL) whether `token` is a valid Coda token.
-    async fn coda_accepts(&self, token: &Secret) -> Result<bool, CodaError> {
-        let digest: [u8; 32] = Sha256::digest(token.expose().as_bytes()).into();
-        if let Some((valid, at)) = self
+    /// Takes one check from the `/whoami` budget; `Err(wait)` when it is spent.
+    fn whoami_budget(&self) -> Result<(), Duration> {
+        let mut budget = self.memory.whoami.lock().expect("whoami budget");
+        let now = Instant::now();
+        let refill = now.duration_since(budget.1).as_secs_f64() * WHOAMI_PER_MINUTE / 60.0;
+        *budget = ((budget.0 + refill).min(WHOAMI_PER_MINUTE), now);
+        if budget.0 >= 1.0 {
+            budget.0 -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64(
+                (1.0 - budget.0) * 60.0 / WHOAMI_PER_MINUTE,
+            ))
+        }
+    }
+
+    /// Asks Coda (once per TTL, within the budget) whether `token` is a valid Coda token.
+    async fn coda_accepts(&self, token: &Secret) -> Result<Verdict, CodaError> {
+        let digest = token.digest();
+        let cached = self
+            .memory
             .verdicts
             .lock()
             .expect("verdicts")
             .get(&digest)
-            .copied()
-        {
+            .copied();
+        if let Some((valid, at)) = cached {
             if at.elapsed() < if valid { VALID_TTL } else { INVALID_TTL } {
-                return Ok(valid);
+                return Ok(Verdict::Known(valid));
             }
         }
-        let client = self.engine.coda_for_token(token);
+        if let Err(wait) = self.whoami_budget() {
+            return Ok(Verdict::Unchecked(wait));
+        }
+        // A client of its own for the check: only a token Coda accepts gets a kept client
+        // (and pacer), so a flood of made-up tokens never displaces real callers'.
+        let client = self.engine.coda().with_token(token.clone());
         let valid = match client.send(&CodaRequest::get("/whoami")).await {
             Ok(_) => true,
             Err(e) if matches!(e.status(), Some(401 | 403)) => false,
             Err(e) => return Err(e),
         };
-        let mut verdicts = self.verdicts.lock().expect("verdicts");
-        if verdicts.len() > 10_000 {
-            verdicts.clear();
-        }
-        verdicts.insert(digest, (valid, Instant::now()));
-        Ok(valid)
+        self.memory
+            .verdicts
+            .lock()
+            .expect("verdicts")
+            .put(digest, (valid, Instant::now()));
+        Ok(Verdict::Known(valid))
     }
+}
+
+/// What is known of a pass-through token.
+enum Verdict {
+    /// Coda said (now or within the TTL).
+    Known(bool),
+    /// Not checked: the `/whoami` budget is spent for this long.
+    Unchecked(Duration),
 }
 
 /// Compares secrets without an early exit, so timing reveals nothing but the length.
@@ -189,6 +243,39 @@ fn locked_out_response(wait: Duration) -> Response {
     resp
 }
 
+/// Whether the request's body is declared as JSON (`application/json`, or `application/…+json`).
+/// Browsers send other types (`text/plain`, forms, none) from any page without asking the
+/// server first; JSON needs a CORS preflight, which this server never grants.
+fn declares_json(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .is_some_and(|v| {
+            v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
+        })
+}
+
+/// The refusal of a POST whose body is not declared as JSON.
+fn not_json(mcp: bool) -> Response {
+    let message = "Content-Type must be application/json";
+    if mcp {
+        super::guard::jsonrpc_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            serde_json::Value::Null,
+            -32600,
+            format!("Invalid Request: {message}"),
+        )
+    } else {
+        super::actions::error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            message,
+        )
+    }
+}
+
 /// The middleware. Order matters: the connection key is compared first (constant time) and
 /// always accepted, so failed guesses from an address never lock out the owner's key; only
 /// then does a lockout stop the address, before any pass-through token is sent to Coda's
@@ -201,7 +288,32 @@ pub async fn check(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
         .extensions()
         .get::<super::origin::PublicHost>()
         .is_some();
+    // Local pages cannot drive the server: a body must be declared JSON (so a browser asks
+    // first, and is refused), decided before anything else.
+    if req.method() == axum::http::Method::POST && !declares_json(&req) {
+        return not_json(req.uri().path() == "/mcp");
+    }
     if auth.allow_no_auth && config.no_auth && !public_host {
+        // Without a key, a page in the person's browser is the one caller to keep out: an
+        // `Origin`, when sent, must be this server's own.
+        if let Some(origin) = req.headers().get(header::ORIGIN) {
+            let host = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !origin
+                .to_str()
+                .is_ok_and(|o| super::origin::same_origin(o, host))
+            {
+                return (
+                    StatusCode::FORBIDDEN,
+                    Json(json!({"error": "forbidden",
+                        "message": "Without authentication (--no-auth) only requests from this server's own origin (or with no Origin, as local tools send) are accepted"})),
+                )
+                    .into_response();
+            }
+        }
         req.extensions_mut().insert(Caller::Owner);
         return next.run(req).await;
     }
@@ -240,11 +352,24 @@ pub async fn check(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
     }
     let token = Secret::new(bearer);
     match auth.coda_accepts(&token).await {
-        Ok(true) => {
+        Ok(Verdict::Known(true)) => {
             req.extensions_mut().insert(Caller::CodaToken(token));
             next.run(req).await
         }
-        Ok(false) => {
+        Ok(Verdict::Unchecked(wait)) => {
+            let mut resp = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"error": "cannot_verify",
+                    "message": "Too many new tokens to check with Coda right now; try again shortly (the connection key is always accepted)"})),
+            )
+                .into_response();
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(wait.as_secs().max(1)),
+            );
+            resp
+        }
+        Ok(Verdict::Known(false)) => {
             auth.record_failure(ip);
             unauthorized("Invalid credentials: neither this server's connection key nor a Coda API token that Coda accepts")
         }
@@ -260,6 +385,45 @@ pub async fn check(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn auth() -> Auth {
+        let engine = Engine::new(crate::EngineConfig::default()).expect("engine");
+        Auth::faces(engine).0
+    }
+
+    #[tokio::test]
+    async fn an_ipv6_64_is_one_client_for_the_lockout() {
+        let auth = auth();
+        for i in 0..MAX_FAILURES {
+            auth.record_failure(format!("2001:db8:7:7::{i:x}").parse().unwrap());
+        }
+        assert!(auth
+            .locked_out("2001:db8:7:7:ffff::1".parse().unwrap())
+            .is_some());
+        assert!(auth
+            .locked_out("2001:db8:7:8::1".parse().unwrap())
+            .is_none());
+        assert!(auth.locked_out("192.0.2.1".parse().unwrap()).is_none());
+    }
+
+    #[tokio::test]
+    async fn the_whoami_budget_is_shared_and_spent() {
+        let (local, public) = Auth::faces(Engine::new(crate::EngineConfig::default()).unwrap());
+        for _ in 0..(WHOAMI_PER_MINUTE as usize) {
+            local.whoami_budget().expect("within the budget");
+        }
+        let wait = public.whoami_budget().expect_err("spent, on both faces");
+        assert!(wait <= Duration::from_secs(2), "{wait:?}");
+    }
+
+    #[tokio::test]
+    async fn the_failure_table_stays_bounded() {
+        let auth = auth();
+        for i in 0..(FAILURE_TABLE + 500) as u32 {
+            auth.record_failure(std::net::Ipv4Addr::from(i).into());
+        }
+        assert_eq!(auth.memory.failures.lock().unwrap().len(), FAILURE_TABLE);
+    }
 
     #[test]
     fn secret_comparison() {

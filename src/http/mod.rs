@@ -154,6 +154,7 @@ pub fn routers(
     // aside → Host/Origin checked → the caller authenticated → held to its rate and
     // sessions → only then its body read (within the budget) → handled.
     let read_body = || middleware::from_fn_with_state(state.bodies.clone(), body::read);
+    let (local_auth, public_auth) = auth::Auth::faces(engine.clone());
     let face = |public: bool| {
         let authenticated = |router: Router| {
             router
@@ -163,7 +164,11 @@ pub fn routers(
                     limits::check,
                 ))
                 .layer(middleware::from_fn_with_state(
-                    auth::Auth::new(engine.clone(), public),
+                    if public {
+                        public_auth.clone()
+                    } else {
+                        local_auth.clone()
+                    },
                     auth::check,
                 ))
         };
@@ -176,11 +181,16 @@ pub fn routers(
             .with_state(state.clone())
             .merge(authenticated(mcp))
             .merge(authenticated(actions::routes(state.clone())))
-            // The dashboard exists on the loopback listener only, never through the tunnel.
+            // The dashboard and the stdio bridge's challenge exist on the loopback listener
+            // only, never through the tunnel.
             .merge(if public {
                 Router::new()
             } else {
-                dashboard::routes(state.clone(), read_body())
+                dashboard::routes(state.clone(), read_body()).merge(
+                    Router::new()
+                        .route("/bridge/proof", get(bridge_proof))
+                        .with_state(state.clone()),
+                )
             })
             .layer(middleware::from_fn_with_state(
                 policy.clone(),
@@ -221,6 +231,30 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
         "read_only": state.engine.config().read_only,
         "tools": state.engine.catalogue().iter().count(),
     }))
+}
+
+/// `GET /bridge/proof?nonce=…`: `coda-mcp stdio` asks this before it sends the connection
+/// key, so that only a server that holds the key gets it (see [`crate::secrets::bridge_proof`]).
+async fn bridge_proof(
+    State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> axum::response::Response {
+    let nonce = query.get("nonce").map(String::as_str).unwrap_or("");
+    if !(32..=128).contains(&nonce.len()) || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return actions::error(
+            axum::http::StatusCode::BAD_REQUEST,
+            "bad_nonce",
+            "nonce must be 32 to 128 hexadecimal characters",
+        );
+    }
+    let port = url::Url::parse(&state.local_url)
+        .ok()
+        .and_then(|u| u.port_or_known_default())
+        .unwrap_or(0);
+    Json(json!({
+        "proof": crate::secrets::bridge_proof(&state.engine.connection_key(), nonce, port)
+    }))
+    .into_response()
 }
 
 /// A server bound and running in the background.

@@ -5,8 +5,9 @@
 //! It also decides which face a request came through by its `Host`, not only by its listener:
 //! a reverse proxy or tunnel that forwards the public host to the loopback listener must not
 //! make the request local. A request naming the public host is marked [`PublicHost`] (so it
-//! always authenticates) and never reaches the dashboard or its API; so is one that carries a
-//! proxy's `Forwarded`/`X-Forwarded-*` headers, in case the proxy rewrote `Host` to loopback.
+//! always authenticates) and never reaches the dashboard or its API; so is one that carries any
+//! header a proxy adds (`Forwarded`, `X-Forwarded-*`, `X-Real-IP`, `Via`), in case the proxy
+//! rewrote `Host` to loopback.
 
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -58,9 +59,30 @@ fn is_loopback_name(host: &str) -> bool {
 
 /// Whether `path` is the dashboard or its API, which only the loopback face serves.
 fn is_admin_path(path: &str) -> bool {
-    ["/ui", "/api"]
+    ["/ui", "/api", "/bridge"]
         .iter()
         .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+}
+
+/// Whether a header is one a proxy adds: its presence means the request came from elsewhere,
+/// whatever `Host` says.
+fn is_proxy_header(name: &str) -> bool {
+    matches!(name, "forwarded" | "x-real-ip" | "via") || name.starts_with("x-forwarded-")
+}
+
+/// Whether `origin` is the very origin of a request naming `host`: the same scheme-less
+/// authority (a page on another local port is another origin).
+pub(super) fn same_origin(origin: &str, host: &str) -> bool {
+    url::Url::parse(origin).is_ok_and(|o| {
+        matches!(o.scheme(), "http" | "https")
+            && o.host_str().is_some_and(|h| {
+                let authority = match o.port() {
+                    Some(port) => format!("{h}:{port}"),
+                    None => h.to_owned(),
+                };
+                authority.eq_ignore_ascii_case(host)
+            })
+    })
 }
 
 /// Removes a `:port` suffix, keeping IPv6 brackets.
@@ -99,9 +121,10 @@ pub async fn check(State(policy): State<HostPolicy>, mut req: Request, next: Nex
             return forbidden("Origin", origin);
         }
     }
-    let forwarded = ["forwarded", "x-forwarded-for", "x-forwarded-host"]
-        .iter()
-        .any(|h| req.headers().contains_key(*h));
+    let forwarded = req
+        .headers()
+        .keys()
+        .any(|name| is_proxy_header(name.as_str()));
     if public || forwarded {
         if is_admin_path(req.uri().path()) {
             // As on the tunnel's own face: the dashboard does not exist here.
@@ -159,5 +182,20 @@ mod tests {
         assert!(p.is_public_host("abc.ngrok.app:443") && !p.is_public_host("localhost:8080"));
         assert!(is_admin_path("/ui") && is_admin_path("/ui/app.js") && is_admin_path("/api/state"));
         assert!(!is_admin_path("/uix") && !is_admin_path("/mcp") && !is_admin_path("/apis"));
+        assert!(is_admin_path("/bridge/proof"));
+        for proxy in [
+            "forwarded",
+            "x-forwarded-proto",
+            "x-forwarded-for",
+            "x-real-ip",
+            "via",
+        ] {
+            assert!(is_proxy_header(proxy), "{proxy}");
+        }
+        assert!(!is_proxy_header("x-forward") && !is_proxy_header("accept"));
+        assert!(same_origin("http://127.0.0.1:8080", "127.0.0.1:8080"));
+        assert!(same_origin("http://localhost:8080", "LOCALHOST:8080"));
+        assert!(!same_origin("http://127.0.0.1:3000", "127.0.0.1:8080"));
+        assert!(!same_origin("null", "127.0.0.1:8080"));
     }
 }
