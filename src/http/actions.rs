@@ -43,29 +43,31 @@ pub(super) enum Bounded {
     ),
 }
 
-/// Calls still running after their hard deadline (answered "still processing", never
-/// cancelled): each holds a task and its Coda requests, so how many there may be is bounded —
-/// [`MAX_DETACHED_PER_CALLER`] per caller, [`MAX_DETACHED`] in all, and the owner may use the
-/// whole of it. A caller at its bound gets a clear tool error for new calls until one ends.
+/// Calls running through the ChatGPT faces (GPT Actions and direct calls), counted from their
+/// start until their task really ends — past the hard deadline too, since such a call is
+/// answered "still processing" but never cancelled. How many there may be is bounded:
+/// [`MAX_CALLS_PER_GUEST`] for each pass-through caller, [`MAX_CALLS`] in all, and the owner
+/// may use the whole of it. A caller at its bound gets a clear tool error for new calls until
+/// one ends.
 #[derive(Default)]
-pub(super) struct DetachedCalls {
+pub(super) struct RunningCalls {
     running: std::sync::Mutex<std::collections::HashMap<Principal, usize>>,
 }
 
-/// Most calls running past their deadline at once, in all …
-pub(super) const MAX_DETACHED: usize = 64;
+/// Most calls running at once, in all …
+pub(super) const MAX_CALLS: usize = 64;
 /// … and for one caller other than the owner.
-pub(super) const MAX_DETACHED_PER_CALLER: usize = 8;
+pub(super) const MAX_CALLS_PER_GUEST: usize = 8;
 
-/// One call counted as running past its deadline until dropped.
-struct DetachedCall {
-    calls: std::sync::Arc<DetachedCalls>,
+/// One call counted as running until dropped.
+struct RunningCall {
+    calls: std::sync::Arc<RunningCalls>,
     principal: Principal,
 }
 
-impl Drop for DetachedCall {
+impl Drop for RunningCall {
     fn drop(&mut self) {
-        let mut running = self.calls.running.lock().expect("detached calls");
+        let mut running = self.calls.running.lock().expect("running calls");
         if let Some(n) = running.get_mut(&self.principal) {
             *n -= 1;
             if *n == 0 {
@@ -75,38 +77,30 @@ impl Drop for DetachedCall {
     }
 }
 
-impl DetachedCalls {
-    /// Why `principal` may not start another call, if it may not.
-    fn refusal(&self, principal: Principal) -> Option<String> {
-        let running = self.running.lock().expect("detached calls");
+impl RunningCalls {
+    /// Counts a new call for `principal`, or says why it may not start.
+    fn start(self: &std::sync::Arc<Self>, principal: Principal) -> Result<RunningCall, String> {
+        let mut running = self.running.lock().expect("running calls");
         let all: usize = running.values().sum();
         let mine = running.get(&principal).copied().unwrap_or(0);
         let over = if principal == Principal::Owner {
-            all >= MAX_DETACHED
+            all >= MAX_CALLS
         } else {
-            all >= MAX_DETACHED - MAX_DETACHED_PER_CALLER || mine >= MAX_DETACHED_PER_CALLER
+            all >= MAX_CALLS || mine >= MAX_CALLS_PER_GUEST
         };
-        over.then(|| {
-            format!("Too many calls are still running in Coda past their deadline ({mine} of yours, {all} in all; at most {MAX_DETACHED_PER_CALLER} per caller): wait for them to finish — their outcomes show in the dashboard, and writes can be checked with coda_get_mutation_status — before starting more")
+        if over {
+            return Err(format!("Too many calls are running at once ({mine} of yours, {all} in all; at most {MAX_CALLS_PER_GUEST} per caller), some of them still waiting for Coda past their deadline: wait for them to finish — their outcomes show in the dashboard, and writes can be checked with coda_get_mutation_status — before starting more"));
+        }
+        *running.entry(principal).or_default() += 1;
+        Ok(RunningCall {
+            calls: self.clone(),
+            principal,
         })
     }
 
-    fn start(self: &std::sync::Arc<Self>, principal: Principal) -> DetachedCall {
-        *self
-            .running
-            .lock()
-            .expect("detached calls")
-            .entry(principal)
-            .or_default() += 1;
-        DetachedCall {
-            calls: self.clone(),
-            principal,
-        }
-    }
-
-    /// Calls running past their deadline right now.
+    /// Calls running right now.
     pub(super) fn count(&self) -> usize {
-        self.running.lock().expect("detached calls").values().sum()
+        self.running.lock().expect("running calls").values().sum()
     }
 }
 
@@ -114,7 +108,7 @@ impl DetachedCalls {
 /// deadline (write waits end there, a bulk write sends no batch after it) well before the
 /// hard one, so slow writes come back with their `requestId`s and "still processing"; the
 /// hard deadline only answers for a call stuck in Coda itself, and never cancels it (within
-/// the bound of [`DetachedCalls`]).
+/// the bound of [`RunningCalls`]).
 /// Non-list results come back whole, for the caller to [`fit`] into its own envelope.
 pub(super) async fn run_bounded(
     state: &AppState,
@@ -130,9 +124,10 @@ pub(super) async fn run_bounded(
         .as_ref()
         .map(Caller::principal)
         .unwrap_or(Principal::Owner);
-    if let Some(why) = state.detached.refusal(principal) {
-        return Bounded::Done(Err(ToolError::Unsupported(why)));
-    }
+    let counted = match state.running.start(principal) {
+        Ok(counted) => counted,
+        Err(why) => return Bounded::Done(Err(ToolError::Unsupported(why))),
+    };
     let limit = engine.config().call_deadline;
     let started = Instant::now();
     let hard = started + limit;
@@ -150,7 +145,9 @@ pub(super) async fn run_bounded(
             session: &session,
             client,
         };
-        engine.run_tool(call, args, &opts).await
+        let outcome = engine.run_tool(call, args, &opts).await;
+        drop(counted);
+        outcome
     });
     let inside = |e: tokio::task::JoinError| {
         ToolError::Unsupported(format!("the call failed inside the server: {e}"))
@@ -158,13 +155,8 @@ pub(super) async fn run_bounded(
     match tokio::time::timeout_at(hard, &mut task).await {
         Ok(outcome) => Bounded::Done(outcome.unwrap_or_else(|e| Err(inside(e)))),
         Err(_) => {
-            // Counted until it really ends.
-            let counted = state.detached.start(principal);
-            let task = tokio::spawn(async move {
-                let outcome = task.await.unwrap_or_else(|e| Err(inside(e)));
-                drop(counted);
-                outcome
-            });
+            // Still counted (its task holds the count) until it really ends.
+            let task = tokio::spawn(async move { task.await.unwrap_or_else(|e| Err(inside(e))) });
             Bounded::StillRunning(task, started.elapsed())
         }
     }

@@ -62,8 +62,8 @@ pub struct AppState {
     pub controls: Arc<crate::control::Controls>,
     /// Bytes held in request bodies, shared by both faces.
     bodies: body::BodyBudget,
-    /// Calls still running past their deadline.
-    detached: Arc<actions::DetachedCalls>,
+    /// Calls running through the ChatGPT faces (past their deadline too).
+    running: Arc<actions::RunningCalls>,
 }
 
 impl AppState {
@@ -77,9 +77,10 @@ impl AppState {
         self.sessions.direct.held_bytes()
     }
 
-    /// Calls still running in the background past their deadline.
-    pub fn detached_calls(&self) -> usize {
-        self.detached.count()
+    /// Calls running through the ChatGPT faces (GPT Actions, direct calls), past their
+    /// deadline too.
+    pub fn running_calls(&self) -> usize {
+        self.running.count()
     }
 
     /// The base URL clients should use: the public URL when there is one.
@@ -144,7 +145,7 @@ pub fn routers(
         local_url: local_url.into(),
         controls,
         bodies: body::BodyBudget::default(),
-        detached: Arc::default(),
+        running: Arc::default(),
     };
     let limiter = limits::ClientLimiter::default();
     let policy = HostPolicy {
