@@ -110,8 +110,13 @@ pub async fn run(args: StdioArgs, store: Arc<dyn SecretStore>) -> anyhow::Result
                     let key = bridge_key(store.clone()).await;
                     match &key {
                         Some(k) if !proves_key(&url, k).await => {
-                            eprintln!("coda-mcp stdio: the server at {url} could not prove it holds this app's connection key, so the key is not sent to it");
-                            why = format!("the server at {url} is not this app's");
+                            let message = format!(
+                                "the server at {url} did not prove it holds this app's connection key, so the key was not sent to it: \
+                                 either the key here (CODA_MCP_KEY, else the keychain) is not the server's — use the one `coda-mcp key show` prints \
+                                 (it changes with `key rotate`) — or another program took that port"
+                            );
+                            eprintln!("coda-mcp stdio: {message}");
+                            return refuse_all(&message).await;
                         }
                         _ => {
                             if let Some(note) = note {
@@ -149,6 +154,29 @@ async fn answers(mcp_url: &str) -> bool {
             .is_ok_and(|v| v["status"] == "ok" && v.get("tools").is_some()),
         _ => false,
     }
+}
+
+/// Answers every request on stdin with `message` as a JSON-RPC error until stdin closes:
+/// the client (Claude) shows why the session cannot start instead of hanging.
+async fn refuse_all(message: &str) -> anyhow::Result<()> {
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut stdout = tokio::io::stdout();
+    while let Some(line) = lines.next_line().await? {
+        let Ok(request) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        let Some(id) = request
+            .get("id")
+            .filter(|_| request.get("method").is_some())
+        else {
+            continue;
+        };
+        let error =
+            json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32000, "message": message}});
+        stdout.write_all(format!("{error}\n").as_bytes()).await?;
+        stdout.flush().await?;
+    }
+    Ok(())
 }
 
 /// Whether `url` names this machine (the bridge never sends the key anywhere else).
