@@ -4,7 +4,9 @@
 #   the upstream alone (the demo's getDoc), /health (HTTP stack), MCP ping (guard + rmcp
 #   session), a tool call that makes no Coda request (tool machinery, events, audit), and
 #   coda_get_document (all of it) — one connection; then one session driven by 16 and 64
-#   connections (calls/s).
+#   connections (calls/s). Requests carry the Accept header every real MCP client sends
+#   (`application/json, text/event-stream`: answers come as SSE); one row repeats the call
+#   with a JSON-only Accept (GPT Actions-style scripts).
 # Usage: benches/layers.sh [path/to/coda-mcp]   (build it with `cargo build --release` first)
 set -euo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
@@ -37,7 +39,7 @@ local n = 0
 request = function()
   n = n + 1
   return wrk.format("POST", nil, {["authorization"]="Bearer $KEY", ["content-type"]="application/json",
-    ["accept"]="application/json", ["mcp-session-id"]="$SID", ["mcp-protocol-version"]="2025-06-18"},
+    ["accept"]=os.getenv("ACCEPT"), ["mcp-session-id"]="$SID", ["mcp-protocol-version"]="2025-06-18"},
     string.format(os.getenv("BODY"), n))
 end
 EOF
@@ -52,7 +54,8 @@ row() {
     "$(echo "$out" | awk '$1=="50%"{print $2}')" "$(echo "$out" | awk '$1=="99%"{print $2}')" \
     "$(echo "$out" | awk '/Requests\/sec/{printf "%.0f", $2}')"
 }
-call() { BODY="$1" row "$2" "$3" -s "$WORK/call.lua" "$MCP"; }
+CLIENTS_ACCEPT='application/json, text/event-stream'
+call() { BODY="$1" ACCEPT="${ACCEPT:-$CLIENTS_ACCEPT}" row "$2" "$3" -s "$WORK/call.lua" "$MCP"; }
 GET_DOC='{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"coda_get_document","arguments":{"docId":"AbCDeFGH01"}}}'
 
 echo "| what | connections | p50 | p99 | requests/s |"
@@ -63,5 +66,6 @@ call '{"jsonrpc":"2.0","id":%d,"method":"ping"}' "MCP ping" 1
 call '{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"coda_resolve_link","arguments":{"url":"https://coda.io/d/_dAbCDeFGH01"}}}' \
   "tools/call without a Coda request (coda_resolve_link)" 1
 call "$GET_DOC" "tools/call coda_get_document" 1
+ACCEPT=application/json call "$GET_DOC" "tools/call coda_get_document, JSON-only Accept" 1
 call "$GET_DOC" "tools/call coda_get_document, one session" 16
 call "$GET_DOC" "tools/call coda_get_document, one session" 64

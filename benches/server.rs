@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 const KEY: &str = "cmk_benchmark-key-not-a-secret-0123456789abcdef";
 
@@ -131,31 +131,128 @@ impl Connections {
     }
 }
 
-async fn session(http: &reqwest::Client, mcp: &str) -> String {
-    let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}});
-    let resp = http
-        .post(mcp)
-        .bearer_auth(KEY)
-        .header("accept", "application/json")
-        .json(&init)
-        .send()
-        .await
-        .unwrap();
-    let sid = resp.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    resp.bytes().await.unwrap();
-    http.post(mcp)
-        .bearer_auth(KEY)
-        .header("accept", "application/json")
-        .header("mcp-session-id", &sid)
-        .header("mcp-protocol-version", "2025-06-18")
-        .json(&json!({"jsonrpc":"2.0","method":"notifications/initialized"}))
-        .send()
-        .await
-        .unwrap();
-    sid
+/// What every real MCP client sends as `Accept` (the Python and TypeScript SDKs, ChatGPT,
+/// Claude, the Inspector, `mcp-remote`): answers then come as SSE.
+const CLIENTS_ACCEPT: &str = "application/json, text/event-stream";
+/// What a plain JSON client sends (GPT Actions, scripts): answers come as one JSON body.
+const JSON_ONLY: &str = "application/json";
+
+/// An MCP server under load: where it is, how a caller authenticates, the `getDoc` call it
+/// answers (each server names the tool and its argument its own way), and its sessions.
+struct Target {
+    mcp: String,
+    bearer: Option<String>,
+    call: String,
+    /// Sessions opened so far (ended by [`Target::end_sessions`]).
+    opened: std::sync::Mutex<Vec<String>>,
+}
+
+impl Target {
+    /// Opens a session as a client does: `initialize`, then `notifications/initialized`.
+    async fn session(&self, http: &reqwest::Client) -> String {
+        let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}});
+        let mut req = http
+            .post(&self.mcp)
+            .header("accept", CLIENTS_ACCEPT)
+            .json(&init);
+        if let Some(b) = &self.bearer {
+            req = req.bearer_auth(b);
+        }
+        let resp = req.send().await.unwrap();
+        assert!(resp.status().is_success(), "initialize: {}", resp.status());
+        let sid = resp.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        resp.bytes().await.unwrap();
+        let mut req = http
+            .post(&self.mcp)
+            .header("accept", CLIENTS_ACCEPT)
+            .header("mcp-session-id", &sid)
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&json!({"jsonrpc":"2.0","method":"notifications/initialized"}));
+        if let Some(b) = &self.bearer {
+            req = req.bearer_auth(b);
+        }
+        req.send().await.unwrap();
+        self.opened.lock().unwrap().push(sid.clone());
+        sid
+    }
+
+    /// Ends every session opened so far, as clients do (`DELETE /mcp`).
+    async fn end_sessions(&self, http: &reqwest::Client) {
+        let sessions: Vec<String> = self.opened.lock().unwrap().drain(..).collect();
+        for sid in sessions {
+            let mut req = http
+                .delete(&self.mcp)
+                .header("mcp-session-id", sid)
+                .header("mcp-protocol-version", "2025-06-18");
+            if let Some(b) = &self.bearer {
+                req = req.bearer_auth(b);
+            }
+            let _ = req.send().await;
+        }
+    }
+
+    /// The load function: `tools/call` of the target's `getDoc` in worker `w`'s session, on
+    /// its own kept-alive connection, with `accept`; checks the answer.
+    async fn caller(
+        self: Arc<Self>,
+        http: &reqwest::Client,
+        workers: usize,
+        accept: &'static str,
+    ) -> impl Fn(usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+           + Send
+           + Sync
+           + Clone
+           + 'static {
+        let mut sessions = Vec::new();
+        for _ in 0..workers {
+            sessions.push(self.session(http).await);
+        }
+        let sessions = Arc::new(sessions);
+        let conns = Connections::open(&self.mcp, workers).await;
+        let path = format!(
+            "/{}",
+            self.mcp
+                .trim_start_matches("http://")
+                .split_once('/')
+                .map_or("", |(_, p)| p)
+        );
+        let ids = Arc::new(std::sync::atomic::AtomicU64::new(1));
+        move |w: usize| {
+            let (conns, sessions, ids, target, path) = (
+                conns.clone(),
+                sessions.clone(),
+                ids.clone(),
+                self.clone(),
+                path.clone(),
+            );
+            Box::pin(async move {
+                let id = ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let body = target.call.replace("\"id\":0", &format!("\"id\":{id}"));
+                let mut req = http::Request::post(path)
+                    .header("host", "127.0.0.1")
+                    .header("accept", accept)
+                    .header("content-type", "application/json")
+                    .header("mcp-session-id", &sessions[w])
+                    .header("mcp-protocol-version", "2025-06-18");
+                if let Some(b) = &target.bearer {
+                    req = req.header("authorization", format!("Bearer {b}"));
+                }
+                let req = req
+                    .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+                    .unwrap();
+                let (status, body) = conns.send(w, req).await;
+                assert!(status.is_success(), "{status}");
+                let text = String::from_utf8_lossy(&body);
+                assert!(
+                    text.contains("AbCDeFGH01") && !text.contains("\"isError\":true"),
+                    "{text}"
+                );
+            })
+        }
+    }
 }
 
 /// Runs `total` requests from `workers` workers and returns the sorted latencies and the wall
@@ -209,6 +306,66 @@ where
     (all, started.elapsed())
 }
 
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// p50, p99 and calls/s of one run.
+fn figures(times: &[Duration], wall: Duration) -> (Duration, Duration, f64) {
+    (
+        percentile(times, 0.5),
+        percentile(times, 0.99),
+        times.len() as f64 / wall.as_secs_f64(),
+    )
+}
+
+/// A free loopback port (for a program that must be told one).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The open-source peer `mcp-coda` (Python, FastMCP), started as `command` over Streamable
+/// HTTP against the same upstream; waits until it answers `initialize`.
+async fn start_peer(command: &str, upstream: &str, http: &reqwest::Client) -> (Child, Target) {
+    let port = free_port();
+    let mut parts = command.split_whitespace();
+    let child = Command::new(parts.next().expect("a command"))
+        .args(parts)
+        .args(["--transport", "streamable-http", "--host", "127.0.0.1"])
+        .args(["--port", &port.to_string()])
+        .env("CODA_BASE_URL", upstream)
+        .env("CODA_API_TOKEN", "demo-token-not-a-secret")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the peer starts (benches/peer.sh installs it)");
+    let target = Target {
+        mcp: format!("http://127.0.0.1:{port}/mcp"),
+        bearer: None,
+        call: json!({"jsonrpc":"2.0","id":0,"method":"tools/call","params":{"name":"coda_get_doc","arguments":{"doc_id":"AbCDeFGH01"}}}).to_string(),
+        opened: Default::default(),
+    };
+    let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}});
+    for _ in 0..300 {
+        let ready = http
+            .post(&target.mcp)
+            .header("accept", CLIENTS_ACCEPT)
+            .json(&init)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if ready {
+            return (child, target);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the peer did not answer at {}", target.mcp);
+}
+
 #[tokio::main]
 async fn main() {
     // `cargo test --all-targets` also runs bench targets: measure only under `cargo bench`.
@@ -217,6 +374,10 @@ async fn main() {
         return;
     }
     let quick = std::env::args().any(|a| a == "--quick");
+    // The peer to measure beside us (benches/peer.sh sets it): the command that runs it.
+    let peer = std::env::var("CODA_MCP_PEER")
+        .ok()
+        .filter(|p| !p.is_empty());
     let total = if quick { 800 } else { 6_400 };
     let (upstream, _) = spawn(&["demo", "--port", "0", "--unlimited"], &[]);
     let demo = url_in(&upstream.line);
@@ -262,94 +423,118 @@ async fn main() {
             assert!(status.is_success());
         }
     };
-    let mut sessions = Vec::new();
-    for _ in 0..64 {
-        sessions.push(session(&http, &mcp).await);
-    }
-    let sessions = Arc::new(sessions);
-    let sessions_for_end = sessions.clone();
-    let via_conns = Connections::open(&mcp, 64).await;
-    let ids = Arc::new(std::sync::atomic::AtomicU64::new(1));
-    let via_call = move |w: usize| {
-        let (conns, sessions, ids) = (via_conns.clone(), sessions.clone(), ids.clone());
-        async move {
-            let id = ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let body = format!(
-                r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"coda_get_document","arguments":{{"docId":"AbCDeFGH01"}}}}}}"#
-            );
-            let req = http::Request::post("/mcp")
-                .header("host", "127.0.0.1")
-                .header("authorization", format!("Bearer {KEY}"))
-                .header("accept", "application/json")
-                .header("content-type", "application/json")
-                .header("mcp-session-id", &sessions[w])
-                .header("mcp-protocol-version", "2025-06-18")
-                .body(http_body_util::Full::new(bytes::Bytes::from(body)))
-                .unwrap();
-            let (status, body) = conns.send(w, req).await;
-            assert!(status.is_success());
-            let v: Value = serde_json::from_slice(&body).unwrap();
-            assert_eq!(v["result"]["isError"], false);
-        }
-    };
-    // Warm both paths (connections, caches) before measuring.
+    let ours = Arc::new(Target {
+        mcp: mcp.clone(),
+        bearer: Some(KEY.to_owned()),
+        call: json!({"jsonrpc":"2.0","id":0,"method":"tools/call","params":{"name":"coda_get_document","arguments":{"docId":"AbCDeFGH01"}}}).to_string(),
+        opened: Default::default(),
+    });
+    let via_sse = ours.clone().caller(&http, 64, CLIENTS_ACCEPT).await;
+    let via_json = ours.clone().caller(&http, 64, JSON_ONLY).await;
+    // Warm every path (connections, caches) before measuring.
     load(64, 640, None, direct_call.clone()).await;
-    load(64, 640, None, via_call.clone()).await;
-    let ms = |d: Duration| format!("{:.3} ms", d.as_secs_f64() * 1000.0);
-    let row = |label: String, direct: &[Duration], via: &[Duration], rate: String| {
+    load(64, 640, None, via_sse.clone()).await;
+    load(64, 640, None, via_json.clone()).await;
+
+    println!("Closed loop (each session sends its next call when the last one returns: capacity), `getDoc` through `tools/call`, one kept-alive connection per session");
+    println!();
+    println!("| sessions | direct p50 | direct p99 | clients' Accept (SSE answer) p50 | p99 | calls/s | JSON-only Accept p50 | p99 | calls/s |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for concurrency in [1usize, 16, 64] {
+        let (direct, _) = load(concurrency, total, None, direct_call.clone()).await;
+        let (sse, sse_wall) = load(concurrency, total, None, via_sse.clone()).await;
+        let (json_only, json_wall) = load(concurrency, total, None, via_json.clone()).await;
+        let (s50, s99, srate) = figures(&sse, sse_wall);
+        let (j50, j99, jrate) = figures(&json_only, json_wall);
+        println!(
+            "| {concurrency} | {} | {} | {} | {} | {srate:.0} | {} | {} | {jrate:.0} |",
+            ms(percentile(&direct, 0.5)),
+            ms(percentile(&direct, 0.99)),
+            ms(s50),
+            ms(s99),
+            ms(j50),
+            ms(j99),
+        );
+    }
+
+    println!();
+    println!("Open loop (64 sessions sending on a fixed schedule, clients' Accept: what the server adds at that load)");
+    println!();
+    println!("| offered calls/s | direct p50 | direct p99 | via server p50 | via server p99 | overhead p50 | overhead p99 |");
+    println!("|---|---|---|---|---|---|---|");
+    for rate in [500.0, 1_000.0, 2_000.0] {
+        let calls = ((rate * if quick { 2.0 } else { 6.0 }) as usize / 64) * 64;
+        let (direct, _) = load(64, calls, Some(rate), direct_call.clone()).await;
+        let (via, _) = load(64, calls, Some(rate), via_sse.clone()).await;
         let (d50, d99, v50, v99) = (
-            percentile(direct, 0.5),
-            percentile(direct, 0.99),
-            percentile(via, 0.5),
-            percentile(via, 0.99),
+            percentile(&direct, 0.5),
+            percentile(&direct, 0.99),
+            percentile(&via, 0.5),
+            percentile(&via, 0.99),
         );
         println!(
-            "| {label} | {} | {} | {} | {} | {} | {} | {rate} |",
+            "| {rate:.0} | {} | {} | {} | {} | {} | {} |",
             ms(d50),
             ms(d99),
             ms(v50),
             ms(v99),
             ms(v50.saturating_sub(d50)),
-            ms(v99.saturating_sub(d99)),
+            ms(v99.saturating_sub(d99))
         );
-    };
-
-    println!("Closed loop (each session sends its next call when the last one returns: capacity)");
-    println!();
-    println!("| sessions | direct p50 | direct p99 | via server p50 | via server p99 | overhead p50 | overhead p99 | calls/s via server |");
-    println!("|---|---|---|---|---|---|---|---|");
-    for concurrency in [1usize, 16, 64] {
-        let (direct, _) = load(concurrency, total, None, direct_call.clone()).await;
-        let (via, wall) = load(concurrency, total, None, via_call.clone()).await;
-        let rate = format!("{:.0}", via.len() as f64 / wall.as_secs_f64());
-        row(concurrency.to_string(), &direct, &via, rate);
-    }
-
-    println!();
-    println!(
-        "Open loop (64 sessions sending on a fixed schedule: what the server adds at that load)"
-    );
-    println!();
-    println!("| offered calls/s | direct p50 | direct p99 | via server p50 | via server p99 | overhead p50 | overhead p99 | sessions |");
-    println!("|---|---|---|---|---|---|---|---|");
-    for rate in [500.0, 1_000.0, 2_000.0] {
-        let calls = ((rate * if quick { 2.0 } else { 6.0 }) as usize / 64) * 64;
-        let (direct, _) = load(64, calls, Some(rate), direct_call.clone()).await;
-        let (via, _) = load(64, calls, Some(rate), via_call.clone()).await;
-        row(format!("{rate:.0}"), &direct, &via, "64".into());
     }
     println!();
+
+    if let Some(command) = &peer {
+        let (mut peer_child, peer_target) = start_peer(command, &demo, &http).await;
+        let peer_target = Arc::new(peer_target);
+        let peer_pid = peer_child.id();
+        let peer_idle = rss_kb(peer_pid);
+        let peer_call = peer_target.clone().caller(&http, 16, CLIENTS_ACCEPT).await;
+        load(16, 320, None, peer_call.clone()).await;
+        println!("Side by side with the peer `mcp-coda` (Python, FastMCP) in the same run: the same upstream, the same load generator, the same call (`getDoc`), the clients' Accept, one kept-alive connection per session");
+        println!();
+        println!("| connections | ours p50 | ours p99 | ours calls/s | peer p50 | peer p99 | peer calls/s | p50: ours / peer | calls/s: ours / peer |");
+        println!("|---|---|---|---|---|---|---|---|---|");
+        let peer_total = if quick { 200 } else { 1_600 };
+        for concurrency in [1usize, 16] {
+            let (o, ow) = load(concurrency, peer_total, None, via_sse.clone()).await;
+            let (p, pw) = load(concurrency, peer_total, None, peer_call.clone()).await;
+            let (o50, o99, orate) = figures(&o, ow);
+            let (p50, p99, prate) = figures(&p, pw);
+            println!(
+                "| {concurrency} | {} | {} | {orate:.0} | {} | {} | {prate:.0} | {:.2} | {:.1}× |",
+                ms(o50),
+                ms(o99),
+                ms(p50),
+                ms(p99),
+                o50.as_secs_f64() / p50.as_secs_f64(),
+                orate / prate
+            );
+        }
+        let (ours_after, peer_after) = (rss_kb(pid), rss_kb(peer_pid));
+        println!();
+        println!("| RSS | idle | after the load |");
+        println!("|---|---|---|");
+        let mb = |kb: u64| format!("{:.1} MB", kb as f64 / 1024.0);
+        println!("| coda-mcp serve | {} | {} |", mb(idle_rss), mb(ours_after));
+        println!(
+            "| mcp-coda (peer) | {} | {} |",
+            mb(peer_idle),
+            mb(peer_after)
+        );
+        println!(
+            "| ours / peer | | {:.2} |",
+            ours_after as f64 / peer_after.max(1) as f64
+        );
+        println!();
+        let _ = peer_child.kill();
+        let _ = peer_child.wait();
+    }
 
     // The sessions above end, so that what follows measures the streams alone.
-    for sid in sessions_for_end.iter() {
-        let _ = http
-            .delete(&mcp)
-            .bearer_auth(KEY)
-            .header("mcp-session-id", sid)
-            .header("mcp-protocol-version", "2025-06-18")
-            .send()
-            .await;
-    }
+    drop(via_sse);
+    drop(via_json);
+    ours.end_sessions(&http).await;
     tokio::time::sleep(Duration::from_secs(6)).await;
     let after_calls_rss = rss_kb(pid);
 
@@ -357,7 +542,7 @@ async fn main() {
     let streams = if quick { 200 } else { 1_000 };
     let mut held = Vec::new();
     for _ in 0..streams {
-        let sid = session(&http, &mcp).await;
+        let sid = ours.session(&http).await;
         let resp = http
             .get(&mcp)
             .bearer_auth(KEY)

@@ -195,6 +195,12 @@ pub async fn start(config: DemoConfig, port: u16) -> std::io::Result<DemoHandle>
     let app = api::router(state.clone());
     let stop = cancel.clone();
     tokio::spawn(async move {
+        // As Coda's own servers do (and ours): answers go out without waiting for the
+        // client's delayed ACK.
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await;

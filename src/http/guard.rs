@@ -450,10 +450,62 @@ async fn guard_post(state: AppState, req: Request, next: Next) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
-    if wants_sse || !is_sse || response.status() != StatusCode::OK {
+    if !is_sse || response.status() != StatusCode::OK {
         return response;
     }
+    if wants_sse {
+        return in_one_write(response).await;
+    }
     sse_to_json(response).await
+}
+
+/// How long an SSE answer's head is held back for the answer itself.
+const ANSWER_HOLD: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// An SSE answer to a POST goes out in as few writes as it can: rmcp opens the stream with a
+/// priming event and writes the answer once the tool is done, so the response head would go
+/// out on its own, a few milliseconds before the answer (two writes, and two reads for the
+/// client, where a JSON answer needs one). The head is held until the answer is there (at
+/// most [`ANSWER_HOLD`], so a long call still gets its head and priming event at once), and
+/// an answer whose stream has ended by then is sent whole, with a `Content-Length`: head,
+/// priming event and answer in one write.
+async fn in_one_write(response: Response) -> Response {
+    use futures::FutureExt;
+    let (mut parts, body) = response.into_parts();
+    let mut stream = body.into_data_stream();
+    let mut held: Vec<u8> = Vec::new();
+    let deadline = tokio::time::Instant::now() + ANSWER_HOLD;
+    let mut ended = false;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(Ok(chunk))) => {
+                held.extend_from_slice(&chunk);
+                // A message event (the answer, or a notification before it): stop holding.
+                if held.windows(7).any(|w| w == b"data: {") {
+                    break;
+                }
+            }
+            Ok(Some(Err(_))) | Ok(None) => {
+                ended = true;
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    if !ended {
+        // rmcp ends an answer's stream right after the answer: take that end if it is there.
+        match stream.next().now_or_never() {
+            Some(None) => ended = true,
+            Some(Some(Ok(chunk))) => held.extend_from_slice(&chunk),
+            Some(Some(Err(_))) | None => {}
+        }
+    }
+    if ended {
+        parts.headers.remove(header::TRANSFER_ENCODING);
+        return Response::from_parts(parts, Body::from(held));
+    }
+    let rest = futures::stream::once(async move { Ok(Bytes::from(held)) }).chain(stream);
+    Response::from_parts(parts, Body::from_stream(rest))
 }
 
 /// Reads an SSE response until the JSON-RPC response arrives and returns it as plain JSON.
