@@ -284,7 +284,10 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         .map(super::Caller::principal)
         .unwrap_or(super::auth::Principal::Owner);
     let lookup = match session.as_deref() {
-        Some(s) => Some(state.sessions.lookup(s, principal).await),
+        Some(s) => match req.extensions().get::<Lookup>() {
+            Some(known) => Some(*known),
+            None => Some(state.sessions.lookup(s, principal).await),
+        },
         None => None,
     };
     let direct = matches!(lookup, Some(Lookup::Direct { .. }));

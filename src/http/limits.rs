@@ -121,8 +121,12 @@ pub async fn check(
     // The session the header names gets a rate bucket of its own only when the server issued
     // it to this caller; a name the client chose (the seed's flow) is limited as its caller.
     let mut issued = None;
+    let mut req = req;
     if let Some(id) = &session {
-        match state.sessions.lookup(id, principal).await {
+        let lookup = state.sessions.lookup(id, principal).await;
+        // The guard behind needs the same answer: looked up once per request.
+        req.extensions_mut().insert(lookup);
+        match lookup {
             Lookup::Mcp
             | Lookup::Direct {
                 server_issued: true,
