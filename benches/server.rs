@@ -89,9 +89,23 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 type Sender = hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>;
 
 /// One plain HTTP/1 keep-alive connection per load worker: far lighter than a pooled
-/// reqwest client, so the load generator takes less of the CPU the server needs.
+/// reqwest client, so the load generator takes less of the CPU the server needs. A connection
+/// the server closed (an idle kept-alive one: uvicorn closes those after 5 s) is opened again,
+/// as every client library's pool does.
 struct Connections {
-    senders: Vec<tokio::sync::Mutex<Sender>>,
+    addr: String,
+    senders: Vec<tokio::sync::Mutex<Option<Sender>>>,
+}
+
+async fn connect(addr: &str) -> Sender {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    sender
 }
 
 impl Connections {
@@ -104,16 +118,9 @@ impl Connections {
             .to_owned();
         let mut senders = Vec::with_capacity(count);
         for _ in 0..count {
-            let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
-            stream.set_nodelay(true).unwrap();
-            let (sender, conn) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                    .await
-                    .unwrap();
-            tokio::spawn(conn);
-            senders.push(tokio::sync::Mutex::new(sender));
+            senders.push(tokio::sync::Mutex::new(Some(connect(&addr).await)));
         }
-        Arc::new(Connections { senders })
+        Arc::new(Connections { addr, senders })
     }
 
     /// Sends `req` on worker `w`'s connection; returns the status and the whole body.
@@ -123,11 +130,36 @@ impl Connections {
         req: http::Request<http_body_util::Full<bytes::Bytes>>,
     ) -> (http::StatusCode, bytes::Bytes) {
         use http_body_util::BodyExt;
-        let mut sender = self.senders[w].lock().await;
-        sender.ready().await.unwrap();
-        let resp = sender.send_request(req).await.unwrap();
-        let status = resp.status();
-        (status, resp.into_body().collect().await.unwrap().to_bytes())
+        let mut slot = self.senders[w].lock().await;
+        let mut req = Some(req);
+        for _ in 0..2 {
+            if slot.as_ref().is_none_or(|s| s.is_closed()) {
+                *slot = Some(connect(&self.addr).await);
+            }
+            let sender = slot.as_mut().expect("connected");
+            if sender.ready().await.is_err() {
+                *slot = None;
+                continue;
+            }
+            match sender
+                .try_send_request(req.take().expect("one request"))
+                .await
+            {
+                Ok(resp) => {
+                    let status = resp.status();
+                    return (status, resp.into_body().collect().await.unwrap().to_bytes());
+                }
+                // Closed before the request went out: send it again on a new connection.
+                Err(mut e) => match e.take_message() {
+                    Some(back) => {
+                        req = Some(back);
+                        *slot = None;
+                    }
+                    None => panic!("request failed: {}", e.into_error()),
+                },
+            }
+        }
+        panic!("no connection to {}", self.addr);
     }
 }
 
@@ -484,20 +516,30 @@ async fn main() {
     }
     println!();
 
+    // The sessions above end, so that what follows measures the streams alone.
+    drop(via_sse);
+    drop(via_json);
+    ours.end_sessions(&http).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let after_calls_rss = rss_kb(pid);
+
     if let Some(command) = &peer {
         let (mut peer_child, peer_target) = start_peer(command, &demo, &http).await;
         let peer_target = Arc::new(peer_target);
         let peer_pid = peer_child.id();
         let peer_idle = rss_kb(peer_pid);
         let peer_call = peer_target.clone().caller(&http, 16, CLIENTS_ACCEPT).await;
+        // Ours with the same sixteen fresh sessions, so that both hold the same afterwards.
+        let ours_call = ours.clone().caller(&http, 16, CLIENTS_ACCEPT).await;
         load(16, 320, None, peer_call.clone()).await;
+        load(16, 320, None, ours_call.clone()).await;
         println!("Side by side with the peer `mcp-coda` (Python, FastMCP) in the same run: the same upstream, the same load generator, the same call (`getDoc`), the clients' Accept, one kept-alive connection per session");
         println!();
         println!("| connections | ours p50 | ours p99 | ours calls/s | peer p50 | peer p99 | peer calls/s | p50: ours / peer | calls/s: ours / peer |");
         println!("|---|---|---|---|---|---|---|---|---|");
         let peer_total = if quick { 200 } else { 1_600 };
         for concurrency in [1usize, 16] {
-            let (o, ow) = load(concurrency, peer_total, None, via_sse.clone()).await;
+            let (o, ow) = load(concurrency, peer_total, None, ours_call.clone()).await;
             let (p, pw) = load(concurrency, peer_total, None, peer_call.clone()).await;
             let (o50, o99, orate) = figures(&o, ow);
             let (p50, p99, prate) = figures(&p, pw);
@@ -513,7 +555,7 @@ async fn main() {
         }
         let (ours_after, peer_after) = (rss_kb(pid), rss_kb(peer_pid));
         println!();
-        println!("| RSS | idle | after the load |");
+        println!("| RSS | idle | after the load (its 16 sessions still open) |");
         println!("|---|---|---|");
         let mb = |kb: u64| format!("{:.1} MB", kb as f64 / 1024.0);
         println!("| coda-mcp serve | {} | {} |", mb(idle_rss), mb(ours_after));
@@ -529,14 +571,9 @@ async fn main() {
         println!();
         let _ = peer_child.kill();
         let _ = peer_child.wait();
+        drop(ours_call);
+        ours.end_sessions(&http).await;
     }
-
-    // The sessions above end, so that what follows measures the streams alone.
-    drop(via_sse);
-    drop(via_json);
-    ours.end_sessions(&http).await;
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    let after_calls_rss = rss_kb(pid);
 
     // 1,000 sessions, each holding a GET SSE stream.
     let streams = if quick { 200 } else { 1_000 };

@@ -23,8 +23,17 @@ const REPLAY: usize = 2_000;
 /// and the replay fills the gap).
 const CHANNEL: usize = 1_024;
 
-/// Tool-call outcomes kept for the rates (at most this many, and only the last five minutes).
-const RATE_WINDOW: usize = 100_000;
+/// Seconds of tool-call outcomes kept for the rates (the error rate covers five minutes).
+const RATE_WINDOW_S: i64 = 300;
+
+/// Tool calls that ended in one second: which second, how many succeeded, how many failed.
+/// Counting per second keeps the rates' memory and work fixed however busy the server is.
+#[derive(Debug, Clone, Copy)]
+struct Second {
+    at: i64,
+    ok: u32,
+    failed: u32,
+}
 
 /// What happened.
 #[derive(Debug, Clone, Serialize)]
@@ -150,8 +159,8 @@ pub struct EventBus {
     sessions: Mutex<HashMap<String, SessionInfo>>,
     /// Open `GET /mcp` streams per session.
     streams: Mutex<HashMap<String, u32>>,
-    /// When each recent tool call happened and whether it succeeded (for the rates).
-    outcomes: Mutex<VecDeque<(DateTime<Utc>, bool)>>,
+    /// Recent tool calls' outcomes per second (for the rates).
+    outcomes: Mutex<VecDeque<Second>>,
     /// Dashboards listening right now (the status ticker works only for them).
     watchers: Arc<AtomicUsize>,
     /// Whether the status ticker was started (once per bus).
@@ -221,12 +230,24 @@ impl EventBus {
 
     fn track(&self, kind: &EventKind) {
         if let EventKind::ToolCall(call) = kind {
+            let now = Utc::now().timestamp();
             let mut outcomes = self.outcomes.lock().expect("outcomes");
-            outcomes.push_back((Utc::now(), call.ok));
-            let cutoff = Utc::now() - chrono::Duration::minutes(5);
+            if outcomes.back().is_none_or(|s| s.at != now) {
+                outcomes.push_back(Second {
+                    at: now,
+                    ok: 0,
+                    failed: 0,
+                });
+            }
+            let second = outcomes.back_mut().expect("this second");
+            if call.ok {
+                second.ok += 1;
+            } else {
+                second.failed += 1;
+            }
             while outcomes
                 .front()
-                .is_some_and(|(at, _)| *at < cutoff || outcomes.len() > RATE_WINDOW)
+                .is_some_and(|s| s.at <= now - RATE_WINDOW_S)
             {
                 outcomes.pop_front();
             }
@@ -401,20 +422,23 @@ impl EventBus {
     /// Tool calls in the last minute, and the share of the last five minutes' calls that
     /// failed.
     pub fn rates(&self) -> (f64, f64) {
-        let now = Utc::now();
-        let minute = now - chrono::Duration::minutes(1);
-        let five = now - chrono::Duration::minutes(5);
+        let now = Utc::now().timestamp();
         let outcomes = self.outcomes.lock().expect("outcomes");
-        let recent: Vec<&(DateTime<Utc>, bool)> =
-            outcomes.iter().filter(|(at, _)| *at > five).collect();
-        let per_minute = recent.iter().filter(|(at, _)| *at > minute).count() as f64;
-        let failed = recent.iter().filter(|(_, ok)| !ok).count();
-        let error_rate = if recent.is_empty() {
+        let (mut per_minute, mut all, mut failed) = (0u64, 0u64, 0u64);
+        for s in outcomes.iter().filter(|s| s.at > now - RATE_WINDOW_S) {
+            let calls = u64::from(s.ok) + u64::from(s.failed);
+            all += calls;
+            failed += u64::from(s.failed);
+            if s.at > now - 60 {
+                per_minute += calls;
+            }
+        }
+        let error_rate = if all == 0 {
             0.0
         } else {
-            failed as f64 / recent.len() as f64
+            failed as f64 / all as f64
         };
-        (per_minute, error_rate)
+        (per_minute as f64, error_rate)
     }
 }
 
