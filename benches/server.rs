@@ -74,10 +74,20 @@ fn path_of(url: &str) -> String {
 }
 
 fn rss_kb(pid: u32) -> u64 {
+    status_kb(pid, "VmRSS:")
+}
+
+/// The process's private, anonymous resident memory (heap, stacks): what it holds itself, as
+/// opposed to the pages of its program and libraries that RSS also counts.
+fn anon_kb(pid: u32) -> u64 {
+    status_kb(pid, "RssAnon:")
+}
+
+fn status_kb(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
 }
@@ -440,6 +450,7 @@ async fn main() {
     let pid = server.child.id();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle_rss = rss_kb(pid);
+    let idle_anon = anon_kb(pid);
 
     let direct_path = format!("{}/docs/AbCDeFGH01", path_of(&demo));
     let direct_conns = Connections::open(&demo, 64).await;
@@ -527,7 +538,8 @@ async fn main() {
         let (mut peer_child, peer_target) = start_peer(command, &demo, &http).await;
         let peer_target = Arc::new(peer_target);
         let peer_pid = peer_child.id();
-        let peer_idle = rss_kb(peer_pid);
+        let peer_idle = (rss_kb(peer_pid), anon_kb(peer_pid));
+        let ours_idle = (idle_rss, idle_anon);
         let peer_call = peer_target.clone().caller(&http, 16, CLIENTS_ACCEPT).await;
         // Ours with the same sixteen fresh sessions, so that both hold the same afterwards.
         let ours_call = ours.clone().caller(&http, 16, CLIENTS_ACCEPT).await;
@@ -553,20 +565,31 @@ async fn main() {
                 orate / prate
             );
         }
-        let (ours_after, peer_after) = (rss_kb(pid), rss_kb(peer_pid));
+        let ours_after = (rss_kb(pid), anon_kb(pid));
+        let peer_after = (rss_kb(peer_pid), anon_kb(peer_pid));
         println!();
-        println!("| RSS | idle | after the load (its 16 sessions still open) |");
-        println!("|---|---|---|");
+        println!("| memory | RSS idle | RSS after the load (its 16 sessions still open) | of which anonymous (heap, stacks), idle | after the load |");
+        println!("|---|---|---|---|---|");
         let mb = |kb: u64| format!("{:.1} MB", kb as f64 / 1024.0);
-        println!("| coda-mcp serve | {} | {} |", mb(idle_rss), mb(ours_after));
+        for (name, idle, after) in [
+            ("coda-mcp serve", ours_idle, ours_after),
+            ("mcp-coda (peer)", peer_idle, peer_after),
+        ] {
+            println!(
+                "| {name} | {} | {} | {} | {} |",
+                mb(idle.0),
+                mb(after.0),
+                mb(idle.1),
+                mb(after.1)
+            );
+        }
+        let ratio = |a: u64, b: u64| a as f64 / b.max(1) as f64;
         println!(
-            "| mcp-coda (peer) | {} | {} |",
-            mb(peer_idle),
-            mb(peer_after)
-        );
-        println!(
-            "| ours / peer | | {:.2} |",
-            ours_after as f64 / peer_after.max(1) as f64
+            "| ours / peer | {:.2} | {:.2} | {:.2} | {:.2} |",
+            ratio(ours_idle.0, peer_idle.0),
+            ratio(ours_after.0, peer_after.0),
+            ratio(ours_idle.1, peer_idle.1),
+            ratio(ours_after.1, peer_after.1)
         );
         println!();
         let _ = peer_child.kill();
