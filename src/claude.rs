@@ -64,10 +64,15 @@ pub fn default_config_path() -> Option<PathBuf> {
 /// AppImage, whose binary lives in a temporary mount that vanishes when the app exits; there
 /// the AppImage file itself (`$APPIMAGE`) is the program.
 pub fn this_program() -> Option<PathBuf> {
-    std::env::var_os("APPIMAGE")
-        .map(PathBuf::from)
-        .filter(|p| p.is_file())
-        .or_else(|| std::env::current_exe().ok())
+    program_to_run(
+        std::env::var_os("APPIMAGE").map(PathBuf::from),
+        std::env::current_exe().ok(),
+    )
+}
+
+/// [`this_program`]'s rule: the AppImage file when there is one, else the running binary.
+fn program_to_run(appimage: Option<PathBuf>, exe: Option<PathBuf>) -> Option<PathBuf> {
+    appimage.filter(|p| p.is_file()).or(exe)
 }
 
 /// The entry that starts `coda-mcp stdio` (the program at `command`).
@@ -254,6 +259,28 @@ mod tests {
         assert!(out.content.contains("\"coda\""));
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{}");
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn inside_an_appimage_claude_runs_the_appimage_not_its_temporary_mount() {
+        let dir = tempdir();
+        let appimage = dir.join("Coda_MCP_Desktop.AppImage");
+        std::fs::write(&appimage, b"").unwrap();
+        let mounted = PathBuf::from("/tmp/.mount_CodaMCabc123/usr/bin/coda-mcp-desktop");
+        assert_eq!(
+            program_to_run(Some(appimage.clone()), Some(mounted.clone())),
+            Some(appimage)
+        );
+        assert_eq!(
+            program_to_run(None, Some(mounted.clone())),
+            Some(mounted.clone()),
+            "not an AppImage: the binary itself"
+        );
+        assert_eq!(
+            program_to_run(Some(dir.join("gone.AppImage")), Some(mounted.clone())),
+            Some(mounted),
+            "an APPIMAGE that is no file is ignored"
+        );
     }
 
     #[cfg(unix)]

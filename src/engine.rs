@@ -405,6 +405,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn pass_through_clients_are_kept_least_recently_used_first() {
+        let engine = Engine::new(EngineConfig::default()).unwrap();
+        let pacer = |token: &str| {
+            let client = engine.coda_for_token(&Secret::new(token));
+            client.pacer() as *const crate::coda::Pacer as usize
+        };
+        let regular = pacer("pat_regular-caller-000000000000");
+        for i in 0..GUEST_CLIENTS * 2 {
+            pacer(&format!("pat_flood-{i}-0000000000000000"));
+            // The regular caller keeps calling, so it stays among the most recent.
+            if i % 100 == 0 {
+                assert_eq!(pacer("pat_regular-caller-000000000000"), regular);
+            }
+        }
+        assert_eq!(
+            pacer("pat_regular-caller-000000000000"),
+            regular,
+            "a flood of new tokens never resets a caller in use (its pacer is kept)"
+        );
+        assert!(engine.inner.guests.lock().unwrap().len() <= GUEST_CLIENTS);
+    }
+
+    #[test]
     fn defaults_keep_the_promises_made_to_clients() {
         let c = EngineConfig::default();
         // SSE streams carry a `:keep-alive` comment at least every 15 s.
