@@ -372,7 +372,7 @@ fn free_port() -> u16 {
 
 /// The open-source peer `mcp-coda` (Python, FastMCP), started as `command` over Streamable
 /// HTTP against the same upstream; waits until it answers `initialize`.
-async fn start_peer(command: &str, upstream: &str, http: &reqwest::Client) -> (Child, Target) {
+async fn start_peer(command: &str, upstream: &str, http: &reqwest::Client) -> (Proc, Target) {
     let port = free_port();
     let mut parts = command.split_whitespace();
     let child = Command::new(parts.next().expect("a command"))
@@ -385,6 +385,11 @@ async fn start_peer(command: &str, upstream: &str, http: &reqwest::Client) -> (C
         .stderr(Stdio::null())
         .spawn()
         .expect("the peer starts (benches/peer.sh installs it)");
+    // Killed when dropped, whatever happens below.
+    let child = Proc {
+        child,
+        line: String::new(),
+    };
     let target = Target {
         mcp: format!("http://127.0.0.1:{port}/mcp"),
         bearer: None,
@@ -535,9 +540,9 @@ async fn main() {
     let after_calls_rss = rss_kb(pid);
 
     if let Some(command) = &peer {
-        let (mut peer_child, peer_target) = start_peer(command, &demo, &http).await;
+        let (peer_child, peer_target) = start_peer(command, &demo, &http).await;
         let peer_target = Arc::new(peer_target);
-        let peer_pid = peer_child.id();
+        let peer_pid = peer_child.child.id();
         let peer_idle = (rss_kb(peer_pid), anon_kb(peer_pid));
         let ours_idle = (idle_rss, idle_anon);
         let peer_call = peer_target.clone().caller(&http, 16, CLIENTS_ACCEPT).await;
@@ -592,8 +597,7 @@ async fn main() {
             ratio(ours_after.1, peer_after.1)
         );
         println!();
-        let _ = peer_child.kill();
-        let _ = peer_child.wait();
+        drop(peer_child);
         drop(ours_call);
         ours.end_sessions(&http).await;
     }
