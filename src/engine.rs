@@ -101,7 +101,7 @@ pub struct ToolCall<'a> {
     /// The catalogue entry and its schema.
     pub tool: (&'a crate::tools::ToolDef, &'a serde_json::Value),
     /// The authenticated caller.
-    pub caller: Option<&'a crate::http::Caller>,
+    pub caller: Option<&'a crate::caller::Caller>,
     /// The session (MCP, direct-call or `action`).
     pub session: &'a str,
     /// The client's name and version.
@@ -286,9 +286,9 @@ impl Engine {
     }
 
     /// The client for a caller: the owner's, or the caller's own token's.
-    pub fn coda_for(&self, caller: Option<&crate::http::Caller>) -> CodaClient {
+    pub fn coda_for(&self, caller: Option<&crate::caller::Caller>) -> CodaClient {
         match caller {
-            Some(crate::http::Caller::CodaToken(token)) => self.coda_for_token(token),
+            Some(crate::caller::Caller::CodaToken(token)) => self.coda_for_token(token),
             _ => self.coda(),
         }
     }

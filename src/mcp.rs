@@ -59,10 +59,10 @@ impl CodaMcp {
         self.engine.coda_for(self.caller(ctx))
     }
 
-    fn caller<'a>(&self, ctx: &'a RequestContext<RoleServer>) -> Option<&'a crate::http::Caller> {
+    fn caller<'a>(&self, ctx: &'a RequestContext<RoleServer>) -> Option<&'a crate::caller::Caller> {
         ctx.extensions
             .get::<http::request::Parts>()
-            .and_then(|p| p.extensions.get::<crate::http::Caller>())
+            .and_then(|p| p.extensions.get::<crate::caller::Caller>())
     }
 
     /// The session ID and the client's name, announcing the session on first sight.

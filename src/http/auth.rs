@@ -22,46 +22,7 @@ use serde_json::json;
 use crate::coda::{CodaError, CodaRequest, Secret};
 use crate::engine::Engine;
 
-/// Who is calling, attached to each authenticated request for the tools to use.
-#[derive(Clone, Debug)]
-pub enum Caller {
-    /// The owner (connection key, or `--no-auth` on loopback): the server's own Coda token.
-    Owner,
-    /// A caller who brought their own Coda token (pass-through).
-    CodaToken(Secret),
-}
-
-impl Caller {
-    /// Who this caller is for session ownership and fair use: the owner, or one pass-through
-    /// caller (by the SHA-256 of their token; the token itself is not kept for this).
-    pub(crate) fn principal(&self) -> Principal {
-        match self {
-            Caller::Owner => Principal::Owner,
-            Caller::CodaToken(token) => Principal::Token(token.digest()),
-        }
-    }
-}
-
-/// The identity a session is bound to and a rate bucket is keyed by. Sessions created by one
-/// principal are invisible to every other (404), so a pass-through caller can never read or
-/// end the owner's sessions, or another person's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Principal {
-    /// The connection key (or `--no-auth` on loopback).
-    Owner,
-    /// A pass-through caller, by the SHA-256 of their Coda token.
-    Token([u8; 32]),
-}
-
-impl Principal {
-    /// A short, non-secret label for bucket keys (a prefix of the token's hash, never the token).
-    pub(crate) fn label(&self) -> String {
-        match self {
-            Principal::Owner => "owner".into(),
-            Principal::Token(d) => d[..12].iter().map(|b| format!("{b:02x}")).collect(),
-        }
-    }
-}
+pub use crate::caller::{Caller, Principal};
 
 /// Failed attempts allowed per client network (an IPv4 address, an IPv6 /64) per window
 /// before it is locked out.

@@ -87,7 +87,9 @@ impl Table {
         let mine = self.held.get(&principal).copied().unwrap_or(0);
         match principal {
             Principal::Owner => mine <= QUEUE_OWNER,
-            Principal::Token(_) => mine <= QUEUE_PER_GUEST && self.guests_held <= QUEUE_GUESTS,
+            Principal::Token(_) | Principal::Grant(_) => {
+                mine <= QUEUE_PER_GUEST && self.guests_held <= QUEUE_GUESTS
+            }
         }
     }
 
