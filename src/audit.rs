@@ -81,19 +81,8 @@ impl AuditStore {
         retention: Duration,
         every: std::time::Duration,
     ) -> Result<Self, AuditError> {
-        if let Some(dir) = path.parent() {
-            crate::private::create_dir(dir)?;
-        }
-        // The history holds tool arguments (row contents): the database is the person's
-        // only. SQLite gives its WAL and shared-memory files the database's own mode.
-        if std::fs::symlink_metadata(path).is_err() {
-            drop(crate::private::create_new(path, crate::private::FILE_MODE)?);
-        }
-        for file in ["", "-wal", "-shm"] {
-            let mut p = path.as_os_str().to_owned();
-            p.push(file);
-            crate::private::restrict(Path::new(&p))?;
-        }
+        // The history holds tool arguments (row contents): the database is the person's only.
+        crate::private::prepare_database(path)?;
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // With WAL, NORMAL keeps the database consistent and skips an fsync per commit.

@@ -76,6 +76,8 @@ pub enum Principal {
     Token([u8; 32]),
     /// An OAuth grant, by the SHA-256 of its id.
     Grant([u8; 32]),
+    /// Nobody known yet (the OAuth endpoints' callers): a guest like any stranger.
+    Anonymous,
 }
 
 impl Principal {
@@ -86,6 +88,7 @@ impl Principal {
             Principal::Owner => "owner".into(),
             Principal::Token(d) => hex(d),
             Principal::Grant(d) => format!("g{}", hex(d)),
+            Principal::Anonymous => "anonymous".into(),
         }
     }
 

@@ -58,6 +58,9 @@ pub struct EngineConfig {
     pub dashboard_token: Secret,
     /// How long a GPT Action or direct call may take before it must answer (ChatGPT gives 45 s).
     pub call_deadline: Duration,
+    /// What the OAuth server's metadata-document fetcher may trust beyond the public
+    /// internet (tests serving a document on loopback); empty in normal use.
+    pub oauth_cimd_trust: crate::oauth::cimd::Trust,
 }
 
 impl Default for EngineConfig {
@@ -89,6 +92,7 @@ impl Default for EngineConfig {
                 &crate::secrets::generate_connection_key().expose()[4..]
             )),
             call_deadline: Duration::from_secs(40),
+            oauth_cimd_trust: Default::default(),
         }
     }
 }
@@ -128,6 +132,8 @@ struct Inner {
     guests: std::sync::Mutex<lru::LruCache<[u8; 32], CodaClient>>,
     catalogue: Catalogue,
     health: HealthCache,
+    /// The OAuth authorization server (approved apps, their grants and tokens).
+    oauth: crate::oauth::OAuth,
     started: Instant,
     public: PublicAddress,
 }
@@ -224,6 +230,26 @@ impl Engine {
                 None
             }
         };
+        // Approved apps survive restarts beside the history; without a data directory (or if
+        // it cannot be opened) they last as long as the process.
+        let store = config
+            .data_dir
+            .as_ref()
+            .map(|dir| crate::oauth::OAuthStore::open(&dir.join(crate::oauth::DATABASE)))
+            .transpose()
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "the OAuth database is unavailable; approved apps last until the server stops");
+                None
+            });
+        let store = match store {
+            Some(s) => s,
+            None => crate::oauth::OAuthStore::in_memory()
+                .map_err(|e| CodaError::Unreachable(e.to_string()))?,
+        };
+        let oauth = crate::oauth::OAuth::new(
+            store,
+            crate::oauth::cimd::Fetcher::new(config.oauth_cimd_trust.clone()),
+        );
         let health = HealthCache::new(config.health_ttl);
         let public = PublicAddress::fixed(config.public_url.clone(), config.public_hosts.clone());
         Ok(Engine {
@@ -238,6 +264,7 @@ impl Engine {
                 )),
                 catalogue,
                 health,
+                oauth,
                 started: Instant::now(),
                 public,
             }),
@@ -330,7 +357,23 @@ impl Engine {
         let redacted = crate::events::redact(&args);
         let at = chrono::Utc::now();
         let started = Instant::now();
-        let outcome = crate::tools::run(tool, schema, args, &client, opts).await;
+        let outcome = match call.caller {
+            // An app approved for reading only: its writes are refused before Coda is asked.
+            Some(caller) if !caller.may_write() && !tool.is_read_only() => {
+                Err(crate::tools::ToolError::Unsupported(format!(
+                    "'{}' changes Coda, and this app was approved for reading only (scope {} without {}): ask the owner to connect it again and allow changes",
+                    tool.name,
+                    crate::caller::SCOPE_READ,
+                    crate::caller::SCOPE_WRITE
+                )))
+            }
+            _ => crate::tools::run(tool, schema, args, &client, opts).await,
+        };
+        if let Some(crate::caller::Caller::Grant(grant)) = call.caller {
+            if let Err(e) = self.inner.oauth.store().used(&grant.id) {
+                tracing::warn!(error = %e, "could not count an approved app's call");
+            }
+        }
         let (ok, error, requests, retries, rate_limited) = match &outcome {
             Ok(out) => (true, None, out.coda_requests, out.retries, out.rate_limited),
             Err(e) => (false, Some(e.to_string()), 0, 0, 0),
@@ -339,7 +382,13 @@ impl Engine {
             id: uuid::Uuid::new_v4().to_string(),
             at,
             session: call.session.to_owned(),
-            client: call.client.to_owned(),
+            // Which approved app made the call, when one did.
+            client: match call.caller.and_then(crate::caller::Caller::label) {
+                Some(app) => format!("{} · {app}", call.client)
+                    .trim_start_matches(" · ")
+                    .to_owned(),
+                None => call.client.to_owned(),
+            },
             tool: tool.name.to_owned(),
             args: redacted,
             ok,
@@ -368,6 +417,11 @@ impl Engine {
             .events
             .publish(crate::events::EventKind::ToolCall(record));
         outcome
+    }
+
+    /// The OAuth authorization server.
+    pub fn oauth(&self) -> &crate::oauth::OAuth {
+        &self.inner.oauth
     }
 
     /// The tools on offer.

@@ -58,6 +58,20 @@ pub enum EventKind {
     /// The desktop app's settings were saved (no secrets in them), so every face can follow
     /// (the tray's launch-at-login checkbox, the OS autostart entry).
     Settings { settings: crate::settings::Settings },
+    /// An app asks to connect through OAuth and waits for the owner (the dashboard shows
+    /// Allow/Deny; the consent page goes on once it is answered there).
+    OAuthRequest {
+        request: String,
+        client: String,
+        client_kind: String,
+        redirect_host: String,
+        scopes: Vec<String>,
+    },
+    /// The owner answered an OAuth request (on the consent page or in the dashboard).
+    OAuthDecided { request: String, allowed: bool },
+    /// Approved apps changed (a grant made, refreshed away or revoked): the dashboard's
+    /// Connected apps list reloads.
+    OAuthGrantsChanged,
     /// What the Status view shows, published every few seconds while a dashboard listens:
     /// the same object as `/api/state`'s `status`. Only the latest is kept for replay.
     Status { status: Value },
@@ -303,6 +317,9 @@ impl EventBus {
             | EventKind::Tunnel { .. }
             | EventKind::PublicUrlChanged { .. }
             | EventKind::Settings { .. }
+            | EventKind::OAuthRequest { .. }
+            | EventKind::OAuthDecided { .. }
+            | EventKind::OAuthGrantsChanged
             | EventKind::Status { .. } => {}
         }
         if sessions.len() > 5_000 {

@@ -15,6 +15,7 @@ pub mod health;
 pub mod http;
 pub mod launch;
 pub mod mcp;
+pub mod oauth;
 pub mod openapi;
 pub mod private;
 pub mod prompts;

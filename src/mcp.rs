@@ -148,13 +148,16 @@ impl ServerHandler for CodaMcp {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        self.who(&_ctx);
+        self.who(&ctx);
+        // An app approved for reading only is offered only the tools that read.
+        let may_write = self.caller(&ctx).is_none_or(|c| c.may_write());
         let tools: Vec<Value> = self
             .engine
             .catalogue()
             .iter()
+            .filter(|t| may_write || t.is_read_only())
             .map(|t| t.to_mcp_json())
             .collect();
         serde_json::from_value(json!({"tools": tools}))

@@ -31,6 +31,24 @@ pub fn restrict(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Makes ready a database file (and its directory) that only the person may read, before
+/// SQLite opens it: created `0600` when new, an existing one (and its WAL and shared-memory
+/// files, which SQLite gives the database's own mode) restricted.
+pub fn prepare_database(path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_dir(dir)?;
+    }
+    if std::fs::symlink_metadata(path).is_err() {
+        drop(create_new(path, FILE_MODE)?);
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        restrict(Path::new(&p))?;
+    }
+    Ok(())
+}
+
 /// The permission bits of an existing file (`None` when it does not exist, or off Unix).
 pub fn mode_of(path: &Path) -> Option<u32> {
     #[cfg(unix)]

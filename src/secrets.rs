@@ -169,9 +169,14 @@ impl SecretStore for NoStore {
 
 /// A new connection key: `cmk_` and 256 random bits in URL-safe base64 (43 characters).
 pub fn generate_connection_key() -> Secret {
+    random_token("cmk_")
+}
+
+/// `prefix` and 256 random bits in URL-safe base64: keys, OAuth tokens and codes.
+pub fn random_token(prefix: &str) -> Secret {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    Secret::new(format!("cmk_{}", base64url(&bytes)))
+    Secret::new(format!("{prefix}{}", base64url(&bytes)))
 }
 
 /// The proof that a server holds `key`, for `coda-mcp stdio`'s challenge: HMAC-SHA256 under
@@ -201,7 +206,8 @@ pub fn bridge_proof_matches(key: &Secret, nonce: &str, port: u16, proof: &str) -
             == 0
 }
 
-fn base64url(bytes: &[u8]) -> String {
+/// URL-safe base64 without padding.
+pub(crate) fn base64url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::with_capacity(bytes.len() * 4 / 3 + 2);
     for chunk in bytes.chunks(3) {

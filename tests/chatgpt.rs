@@ -282,7 +282,10 @@ async fn every_read_action_returns_what_the_mcp_tool_returns() {
     assert_eq!(anon.status(), 401);
     assert_eq!(
         anon.headers()["www-authenticate"].to_str().unwrap(),
-        "Bearer realm=\"coda-mcp\""
+        format!(
+            "Bearer realm=\"coda-mcp\", resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\", scope=\"coda:read coda:write\"",
+            h.base()
+        )
     );
     assert_eq!(anon.json::<Value>().await.unwrap()["error"], "unauthorized");
     h.stop().await;

@@ -42,7 +42,10 @@ async fn mcp_requires_the_connection_key_but_health_stays_public() {
     assert_eq!(resp.status(), 401);
     assert_eq!(
         resp.headers()["www-authenticate"].to_str().unwrap(),
-        "Bearer realm=\"coda-mcp\""
+        format!(
+            "Bearer realm=\"coda-mcp\", resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\", scope=\"coda:read coda:write\"",
+            h.base()
+        )
     );
     let body: Value = resp.json().await.unwrap();
     assert!(
@@ -534,7 +537,10 @@ async fn action_routes_demand_the_key_and_keep_the_limits() {
         assert_eq!(resp.status(), 401);
         assert_eq!(
             resp.headers()["www-authenticate"].to_str().unwrap(),
-            "Bearer realm=\"coda-mcp\""
+            format!(
+                "Bearer realm=\"coda-mcp\", resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\", scope=\"coda:read coda:write\"",
+                h.base()
+            )
         );
         assert!(resp.headers()["content-type"]
             .to_str()

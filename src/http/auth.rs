@@ -105,6 +105,20 @@ impl Auth {
         }
     }
 
+    /// Checks a connection key typed on the OAuth consent page: the key is always accepted (so
+    /// nobody can lock the owner out), a wrong one counts toward the lockout like a bad
+    /// bearer on `/mcp`.
+    pub(super) fn check_key(&self, ip: IpAddr, presented: &str) -> KeyVerdict {
+        if !presented.is_empty() && same_secret(presented, self.engine.connection_key().expose()) {
+            return KeyVerdict::Owner;
+        }
+        if let Some(wait) = self.locked_out(ip) {
+            return KeyVerdict::LockedOut(wait);
+        }
+        self.record_failure(ip);
+        KeyVerdict::Wrong
+    }
+
     /// Takes one check from the `/whoami` budget; `Err(wait)` when it is spent.
     fn whoami_budget(&self) -> Result<(), Duration> {
         let mut budget = self.memory.whoami.lock().expect("whoami budget");
@@ -173,17 +187,33 @@ fn same_secret(a: &str, b: &str) -> bool {
             == 0
 }
 
-fn unauthorized(message: &str) -> Response {
+/// The 401: a JSON body saying what is missing, and a `WWW-Authenticate` that tells an OAuth
+/// client where to start (RFC 9728: the protected resource's metadata).
+fn unauthorized(resource_metadata: &str, message: &str) -> Response {
     let mut resp = (
         StatusCode::UNAUTHORIZED,
         Json(json!({"error": "unauthorized", "message": message})),
     )
         .into_response();
-    resp.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"coda-mcp\""),
+    let challenge = format!(
+        "Bearer realm=\"coda-mcp\", resource_metadata=\"{resource_metadata}\", scope=\"{} {}\"",
+        crate::caller::SCOPE_READ,
+        crate::caller::SCOPE_WRITE
     );
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
     resp
+}
+
+/// What the consent page's connection key turned out to be.
+pub(super) enum KeyVerdict {
+    /// The owner's key.
+    Owner,
+    /// Not the key (counted toward the address's lockout).
+    Wrong,
+    /// The address is locked out for this long; the key was not compared.
+    LockedOut(Duration),
 }
 
 fn client_ip(req: &Request) -> IpAddr {
@@ -279,6 +309,14 @@ pub async fn check(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
         return next.run(req).await;
     }
     let ip = client_ip(&req);
+    // Where an OAuth client starts (in every 401), and the resource its tokens must be for.
+    let base = super::oauth::base_url(
+        &auth.engine,
+        req.headers(),
+        public_host || !auth.allow_no_auth,
+    );
+    let metadata = super::oauth::resource_metadata_url(&base);
+    let unauthorized = |message: &str| unauthorized(&metadata, message);
     let bearer = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -291,11 +329,32 @@ pub async fn check(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
         .filter(|v| !v.is_empty())
         .map(str::to_owned);
     let Some(bearer) = bearer else {
-        return unauthorized("Missing credentials: send 'Authorization: Bearer <connection key>' (see `coda-mcp key show`)");
+        return unauthorized("Missing credentials: send 'Authorization: Bearer <connection key>' (see `coda-mcp key show`), or connect through OAuth (this answer's WWW-Authenticate says where)");
     };
     if same_secret(&bearer, auth.engine.connection_key().expose()) {
         req.extensions_mut().insert(Caller::Owner);
         return next.run(req).await;
+    }
+    // An app the owner approved: its access token, for this very resource. Checked before
+    // the lockout, like the key: a valid token is never locked out by someone else's guesses.
+    if bearer.starts_with("cmo_") {
+        let token = Secret::new(bearer);
+        return match auth.engine.oauth().access(&token) {
+            Some(access)
+                if super::oauth::same_resource(&access.resource, &format!("{base}/mcp")) =>
+            {
+                req.extensions_mut().insert(Caller::Grant(access.grant));
+                next.run(req).await
+            }
+            Some(_) => {
+                auth.record_failure(ip);
+                unauthorized("Invalid token: it was issued for another resource (the server's other face or an earlier public URL); connect the app again")
+            }
+            None => {
+                auth.record_failure(ip);
+                unauthorized("Invalid token: unknown, expired or revoked; the app should refresh it or connect again")
+            }
+        };
     }
     if let Some(wait) = auth.locked_out(ip) {
         return locked_out_response(wait);

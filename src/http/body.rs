@@ -254,7 +254,8 @@ pub async fn read(State(budget): State<BodyBudget>, req: Request, next: Next) ->
         .extensions()
         .get::<Caller>()
         .map(Caller::principal)
-        .unwrap_or(Principal::Owner);
+        // Unauthenticated routes (OAuth) read within the strangers' share.
+        .unwrap_or(Principal::Anonymous);
     let mcp = req.uri().path() == "/mcp";
     let (parts, _) = req.into_parts();
     let mut lease = budget.lease(principal);

@@ -141,6 +141,9 @@ async fn check(State(state): State<AppState>, req: Request, next: Next) -> Respo
             )
                 .into_response();
         }
+        // The dashboard is the owner's (its body is read within the owner's share).
+        let mut req = req;
+        req.extensions_mut().insert(crate::caller::Caller::Owner);
         return next.run(req).await;
     }
     if req.uri().path().starts_with("/api") {

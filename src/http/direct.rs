@@ -87,7 +87,7 @@ impl Table {
         let mine = self.held.get(&principal).copied().unwrap_or(0);
         match principal {
             Principal::Owner => mine <= QUEUE_OWNER,
-            Principal::Token(_) | Principal::Grant(_) => {
+            Principal::Token(_) | Principal::Grant(_) | Principal::Anonymous => {
                 mine <= QUEUE_PER_GUEST && self.guests_held <= QUEUE_GUESTS
             }
         }

@@ -13,6 +13,7 @@ mod drain;
 mod guard;
 mod limits;
 mod memory;
+mod oauth;
 mod origin;
 mod sessions;
 mod setup;
@@ -180,6 +181,8 @@ pub fn routers(
             .route("/health", get(health))
             .merge(actions::public_routes())
             .with_state(state.clone())
+            // OAuth: the only unauthenticated routes besides /health and the schemas.
+            .merge(oauth::routes(state.clone(), local_auth.clone()).layer(read_body()))
             .merge(authenticated(mcp))
             .merge(authenticated(actions::routes(state.clone())))
             // The dashboard and the stdio bridge's challenge exist on the loopback listener
