@@ -487,6 +487,25 @@ async fn call(State(state): State<AppState>, Path(route): Path<String>, req: Req
         };
         return error(StatusCode::NOT_FOUND, "unknown_tool", message);
     }
+    // An app approved for reading only: refused in HTTP's own terms (RFC 6750 §3.1).
+    let writes = engine
+        .catalogue()
+        .get(&name)
+        .is_some_and(|(tool, _)| !tool.is_read_only());
+    if writes && caller.as_ref().is_some_and(|c| !c.may_write()) {
+        let mut resp = error(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            format!("'{name}' changes Coda, and this app was approved for reading only (scope coda:read without coda:write)"),
+        );
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(
+                "Bearer error=\"insufficient_scope\", scope=\"coda:read coda:write\"",
+            ),
+        );
+        return resp;
+    }
     let mut opts = engine.exec_options();
     let limit = response_limit(engine);
     // Lists are cut between items (with a nextPageToken) with room to spare.

@@ -83,6 +83,9 @@ where
         .route("/api/calls", get(api_calls))
         .route("/api/calls.csv", get(api_calls_csv))
         .route("/api/key/reveal", post(api_reveal_key))
+        .route("/api/oauth", get(api_oauth))
+        .route("/api/oauth/pending/{id}", post(api_oauth_decide))
+        .route("/api/oauth/grants/{id}/revoke", post(api_oauth_revoke))
         .merge(super::setup::routes())
         // The body is read only once the dashboard token has been checked.
         .layer(read_body)
@@ -437,4 +440,78 @@ async fn api_calls_csv(State(state): State<AppState>) -> Response {
 /// The full connection key, on an explicit request from the dashboard (never in the state).
 async fn api_reveal_key(State(state): State<AppState>) -> Json<Value> {
     Json(json!({"key": state.engine.connection_key().expose()}))
+}
+
+/// `GET /api/oauth`: the apps connected through OAuth, and the requests waiting for the owner.
+async fn api_oauth(State(state): State<AppState>) -> Response {
+    let oauth = state.engine.oauth();
+    let grants = match oauth.store().grants() {
+        Ok(g) => g,
+        Err(e) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"error": "unavailable", "message": e.to_string()})),
+            )
+                .into_response()
+        }
+    };
+    let pending: Vec<Value> = oauth
+        .waiting()
+        .iter()
+        .map(|p| {
+            json!({"request": p.id, "client": p.client.name, "client_kind": p.client.kind,
+                "redirect_host": p.redirect_host(), "scopes": p.scopes})
+        })
+        .collect();
+    Json(json!({"grants": grants, "pending": pending})).into_response()
+}
+
+/// `POST /api/oauth/pending/{id}` `{"allow": bool, "write": bool}`: the owner answers a
+/// connection request from the dashboard (the consent page then goes on by itself).
+async fn api_oauth_decide(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
+    let allow = body["allow"].as_bool().unwrap_or(false);
+    let write = body["write"].as_bool().unwrap_or(true);
+    match state.engine.oauth().decide(&id, allow, write) {
+        Some(_) => {
+            state
+                .engine
+                .events()
+                .publish(crate::events::EventKind::OAuthDecided {
+                    request: id,
+                    allowed: allow,
+                });
+            Json(json!({"decided": true, "allowed": allow})).into_response()
+        }
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "not_found",
+                "message": "That request was already answered or has expired"})),
+        )
+            .into_response(),
+    }
+}
+
+/// `POST /api/oauth/grants/{id}/revoke`: the app's tokens stop working at once.
+async fn api_oauth_revoke(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    match state.engine.oauth().revoke_grant(&id) {
+        Ok(revoked) => {
+            state
+                .engine
+                .events()
+                .publish(crate::events::EventKind::OAuthGrantsChanged);
+            Json(json!({"revoked": revoked})).into_response()
+        }
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": "unavailable", "message": e.to_string()})),
+        )
+            .into_response(),
+    }
 }

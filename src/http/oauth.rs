@@ -592,7 +592,7 @@ async fn consent(
             KeyVerdict::Wrong => {
                 return consent_page(
                     &pending,
-                    Some("That is not this server's connection key. `coda-mcp key show` prints it; the dashboard shows it under Setup."),
+                    Some("That is not the connection key of this server. `coda-mcp key show` prints it; the dashboard shows it under Setup."),
                 )
             }
             KeyVerdict::LockedOut(wait) => {

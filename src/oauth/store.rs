@@ -101,7 +101,7 @@ pub struct GrantRow {
     pub created: String,
     /// When a token of it was last used (RFC 3339).
     pub last_used: Option<String>,
-    /// Requests made with its tokens.
+    /// Tool calls made with its tokens.
     pub calls: u64,
 }
 

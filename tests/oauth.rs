@@ -1,0 +1,881 @@
+//! The OAuth authorization server over raw HTTP, as ChatGPT's and Claude's connectors use it:
+//! discovery, registration, the owner's consent, tokens on `/mcp`, refresh, revocation — and
+//! every refusal on the way. (The official Python SDK's OAuth client runs the same flow in
+//! `tests/python/test_oauth.py`.)
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::{quick_demo, serve_public_face, Harness, TEST_KEY};
+use serde_json::{json, Value};
+
+const REDIRECT: &str = "http://127.0.0.1:9/callback";
+const VERIFIER: &str = "a-pkce-code-verifier-that-is-long-enough-0123456789";
+
+fn challenge(verifier: &str) -> String {
+    coda_mcp::oauth::s256(verifier)
+}
+
+/// A browser-like client that does not follow redirects (the test reads `Location`).
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn register(base: &str, redirect: &str) -> String {
+    let resp = http()
+        .post(format!("{base}/oauth/register"))
+        .json(&json!({"client_name": "Test connector", "redirect_uris": [redirect],
+            "token_endpoint_auth_method": "none", "grant_types": ["authorization_code", "refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    resp.json::<Value>().await.unwrap()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// `GET /oauth/authorize` with these parameters (a `None` leaves one out).
+async fn authorize(base: &str, params: &[(&str, Option<&str>)]) -> reqwest::Response {
+    let query: Vec<(&str, &str)> = params
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| (*k, v)))
+        .collect();
+    http()
+        .get(format!("{base}/oauth/authorize"))
+        .query(&query)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn standard<'a>(
+    client_id: &'a str,
+    resource: &'a str,
+    challenge: &'a str,
+    scope: Option<&'a str>,
+) -> Vec<(&'static str, Option<&'a str>)> {
+    vec![
+        ("response_type", Some("code")),
+        ("client_id", Some(client_id)),
+        ("redirect_uri", Some(REDIRECT)),
+        ("state", Some("st-123")),
+        ("code_challenge", Some(challenge)),
+        ("code_challenge_method", Some("S256")),
+        ("resource", Some(resource)),
+        ("scope", scope),
+    ]
+}
+
+/// The consent request id on a consent page.
+fn request_id(page: &str) -> String {
+    let start = page.find("data-request=\"").expect("a consent form") + 14;
+    page[start..start + page[start..].find('"').unwrap()].to_owned()
+}
+
+/// Posts the consent form; returns the response (a redirect when answered).
+async fn consent(
+    base: &str,
+    request: &str,
+    key: &str,
+    decision: &str,
+    write: bool,
+) -> reqwest::Response {
+    let mut form = vec![("request", request), ("key", key), ("decision", decision)];
+    if write {
+        form.push(("write", "1"));
+    }
+    http()
+        .post(format!("{base}/oauth/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn query_of(location: &str) -> HashMap<String, String> {
+    url::Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+async fn token(base: &str, form: &[(&str, &str)]) -> (u16, Value) {
+    let resp = http()
+        .post(format!("{base}/oauth/token"))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Approves the request on `page` with the key; returns the code.
+async fn code_for(base: &str, page: String) -> String {
+    let request = request_id(&page);
+    let r = consent(base, &request, TEST_KEY, "allow", true).await;
+    query_of(r.headers()["location"].to_str().unwrap())["code"].clone()
+}
+
+/// The whole way to a grant: register, authorize, approve with the key, exchange the code.
+async fn connect(base: &str, scope: Option<&str>, write: bool) -> (String, Value) {
+    let client_id = register(base, REDIRECT).await;
+    let ch = challenge(VERIFIER);
+    let resource = format!("{base}/mcp");
+    let page = authorize(base, &standard(&client_id, &resource, &ch, scope)).await;
+    assert_eq!(page.status(), 200);
+    let request = request_id(&page.text().await.unwrap());
+    let answer = consent(base, &request, TEST_KEY, "allow", write).await;
+    assert_eq!(answer.status(), 303, "{:?}", answer.text().await);
+    let q = query_of(answer.headers()["location"].to_str().unwrap());
+    assert_eq!(q["state"], "st-123");
+    let (status, tokens) = token(
+        base,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &q["code"]),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &client_id),
+            ("code_verifier", VERIFIER),
+            ("resource", &resource),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    (client_id, tokens)
+}
+
+/// An MCP `initialize` with `bearer`; returns the status and the session id.
+async fn mcp_init(url: &str, bearer: &str) -> (u16, Option<String>) {
+    let resp = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(bearer)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"oauth-test","version":"1"}}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let sid = resp
+        .headers()
+        .get("mcp-session-id")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (resp.status().as_u16(), sid)
+}
+
+async fn mcp(url: &str, bearer: &str, sid: &str, body: Value) -> Value {
+    let resp = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(bearer)
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .header("mcp-session-id", sid)
+        .header("mcp-protocol-version", "2025-06-18")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    resp.json().await.unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn discovery_names_this_server_and_what_it_supports() {
+    let h = Harness::start().await;
+    let base = h.base();
+    // The 401 says where to start.
+    let resp = reqwest::Client::new()
+        .post(h.url())
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let challenge = resp.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.contains(&format!(
+            "resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\""
+        )),
+        "{challenge}"
+    );
+    for path in [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+    ] {
+        let prm: Value = reqwest::get(format!("{base}{path}"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(prm["resource"], format!("{base}/mcp"));
+        assert_eq!(prm["authorization_servers"], json!([base]));
+    }
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    ] {
+        let m: Value = reqwest::get(format!("{base}{path}"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(m["issuer"], base, "the issuer is exactly the listed server");
+        assert_eq!(m["code_challenge_methods_supported"], json!(["S256"]));
+        assert_eq!(m["client_id_metadata_document_supported"], true);
+        assert_eq!(m["token_endpoint_auth_methods_supported"], json!(["none"]));
+        assert_eq!(m["registration_endpoint"], format!("{base}/oauth/register"));
+        assert!(m["response_types_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("code")));
+    }
+    // Asked as `localhost`, every URL says `localhost`.
+    let port = h.server.addr.port();
+    let local: Value = reqwest::get(format!(
+        "http://localhost:{port}/.well-known/oauth-authorization-server"
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(local["issuer"], format!("http://localhost:{port}"));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_approved_app_calls_tools_refreshes_and_is_revoked() {
+    let h = Harness::start().await;
+    let base = h.base();
+    let (client_id, tokens) = connect(&base, Some("coda:read coda:write"), true).await;
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["expires_in"], 3600);
+    assert_eq!(tokens["scope"], "coda:read coda:write");
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let (status, sid) = mcp_init(&h.url(), &access).await;
+    assert_eq!(status, 200);
+    let sid = sid.unwrap();
+    let listed = mcp(
+        &h.url(),
+        &access,
+        &sid,
+        json!({"jsonrpc":"2.0","id":1,"method":"tools/list"}),
+    )
+    .await;
+    let names: Vec<&str> = listed["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"coda_update_row"),
+        "a read-and-write grant sees writes"
+    );
+    let called = mcp(
+        &h.url(),
+        &access,
+        &sid,
+        json!({"jsonrpc":"2.0","id":2,"method":"tools/call",
+        "params":{"name":"coda_get_document","arguments":{"docId":"AbCDeFGH01"}}}),
+    )
+    .await;
+    assert_eq!(called["result"]["isError"], false, "{called}");
+    // The session is the grant's: the owner's key cannot use it.
+    let other = mcp(
+        &h.url(),
+        TEST_KEY,
+        &sid,
+        json!({"jsonrpc":"2.0","id":3,"method":"tools/list"}),
+    )
+    .await;
+    assert_eq!(other["error"]["code"], -32001);
+    // The call is in the history under the app's name, and the grant counts it.
+    let grants = h.server.state.engine.oauth().store().grants().unwrap();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0].client_name, "Test connector");
+    assert!(grants[0].calls >= 1 && grants[0].last_used.is_some());
+    assert_eq!(grants[0].redirect_host, "127.0.0.1");
+
+    // Refresh: a new pair, the old refresh token spent.
+    let (status, renewed) = token(
+        &base,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("client_id", &client_id),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{renewed}");
+    let access2 = renewed["access_token"].as_str().unwrap().to_owned();
+    assert_ne!(access2, access);
+    assert_eq!(mcp_init(&h.url(), &access2).await.0, 200);
+    // Revoking the access token: it stops working at once.
+    let revoked = http()
+        .post(format!("{base}/oauth/revoke"))
+        .form(&[("token", access2.as_str()), ("client_id", &client_id)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(mcp_init(&h.url(), &access2).await.0, 401);
+    // Revoking the refresh token ends the grant.
+    let refresh2 = renewed["refresh_token"].as_str().unwrap();
+    http()
+        .post(format!("{base}/oauth/revoke"))
+        .form(&[("token", refresh2)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mcp_init(&h.url(), &access).await.0, 401);
+    assert!(h
+        .server
+        .state
+        .engine
+        .oauth()
+        .store()
+        .grants()
+        .unwrap()
+        .is_empty());
+    let (status, e) = token(
+        &base,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh2),
+            ("client_id", &client_id),
+        ],
+    )
+    .await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")));
+    // Unknown tokens revoke quietly (RFC 7009).
+    let unknown = http()
+        .post(format!("{base}/oauth/revoke"))
+        .form(&[("token", "cmo_never-issued")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 200);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_read_grant_sees_and_runs_only_reads() {
+    let h = Harness::start().await;
+    let base = h.base();
+    // The owner unticks "change Coda": the grant is for reading only.
+    let (_, tokens) = connect(&base, None, false).await;
+    assert_eq!(tokens["scope"], "coda:read");
+    let access = tokens["access_token"].as_str().unwrap();
+    let (_, sid) = mcp_init(&h.url(), access).await;
+    let sid = sid.unwrap();
+    let listed = mcp(
+        &h.url(),
+        access,
+        &sid,
+        json!({"jsonrpc":"2.0","id":1,"method":"tools/list"}),
+    )
+    .await;
+    let tools = listed["result"]["tools"].as_array().unwrap();
+    assert!(
+        tools
+            .iter()
+            .all(|t| t["annotations"]["readOnlyHint"] == true),
+        "only reads are offered"
+    );
+    let writes = h.demo.writes_received();
+    let refused = mcp(&h.url(), access, &sid, json!({"jsonrpc":"2.0","id":2,"method":"tools/call",
+        "params":{"name":"coda_update_row","arguments":{"docId":"AbCDeFGH01","tableIdOrName":"Tasks","rowIdOrName":"i-Tsk0001",
+        "row":{"cells":[{"column":"Status","value":"Done"}]}}}})).await;
+    assert_eq!(refused["result"]["isError"], true);
+    let text = refused["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("coda:write"), "{text}");
+    // The GPT Action route says it in HTTP's terms.
+    let action = reqwest::Client::new()
+        .post(format!("{base}/actions/coda_delete_doc"))
+        .bearer_auth(access)
+        .json(&json!({"docId": "AbCDeFGH01"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(action.status(), 403);
+    assert!(action.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("insufficient_scope"));
+    assert_eq!(h.demo.writes_received(), writes, "nothing was written");
+    // Reads work.
+    let read = reqwest::Client::new()
+        .post(format!("{base}/actions/coda_whoami"))
+        .bearer_auth(access)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn every_refusal_is_specific_and_grants_nothing() {
+    let h = Harness::start().await;
+    let base = h.base();
+    let resource = format!("{base}/mcp");
+    let client_id = register(&base, REDIRECT).await;
+    let ch = challenge(VERIFIER);
+    let location = |r: &reqwest::Response| {
+        r.headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+
+    // Before the redirect URI is trusted: a page, never a redirect.
+    let mut wrong_redirect = standard(&client_id, &resource, &ch, None);
+    wrong_redirect[2].1 = Some("https://evil.example/cb");
+    let r = authorize(&base, &wrong_redirect).await;
+    assert_eq!((r.status().as_u16(), location(&r)), (400, None));
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("not one this app registered"));
+    let mut unknown = standard("mcpc_unknown", &resource, &ch, None);
+    unknown[1].1 = Some("mcpc_unknown");
+    let r = authorize(&base, &unknown).await;
+    assert_eq!((r.status().as_u16(), location(&r)), (400, None));
+
+    // After it: the error goes back to the client, with its state and our issuer.
+    for (change, want) in [
+        (("code_challenge", None), "invalid_request"),
+        (("code_challenge_method", Some("plain")), "invalid_request"),
+        (
+            ("resource", Some("https://elsewhere.example/mcp")),
+            "invalid_target",
+        ),
+        (("resource", None), "invalid_target"),
+        (("scope", Some("admin")), "invalid_scope"),
+        (
+            ("response_type", Some("token")),
+            "unsupported_response_type",
+        ),
+    ] {
+        let mut params = standard(&client_id, &resource, &ch, None);
+        let slot = params.iter_mut().find(|(k, _)| *k == change.0).unwrap();
+        slot.1 = change.1;
+        let r = authorize(&base, &params).await;
+        assert_eq!(r.status(), 303, "{change:?}");
+        let q = query_of(&location(&r).unwrap());
+        assert_eq!(q["error"], want, "{change:?}");
+        assert_eq!(q["state"], "st-123");
+        assert_eq!(q["iss"], base);
+    }
+
+    // A wrong key: the page again, no code; the owner's key still works after.
+    let page = authorize(&base, &standard(&client_id, &resource, &ch, None))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let request = request_id(&page);
+    let r = consent(&base, &request, "cmk_wrong-key", "allow", true).await;
+    assert_eq!(r.status(), 200);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("not the connection key of this server"));
+    // Deny: access_denied, no code.
+    let r = consent(&base, &request, "", "deny", false).await;
+    let q = query_of(&location(&r).unwrap());
+    assert_eq!(q["error"], "access_denied");
+    assert!(!q.contains_key("code"));
+
+    // A code: the verifier must match, it works once, for its client and redirect URI only.
+    let new_page = || async {
+        authorize(&base, &standard(&client_id, &resource, &ch, None))
+            .await
+            .text()
+            .await
+            .unwrap()
+    };
+    let code = code_for(&base, new_page().await).await;
+    let exchange =
+        |code: String, verifier: &'static str, client: String, redirect: &'static str| {
+            let base = base.clone();
+            async move {
+                token(
+                    &base,
+                    &[
+                        ("grant_type", "authorization_code"),
+                        ("code", &code),
+                        ("redirect_uri", redirect),
+                        ("client_id", &client),
+                        ("code_verifier", verifier),
+                    ],
+                )
+                .await
+            }
+        };
+    let (s, e) = exchange(
+        code.clone(),
+        "a-wrong-verifier-that-is-long-enough-0123456789abc",
+        client_id.clone(),
+        REDIRECT,
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{e}"
+    );
+    let (s, e) = exchange(code, VERIFIER, client_id.clone(), REDIRECT).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "a code is used up by any attempt: {e}"
+    );
+    let code = code_for(&base, new_page().await).await;
+    let (s, e) = exchange(
+        code,
+        VERIFIER,
+        client_id.clone(),
+        "http://127.0.0.1:9/other",
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{e}"
+    );
+    let code = code_for(&base, new_page().await).await;
+    let other_client = register(&base, REDIRECT).await;
+    let (s, e) = exchange(code, VERIFIER, other_client, REDIRECT).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{e}"
+    );
+    let (s, e) = token(
+        &base,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", "x"),
+            ("client_id", "mcpc_nobody"),
+        ],
+    )
+    .await;
+    assert_eq!((s, e["error"].as_str()), (401, Some("invalid_client")));
+    let (s, e) = token(
+        &base,
+        &[("grant_type", "password"), ("client_id", &client_id)],
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
+    let code = code_for(&base, new_page().await).await;
+    let (s, e) = token(
+        &base,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", &client_id),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("invalid_request")),
+        "no verifier: {e}"
+    );
+
+    // Registration: only https or loopback redirect URIs, only public clients, bounded.
+    for bad in [
+        json!({"redirect_uris": ["http://evil.example/cb"]}),
+        json!({"redirect_uris": ["https://app.example/cb#frag"]}),
+        json!({"redirect_uris": []}),
+        json!({"redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "client_secret_basic"}),
+        json!({"redirect_uris": ["https://app.example/cb"], "grant_types": ["client_credentials"]}),
+    ] {
+        let r = http()
+            .post(format!("{base}/oauth/register"))
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        let e: Value = r.json().await.unwrap();
+        assert!(e["error"].as_str().unwrap().starts_with("invalid_"), "{e}");
+    }
+    assert_eq!(
+        h.server
+            .state
+            .engine
+            .oauth()
+            .store()
+            .grants()
+            .unwrap()
+            .len(),
+        0,
+        "nothing was granted"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn registration_floods_and_wrong_keys_are_held_back() {
+    let h = Harness::start().await;
+    let base = h.base();
+    let mut statuses = Vec::new();
+    for _ in 0..14 {
+        let r = http()
+            .post(format!("{base}/oauth/register"))
+            .json(&json!({"redirect_uris": [REDIRECT]}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        10,
+        "{statuses:?}"
+    );
+    assert!(statuses.ends_with(&[429, 429, 429, 429]), "{statuses:?}");
+    // Wrong keys on the consent page count toward the address's lockout.
+    let h2 = Harness::start().await;
+    let base2 = h2.base();
+    let client_id = register(&base2, REDIRECT).await;
+    let ch = challenge(VERIFIER);
+    let resource = format!("{base2}/mcp");
+    let page = authorize(&base2, &standard(&client_id, &resource, &ch, None))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let request = request_id(&page);
+    for _ in 0..10 {
+        consent(&base2, &request, "cmk_guess", "allow", true).await;
+    }
+    let locked = consent(&base2, &request, "cmk_guess", "allow", true)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(locked.contains("Too many wrong keys"), "{locked}");
+    // The owner's key is never locked out.
+    let r = consent(&base2, &request, TEST_KEY, "allow", true).await;
+    assert_eq!(r.status(), 303);
+    h.stop().await;
+    h2.stop().await;
+}
+
+#[tokio::test]
+async fn the_consent_page_cannot_be_framed_and_escapes_what_the_client_says() {
+    let h = Harness::start().await;
+    let base = h.base();
+    let resp = http()
+        .post(format!("{base}/oauth/register"))
+        .json(&json!({"client_name": "<img src=x onerror=alert(1)>", "redirect_uris": [REDIRECT]}))
+        .send()
+        .await
+        .unwrap();
+    let client_id = resp.json::<Value>().await.unwrap()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ch = challenge(VERIFIER);
+    let resource = format!("{base}/mcp");
+    let page = authorize(&base, &standard(&client_id, &resource, &ch, None)).await;
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    assert!(
+        csp.contains("form-action 'self' http://127.0.0.1:9"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("<img src=x"), "the client's name is escaped");
+    assert!(html.contains("&lt;img src=x"));
+    assert!(html.contains("Connection key") && html.contains(">Allow<") && html.contains(">Deny<"));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_owner_can_answer_from_the_dashboard() {
+    let h = Harness::start().await;
+    let base = h.base();
+    let client_id = register(&base, REDIRECT).await;
+    let ch = challenge(VERIFIER);
+    let resource = format!("{base}/mcp");
+    let page = authorize(&base, &standard(&client_id, &resource, &ch, None))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let request = request_id(&page);
+    let dashboard = |method: reqwest::Method, path: &str| {
+        reqwest::Client::new()
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(h.dashboard_token())
+            .header("x-coda-mcp-dashboard", "1")
+    };
+    let listed: Value = dashboard(reqwest::Method::GET, "/api/oauth")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["pending"][0]["request"], request);
+    assert_eq!(listed["pending"][0]["client"], "Test connector");
+    // The consent page's own poll sees it waiting, then answered.
+    let status = |base: String, request: String| async move {
+        reqwest::get(format!("{base}/oauth/authorize/status?request={request}"))
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        status(base.clone(), request.clone()).await["state"],
+        "pending"
+    );
+    let decided = dashboard(
+        reqwest::Method::POST,
+        &format!("/api/oauth/pending/{request}"),
+    )
+    .json(&json!({"allow": true, "write": true}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(decided.status(), 200);
+    let s = status(base.clone(), request.clone()).await;
+    assert_eq!(s["state"], "decided");
+    let q = query_of(s["redirect"].as_str().unwrap());
+    assert_eq!(q["state"], "st-123");
+    let (st, tokens) = token(
+        &base,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &q["code"]),
+            ("client_id", &client_id),
+            ("code_verifier", VERIFIER),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(st, 200, "{tokens}");
+    // Connected apps lists it; Revoke ends it.
+    let listed: Value = dashboard(reqwest::Method::GET, "/api/oauth")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let grant = listed["grants"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(listed["grants"][0]["scope"], "coda:read coda:write");
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(mcp_init(&h.url(), access).await.0, 200);
+    let r = dashboard(
+        reqwest::Method::POST,
+        &format!("/api/oauth/grants/{grant}/revoke"),
+    )
+    .json(&json!({}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["revoked"], true);
+    assert_eq!(mcp_init(&h.url(), access).await.0, 401);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_token_is_for_its_own_resource_only() {
+    let h = Harness::start_with(quick_demo(), |_| {}).await;
+    let base = h.base();
+    let (_, tokens) = connect(&base, None, true).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    // The loopback names are one resource…
+    let port = h.server.addr.port();
+    assert_eq!(
+        mcp_init(&format!("http://localhost:{port}/mcp"), access)
+            .await
+            .0,
+        200
+    );
+    // …but the public face is another (its own address), and never takes this token.
+    let (public, stop) = serve_public_face(&h).await;
+    assert_eq!(mcp_init(&format!("{public}/mcp"), access).await.0, 401);
+    // The OAuth endpoints exist on the public face; the dashboard does not.
+    assert_eq!(
+        reqwest::get(format!("{public}/.well-known/oauth-authorization-server"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        reqwest::get(format!("{public}/api/oauth"))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    stop.cancel();
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn client_metadata_documents_on_private_addresses_are_not_fetched() {
+    let h = Harness::start().await;
+    let base = h.base();
+    let ch = challenge(VERIFIER);
+    let resource = format!("{base}/mcp");
+    for id in [
+        "https://127.0.0.1/client.json",
+        "https://localhost:9/client.json",
+        "https://[::1]/c.json",
+        "https://10.0.0.1/c.json",
+    ] {
+        let r = authorize(
+            &base,
+            &[
+                ("response_type", Some("code")),
+                ("client_id", Some(id)),
+                ("redirect_uri", Some(REDIRECT)),
+                ("code_challenge", Some(&ch)),
+                ("code_challenge_method", Some("S256")),
+                ("resource", Some(&resource)),
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), 400, "{id}");
+        assert!(r.headers().get("location").is_none());
+        let page = r.text().await.unwrap();
+        assert!(page.contains("non-public address"), "{id}: {page}");
+    }
+    h.stop().await;
+}
