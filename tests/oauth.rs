@@ -879,3 +879,87 @@ async fn client_metadata_documents_on_private_addresses_are_not_fetched() {
     }
     h.stop().await;
 }
+
+#[tokio::test]
+async fn grants_survive_restarts_and_the_cli_lists_and_revokes_them() {
+    let data =
+        std::env::temp_dir().join(format!("coda-mcp-oauth-{}", uuid::Uuid::new_v4().simple()));
+    let h = Harness::start_with(quick_demo(), |c| c.data_dir = Some(data.clone())).await;
+    let (client_id, tokens) = connect(&h.base(), None, true).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    h.stop().await;
+    // A new server over the same data directory still honours the grant.
+    let h = Harness::start_with(quick_demo(), |c| c.data_dir = Some(data.clone())).await;
+    // (The token names the first server's address; this one listens elsewhere, so it is
+    // checked by what the database says rather than used on /mcp.)
+    let kept = h
+        .server
+        .state
+        .engine
+        .oauth()
+        .access(&coda_mcp::coda::Secret::new(access.clone()));
+    assert!(kept.is_some(), "the grant survived the restart");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("oauth.sqlite3"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .env("CODA_MCP_KEYCHAIN", "off")
+            .output()
+            .unwrap()
+    };
+    let listed = cli(&["oauth", "list", "--json"]);
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let grants: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(grants[0]["client_id"], client_id);
+    assert_eq!(grants[0]["client_name"], "Test connector");
+    let text = String::from_utf8_lossy(&cli(&["oauth", "list"]).stdout).into_owned();
+    assert!(
+        text.contains("Test connector") && text.contains("coda:read coda:write"),
+        "{text}"
+    );
+    assert!(!text.contains(&access), "no token is ever shown");
+    let unknown = cli(&["oauth", "revoke", "mcpc_nobody"]);
+    assert!(!unknown.status.success());
+    let revoked = cli(&["oauth", "revoke", &client_id]);
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    // The running server stops accepting the token within its 10 s re-check.
+    let mut gone = false;
+    for _ in 0..60 {
+        if h.server
+            .state
+            .engine
+            .oauth()
+            .access(&coda_mcp::coda::Secret::new(access.clone()))
+            .is_none()
+        {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(
+        gone,
+        "revoked from the command line, refused by the running server"
+    );
+    h.stop().await;
+    let _ = std::fs::remove_dir_all(&data);
+}

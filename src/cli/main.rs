@@ -2,6 +2,7 @@
 //! and starts the engine.
 
 mod accounts;
+mod oauth;
 mod serve;
 
 use std::process::ExitCode;
@@ -83,6 +84,11 @@ enum Command {
     /// MCP over stdin/stdout (for Claude Desktop): bridges to the running app, or serves in
     /// this process when it is not running.
     Stdio(coda_mcp::stdio::StdioArgs),
+    /// List or revoke the apps connected through OAuth (ChatGPT's and Claude's connectors).
+    Oauth {
+        #[command(subcommand)]
+        action: oauth::OauthAction,
+    },
     /// Connect an assistant to this server.
     Connect {
         #[command(subcommand)]
@@ -215,6 +221,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token { action } => accounts::token(action, store).await,
         Command::Ngrok { action } => accounts::ngrok(action, store).await,
         Command::Stdio(args) => coda_mcp::stdio::run(args, store).await,
+        Command::Oauth { action } => oauth::run(action),
         Command::Connect {
             target:
                 ConnectTarget::Claude {
