@@ -60,6 +60,7 @@ pub enum EventKind {
     Settings { settings: crate::settings::Settings },
     /// An app asks to connect through OAuth and waits for the owner (the dashboard shows
     /// Allow/Deny; the consent page goes on once it is answered there).
+    #[serde(rename = "oauth_request")]
     OAuthRequest {
         request: String,
         client: String,
@@ -68,9 +69,11 @@ pub enum EventKind {
         scopes: Vec<String>,
     },
     /// The owner answered an OAuth request (on the consent page or in the dashboard).
+    #[serde(rename = "oauth_decided")]
     OAuthDecided { request: String, allowed: bool },
     /// Approved apps changed (a grant made, refreshed away or revoked): the dashboard's
     /// Connected apps list reloads.
+    #[serde(rename = "oauth_grants_changed")]
     OAuthGrantsChanged,
     /// What the Status view shows, published every few seconds while a dashboard listens:
     /// the same object as `/api/state`'s `status`. Only the latest is kept for replay.

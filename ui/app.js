@@ -6,7 +6,7 @@
 const $ = (id) => document.getElementById(id);
 const state = {
   sessions: new Map(), calls: [], callIds: new Set(), log: [], paused: false, setup: {}, status: {},
-  lastId: 0, query: "", startedAt: null, settings: null,
+  lastId: 0, query: "", startedAt: null, settings: null, oauth: { grants: [], pending: [] },
 };
 // Long-running windows keep only this much in memory (the audit history keeps the rest).
 const MAX_LOG = 1000, MAX_CALLS = 1000, MAX_SESSIONS = 500;
@@ -150,6 +150,9 @@ function logLine(e) {
   if (e.type === "tool_call") return { level: e.ok ? "info" : "warn", session: e.session, tool: e.tool, at: e.at,
     text: `${e.tool} ${e.ok ? "ok" : "failed"} in ${Math.round(e.duration_ms)} ms — ${argSummary(e.args)}${e.error ? ` — ${e.error}` : ""}` };
   if (e.type === "session") return { level: "info", session: e.session, tool: "", at: e.at, text: `session opened by ${e.client} ${e.client_version || ""} (${e.kind})` };
+  if (e.type === "oauth_request") return { level: "info", session: "", tool: "", at: e.at, text: `${e.client} asks to connect through OAuth (answers go to ${e.redirect_host})` };
+  if (e.type === "oauth_decided") return { level: "info", session: "", tool: "", at: e.at, text: `connection request ${e.allowed ? "allowed" : "denied"}` };
+  if (e.type === "oauth_grants_changed") return { level: "info", session: "", tool: "", at: e.at, text: "connected apps changed" };
   return { level: e.level || "info", session: e.session || "", tool: e.tool || "", at: e.at, text: e.message };
 }
 function renderLog() {
@@ -187,7 +190,53 @@ function renderSetup() {
     el("li", {}, 'Test: "What documents do I have in Coda?"'));
   $("schema-note").hidden = !!s.public_url;
 }
-function renderAll() { renderStatus(); renderNotice(); renderSessions(); renderCalls(); renderLog(); renderSetup(); }
+
+function renderAll() { renderStatus(); renderNotice(); renderSessions(); renderCalls(); renderLog(); renderSetup(); renderOAuth(); }
+
+// ---- OAuth: connection requests waiting for the owner, and the apps connected
+function renderOAuth() {
+  const box = $("oauth-requests");
+  box.replaceChildren();
+  for (const p of state.oauth.pending) {
+    const card = el("div", { class: "banner oauth-request", "data-request": p.request });
+    const text = el("p", {});
+    text.append("Connection request: ", el("strong", {}, p.client), ` (${p.client_kind}) asks to ${p.scopes.includes("coda:write") ? "read and change" : "read"} your Coda docs; answers go to `, el("strong", {}, p.redirect_host), ".");
+    card.append(text);
+    let write = null;
+    if (p.scopes.includes("coda:write")) {
+      const label = el("label", { class: "check" }); write = el("input", { type: "checkbox" }); write.checked = true;
+      label.append(write, " allow changes"); card.append(label);
+    }
+    const allow = el("button", {}, "Allow"), deny = el("button", {}, "Deny");
+    const answer = async (yes) => {
+      try { await act("POST", `/api/oauth/pending/${encodeURIComponent(p.request)}`, { allow: yes, write: write ? write.checked : false }); toast(yes ? `${p.client} allowed` : `${p.client} denied`); }
+      catch (err) { toast(err.message); }
+      loadOAuth();
+    };
+    allow.addEventListener("click", () => answer(true)); deny.addEventListener("click", () => answer(false));
+    card.append(allow, " ", deny);
+    box.append(card);
+  }
+  box.hidden = state.oauth.pending.length === 0;
+  const rows = $("app-rows");
+  rows.replaceChildren();
+  for (const g of state.oauth.grants) {
+    const tr = el("tr", {});
+    const revoke = el("button", {}, "Revoke");
+    revoke.addEventListener("click", async () => {
+      try { await act("POST", `/api/oauth/grants/${encodeURIComponent(g.id)}/revoke`, {}); toast(`${g.client_name} revoked`); } catch (err) { toast(err.message); }
+      loadOAuth();
+    });
+    const may = g.scope.includes("coda:write") ? "read and change" : "read";
+    for (const v of [g.client_name, g.redirect_host, may, new Date(g.created).toLocaleString(), g.last_used ? new Date(g.last_used).toLocaleString() : "never", String(g.calls)]) tr.append(el("td", {}, v));
+    const cell = el("td", {}, revoke); tr.append(cell);
+    rows.append(tr);
+  }
+  $("apps-empty").hidden = state.oauth.grants.length > 0;
+}
+async function loadOAuth() {
+  try { const r = await fetch("/api/oauth"); if (r.ok) { state.oauth = await r.json(); scheduleRender(); } } catch { /* the next event tries again */ }
+}
 
 // ---- data
 // What the server's history search matches (tool, client, session, arguments, error), so a
@@ -245,6 +294,9 @@ function apply(e, seq) {
   } else if (e.type === "settings") {
     applySettings(e.settings);
     return;
+  } else if (e.type === "oauth_request" || e.type === "oauth_decided" || e.type === "oauth_grants_changed") {
+    if (e.type === "oauth_request") toast(`${e.client} asks to connect: allow or deny it at the top of the page`);
+    loadOAuth();
   } else if (e.type === "tool_call") {
     const s = state.sessions.get(e.session) || { session: e.session, client: e.client, client_version: "", kind: "mcp", started: e.at, calls: 0, errors: 0, open_streams: 0 };
     s.calls += 1; s.errors += e.ok ? 0 : 1; s.last_activity = e.at; state.sessions.set(e.session, s);
@@ -404,4 +456,4 @@ window.addEventListener("coda-mcp-desktop", (e) => toast(e.detail));
 // ---- start
 const start = tabs.find((t) => `#${t.getAttribute("aria-controls")}` === location.hash) || tabs[0];
 select(start, false);
-loadState().then((since) => { renderAll(); listen(since); loadSettings(); }).catch((e) => { $("conn").textContent = `error: ${e.message}`; $("conn").className = "pill down"; });
+loadState().then((since) => { renderAll(); listen(since); loadSettings(); loadOAuth(); }).catch((e) => { $("conn").textContent = `error: ${e.message}`; $("conn").className = "pill down"; });

@@ -1,0 +1,52 @@
+// Drives the OAuth consent page in Debian's Chromium the way the owner does: opens the
+// authorization URL, types the connection key into "Connection key", clicks Allow, and
+// returns the URL the browser was sent back to (the client's redirect URI with the code).
+// Nothing needs to listen there: the request is caught and answered by the browser itself.
+//
+// As a command (used by tests/python/test_oauth.py): node consent.mjs AUTHORIZE_URL KEY
+// prints the redirect URL on stdout.
+import { chromium } from "playwright-core";
+
+export const BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+
+export function launch() {
+  return chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", headless: true, args: BROWSER_ARGS });
+}
+
+// Opens `url` in `page` and resolves with the first URL under `redirectPrefix` the browser
+// is sent to (caught, answered with a small page), after `act(page)` ran on the consent page.
+export async function answerConsent(page, url, redirectPrefix, act) {
+  let resolveRedirect;
+  const redirected = new Promise((r) => { resolveRedirect = r; });
+  await page.route((u) => u.href.startsWith(redirectPrefix), (route) => {
+    resolveRedirect(route.request().url());
+    return route.fulfill({ status: 200, contentType: "text/html", body: "<p>done</p>" });
+  });
+  await page.goto(url);
+  await act(page);
+  return redirected;
+}
+
+export async function allowWithKey(page, key, { write = true } = {}) {
+  await page.getByLabel("Connection key").fill(key);
+  const box = page.locator('input[name="write"]');
+  if (await box.count()) await box.setChecked(write);
+  await page.getByRole("button", { name: "Allow" }).click();
+}
+
+if (process.argv[1] && process.argv[1].endsWith("consent.mjs") && process.argv.length >= 4) {
+  const [url, key] = process.argv.slice(2);
+  const redirectUri = new URL(url).searchParams.get("redirect_uri");
+  const browser = await launch();
+  try {
+    const page = await (await browser.newContext()).newPage();
+    const landed = await Promise.race([
+      answerConsent(page, url, redirectUri, (p) => allowWithKey(p, key)),
+      new Promise((_, reject) => setTimeout(() => reject(new Error("no redirect within 30 s")), 30000)),
+    ]);
+    process.stdout.write(landed + "\n");
+  } finally {
+    await browser.close();
+  }
+}

@@ -1,0 +1,129 @@
+// OAuth in a real Chromium against `coda-mcp serve --demo`: the owner approves an app on the
+// consent page with the connection key (a wrong key is refused there), and — while the
+// dashboard is open — from the dashboard's banner, the consent page then going on by itself;
+// Connected apps lists the apps and Revoke stops their tokens. Screenshots go to artifacts/.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createInterface } from "node:readline";
+import { launch, answerConsent, allowWithKey } from "./consent.mjs";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const BIN = process.env.CODA_MCP_BIN || join(ROOT, "target", "debug", "coda-mcp");
+const KEY = "cmk_oauth-ui-test-key-00000000000000000000";
+const ARTIFACTS = join(ROOT, "artifacts");
+const REDIRECT = "http://127.0.0.1:9/callback";
+
+function startServer() {
+  return new Promise((resolve, reject) => {
+    const env = { ...process.env, CODA_MCP_KEY: KEY, CODA_MCP_KEYCHAIN: "off", RUST_LOG: "warn",
+      CODA_MCP_DATA_DIR: mkdtempSync(join(tmpdir(), "coda-mcp-oauth-ui-")) };
+    const proc = spawn(BIN, ["serve", "--demo", "--port", "0"], { env, stdio: ["ignore", "pipe", "ignore"] });
+    const info = { proc };
+    const timer = setTimeout(() => reject(new Error("server did not start")), 15000);
+    createInterface({ input: proc.stdout }).on("line", (line) => {
+      const mcp = line.match(/(http:\/\/\S+\/mcp)/);
+      if (line.startsWith("coda-mcp ready") && mcp) { info.mcp = mcp[1]; info.base = mcp[1].replace(/\/mcp$/, ""); }
+      if (line.startsWith("dashboard: ")) info.dashboard = line.slice("dashboard: ".length).trim();
+      if (info.mcp && info.dashboard) { clearTimeout(timer); resolve(info); }
+    });
+    proc.on("exit", (code) => reject(new Error(`server exited ${code}`)));
+  });
+}
+
+const b64url = (buf) => buf.toString("base64").replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+
+async function newRequest(base, name) {
+  const reg = await fetch(`${base}/oauth/register`, { method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ client_name: name, redirect_uris: [REDIRECT] }) });
+  assert.equal(reg.status, 201);
+  const { client_id } = await reg.json();
+  const verifier = b64url(randomBytes(48));
+  const challenge = b64url(createHash("sha256").update(verifier).digest());
+  const url = new URL(`${base}/oauth/authorize`);
+  for (const [k, v] of Object.entries({ response_type: "code", client_id, redirect_uri: REDIRECT, state: `state-${name}`,
+    code_challenge: challenge, code_challenge_method: "S256", resource: `${base}/mcp`, scope: "coda:read coda:write" })) url.searchParams.set(k, v);
+  return { client_id, verifier, url: url.href };
+}
+
+async function exchange(base, req, redirected) {
+  const q = new URL(redirected).searchParams;
+  const r = await fetch(`${base}/oauth/token`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ grant_type: "authorization_code", code: q.get("code"), redirect_uri: REDIRECT,
+      client_id: req.client_id, code_verifier: req.verifier, resource: `${base}/mcp` }) });
+  assert.equal(r.status, 200);
+  return r.json();
+}
+
+async function initialize(mcp, token) {
+  const r = await fetch(mcp, { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream",
+    authorization: `Bearer ${token}` }, body: JSON.stringify({ jsonrpc: "2.0", id: 0, method: "initialize",
+    params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "ui-oauth", version: "1" } } }) });
+  return r.status;
+}
+
+test("the owner approves apps on the consent page and from the dashboard, and revokes them", async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const server = await startServer();
+  const browser = await launch();
+  try {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+    const violations = [];
+    context.on("page", (p) => p.on("console", (m) => { if (/Content Security Policy|Refused to/.test(m.text())) violations.push(m.text()); }));
+
+    // On the consent page, with the key (a wrong one first).
+    const first = await newRequest(server.base, "Consent page app");
+    const consent = await context.newPage();
+    const redirected = await answerConsent(consent, first.url, REDIRECT, async (page) => {
+      await page.waitForSelector("text=Allow Consent page app to use your Coda workspace?");
+      assert.ok(await page.getByText("127.0.0.1", { exact: true }).isVisible(), "the redirect host in large type");
+      await page.screenshot({ path: join(ARTIFACTS, "oauth-consent.png") });
+      await page.getByLabel("Connection key").fill("cmk_not-the-key");
+      await page.getByRole("button", { name: "Allow" }).click();
+      await page.waitForSelector("text=That is not the connection key of this server");
+      await allowWithKey(page, KEY);
+    });
+    assert.equal(new URL(redirected).searchParams.get("state"), "state-Consent page app");
+    const tokens = await exchange(server.base, first, redirected);
+    assert.equal(tokens.scope, "coda:read coda:write");
+    assert.equal(await initialize(server.mcp, tokens.access_token), 200);
+
+    // From the dashboard while it is open: the consent page goes on by itself.
+    const dashboard = await context.newPage();
+    await dashboard.goto(server.dashboard);
+    await dashboard.waitForSelector("#conn.live");
+    const second = await newRequest(server.base, "Dashboard app");
+    const waiting = await context.newPage();
+    const redirectedToo = answerConsent(waiting, second.url, REDIRECT, async (page) => {
+      await page.waitForSelector("text=Allow Dashboard app to use your Coda workspace?");
+    });
+    const banner = dashboard.locator(".oauth-request", { hasText: "Dashboard app" });
+    await banner.waitFor({ timeout: 10000 });
+    await dashboard.screenshot({ path: join(ARTIFACTS, "oauth-dashboard-request.png") });
+    await banner.getByRole("button", { name: "Allow" }).click();
+    const landed = await redirectedToo;
+    const tokens2 = await exchange(server.base, second, landed);
+    assert.equal(await initialize(server.mcp, tokens2.access_token), 200);
+    await dashboard.locator(".oauth-request").waitFor({ state: "detached" });
+
+    // Connected apps: both listed; Revoke stops one at once.
+    await dashboard.getByRole("tab", { name: "Setup" }).click();
+    const rows = dashboard.locator("#app-rows tr");
+    await rows.filter({ hasText: "Dashboard app" }).waitFor();
+    assert.equal(await rows.count(), 2);
+    await dashboard.screenshot({ path: join(ARTIFACTS, "oauth-connected-apps.png"), fullPage: true });
+    await rows.filter({ hasText: "Dashboard app" }).getByRole("button", { name: "Revoke" }).click();
+    await rows.filter({ hasText: "Dashboard app" }).waitFor({ state: "detached" });
+    assert.equal(await initialize(server.mcp, tokens2.access_token), 401);
+    assert.equal(await initialize(server.mcp, tokens.access_token), 200, "the other app is untouched");
+    assert.deepEqual(violations, []);
+  } finally {
+    await browser.close();
+    server.proc.kill("SIGTERM");
+  }
+});
