@@ -19,6 +19,8 @@ ensure_cmd npm npm
 ensure_debs dbus gnome-keyring libsecret-tools
 # A real browser for the dashboard tests: Debian's Chromium (never a test tool's download).
 ensure_debs chromium fonts-dejavu-core
+# A local HTTPS server for the OAuth client-metadata-document test (its test CA).
+ensure_debs openssl
 # The desktop app (Tauri 2 on WebKitGTK) and its end-to-end test under Xvfb.
 ensure_debs libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev \
   xvfb webkit2gtk-driver

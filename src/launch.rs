@@ -86,6 +86,8 @@ pub struct LaunchOptions {
     pub dashboard_token: Option<Secret>,
     /// What restarts the server (the desktop app's).
     pub restart: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// What the OAuth metadata-document fetcher may trust beyond the public internet (tests).
+    pub oauth_cimd_trust: crate::oauth::cimd::Trust,
 }
 
 impl Default for LaunchOptions {
@@ -115,6 +117,7 @@ impl Default for LaunchOptions {
             stdio_program: None,
             dashboard_token: None,
             restart: None,
+            oauth_cimd_trust: Default::default(),
         }
     }
 }
@@ -234,6 +237,7 @@ pub async fn launch(
             .clone()
             .map(|d| if options.demo { d.join("demo") } else { d }),
         audit_retention_days: options.audit_days.max(1),
+        oauth_cimd_trust: options.oauth_cimd_trust.clone(),
         ..EngineConfig::default()
     };
     // The data directory (history, server.json, the public URL) is the person's only.

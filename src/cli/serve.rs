@@ -84,11 +84,33 @@ pub struct ServeArgs {
     /// --rate-limit write=5/6,read=50/6.
     #[arg(long, value_name = "CLASS=N/SECONDS,…", value_parser = RateLimits::parse_overrides)]
     rate_limit: Option<RateLimits>,
+    /// Tests only: fetch OAuth client metadata documents of HOST from ADDR (which may be on
+    /// loopback, which is otherwise refused).
+    #[arg(long, hide = true, value_name = "HOST=ADDR")]
+    oauth_test_resolve: Vec<String>,
+    /// Tests only: trust this PEM root certificate for OAuth client metadata documents.
+    #[arg(long, hide = true, value_name = "FILE")]
+    oauth_test_ca: Option<std::path::PathBuf>,
 }
 
 /// Runs the server until SIGINT/SIGTERM.
 pub async fn serve(args: ServeArgs, store: Arc<dyn SecretStore>) -> anyhow::Result<()> {
     let signals = Signals::listen()?;
+    let mut cimd_trust = coda_mcp::oauth::cimd::Trust::default();
+    for pin in &args.oauth_test_resolve {
+        let (host, addr) = pin
+            .split_once('=')
+            .and_then(|(h, a)| Some((h.to_owned(), a.parse().ok()?)))
+            .ok_or_else(|| {
+                anyhow::anyhow!("--oauth-test-resolve wants HOST=IP:PORT, not {pin:?}")
+            })?;
+        cimd_trust.resolve.push((host, addr));
+    }
+    if let Some(ca) = &args.oauth_test_ca {
+        cimd_trust
+            .roots_pem
+            .push(std::fs::read(ca).map_err(|e| anyhow::anyhow!("{}: {e}", ca.display()))?);
+    }
     let options = LaunchOptions {
         host: args.host,
         port: args.port,
@@ -108,6 +130,7 @@ pub async fn serve(args: ServeArgs, store: Arc<dyn SecretStore>) -> anyhow::Resu
         rate_limits: args.rate_limit,
         tunnel: args.tunnel,
         ngrok_domain: args.ngrok_domain,
+        oauth_cimd_trust: cimd_trust,
         ..LaunchOptions::default()
     };
     let no_auth = options.no_auth;

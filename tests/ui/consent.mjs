@@ -4,7 +4,7 @@
 // Nothing needs to listen there: the request is caught and answered by the browser itself.
 //
 // As a command (used by tests/python/test_oauth.py): node consent.mjs AUTHORIZE_URL KEY
-// prints the redirect URL on stdout.
+// [read] prints the redirect URL on stdout; with `read` the owner unticks "allow changes".
 import { chromium } from "playwright-core";
 
 export const BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
@@ -36,14 +36,15 @@ export async function allowWithKey(page, key, { write = true } = {}) {
 }
 
 if (process.argv[1] && process.argv[1].endsWith("consent.mjs") && process.argv.length >= 4) {
-  const [url, key] = process.argv.slice(2);
+  const [url, key, only] = process.argv.slice(2);
   const redirectUri = new URL(url).searchParams.get("redirect_uri");
   const browser = await launch();
   try {
     const page = await (await browser.newContext()).newPage();
     const landed = await Promise.race([
-      answerConsent(page, url, redirectUri, (p) => allowWithKey(p, key)),
-      new Promise((_, reject) => setTimeout(() => reject(new Error("no redirect within 30 s")), 30000)),
+      answerConsent(page, url, redirectUri, (p) => allowWithKey(p, key, { write: only !== "read" })),
+      // unref: the timer must not keep the process alive once the redirect came.
+      new Promise((_, reject) => setTimeout(() => reject(new Error("no redirect within 30 s")), 30000).unref()),
     ]);
     process.stdout.write(landed + "\n");
   } finally {
