@@ -1059,9 +1059,137 @@ async fn no_secret_reaches_the_output_even_at_trace_level() {
     drop(stream);
     session_request(reqwest::Method::DELETE, &url, KEY, &direct_sid).await;
 
+    // OAuth: an app registers, the owner approves with the key, the app calls a tool with its
+    // token, refreshes and revokes. The token endpoint's answers carry the tokens (to the app)
+    // and the redirect carries the code: those two are the only places they may appear.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let verifier = "SECRET-pkce-verifier-0123456789abcdefghijklmnopqrstuvwxyz";
+    let redirect = "http://127.0.0.1:9/callback";
+    let registered: Value = browser
+        .post(format!("{root}/oauth/register"))
+        .json(&json!({"client_name": "Leak test", "redirect_uris": [redirect]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let client_id = registered["client_id"].as_str().unwrap().to_owned();
+    let page = browser
+        .get(format!("{root}/oauth/authorize"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", &client_id),
+            ("redirect_uri", redirect),
+            ("code_challenge", &coda_mcp::oauth::s256(verifier)),
+            ("code_challenge_method", "S256"),
+            ("resource", &url),
+            ("state", "s"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    all.push_str(&page);
+    let start = page.find("data-request=\"").unwrap() + 14;
+    let request = &page[start..start + page[start..].find('"').unwrap()];
+    let approved = browser
+        .post(format!("{root}/oauth/authorize"))
+        .form(&[
+            ("request", request),
+            ("key", KEY),
+            ("decision", "allow"),
+            ("write", "1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let code = url::Url::parse(approved.headers()["location"].to_str().unwrap())
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let tokens: Value = browser
+        .post(format!("{root}/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", &client_id),
+            ("redirect_uri", redirect),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let called = post_as(
+        &format!("{root}/actions/coda_whoami"),
+        Some(&access),
+        "{}",
+        None,
+    )
+    .await;
+    assert_eq!(called.status(), 200);
+    all.push_str(&called.text().await.unwrap());
+    let renewed: Value = browser
+        .post(format!("{root}/oauth/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("client_id", &client_id),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access2 = renewed["access_token"].as_str().unwrap().to_owned();
+    // Refused uses of them are answered without repeating them.
+    let reused = browser
+        .post(format!("{root}/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", &client_id),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .unwrap();
+    all.push_str(&reused.text().await.unwrap());
+    let revoked = browser
+        .post(format!("{root}/oauth/revoke"))
+        .form(&[("token", renewed["refresh_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let refused = post_as(
+        &format!("{root}/actions/coda_whoami"),
+        Some(&access2),
+        "{}",
+        None,
+    )
+    .await;
+    assert_eq!(refused.status(), 401);
+    all.push_str(&refused.text().await.unwrap());
+    let oauth_secrets = [access, refresh, access2, code, verifier.to_owned()];
+
     // The dashboard's API (which the dashboard token opens), and server.json while it runs.
     let dashboard = reqwest::Client::new();
-    for path in ["/api/state", "/api/calls", "/api/calls.csv"] {
+    for path in ["/api/state", "/api/calls", "/api/calls.csv", "/api/oauth"] {
         let resp = dashboard
             .get(format!("{root}{path}"))
             .bearer_auth(&dash)
@@ -1118,7 +1246,11 @@ async fn no_secret_reaches_the_output_even_at_trace_level() {
         "the audit history was kept: {:?}",
         files.iter().map(|(p, _)| p).collect::<Vec<_>>()
     );
-    for secret in [CODA_TOKEN, KEY, WRONG, dash.as_str()] {
+    let secrets: Vec<&str> = [CODA_TOKEN, KEY, WRONG, dash.as_str()]
+        .into_iter()
+        .chain(oauth_secrets.iter().map(String::as_str))
+        .collect();
+    for secret in secrets {
         let leaked: Vec<&str> = all.lines().filter(|l| l.contains(secret)).take(3).collect();
         assert!(leaked.is_empty(), "{} leaked in: {leaked:?}", &secret[..12]);
         // Also the distinctive middle of each secret, in case it was cut or re-encoded.
