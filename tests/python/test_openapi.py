@@ -175,3 +175,25 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(fuzz_server,
     statuses = counts.read_text().split()
     assert len(statuses) >= MIN_CASES, f"the server answered only {len(statuses)} calls"
     assert not [s for s in statuses if s.startswith("5")], sorted(set(statuses))
+
+
+def test_schemathesis_finds_no_server_error_in_the_oauth_endpoints(tmp_path):
+    """The OAuth endpoints are the only unauthenticated additions to the public face: fuzzed
+    with whatever shapes schemathesis makes of their parameters, none answers with a 5xx."""
+    counts = tmp_path / "calls.txt"
+    (tmp_path / "hooks").mkdir()
+    (tmp_path / "hooks" / "count_calls.py").write_text(HOOKS)
+    env = dict(os.environ, SCHEMATHESIS_HOOKS="count_calls", COUNT_FILE=str(counts),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(tmp_path / "hooks"), os.environ.get("PYTHONPATH")])))
+    with running_server(["--client-rate", "0"]) as url:
+        base = url.removesuffix("/mcp")
+        cmd = [
+            str(ROOT / ".tools" / "venv" / "bin" / "schemathesis"), "run", str(ROOT / "tests" / "data" / "oauth-openapi.json"),
+            "--url", base, "--phases", "fuzzing", "-n", "120", "--seed", "2",
+            "--checks", "not_a_server_error", "--request-timeout", "20", "--suppress-health-check", "all",
+        ]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    statuses = counts.read_text().split()
+    assert len(statuses) >= 400, f"only {len(statuses)} calls"
+    assert not [s for s in statuses if s.startswith("5")], sorted(set(statuses))
