@@ -51,6 +51,7 @@ npm_tools() {
   fi
 }
 npm_tools tests/conformance "the MCP conformance suite and Node 22"
+npm_tools tests/conformance-auth "the conformance suite's authorization-server scenarios (pre-release)"
 npm_tools tests/ui "playwright-core"
 npm_tools tests/clients "the MCP Inspector CLI and mcp-remote"
 export NODE22="$ROOT/tests/conformance/node_modules/node/bin/node"
@@ -77,6 +78,8 @@ export TAURI_DRIVER="$TOOLS_BIN/tauri-driver"
 suite "Python MCP SDK, MCP Inspector CLI and mcp-remote against coda-mcp serve --demo" \
   "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/python
 suite "MCP conformance suite" bash tests/conformance/run.sh
+suite "MCP conformance suite: the OAuth authorization server (consent in Chromium)" \
+  bash tests/conformance-auth/run.sh
 suite "Dashboard in Chromium (screenshots in artifacts/)" node --test tests/ui/
 suite "Desktop app under Xvfb via tauri-driver (screenshots in artifacts/)" \
   "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/desktop

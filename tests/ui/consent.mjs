@@ -1,7 +1,6 @@
 // Drives the OAuth consent page in Debian's Chromium the way the owner does: opens the
 // authorization URL, types the connection key into "Connection key", clicks Allow, and
 // returns the URL the browser was sent back to (the client's redirect URI with the code).
-// Nothing needs to listen there: the request is caught and answered by the browser itself.
 //
 // As a command (used by tests/python/test_oauth.py): node consent.mjs AUTHORIZE_URL KEY
 // [read] prints the redirect URL on stdout; with `read` the owner unticks "allow changes".
@@ -15,13 +14,14 @@ export function launch() {
 }
 
 // Opens `url` in `page` and resolves with the first URL under `redirectPrefix` the browser
-// is sent to (caught, answered with a small page), after `act(page)` ran on the consent page.
+// is sent to, after `act(page)` ran on the consent page. The browser really goes there (the
+// client's callback gets the code, as with a person); where nothing listens the navigation
+// just fails, and the URL is known all the same.
 export async function answerConsent(page, url, redirectPrefix, act) {
   let resolveRedirect;
   const redirected = new Promise((r) => { resolveRedirect = r; });
-  await page.route((u) => u.href.startsWith(redirectPrefix), (route) => {
-    resolveRedirect(route.request().url());
-    return route.fulfill({ status: 200, contentType: "text/html", body: "<p>done</p>" });
+  page.on("request", (request) => {
+    if (request.isNavigationRequest() && request.url().startsWith(redirectPrefix)) resolveRedirect(request.url());
   });
   await page.goto(url);
   await act(page);
