@@ -66,6 +66,15 @@ pub fn url_changed_notice(url: &str) -> String {
     format!("Public URL changed to {url}: copy the OpenAPI schema into ChatGPT again")
 }
 
+/// The tray's notice while an app waits for the owner's approval (OAuth).
+pub fn oauth_request_notice(client: &str, redirect_host: &str) -> String {
+    format!("{client} asks to connect (answers go to {redirect_host}): open the dashboard to allow or deny it")
+}
+
+fn is_oauth_notice(notice: &str) -> bool {
+    notice.contains("asks to connect")
+}
+
 /// How the app was started (command line), on top of the saved settings.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -374,12 +383,25 @@ pub fn follow(status: &mut Status, event: &EventKind) -> bool {
             status.launch_at_login = settings.launch_at_login;
             true
         }
+        // An app waits on the consent page: the tray says so (and tells, as for any notice).
+        EventKind::OAuthRequest {
+            client,
+            redirect_host,
+            ..
+        } => {
+            status.notice = Some(oauth_request_notice(client, redirect_host));
+            true
+        }
+        EventKind::OAuthDecided { .. } if status.notice.as_deref().is_some_and(is_oauth_notice) => {
+            status.notice = None;
+            true
+        }
         _ => false,
     }
 }
 
-/// Keeps the status in step with the engine's events: the tunnel, a changed public URL, and
-/// settings saved from the dashboard (launch at login).
+/// Keeps the status in step with the engine's events: the tunnel, a changed public URL,
+/// settings saved from the dashboard (launch at login), and apps waiting for approval.
 async fn follow_events(
     engine: coda_mcp::Engine,
     mut rx: tokio::sync::broadcast::Receiver<Arc<coda_mcp::events::Event>>,
@@ -650,6 +672,27 @@ mod tests {
         };
         assert!(follow(&mut s, &EventKind::Settings { settings: on }));
         assert!(s.launch_at_login);
+        // A connection request shows in the tray until it is answered.
+        assert!(follow(
+            &mut s,
+            &EventKind::OAuthRequest {
+                request: "req_1".into(),
+                client: "ChatGPT".into(),
+                client_kind: "registered".into(),
+                redirect_host: "chatgpt.com".into(),
+                scopes: vec!["coda:read".into()],
+            }
+        ));
+        let notice = s.notice.clone().unwrap();
+        assert!(notice.contains("ChatGPT asks to connect") && notice.contains("chatgpt.com"));
+        assert!(follow(
+            &mut s,
+            &EventKind::OAuthDecided {
+                request: "req_1".into(),
+                allowed: true,
+            }
+        ));
+        assert!(s.notice.is_none());
     }
 
     async fn reqwest_get(url: &str) -> serde_json::Value {
