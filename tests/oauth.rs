@@ -309,6 +309,23 @@ async fn an_approved_app_calls_tools_refreshes_and_is_revoked() {
     assert_eq!(grants[0].client_name, "Test connector");
     assert!(grants[0].calls >= 1 && grants[0].last_used.is_some());
     assert_eq!(grants[0].redirect_host, "127.0.0.1");
+    let history: Value = reqwest::Client::new()
+        .get(format!("{base}/api/calls?q=OAuth"))
+        .bearer_auth(h.dashboard_token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let recorded = history["items"][0]["client"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        recorded.contains("Test connector (OAuth)"),
+        "the history names the app: {history}"
+    );
 
     // Refresh: a new pair, the old refresh token spent.
     let (status, renewed) = token(

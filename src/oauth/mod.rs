@@ -600,6 +600,37 @@ mod tests {
     }
 
     #[test]
+    fn an_expired_code_is_refused() {
+        let o = oauth();
+        let p = o.add_pending(OAuth::request(
+            client(),
+            "https://app.example/cb?x=1".into(),
+            None,
+            s256(VERIFIER),
+            vec!["coda:read".into()],
+            "r".into(),
+            "https://srv.example".into(),
+        ));
+        let redirect = o.decide(&p.id, true, true).unwrap();
+        let code = url::Url::parse(&redirect)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .unwrap()
+            .1
+            .into_owned();
+        // Its minute passes.
+        for c in o.codes.lock().unwrap().values_mut() {
+            c.expires = Instant::now() - Duration::from_secs(1);
+        }
+        let err = o
+            .exchange_code(&code, "c1", None, Some(VERIFIER), None)
+            .unwrap_err();
+        assert_eq!(err.code, "invalid_grant");
+        assert!(err.description.contains("expired"), "{err:?}");
+    }
+
+    #[test]
     fn a_denial_says_access_denied() {
         let o = oauth();
         let p = o.add_pending(OAuth::request(
