@@ -41,7 +41,7 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Run the MCP server (Streamable HTTP at /mcp, health at /health).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Show or rotate the connection key clients must send (Authorization: Bearer cmk_…).
     Key {
         #[command(subcommand)]
@@ -216,7 +216,7 @@ fn list_tools(json: bool, read_only: bool) -> anyhow::Result<()> {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let store = secret_store();
     match cli.command {
-        Command::Serve(args) => serve::serve(args, store).await,
+        Command::Serve(args) => serve::serve(*args, store).await,
         Command::Key { action } => accounts::key(action, store).await,
         Command::Token { action } => accounts::token(action, store).await,
         Command::Ngrok { action } => accounts::ngrok(action, store).await,

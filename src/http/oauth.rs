@@ -659,11 +659,7 @@ async fn token(State((state, _)): Ctx, Form(form): Form<HashMap<String, String>>
             "client_id is required (public clients authenticate with it and PKCE)",
         );
     };
-    let known = match find_client(oauth, client_id).await {
-        Ok(_) => true,
-        Err(_) => false,
-    };
-    if !known {
+    if find_client(oauth, client_id).await.is_err() {
         return oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",

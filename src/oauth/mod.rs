@@ -119,12 +119,15 @@ fn token_error(code: &'static str, description: impl Into<String>) -> TokenError
     }
 }
 
+/// What a token was found to stand for (nothing, if invalid), and when that was looked up.
+type Verdict = (Option<Access>, Instant);
+
 /// The authorization server's state.
 pub struct OAuth {
     store: OAuthStore,
     codes: Mutex<HashMap<[u8; 32], Code>>,
     pending: Mutex<VecDeque<Pending>>,
-    access_cache: Mutex<lru::LruCache<[u8; 32], (Option<Access>, Instant)>>,
+    access_cache: Mutex<lru::LruCache<[u8; 32], Verdict>>,
     recent: Mutex<lru::LruCache<(Limited, IpAddr), VecDeque<Instant>>>,
     /// Client metadata documents fetched (and cached).
     pub cimd: cimd::Fetcher,
