@@ -191,9 +191,10 @@ function renderSetup() {
   $("schema-note").hidden = !!s.public_url;
 }
 
-function renderAll() { renderStatus(); renderNotice(); renderSessions(); renderCalls(); renderLog(); renderSetup(); renderOAuth(); }
+function renderAll() { renderStatus(); renderNotice(); renderSessions(); renderCalls(); renderLog(); renderSetup(); }
 
-// ---- OAuth: connection requests waiting for the owner, and the apps connected
+// ---- OAuth: connection requests waiting for the owner, and the apps connected. Drawn only
+// when they change (a checkbox the person is about to tick must not be drawn anew under them).
 function renderOAuth() {
   const box = $("oauth-requests");
   box.replaceChildren();
@@ -235,7 +236,7 @@ function renderOAuth() {
   $("apps-empty").hidden = state.oauth.grants.length > 0;
 }
 async function loadOAuth() {
-  try { const r = await fetch("/api/oauth"); if (r.ok) { state.oauth = await r.json(); scheduleRender(); } } catch { /* the next event tries again */ }
+  try { const r = await fetch("/api/oauth"); if (r.ok) { state.oauth = await r.json(); renderOAuth(); } } catch { /* the next event tries again */ }
 }
 
 // ---- data
