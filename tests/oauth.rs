@@ -638,6 +638,15 @@ async fn every_refusal_is_specific_and_grants_nothing() {
         let e: Value = r.json().await.unwrap();
         assert!(e["error"].as_str().unwrap().starts_with("invalid_"), "{e}");
     }
+    // A stranger's large body is refused without being read (OAuth's are a few hundred bytes).
+    let big = json!({"redirect_uris": [REDIRECT], "client_name": "x".repeat(100_000)});
+    let r = http()
+        .post(format!("{base}/oauth/register"))
+        .json(&big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
     assert_eq!(
         h.server
             .state

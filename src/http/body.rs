@@ -107,6 +107,23 @@ struct Usage {
     per_guest: HashMap<Principal, usize>,
 }
 
+/// How [`read`] reads: within the shared budget, and at most `limit` bytes for one body.
+#[derive(Clone)]
+pub struct Reader {
+    budget: BodyBudget,
+    limit: usize,
+}
+
+impl Reader {
+    /// Reads bodies of at most `limit` bytes within `budget`.
+    pub fn new(budget: BodyBudget, limit: usize) -> Self {
+        Reader {
+            budget,
+            limit: limit.min(MAX_BODY_BYTES),
+        }
+    }
+}
+
 /// The global budget of bytes held in request bodies while they are read and handled:
 /// [`BUDGET_TOTAL`] in all, of which guests (pass-through callers) may hold
 /// [`BUDGET_GUESTS`] together and [`BUDGET_PER_GUEST`] each, so the owner always keeps a
@@ -191,9 +208,9 @@ enum Unread {
 }
 
 /// Reads `body` into memory within the limit, the time and the lease.
-async fn read_within(body: &mut Body, lease: &mut Lease) -> Result<Bytes, Unread> {
+async fn read_within(body: &mut Body, lease: &mut Lease, limit: usize) -> Result<Bytes, Unread> {
     if let Some(declared) = body.size_hint().exact() {
-        if declared > MAX_BODY_BYTES as u64 {
+        if declared > limit as u64 {
             return Err(Unread::TooLarge);
         }
         // Known up front: take it all at once, so a request the budget cannot hold is
@@ -210,7 +227,7 @@ async fn read_within(body: &mut Body, lease: &mut Lease) -> Result<Bytes, Unread
             let Ok(data) = frame.into_data() else {
                 continue;
             };
-            if buffer.len() + data.len() > MAX_BODY_BYTES {
+            if buffer.len() + data.len() > limit {
                 return Err(Unread::TooLarge);
             }
             let beyond = (buffer.len() + data.len()).saturating_sub(lease.bytes);
@@ -243,7 +260,8 @@ async fn discard(body: &mut Body) {
 
 /// The layer after the checks: reads the held body for the handler (a JSON-RPC error on
 /// `/mcp`, the actions' error shape elsewhere, when it cannot).
-pub async fn read(State(budget): State<BodyBudget>, req: Request, next: Next) -> Response {
+pub async fn read(State(reader): State<Reader>, req: Request, next: Next) -> Response {
+    let Reader { budget, limit } = reader;
     let Some(held) = req.extensions().get::<Held>().cloned() else {
         return next.run(req).await;
     };
@@ -259,7 +277,7 @@ pub async fn read(State(budget): State<BodyBudget>, req: Request, next: Next) ->
     let mcp = req.uri().path() == "/mcp";
     let (parts, _) = req.into_parts();
     let mut lease = budget.lease(principal);
-    let unread = match read_within(&mut body, &mut lease).await {
+    let unread = match read_within(&mut body, &mut lease, limit).await {
         Ok(bytes) => {
             // The lease lasts until the answer is ready: the bytes are handled until then.
             let response = next
@@ -278,10 +296,11 @@ pub async fn read(State(budget): State<BodyBudget>, req: Request, next: Next) ->
         Unread::TooLarge => (
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
-            format!(
-                "Request body exceeds the {} MiB limit",
-                MAX_BODY_BYTES >> 20
-            ),
+            if limit >= 1 << 20 {
+                format!("Request body exceeds the {} MiB limit", limit >> 20)
+            } else {
+                format!("Request body exceeds the {} KiB limit", limit >> 10)
+            },
         ),
         Unread::TimedOut => (
             StatusCode::REQUEST_TIMEOUT,

@@ -155,7 +155,19 @@ pub fn routers(
     // Outermost first, every request is: counted for graceful shutdown → its body set
     // aside → Host/Origin checked → the caller authenticated → held to its rate and
     // sessions → only then its body read (within the budget) → handled.
-    let read_body = || middleware::from_fn_with_state(state.bodies.clone(), body::read);
+    let read_body = || {
+        middleware::from_fn_with_state(
+            body::Reader::new(state.bodies.clone(), MAX_BODY_BYTES),
+            body::read,
+        )
+    };
+    // OAuth's forms and registrations are small: a stranger's large body is refused unread.
+    let read_oauth_body = || {
+        middleware::from_fn_with_state(
+            body::Reader::new(state.bodies.clone(), oauth::MAX_BODY_BYTES),
+            body::read,
+        )
+    };
     let (local_auth, public_auth) = auth::Auth::faces(engine.clone());
     let face = |public: bool| {
         let authenticated = |router: Router| {
@@ -182,7 +194,7 @@ pub fn routers(
             .merge(actions::public_routes())
             .with_state(state.clone())
             // OAuth: the only unauthenticated routes besides /health and the schemas.
-            .merge(oauth::routes(state.clone(), local_auth.clone()).layer(read_body()))
+            .merge(oauth::routes(state.clone(), local_auth.clone()).layer(read_oauth_body()))
             .merge(authenticated(mcp))
             .merge(authenticated(actions::routes(state.clone())))
             // The dashboard and the stdio bridge's challenge exist on the loopback listener

@@ -26,6 +26,9 @@ use crate::oauth::{
     cimd::Fetcher, parse_scope, redirect_uri_allowed, Client, Limited, OAuth, Pending,
 };
 
+/// Largest body an OAuth endpoint reads (registrations and forms are a few hundred bytes).
+pub(super) const MAX_BODY_BYTES: usize = 64 * 1024;
+
 /// The consent page's stylesheet and script (no external assets; built into the binary).
 const CONSENT_CSS: &str = include_str!("oauth/consent.css");
 const CONSENT_JS: &str = include_str!("oauth/consent.js");
