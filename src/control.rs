@@ -8,9 +8,10 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use crate::coda::{CodaRequest, Secret};
+use crate::events::EventKind;
 use crate::secrets::{SecretName, SecretStore, StoreError};
 use crate::settings::{Settings, SettingsError};
-use crate::tunnel::{Backoff, Tunnel, TunnelProvider, TunnelState, UrlMemory};
+use crate::tunnel::{Backoff, Endpoint, Observer, Tunnel, TunnelProvider, TunnelState, UrlMemory};
 use crate::Engine;
 
 /// Builds the tunnel provider from the stored authtoken and the configured domain.
@@ -93,7 +94,7 @@ pub struct Controls {
     /// The last public URL, across tunnel restarts (and, in the data directory, app restarts).
     url_memory: std::sync::OnceLock<UrlMemory>,
     /// The public face the tunnel serves; set by the server once built, cleared at shutdown.
-    public_face: std::sync::Mutex<Option<crate::http::Face>>,
+    public_face: std::sync::Mutex<Option<Arc<dyn Endpoint>>>,
 }
 
 impl Controls {
@@ -109,7 +110,7 @@ impl Controls {
     }
 
     /// Hands over the face the tunnel serves (the HTTP layer does, once it is built).
-    pub fn set_public_face(&self, face: Option<crate::http::Face>) {
+    pub fn set_public_face(&self, face: Option<Arc<dyn Endpoint>>) {
         *self.public_face.lock().expect("public face") = face;
     }
 
@@ -253,12 +254,11 @@ impl Controls {
             .url_memory
             .get_or_init(|| UrlMemory::in_dir(engine.config().data_dir.as_deref()))
             .clone();
-        let tunnel = Tunnel::start_with(
+        let tunnel = Tunnel::start(
             provider,
             face,
-            engine.clone(),
             self.options.tunnel_backoff,
-            memory,
+            follow_tunnel(engine.clone(), memory),
         );
         let state = tunnel.state();
         *slot = Some(tunnel);
@@ -345,4 +345,83 @@ impl Controls {
         self.stop_tunnel().await;
         self.set_public_face(None);
     }
+}
+
+/// Starts a tunnel to `app` whose states `engine` follows ([`follow_tunnel`]), remembering the
+/// public URL in the engine's data directory.
+pub fn start_tunnel(
+    provider: Arc<dyn TunnelProvider>,
+    app: Arc<dyn Endpoint>,
+    engine: &Engine,
+    backoff: Backoff,
+) -> Tunnel {
+    let memory = UrlMemory::in_dir(engine.config().data_dir.as_deref());
+    Tunnel::start(
+        provider,
+        app,
+        backoff,
+        follow_tunnel(engine.clone(), memory),
+    )
+}
+
+/// The one place a tunnel's states become the engine's public address (Host check, OpenAPI
+/// `servers`; the tunnel's URL only while it is up) and bus events: each state, a log line
+/// when it is more than a new latency, and `PublicUrlChanged` when a tunnel comes up on
+/// another URL than the one `memory` last saw (the dashboard and tray then ask the person to
+/// copy the schema into ChatGPT again).
+pub fn follow_tunnel(engine: Engine, memory: UrlMemory) -> Observer {
+    let last = std::sync::Mutex::new(None::<TunnelState>);
+    Arc::new(move |next: &TunnelState| {
+        let mut last = last.lock().expect("last tunnel state");
+        // Only the measured round trip changed: no log line, no URL check.
+        let new_latency = matches!(
+            (last.as_ref(), next),
+            (Some(TunnelState::Up { url: was, .. }), TunnelState::Up { url, .. }) if was == url
+        );
+        let public = engine.public();
+        public.set_tunnel_url(next.url());
+        public.set_tunnel_state(next.clone());
+        let events = engine.events();
+        let log = |level: &str, message: String| {
+            events.publish(EventKind::Log {
+                level: level.into(),
+                message,
+                session: None,
+                tool: None,
+            });
+        };
+        if let (false, Some(url)) = (new_latency, next.url()) {
+            if let Some(previous) = memory.remember(url) {
+                events.publish(EventKind::PublicUrlChanged {
+                    previous: previous.clone(),
+                    url: url.to_owned(),
+                });
+                log(
+                    "warn",
+                    format!("the public URL changed from {previous} to {url}: copy the OpenAPI schema into ChatGPT again"),
+                );
+            }
+        }
+        events.publish(EventKind::Tunnel {
+            state: next.clone(),
+        });
+        if !new_latency {
+            let (level, message) = match next {
+                TunnelState::Off => ("info", "tunnel off".to_owned()),
+                TunnelState::Connecting { attempt } => {
+                    ("info", format!("tunnel connecting (attempt {attempt})"))
+                }
+                TunnelState::Up { url, .. } => ("info", format!("tunnel up at {url}")),
+                TunnelState::Retrying {
+                    error, retry_in_ms, ..
+                } => (
+                    "warn",
+                    format!("tunnel down: {error}; retrying in {} s", retry_in_ms / 1000),
+                ),
+                TunnelState::Failed { error } => ("error", format!("tunnel failed: {error}")),
+            };
+            log(level, message);
+        }
+        *last = Some(next.clone());
+    })
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::coda::{CodaClient, CodaError, RateLimits, RetryPolicy, Secret, DEFAULT_BASE_URL};
 use crate::health::HealthCache;
+use crate::public::PublicAddress;
 use crate::tools::{Catalogue, ExecOptions};
 
 /// Everything the engine needs to know to serve.
@@ -136,76 +137,6 @@ struct Inner {
     oauth: crate::oauth::OAuth,
     started: Instant,
     public: PublicAddress,
-}
-
-/// Where the server is reached from outside: `--public-url`, or the tunnel's URL while it
-/// is up. It changes at run time (a tunnel reconnects with a new URL), so the Host check
-/// and the OpenAPI `servers` read it per request.
-#[derive(Clone, Default)]
-pub struct PublicAddress {
-    inner: Arc<std::sync::RwLock<PublicInner>>,
-}
-
-#[derive(Default)]
-struct PublicInner {
-    fixed_url: Option<String>,
-    fixed_hosts: Vec<String>,
-    tunnel_url: Option<String>,
-    tunnel_host: Option<String>,
-    tunnel_state: Option<crate::tunnel::TunnelState>,
-}
-
-impl PublicAddress {
-    /// A fixed address (`--public-url` and the hosts it allows).
-    pub fn fixed(url: Option<String>, hosts: Vec<String>) -> Self {
-        let address = PublicAddress::default();
-        {
-            let mut inner = address.inner.write().expect("public address");
-            inner.fixed_url = url.map(|u| u.trim_end_matches('/').to_owned());
-            inner.fixed_hosts = hosts.iter().map(|h| h.to_ascii_lowercase()).collect();
-        }
-        address
-    }
-
-    /// The public URL: the tunnel's while it is up, else the fixed one.
-    pub fn url(&self) -> Option<String> {
-        let inner = self.inner.read().expect("public address");
-        inner.tunnel_url.clone().or_else(|| inner.fixed_url.clone())
-    }
-
-    /// Whether `host` (lower-case, no port) is one of the public hosts.
-    pub fn allows_host(&self, host: &str) -> bool {
-        let inner = self.inner.read().expect("public address");
-        inner.fixed_hosts.iter().any(|h| h == host) || inner.tunnel_host.as_deref() == Some(host)
-    }
-
-    /// Sets (or, with `None`, clears) the tunnel's URL.
-    pub fn set_tunnel_url(&self, url: Option<&str>) {
-        let mut inner = self.inner.write().expect("public address");
-        inner.tunnel_host = url
-            .and_then(|u| url::Url::parse(u).ok())
-            .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
-        inner.tunnel_url = url.map(|u| u.trim_end_matches('/').to_owned());
-    }
-
-    /// The tunnel's latest state (`Off` when there is none), for the dashboard.
-    pub fn tunnel_state(&self) -> crate::tunnel::TunnelState {
-        let inner = self.inner.read().expect("public address");
-        inner
-            .tunnel_state
-            .clone()
-            .unwrap_or(crate::tunnel::TunnelState::Off)
-    }
-
-    /// Records the tunnel's state (the supervisor does).
-    pub fn set_tunnel_state(&self, state: crate::tunnel::TunnelState) {
-        self.inner.write().expect("public address").tunnel_state = Some(state);
-    }
-
-    /// Whether any public address (fixed or tunnel) is configured right now.
-    pub fn is_public(&self) -> bool {
-        self.url().is_some()
-    }
 }
 
 impl Engine {

@@ -51,7 +51,7 @@ pub enum EventKind {
     /// A session's open `GET /mcp` streams changed in number.
     Streams { session: String, open: u32 },
     /// The public tunnel changed state (or, while up, its measured latency changed).
-    Tunnel { state: crate::tunnel::TunnelState },
+    Tunnel { state: crate::public::TunnelState },
     /// The public URL is not the one ChatGPT was last given: its schema must be copied again.
     /// Kept (the latest one) so a dashboard opened later still shows the notice.
     PublicUrlChanged { previous: String, url: String },

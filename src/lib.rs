@@ -19,6 +19,7 @@ pub mod oauth;
 pub mod openapi;
 pub mod private;
 pub mod prompts;
+pub mod public;
 pub mod runtime;
 pub mod secrets;
 pub mod settings;

@@ -659,7 +659,7 @@ struct NoTunnel;
 impl coda_mcp::tunnel::TunnelProvider for NoTunnel {
     fn open(
         &self,
-        _app: coda_mcp::http::Face,
+        _app: std::sync::Arc<dyn coda_mcp::tunnel::Endpoint>,
     ) -> futures::future::BoxFuture<
         'static,
         Result<coda_mcp::tunnel::OpenTunnel, coda_mcp::tunnel::TunnelError>,

@@ -36,7 +36,7 @@ struct Offline;
 impl TunnelProvider for Offline {
     fn open(
         &self,
-        _app: coda_mcp::http::Face,
+        _app: std::sync::Arc<dyn coda_mcp::tunnel::Endpoint>,
     ) -> BoxFuture<'static, Result<OpenTunnel, TunnelError>> {
         async { Err(TunnelError::Unreachable("offline test".into())) }.boxed()
     }

@@ -10,9 +10,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use coda_mcp::coda::Secret;
-use coda_mcp::http::Face;
+use coda_mcp::control::start_tunnel;
 use coda_mcp::tunnel::ngrok::NgrokProvider;
-use coda_mcp::tunnel::{Backoff, OpenTunnel, Tunnel, TunnelError, TunnelProvider, TunnelState};
+use coda_mcp::tunnel::{
+    Backoff, Endpoint, OpenTunnel, Tunnel, TunnelError, TunnelProvider, TunnelState,
+};
 use common::{Harness, TEST_KEY};
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -59,7 +61,7 @@ impl FakeProvider {
 struct Shared(Arc<FakeProvider>);
 
 impl TunnelProvider for Shared {
-    fn open(&self, app: Face) -> BoxFuture<'static, Result<OpenTunnel, TunnelError>> {
+    fn open(&self, app: Arc<dyn Endpoint>) -> BoxFuture<'static, Result<OpenTunnel, TunnelError>> {
         let this = self.0.clone();
         async move {
             this.opens.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -75,7 +77,18 @@ impl TunnelProvider for Shared {
             let stop = close.clone();
             let (drop_tx, drop_rx) = tokio::sync::oneshot::channel();
             this.opened.lock().unwrap().push((addr, drop_tx));
-            let server = tokio::spawn(app.serve(listener, stop));
+            // The tunnel's own accept loop: each connection goes to the endpoint.
+            let server = tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        accepted = listener.accept() => {
+                            let Ok((socket, remote)) = accepted else { break };
+                            app.serve_connection(Box::new(socket), remote, stop.clone());
+                        }
+                    }
+                }
+            });
             let stop = close.clone();
             let closed = async move {
                 let _ = drop_rx.await;
@@ -132,10 +145,10 @@ async fn tunnel_up_drop_reconnect_with_new_url_and_stop() {
         Err(TunnelError::Unreachable("network is down".into())),
         Ok("https://second.ngrok.test"),
     ]);
-    let tunnel = Tunnel::start(
+    let tunnel = start_tunnel(
         Arc::new(Shared(fake.clone())),
-        h.server.public_face(),
-        engine.clone(),
+        Arc::new(h.server.public_face()),
+        &engine,
         FAST,
     );
     let up = wait_for(&tunnel, "up", |s| s.url().is_some()).await;
@@ -228,10 +241,10 @@ async fn tunnel_up_drop_reconnect_with_new_url_and_stop() {
 async fn permanent_failures_stop_retrying_with_a_clear_error() {
     let h = Harness::start().await;
     let fake = FakeProvider::new(vec![Err(TunnelError::Refused("invalid authtoken".into()))]);
-    let tunnel = Tunnel::start(
+    let tunnel = start_tunnel(
         Arc::new(Shared(fake.clone())),
-        h.server.public_face(),
-        h.server.state.engine.clone(),
+        Arc::new(h.server.public_face()),
+        &h.server.state.engine,
         FAST,
     );
     let failed = wait_for(&tunnel, "failed", |s| {
@@ -259,10 +272,10 @@ async fn permanent_failures_stop_retrying_with_a_clear_error() {
 async fn real_ngrok_without_an_authtoken_fails_clearly_and_the_server_keeps_serving() {
     let h = Harness::start().await;
     let provider = NgrokProvider::new(None, Some("coda.example.ngrok.app".into()));
-    let tunnel = Tunnel::start(
+    let tunnel = start_tunnel(
         Arc::new(provider),
-        h.server.public_face(),
-        h.server.state.engine.clone(),
+        Arc::new(h.server.public_face()),
+        &h.server.state.engine,
         FAST,
     );
     let failed = wait_for(&tunnel, "failed", |s| {
@@ -293,10 +306,10 @@ async fn real_ngrok_unreachable_retries_on_our_schedule_without_leaking_the_auth
     let secret = "2abcSECRETngrokAuthtoken_0123456789";
     let provider =
         NgrokProvider::new(Some(Secret::new(secret)), None).with_server_addr("127.0.0.1:9");
-    let tunnel = Tunnel::start(
+    let tunnel = start_tunnel(
         Arc::new(provider),
-        h.server.public_face(),
-        h.server.state.engine.clone(),
+        Arc::new(h.server.public_face()),
+        &h.server.state.engine,
         FAST,
     );
     let retrying = wait_for(
@@ -366,10 +379,10 @@ async fn measured_latency_goes_on_the_bus_while_up() {
     let engine = h.server.state.engine.clone();
     let fake = FakeProvider::new(vec![Ok("https://lat.ngrok.test")]);
     let (_, mut rx) = engine.events().subscribe(None);
-    let tunnel = Tunnel::start(
+    let tunnel = start_tunnel(
         Arc::new(Shared(fake.clone())),
-        h.server.public_face(),
-        engine.clone(),
+        Arc::new(h.server.public_face()),
+        &engine,
         FAST,
     );
     wait_for(&tunnel, "up", |s| s.url().is_some()).await;
@@ -408,10 +421,10 @@ async fn an_endpoint_still_online_elsewhere_is_retried_not_given_up() {
         )),
         Ok("https://x.ngrok.app"),
     ]);
-    let tunnel = Tunnel::start(
+    let tunnel = start_tunnel(
         Arc::new(Shared(fake.clone())),
-        h.server.public_face(),
-        h.server.state.engine.clone(),
+        Arc::new(h.server.public_face()),
+        &h.server.state.engine,
         FAST,
     );
     let up = wait_for(&tunnel, "up after a retry", |s| s.url().is_some()).await;
@@ -434,10 +447,10 @@ async fn a_new_public_url_is_announced_across_tunnel_and_app_restarts() {
     let engine = h.server.state.engine.clone();
     let (_, mut rx) = engine.events().subscribe(None);
     let run = |url: &'static str, engine: &coda_mcp::Engine, h: &Harness| {
-        Tunnel::start(
+        start_tunnel(
             Arc::new(Shared(FakeProvider::new(vec![Ok(url)]))),
-            h.server.public_face(),
-            engine.clone(),
+            Arc::new(h.server.public_face()),
+            engine,
             FAST,
         )
     };

@@ -262,6 +262,18 @@ impl Face {
     }
 }
 
+/// The tunnel hands the public face its connections.
+impl crate::tunnel::Endpoint for Face {
+    fn serve_connection(
+        &self,
+        io: Box<dyn crate::tunnel::Connection>,
+        remote: SocketAddr,
+        stop: CancellationToken,
+    ) {
+        Face::serve_connection(self, io, remote, stop);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -220,7 +220,9 @@ pub fn routers(
             ))
     };
     let public = Face::new(face(true), ConnLimits::PUBLIC);
-    state.controls.set_public_face(Some(public.clone()));
+    state
+        .controls
+        .set_public_face(Some(Arc::new(public.clone())));
     Routers {
         local: Face::new(face(false), ConnLimits::LOCAL),
         public,

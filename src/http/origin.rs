@@ -21,7 +21,7 @@ use serde_json::json;
 #[derive(Clone, Default)]
 pub struct HostPolicy {
     /// The public address whose host is accepted.
-    pub public: crate::engine::PublicAddress,
+    pub public: crate::public::PublicAddress,
 }
 
 /// Marks a request whose `Host` is the configured public host (`--public-url`, the tunnel):
@@ -147,7 +147,7 @@ mod tests {
     #[test]
     fn loopback_and_configured_hosts_only() {
         let p = HostPolicy {
-            public: crate::engine::PublicAddress::fixed(None, vec!["abc.ngrok.app".into()]),
+            public: crate::public::PublicAddress::fixed(None, vec!["abc.ngrok.app".into()]),
         };
         for ok in [
             "localhost",

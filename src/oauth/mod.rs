@@ -12,6 +12,7 @@
 //!   reused refresh token revokes its grant.
 
 pub mod cimd;
+mod redirect;
 pub mod store;
 
 use std::collections::{HashMap, VecDeque};
@@ -19,8 +20,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use sha2::Digest;
-
+pub use redirect::redirect_uri_allowed;
 pub use store::{Access, Client, GrantRow, OAuthStore, RefreshError, StoreError, Tokens};
 
 use crate::caller::{SCOPE_READ, SCOPE_WRITE};
@@ -135,7 +135,7 @@ pub struct OAuth {
 
 /// `base64url(SHA-256(verifier))`, the S256 PKCE transform.
 pub fn s256(verifier: &str) -> String {
-    crate::secrets::base64url(&sha2::Sha256::digest(verifier.as_bytes()))
+    crate::secrets::base64url(&Secret::new(verifier).digest())
 }
 
 /// Whether `verifier` is a valid PKCE code verifier (RFC 7636 §4.1).
@@ -144,27 +144,6 @@ fn valid_verifier(verifier: &str) -> bool {
         && verifier
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-}
-
-/// Whether a client may have `uri` as a redirect URI: `https` with a host, or `http` on a
-/// loopback address (native apps, RFC 8252); never with a fragment.
-pub fn redirect_uri_allowed(uri: &str) -> bool {
-    let Ok(url) = url::Url::parse(uri) else {
-        return false;
-    };
-    if url.fragment().is_some() {
-        return false;
-    }
-    match url.scheme() {
-        "https" => url.host_str().is_some_and(|h| !h.is_empty()),
-        "http" => match url.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-            None => false,
-        },
-        _ => false,
-    }
 }
 
 /// The scopes in `scope` (space-separated), or an error naming an unknown one. No scope

@@ -1,4 +1,7 @@
-//! Running a catalogue entry: arguments → validated → Coda request(s) → one JSON result.
+//! The toolkit every tool kind runs on: a [`Run`] (the client, the options, the counts), Coda
+//! requests built from a row's parameter locations, lists followed to a limit (resume tokens,
+//! 504 halving, the output budget), and writes confirmed. [`super::dispatch`] picks what a row
+//! needs; the composites use the same parts.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -6,9 +9,8 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
-use super::links::{self, CodaLink, IdKind};
-use super::validate::validate;
-use super::{composite, Call, Confirm, Loc, ToolDef};
+use super::links::{self, CodaLink};
+use super::{Confirm, Loc, ToolDef};
 use crate::coda::{CodaClient, CodaError, CodaPath, CodaRequest, CodaResponse, RateClass};
 
 /// A Coda path of `segments`, for IDs the server found itself (in a link, in Coda's own
@@ -95,6 +97,16 @@ pub(super) struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
+    /// The call's result with what it cost.
+    pub fn output(self, value: Value) -> ToolOutput {
+        ToolOutput {
+            value,
+            coda_requests: self.requests,
+            retries: self.retries,
+            rate_limited: self.rate_limited,
+        }
+    }
+
     /// A fresh run with zeroed counters.
     pub fn new(client: &'a CodaClient, opts: &'a ExecOptions) -> Self {
         Run {
@@ -132,183 +144,6 @@ impl<'a> Run<'a> {
     }
 }
 
-/// Validates `args` against the tool's schema and runs it.
-pub async fn run(
-    tool: &ToolDef,
-    schema: &Value,
-    args: Value,
-    client: &CodaClient,
-    opts: &ExecOptions,
-) -> Result<ToolOutput, ToolError> {
-    let args = if args.is_null() { json!({}) } else { args };
-    validate(&args, schema, "").map_err(ToolError::InvalidArguments)?;
-    let mut args = args.as_object().cloned().unwrap_or_default();
-    let mut run = Run::new(client, opts);
-    ids_from_links(&mut run, tool, &mut args).await?;
-    let value = match tool.call {
-        Call::Get { path, class } => {
-            let req = build(tool, schema, &args, "GET", path, class)?;
-            run.send(&req).await?
-        }
-        Call::List { path, class } => {
-            let req = build(tool, schema, &args, "GET", path, class)?;
-            list(&mut run, req, limit_arg(&args, schema)).await?
-        }
-        Call::Write {
-            method,
-            path,
-            class,
-            confirm,
-        } => {
-            let req = build(tool, schema, &args, method, path, class)?;
-            let check = match confirm {
-                Confirm::Listed { path, key, .. } => Check {
-                    how: confirm,
-                    write_path: req.path.clone(),
-                    list_path: Some(build(tool, schema, &args, "GET", path, RateClass::Read)?.path),
-                    key_value: args.get(key).and_then(Value::as_str).map(str::to_owned),
-                },
-                _ => Check {
-                    how: confirm,
-                    write_path: req.path.clone(),
-                    list_path: None,
-                    key_value: None,
-                },
-            };
-            let accepted = run.send_full(&req).await?;
-            finish_write(&mut run, accepted, wait_arg(&args), &check).await?
-        }
-        Call::TableWithColumns => {
-            let table_req = build(
-                tool,
-                schema,
-                &args,
-                "GET",
-                "/docs/{docId}/tables/{tableIdOrName}",
-                RateClass::Read,
-            )?;
-            let mut table = run.send(&table_req).await?;
-            let mut cols_req = build(
-                tool,
-                schema,
-                &args,
-                "GET",
-                "/docs/{docId}/tables/{tableIdOrName}/columns",
-                RateClass::Read,
-            )?;
-            cols_req.query.clear();
-            let columns = list(&mut run, cols_req, 1000).await?;
-            table["columns"] = columns["items"].clone();
-            table
-        }
-        Call::UpsertRows => {
-            let req = build(
-                tool,
-                schema,
-                &args,
-                "POST",
-                "/docs/{docId}/tables/{tableIdOrName}/rows",
-                RateClass::Write,
-            )?;
-            composite::upsert_rows(&mut run, req, wait_arg(&args)).await?
-        }
-        Call::PageText => {
-            let req = build(
-                tool,
-                schema,
-                &args,
-                "GET",
-                "/docs/{docId}/pages/{pageIdOrName}",
-                RateClass::Read,
-            )?;
-            let plain = args.get("format").and_then(Value::as_str) == Some("plainText");
-            let token = args.get("pageToken").and_then(Value::as_str);
-            composite::page_text(&mut run, &req.path, plain, token).await?
-        }
-        Call::ResolveLink => {
-            composite::resolve_link(&mut run, args["url"].as_str().unwrap_or_default()).await?
-        }
-        Call::Search => {
-            composite::search(&mut run, args["query"].as_str().unwrap_or_default()).await?
-        }
-        Call::Fetch => composite::fetch(&mut run, args["id"].as_str().unwrap_or_default()).await?,
-    };
-    let value = if opts.keep_oversized {
-        value
-    } else {
-        fit_budget(value, opts.output_budget)?
-    };
-    Ok(ToolOutput {
-        value,
-        coda_requests: run.requests,
-        retries: run.retries,
-        rate_limited: run.rate_limited,
-    })
-}
-
-fn limit_arg(args: &Map<String, Value>, schema: &Value) -> usize {
-    args.get("limit")
-        .and_then(Value::as_u64)
-        .or_else(|| schema["properties"]["limit"]["default"].as_u64())
-        .unwrap_or(25) as usize
-}
-
-fn wait_arg(args: &Map<String, Value>) -> bool {
-    args.get("wait").and_then(Value::as_bool).unwrap_or(true)
-}
-
-/// Replaces Coda URLs given where an ID is expected (path, query and body arguments, single
-/// or in lists) by that ID: parsed from the URL when its shape says it, else asked of
-/// `resolveBrowserLink` (once per URL).
-async fn ids_from_links(
-    run: &mut Run<'_>,
-    tool: &ToolDef,
-    args: &mut Map<String, Value>,
-) -> Result<(), ToolError> {
-    let mut resolved: HashMap<String, Option<CodaLink>> = HashMap::new();
-    for p in tool.params {
-        let Some(kind) = IdKind::of_param(p.name) else {
-            continue;
-        };
-        let Some(value) = args.get_mut(p.name) else {
-            continue;
-        };
-        let slots: Vec<&mut Value> = match value {
-            Value::Array(items) => items.iter_mut().collect(),
-            other => vec![other],
-        };
-        for slot in slots {
-            let Some(url) = slot
-                .as_str()
-                .filter(|s| links::is_url(s))
-                .map(str::to_owned)
-            else {
-                continue;
-            };
-            let id = match links::local_id(kind, &url) {
-                Some(id) => Some(id),
-                None if matches!(kind, IdKind::Folder | IdKind::Workspace) => None,
-                None => {
-                    if !resolved.contains_key(&url) {
-                        let link = resolve_browser_link(run, p.name, &url).await?;
-                        resolved.insert(url.clone(), link);
-                    }
-                    resolved[&url].as_ref().and_then(|l| kind.pick(l))
-                }
-            };
-            let id = id.ok_or_else(|| {
-                ToolError::InvalidArguments(format!(
-                    "'{}' is a URL that does not name a {}; pass the ID instead",
-                    p.name,
-                    kind.noun()
-                ))
-            })?;
-            *slot = Value::String(id);
-        }
-    }
-    Ok(())
-}
-
 /// Asks Coda which object a browser URL points at; `None` when it names no doc.
 pub(super) async fn resolve_browser_link(
     run: &mut Run<'_>,
@@ -334,7 +169,7 @@ pub(super) async fn resolve_browser_link(
 }
 
 /// Builds the request from the catalogue's parameter locations. Coda URLs have already
-/// been replaced by IDs ([`ids_from_links`]).
+/// been replaced by IDs (`dispatch::ids_from_links`).
 pub(super) fn build(
     tool: &ToolDef,
     schema: &Value,
@@ -795,17 +630,6 @@ pub(super) async fn wait_for_mutation(
         }
         delay = (delay * 3 / 2).min(Duration::from_secs(1));
     }
-}
-
-/// Keeps any result within the output budget. Lists are cut by [`list`]; other results that
-/// are still too large are refused with advice rather than cut mid-JSON.
-fn fit_budget(value: Value, budget: usize) -> Result<Value, ToolError> {
-    let size = serde_json::to_string(&value).map(|s| s.len()).unwrap_or(0);
-    if size <= budget {
-        return Ok(value);
-    }
-    Err(ToolError::Unsupported(format!(
-        "the result is {size} characters, over the {budget}-character limit; ask for less (a smaller limit, fewer columns, or one item at a time)")))
 }
 
 #[cfg(test)]

@@ -1,63 +1,29 @@
 //! The public HTTPS tunnel ChatGPT reaches the server through. A [`TunnelProvider`] opens
-//! one tunnel (the real one is [`ngrok::NgrokProvider`]); the [`Tunnel`] supervisor keeps it
-//! up on our own schedule — capped exponential backoff, never the hours-long waits of the
-//! provider's own reconnect — publishes its state on the event bus and points the engine's
-//! public address (Host check, OpenAPI `servers`) at the current URL. Only the public router
-//! is served through it: always authenticated, no dashboard.
+//! one tunnel (the real one is [`ngrok::NgrokProvider`]) and hands each connection it accepts
+//! to an [`Endpoint`] (the HTTP layer's public face: always authenticated, no dashboard); the
+//! [`Tunnel`] supervisor keeps it up on our own schedule — capped exponential backoff, never
+//! the hours-long waits of the provider's own reconnect.
 //!
-//! While up, the measured round trip to the provider goes on the bus whenever it changes. The
-//! last public URL is remembered in the data directory ([`UrlMemory`], no secret in it), so
-//! when a tunnel comes up on another URL — after a drop, a stop and start, or a restart of the
-//! app — the bus says so (`PublicUrlChanged`) and the dashboard and tray ask the person to copy
-//! the schema into ChatGPT again.
+//! The supervisor only publishes its [`TunnelState`] (with the measured round trip while up):
+//! to the one observer it was given, then on its watch. It knows nothing of the engine or the
+//! bus; `control::follow_tunnel` is the one place that turns states into the engine's public
+//! address and bus events. The last public URL is remembered in the data directory
+//! ([`UrlMemory`], no secret in it), so a tunnel that comes up on another URL — after a drop, a
+//! stop and start, or a restart of the app — can be told apart.
 
 pub mod ngrok;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::events::EventKind;
-use crate::Engine;
-
-/// What the tunnel is doing, as the tray and the dashboard show it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum TunnelState {
-    /// Not running.
-    Off,
-    /// Opening (attempt 1 is the first).
-    Connecting { attempt: u32 },
-    /// Serving at `url`.
-    Up {
-        url: String,
-        /// Round trip to the provider, when it reports one.
-        latency_ms: Option<u64>,
-    },
-    /// Down; the next attempt starts in `retry_in_ms`.
-    Retrying {
-        error: String,
-        attempt: u32,
-        retry_in_ms: u64,
-    },
-    /// Down for a reason retrying cannot fix (no authtoken, refused credentials).
-    Failed { error: String },
-}
-
-impl TunnelState {
-    /// The public URL while up.
-    pub fn url(&self) -> Option<&str> {
-        match self {
-            TunnelState::Up { url, .. } => Some(url),
-            _ => None,
-        }
-    }
-}
+pub use crate::public::TunnelState;
 
 /// Why a tunnel could not be opened or dropped.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -157,12 +123,33 @@ pub struct OpenTunnel {
     pub latency_ms: Arc<std::sync::atomic::AtomicU64>,
 }
 
-/// A way to publish the public face on a public HTTPS URL. Behind a trait so tests drive the
+/// A byte stream a tunnel accepted (any transport).
+pub trait Connection: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Connection for T {}
+
+/// What serves the connections a tunnel accepts: the HTTP layer's public face implements it,
+/// so the tunnel needs nothing from the layers above it.
+pub trait Endpoint: Send + Sync + 'static {
+    /// Serves one connection from `remote` in the background; `stop` ends it gracefully.
+    fn serve_connection(
+        &self,
+        io: Box<dyn Connection>,
+        remote: SocketAddr,
+        stop: CancellationToken,
+    );
+}
+
+/// A way to publish an [`Endpoint`] on a public HTTPS URL. Behind a trait so tests drive the
 /// supervisor without a network.
 pub trait TunnelProvider: Send + Sync + 'static {
     /// Opens a tunnel serving `app`; resolves once its public URL is known.
-    fn open(&self, app: crate::http::Face) -> BoxFuture<'static, Result<OpenTunnel, TunnelError>>;
+    fn open(&self, app: Arc<dyn Endpoint>) -> BoxFuture<'static, Result<OpenTunnel, TunnelError>>;
 }
+
+/// Told each new state before it is published on the supervisor's watch (so whoever sees a
+/// state there finds its effects already made).
+pub type Observer = Arc<dyn Fn(&TunnelState) + Send + Sync>;
 
 /// How long to wait between attempts: doubling from `first`, never above `max`.
 #[derive(Debug, Clone, Copy)]
@@ -207,26 +194,12 @@ pub struct Tunnel {
 const LATENCY_EVERY: Duration = Duration::from_secs(1);
 
 impl Tunnel {
-    /// Starts keeping a tunnel to `app` up through `provider`, remembering its URL in the
-    /// engine's data directory.
+    /// Starts keeping a tunnel to `app` up through `provider`, telling `observer` each state.
     pub fn start(
         provider: Arc<dyn TunnelProvider>,
-        app: crate::http::Face,
-        engine: Engine,
+        app: Arc<dyn Endpoint>,
         backoff: Backoff,
-    ) -> Tunnel {
-        let memory = UrlMemory::in_dir(engine.config().data_dir.as_deref());
-        Self::start_with(provider, app, engine, backoff, memory)
-    }
-
-    /// [`Tunnel::start`] with a given memory of the last URL (the controls keep one across
-    /// tunnel restarts).
-    pub fn start_with(
-        provider: Arc<dyn TunnelProvider>,
-        app: crate::http::Face,
-        engine: Engine,
-        backoff: Backoff,
-        memory: UrlMemory,
+        observer: Observer,
     ) -> Tunnel {
         let (tx, rx) = watch::channel(TunnelState::Connecting { attempt: 1 });
         let stop = CancellationToken::new();
@@ -235,9 +208,8 @@ impl Tunnel {
             Job {
                 provider,
                 app,
-                engine,
                 backoff,
-                memory,
+                observer,
             },
             tx,
             stop.clone(),
@@ -267,7 +239,7 @@ impl Tunnel {
         state
     }
 
-    /// Changes of state, for the tray icon.
+    /// Changes of state (the tray icon, the CLI's log).
     pub fn watch(&self) -> watch::Receiver<TunnelState> {
         self.state.clone()
     }
@@ -282,10 +254,9 @@ impl Tunnel {
 /// What the supervisor keeps up, and how.
 struct Job {
     provider: Arc<dyn TunnelProvider>,
-    app: crate::http::Face,
-    engine: Engine,
+    app: Arc<dyn Endpoint>,
     backoff: Backoff,
-    memory: UrlMemory,
+    observer: Observer,
 }
 
 async fn supervise(
@@ -297,48 +268,16 @@ async fn supervise(
     let Job {
         provider,
         app,
-        engine,
         backoff,
-        memory,
+        observer,
     } = job;
-    // A new latency while up: on the bus and in the state, without a log line each time.
-    let measured = |state: &watch::Sender<TunnelState>, next: TunnelState| {
-        engine.public().set_tunnel_state(next.clone());
-        engine.events().publish(EventKind::Tunnel {
-            state: next.clone(),
-        });
-        state.send_replace(next);
-    };
-    let announce = |next: TunnelState| {
-        let (level, message) = match &next {
-            TunnelState::Off => ("info", "tunnel off".to_owned()),
-            TunnelState::Connecting { attempt } => {
-                ("info", format!("tunnel connecting (attempt {attempt})"))
-            }
-            TunnelState::Up { url, .. } => ("info", format!("tunnel up at {url}")),
-            TunnelState::Retrying {
-                error, retry_in_ms, ..
-            } => (
-                "warn",
-                format!("tunnel down: {error}; retrying in {} s", retry_in_ms / 1000),
-            ),
-            TunnelState::Failed { error } => ("error", format!("tunnel failed: {error}")),
-        };
-        engine.public().set_tunnel_state(next.clone());
-        engine.events().publish(EventKind::Tunnel {
-            state: next.clone(),
-        });
-        engine.events().publish(EventKind::Log {
-            level: level.into(),
-            message,
-            session: None,
-            tool: None,
-        });
+    let publish = |next: TunnelState| {
+        observer(&next);
         state.send_replace(next);
     };
     let mut failures: u32 = 0;
     loop {
-        announce(TunnelState::Connecting {
+        publish(TunnelState::Connecting {
             attempt: failures + 1,
         });
         let opened = tokio::select! {
@@ -348,26 +287,13 @@ async fn supervise(
         let error = match opened {
             Ok(mut tunnel) => {
                 failures = 0;
-                engine.public().set_tunnel_url(Some(&tunnel.url));
                 *latency.lock().expect("latency") = Some(tunnel.latency_ms.clone());
-                if let Some(previous) = memory.remember(&tunnel.url) {
-                    engine.events().publish(EventKind::PublicUrlChanged {
-                        previous: previous.clone(),
-                        url: tunnel.url.clone(),
-                    });
-                    engine.events().publish(EventKind::Log {
-                        level: "warn".into(),
-                        message: format!("the public URL changed from {previous} to {}: copy the OpenAPI schema into ChatGPT again", tunnel.url),
-                        session: None,
-                        tool: None,
-                    });
-                }
                 let current = |tunnel: &OpenTunnel| {
                     Some(tunnel.latency_ms.load(std::sync::atomic::Ordering::Relaxed))
                         .filter(|&ms| ms > 0)
                 };
                 let mut shown = current(&tunnel);
-                announce(TunnelState::Up {
+                publish(TunnelState::Up {
                     url: tunnel.url.clone(),
                     latency_ms: shown,
                 });
@@ -383,7 +309,7 @@ async fn supervise(
                             let now = current(&tunnel);
                             if now != shown {
                                 shown = now;
-                                measured(&state, TunnelState::Up {
+                                publish(TunnelState::Up {
                                     url: tunnel.url.clone(),
                                     latency_ms: now,
                                 });
@@ -392,14 +318,13 @@ async fn supervise(
                     }
                 };
                 let Some(reason) = reason else { break };
-                engine.public().set_tunnel_url(None);
                 *latency.lock().expect("latency") = None;
                 reason
             }
             Err(e) => e,
         };
         if error.is_permanent() {
-            announce(TunnelState::Failed {
+            publish(TunnelState::Failed {
                 error: error.to_string(),
             });
             // Nothing to retry; stay failed until stopped (a new start retries).
@@ -408,7 +333,7 @@ async fn supervise(
         }
         failures = failures.saturating_add(1);
         let wait = backoff.delay(failures);
-        announce(TunnelState::Retrying {
+        publish(TunnelState::Retrying {
             error: error.to_string(),
             attempt: failures,
             retry_in_ms: wait.as_millis() as u64,
@@ -418,8 +343,7 @@ async fn supervise(
             _ = tokio::time::sleep(wait) => {}
         }
     }
-    engine.public().set_tunnel_url(None);
-    announce(TunnelState::Off);
+    publish(TunnelState::Off);
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use ngrok::conn::ConnInfo;
 use ngrok::tunnel::EndpointInfo;
 use tokio_util::sync::CancellationToken;
 
-use super::{OpenTunnel, TunnelError, TunnelProvider};
+use super::{Endpoint, OpenTunnel, TunnelError, TunnelProvider};
 use crate::coda::Secret;
 
 /// How long opening a tunnel may take before it counts as unreachable.
@@ -54,7 +54,7 @@ impl NgrokProvider {
 }
 
 impl TunnelProvider for NgrokProvider {
-    fn open(&self, app: crate::http::Face) -> BoxFuture<'static, Result<OpenTunnel, TunnelError>> {
+    fn open(&self, app: Arc<dyn Endpoint>) -> BoxFuture<'static, Result<OpenTunnel, TunnelError>> {
         let this = self.clone();
         async move {
             match tokio::time::timeout(OPEN_TIMEOUT, this.open_inner(app)).await {
@@ -70,7 +70,7 @@ impl TunnelProvider for NgrokProvider {
 }
 
 impl NgrokProvider {
-    async fn open_inner(self, app: crate::http::Face) -> Result<OpenTunnel, TunnelError> {
+    async fn open_inner(self, app: Arc<dyn Endpoint>) -> Result<OpenTunnel, TunnelError> {
         let Some(authtoken) = self.authtoken.clone() else {
             return Err(TunnelError::NoAuthtoken);
         };
@@ -125,7 +125,7 @@ impl NgrokProvider {
                         // Served like the loopback listener's: limits, timeouts, the
                         // client's real address for per-client counts.
                         let remote = conn.remote_addr();
-                        app.serve_connection(conn, remote, stop.clone());
+                        app.serve_connection(Box::new(conn), remote, stop.clone());
                     }
                     Some(Err(e)) => break e.to_string(),
                     None => break "the ngrok session ended".to_owned(),
