@@ -74,7 +74,7 @@ impl Default for EngineConfig {
             retry: RetryPolicy::default(),
             write_wait_timeout: Duration::from_secs(20),
             health_ttl: Duration::from_secs(60),
-            session_idle_timeout: Duration::from_secs(300),
+            session_idle_timeout: crate::defaults::SESSION_IDLE_TIMEOUT,
             sse_keep_alive: Duration::from_secs(15),
             output_budget: 100_000,
             public_hosts: Vec::new(),
@@ -84,10 +84,13 @@ impl Default for EngineConfig {
             no_auth: false,
             pass_through: true,
             pass_through_public: true,
-            max_sessions: 1_000,
-            client_rate: Some((20.0, 60.0)),
+            max_sessions: crate::defaults::MAX_SESSIONS,
+            client_rate: Some((
+                crate::defaults::CLIENT_RATE,
+                crate::defaults::client_burst(crate::defaults::CLIENT_RATE),
+            )),
             data_dir: None,
-            audit_retention_days: 30,
+            audit_retention_days: i64::from(crate::defaults::AUDIT_DAYS),
             dashboard_token: Secret::new(format!(
                 "dash_{}",
                 &crate::secrets::generate_connection_key().expose()[4..]

@@ -94,7 +94,7 @@ impl Default for LaunchOptions {
     fn default() -> Self {
         LaunchOptions {
             host: IpAddr::from([127, 0, 0, 1]),
-            port: 8080,
+            port: crate::defaults::PORT,
             demo: false,
             demo_unlimited: false,
             coda_base_url: DEFAULT_BASE_URL.to_owned(),
@@ -103,11 +103,11 @@ impl Default for LaunchOptions {
             no_auth: false,
             pass_through: true,
             pass_through_public: true,
-            session_idle_timeout: Duration::from_secs(300),
-            max_sessions: 1000,
-            client_rate: Some(20.0),
+            session_idle_timeout: crate::defaults::SESSION_IDLE_TIMEOUT,
+            max_sessions: crate::defaults::MAX_SESSIONS,
+            client_rate: Some(crate::defaults::CLIENT_RATE),
             data_root: crate::runtime::data_root(),
-            audit_days: 30,
+            audit_days: i64::from(crate::defaults::AUDIT_DAYS),
             no_pacing: false,
             rate_limits: None,
             tunnel: false,
@@ -231,7 +231,7 @@ pub async fn launch(
         client_rate: options
             .client_rate
             .filter(|r| *r > 0.0)
-            .map(|r| (r, (r * 3.0).max(10.0))),
+            .map(|r| (r, crate::defaults::client_burst(r))),
         data_dir: options
             .data_root
             .clone()

@@ -8,6 +8,7 @@ pub mod caller;
 pub mod claude;
 pub mod coda;
 pub mod control;
+pub mod defaults;
 pub mod demo;
 pub mod engine;
 pub mod events;

@@ -39,16 +39,16 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            port: 8080,
+            port: crate::defaults::PORT,
             start_server_on_launch: true,
             tunnel_on_launch: false,
             read_only: false,
-            session_idle_timeout_s: 300,
+            session_idle_timeout_s: crate::defaults::SESSION_IDLE_TIMEOUT_S,
             demo: false,
             ngrok_domain: None,
             launch_at_login: false,
             first_run_done: false,
-            audit_retention_days: 30,
+            audit_retention_days: crate::defaults::AUDIT_DAYS,
             pass_through_on_tunnel: false,
         }
     }

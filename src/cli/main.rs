@@ -75,7 +75,7 @@ enum Command {
         #[arg(long, value_name = "URL")]
         public_url: Option<String>,
         /// The local port, used in `servers` when there is no public URL.
-        #[arg(long, default_value_t = 8080)]
+        #[arg(long, default_value_t = coda_mcp::defaults::PORT)]
         port: u16,
         /// The schema of a server run with `serve --read-only`: only tools that read.
         #[arg(long)]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use coda_mcp::coda::{RateLimits, Secret, DEFAULT_BASE_URL};
+use coda_mcp::defaults;
 use coda_mcp::demo::{self, DemoConfig};
 use coda_mcp::launch::{launch, LaunchOptions};
 use coda_mcp::secrets::{SecretStore, Source};
@@ -25,7 +26,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1")]
     host: IpAddr,
     /// Port to listen on (0 picks a free port).
-    #[arg(long, default_value_t = 8080)]
+    #[arg(long, default_value_t = defaults::PORT)]
     port: u16,
     /// Serve the built-in demo workspace instead of your Coda account (no token needed).
     #[arg(long)]
@@ -57,17 +58,17 @@ pub struct ServeArgs {
     #[arg(long)]
     no_pass_through: bool,
     /// Seconds of inactivity after which an MCP session ends.
-    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    #[arg(long, default_value_t = defaults::SESSION_IDLE_TIMEOUT_S, value_name = "SECONDS")]
     session_idle_timeout: u64,
     /// Most concurrent MCP sessions.
-    #[arg(long, default_value_t = 1000, value_name = "N")]
+    #[arg(long, default_value_t = defaults::MAX_SESSIONS, value_name = "N")]
     max_sessions: usize,
     /// Where the audit history is kept (default: the OS data directory; demo runs keep a
     /// separate history under `demo/`).
     #[arg(long, env = "CODA_MCP_DATA_DIR", value_name = "DIR")]
     data_dir: Option<std::path::PathBuf>,
     /// Days of tool-call history to keep.
-    #[arg(long, default_value_t = 30, value_name = "DAYS")]
+    #[arg(long, default_value_t = defaults::AUDIT_DAYS.into(), value_name = "DAYS")]
     audit_days: i64,
     /// Demo workspace without Coda's rate limits (for load tests and fuzzing).
     #[arg(long, hide = true)]
@@ -76,7 +77,7 @@ pub struct ServeArgs {
     #[arg(long, hide = true)]
     no_pacing: bool,
     /// Requests per second allowed per client (session or address); 0 disables the limit.
-    #[arg(long, default_value_t = 20.0, value_name = "N")]
+    #[arg(long, default_value_t = defaults::CLIENT_RATE, value_name = "N")]
     client_rate: f64,
     /// Pace Coda calls to these limits instead of Coda's published ones (per rate class,
     /// comma-separated class=count/seconds; classes: read, write, doc-content-write,
