@@ -4,6 +4,7 @@
 //! [`Engine`] and start [`http::start`]; see `ARCHITECTURE.md` for the map.
 
 pub mod audit;
+pub mod bounded;
 pub mod caller;
 pub mod claude;
 pub mod coda;

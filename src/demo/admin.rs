@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use super::api::{
+use super::common::{
     bool_param, coda_error, enqueue, find_table, json_body, new_id, now_iso, page_of, paging,
     respond, validation_error, with_doc, ApiError, Params, Shared,
 };
@@ -18,7 +18,7 @@ use super::model::{doc_link, ColumnType, Doc, DocExtras, Folder, Workspace};
 use super::sample::PEOPLE;
 use crate::tools::links;
 
-/// Routes that live only here (shared paths are attached in `api::router`).
+/// Routes that live only here (shared paths are attached in `router::router`).
 pub(super) fn routes() -> Router<Shared> {
     Router::new()
         .route("/categories", get(list_categories))

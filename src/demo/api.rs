@@ -1,321 +1,20 @@
-//! HTTP routes of the demo workspace, in Coda's shapes.
-
-use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+//! The demo's docs, tables, columns and rows handlers, in Coda's shapes.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode};
-use axum::middleware::{self, Next};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 
+use super::common::*;
 use super::model::{Cell, ColumnType, Doc, Table, ValueFormat, Workspace};
 use super::sample::PEOPLE;
-use super::{admin, DemoState, Mutation};
-use crate::coda::{Pacer, RateClass};
 
-pub(super) type Shared = Arc<DemoState>;
-pub(super) type Params = BTreeMap<String, String>;
-
-/// Coda's 2 MB request limit.
-const MAX_REQUEST_BYTES: usize = 2 * 1024 * 1024;
 /// Coda's 85 KB row limit.
 const MAX_ROW_BYTES: usize = 85 * 1024;
 
-pub(super) fn router(state: Shared) -> Router {
-    let api = Router::new()
-        .route("/whoami", get(whoami))
-        .route("/docs", get(list_docs).post(admin::create_doc))
-        .route(
-            "/docs/{doc}",
-            get(get_doc)
-                .delete(admin::delete_doc)
-                .patch(admin::update_doc),
-        )
-        .route("/docs/{doc}/tables", get(list_tables))
-        .route("/docs/{doc}/tables/{table}", get(get_table))
-        .route("/docs/{doc}/tables/{table}/columns", get(list_columns))
-        .route(
-            "/docs/{doc}/tables/{table}/columns/{column}",
-            get(get_column),
-        )
-        .route(
-            "/docs/{doc}/tables/{table}/rows",
-            get(list_rows).post(upsert_rows).delete(admin::delete_rows),
-        )
-        .route(
-            "/docs/{doc}/tables/{table}/rows/{row}",
-            get(get_row).put(update_row).delete(admin::delete_row),
-        )
-        .route("/mutationStatus/{id}", get(mutation_status))
-        .merge(super::pages::routes())
-        .merge(super::admin::routes())
-        .fallback(|| async {
-            coda_error(StatusCode::NOT_FOUND, "This endpoint does not exist.").into_response()
-        })
-        .layer(middleware::from_fn_with_state(state.clone(), gate))
-        .with_state(state.clone());
-    Router::new()
-        .nest("/apis/v1", api)
-        .route("/blobs/{id}", get(super::pages::download))
-        .with_state(state)
-}
-
-/// An error the demo answers with, rendered as Coda's error body
-/// `{statusCode, statusMessage, message, codaDetail?}`.
-pub(super) struct ApiError {
-    status: StatusCode,
-    message: String,
-    validation: Option<(String, String)>,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut body = json!({"statusCode": self.status.as_u16(),
-            "statusMessage": self.status.canonical_reason().unwrap_or(""), "message": self.message});
-        if let Some((path, message)) = self.validation {
-            body["codaDetail"] = json!({"validationErrors": [{"path": path, "message": message}]});
-        }
-        (self.status, Json(body)).into_response()
-    }
-}
-
-pub(super) fn coda_error(status: StatusCode, message: &str) -> ApiError {
-    ApiError {
-        status,
-        message: message.to_owned(),
-        validation: None,
-    }
-}
-
-pub(super) fn validation_error(path: &str, message: &str) -> ApiError {
-    ApiError {
-        status: StatusCode::BAD_REQUEST,
-        message: message.to_owned(),
-        validation: Some((path.to_owned(), message.to_owned())),
-    }
-}
-
-fn rate_class(method: &Method, path: &str) -> RateClass {
-    let content_write = path.contains("/pages")
-        && (path.ends_with("/content")
-            || path.ends_with("/export")
-            || (method == Method::POST && path.ends_with("/pages"))
-            || method == Method::PUT);
-    match *method {
-        Method::GET if path.contains("/analytics") => RateClass::Analytics,
-        Method::GET if path.ends_with("/docs") => RateClass::ListDocs,
-        Method::GET => RateClass::Read,
-        _ if content_write => RateClass::DocContentWrite,
-        _ => RateClass::Write,
-    }
-}
-
-/// Authentication, rate limiting, the 2 MB request limit and the write counter.
-async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response {
-    let token = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_owned);
-    let Some(token) = token else {
-        return coda_error(StatusCode::UNAUTHORIZED, "Missing or invalid API token.")
-            .into_response();
-    };
-    if token != state.config.token.expose() {
-        return coda_error(
-            StatusCode::UNAUTHORIZED,
-            "The API token is invalid or has been revoked.",
-        )
-        .into_response();
-    }
-    state.requests_received.fetch_add(1, Ordering::SeqCst);
-    if req.method() == Method::GET && state.take_read_fault(req.uri().path()) {
-        // A read that fails before doing anything: safe for a client to retry.
-        return coda_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The service is temporarily unavailable.",
-        )
-        .into_response();
-    }
-    if let Some(limits) = state.config.limits {
-        let class = rate_class(req.method(), req.uri().path());
-        let pacer = state
-            .limiters
-            .lock()
-            .expect("limiters")
-            .entry(token)
-            .or_insert_with(|| Arc::new(Pacer::new(limits)))
-            .clone();
-        if let Err(wait) = pacer.try_acquire(class).await {
-            state.throttled.fetch_add(1, Ordering::SeqCst);
-            let mut resp = coda_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many requests. Please slow down and retry later.",
-            )
-            .into_response();
-            if state.config.retry_after_header {
-                let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-                resp.headers_mut()
-                    .insert("retry-after", HeaderValue::from(secs));
-            }
-            return resp;
-        }
-    }
-    if req.method() != Method::GET {
-        let too_big = req
-            .headers()
-            .get("content-length")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok())
-            .is_some_and(|n| n > MAX_REQUEST_BYTES);
-        if too_big {
-            return coda_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Request is larger than the 2 MB limit.",
-            )
-            .into_response();
-        }
-        state.writes_received.fetch_add(1, Ordering::SeqCst);
-        let fail = state
-            .fail_writes
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if fail {
-            // Apply the write, then lose the answer: the worst case for a client.
-            let _ = next.run(req).await;
-            return coda_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "An unexpected error occurred.",
-            )
-            .into_response();
-        }
-    }
-    next.run(req).await
-}
-
-// ---------------------------------------------------------------- pagination
-
-pub(super) struct Paging {
-    pub params: Params,
-    pub offset: usize,
-    pub limit: usize,
-}
-
-/// With `pageToken`, Coda ignores every other query parameter: the token carries them.
-pub(super) fn paging(state: &DemoState, raw: Params) -> Result<Paging, ApiError> {
-    let (params, offset) = match raw.get("pageToken") {
-        Some(token) => decode_token(token)
-            .ok_or_else(|| coda_error(StatusCode::BAD_REQUEST, "Invalid page token."))?,
-        None => (raw, 0),
-    };
-    let limit = match params.get("limit") {
-        None => state.config.default_page_size,
-        Some(l) => match l.parse::<i64>() {
-            Ok(n) if n >= 1 => n as usize,
-            _ => {
-                return Err(validation_error(
-                    "limit",
-                    "limit must be an integer of at least 1",
-                ))
-            }
-        },
-    };
-    Ok(Paging {
-        limit: limit.min(state.config.page_clamp),
-        params,
-        offset,
-    })
-}
-
-fn encode_token(params: &Params, offset: usize) -> String {
-    let raw = json!({"o": offset, "p": params}).to_string();
-    raw.bytes().map(|b| format!("{b:02x}")).collect()
-}
-
-fn decode_token(token: &str) -> Option<(Params, usize)> {
-    if !token.len().is_multiple_of(2) || token.len() > 8192 {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..token.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
-        .collect();
-    let v: Value = serde_json::from_slice(&bytes?).ok()?;
-    let params = serde_json::from_value(v["p"].clone()).ok()?;
-    Some((params, v["o"].as_u64()? as usize))
-}
-
-pub(super) fn page_of(items: Vec<Value>, paging: &Paging, href: &str) -> Value {
-    let total = items.len();
-    let end = (paging.offset + paging.limit).min(total);
-    let page: Vec<Value> = items
-        .into_iter()
-        .skip(paging.offset)
-        .take(paging.limit)
-        .collect();
-    let mut body = json!({"items": page, "href": href});
-    if end < total {
-        let token = encode_token(&paging.params, end);
-        body["nextPageLink"] = json!(format!("{href}?pageToken={token}"));
-        body["nextPageToken"] = json!(token);
-    }
-    body
-}
-
-pub(super) fn bool_param(params: &Params, key: &str) -> Result<Option<bool>, ApiError> {
-    match params.get(key).map(String::as_str) {
-        None => Ok(None),
-        Some("true") => Ok(Some(true)),
-        Some("false") => Ok(Some(false)),
-        Some(_) => Err(validation_error(
-            key,
-            &format!("{key} must be true or false"),
-        )),
-    }
-}
-
-// ---------------------------------------------------------------- lookups
-
-pub(super) fn with_doc<T>(
-    state: &DemoState,
-    doc_id: &str,
-    f: impl FnOnce(&Workspace, &Doc) -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
-    let ws = state.workspace.lock().expect("workspace");
-    let doc = ws.docs.iter().find(|d| d.id == doc_id).ok_or_else(|| {
-        coda_error(
-            StatusCode::NOT_FOUND,
-            &format!("Doc '{doc_id}' could not be found."),
-        )
-    })?;
-    f(&ws, doc)
-}
-
-pub(super) fn find_table<'a>(doc: &'a Doc, table: &str) -> Result<&'a Table, ApiError> {
-    doc.table(table).ok_or_else(|| {
-        coda_error(
-            StatusCode::NOT_FOUND,
-            &format!("Table '{table}' could not be found."),
-        )
-    })
-}
-
-pub(super) fn respond(result: Result<Value, ApiError>) -> Response {
-    match result {
-        Ok(v) => Json(v).into_response(),
-        Err(r) => r.into_response(),
-    }
-}
-
-// ---------------------------------------------------------------- read handlers
-
-async fn whoami(State(s): State<Shared>) -> Response {
+pub(super) async fn whoami(State(s): State<Shared>) -> Response {
     let ws = s.workspace.lock().expect("workspace");
     Json(json!({"name": ws.owner.name, "loginId": ws.owner.email, "type": "user", "scoped": false,
         "tokenName": "Demo token", "href": format!("{}/whoami", s.api_base),
@@ -324,7 +23,7 @@ async fn whoami(State(s): State<Shared>) -> Response {
             "browserLink": format!("https://coda.io/docs?workspaceId={}", ws.id), "name": ws.name}})).into_response()
 }
 
-async fn list_docs(State(s): State<Shared>, Query(raw): Query<Params>) -> Response {
+pub(super) async fn list_docs(State(s): State<Shared>, Query(raw): Query<Params>) -> Response {
     respond((|| {
         let paging = paging(&s, raw)?;
         let query = paging.params.get("query").map(|q| q.to_lowercase());
@@ -347,11 +46,11 @@ async fn list_docs(State(s): State<Shared>, Query(raw): Query<Params>) -> Respon
     })())
 }
 
-async fn get_doc(State(s): State<Shared>, Path(doc): Path<String>) -> Response {
+pub(super) async fn get_doc(State(s): State<Shared>, Path(doc): Path<String>) -> Response {
     respond(with_doc(&s, &doc, |ws, d| Ok(d.to_json(&s.api_base, ws))))
 }
 
-async fn list_tables(
+pub(super) async fn list_tables(
     State(s): State<Shared>,
     Path(doc): Path<String>,
     Query(raw): Query<Params>,
@@ -372,7 +71,7 @@ async fn list_tables(
     }))
 }
 
-async fn get_table(
+pub(super) async fn get_table(
     State(s): State<Shared>,
     Path((doc, table)): Path<(String, String)>,
 ) -> Response {
@@ -381,7 +80,7 @@ async fn get_table(
     }))
 }
 
-async fn list_columns(
+pub(super) async fn list_columns(
     State(s): State<Shared>,
     Path((doc, table)): Path<(String, String)>,
     Query(raw): Query<Params>,
@@ -403,7 +102,7 @@ async fn list_columns(
     }))
 }
 
-async fn get_column(
+pub(super) async fn get_column(
     State(s): State<Shared>,
     Path((doc, table, column)): Path<(String, String, String)>,
 ) -> Response {
@@ -454,7 +153,7 @@ fn format_params(params: &Params) -> Result<(ValueFormat, bool), ApiError> {
     ))
 }
 
-async fn list_rows(
+pub(super) async fn list_rows(
     State(s): State<Shared>,
     Path((doc, table)): Path<(String, String)>,
     Query(raw): Query<Params>,
@@ -515,7 +214,7 @@ async fn list_rows(
     }))
 }
 
-async fn get_row(
+pub(super) async fn get_row(
     State(s): State<Shared>,
     Path((doc, table, row)): Path<(String, String, String)>,
     Query(params): Query<Params>,
@@ -533,7 +232,7 @@ async fn get_row(
     }))
 }
 
-async fn mutation_status(State(s): State<Shared>, Path(id): Path<String>) -> Response {
+pub(super) async fn mutation_status(State(s): State<Shared>, Path(id): Path<String>) -> Response {
     let mutations = s.mutations.lock().expect("mutations");
     match mutations.get(&id) {
         Some(m) if m.created.elapsed() >= s.config.status_lag => {
@@ -656,47 +355,7 @@ pub(super) fn parse_cells(
         .collect()
 }
 
-pub(super) fn new_id(prefix: &str) -> String {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    format!("{prefix}{}", &id[..10])
-}
-
-/// Registers a mutation and applies `change` after the configured delay, like Coda's queue.
-pub(super) fn enqueue(s: &Shared, change: impl FnOnce(&mut Workspace) + Send + 'static) -> String {
-    let request_id = format!("mutate:{}", uuid::Uuid::new_v4());
-    s.mutations.lock().expect("mutations").insert(
-        request_id.clone(),
-        Mutation {
-            created: tokio::time::Instant::now(),
-            completed: false,
-        },
-    );
-    let state = s.clone();
-    let id = request_id.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(state.config.write_delay).await;
-        change(&mut state.workspace.lock().expect("workspace"));
-        if let Some(m) = state.mutations.lock().expect("mutations").get_mut(&id) {
-            m.completed = true;
-        }
-    });
-    request_id
-}
-
-pub(super) fn now_iso() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-pub(super) fn json_body(body: &Bytes) -> Result<Value, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        coda_error(
-            StatusCode::BAD_REQUEST,
-            &format!("Request body is not valid JSON: {e}"),
-        )
-    })
-}
-
-async fn update_row(
+pub(super) async fn update_row(
     State(s): State<Shared>,
     Path((doc, table, row)): Path<(String, String, String)>,
     body: Bytes,
@@ -751,7 +410,7 @@ async fn update_row(
         .into_response()
 }
 
-async fn upsert_rows(
+pub(super) async fn upsert_rows(
     State(s): State<Shared>,
     Path((doc, table)): Path<(String, String)>,
     body: Bytes,

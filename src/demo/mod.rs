@@ -5,107 +5,25 @@
 
 mod admin;
 mod api;
+mod common;
 mod model;
 mod pages;
+mod router;
 mod sample;
+mod state;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::coda::{Pacer, RateLimits, Secret};
+use crate::coda::Secret;
 
 pub use sample::{PEOPLE, TASK_ROWS};
-
-/// The token the demo accepts when none is configured. It is not a secret: it only opens the
-/// built-in sample workspace on loopback.
-pub const DEMO_TOKEN: &str = "demo-token-not-a-secret";
-
-/// How the demo behaves; tests tighten or loosen it.
-#[derive(Debug, Clone)]
-pub struct DemoConfig {
-    /// The bearer token the demo accepts; anything else gets 401.
-    pub token: Secret,
-    /// Per-token rate limits; `None` disables 429s.
-    pub limits: Option<RateLimits>,
-    /// Whether 429 answers carry `Retry-After` (Coda does not promise it).
-    pub retry_after_header: bool,
-    /// The largest page any list returns, whatever `limit` asks for.
-    pub page_clamp: usize,
-    /// The page size when no `limit` is given.
-    pub default_page_size: usize,
-    /// How long a write takes to become visible.
-    pub write_delay: Duration,
-    /// How long `/mutationStatus/{id}` answers 404 after a write (replication lag).
-    pub status_lag: Duration,
-    /// Whether `listPageContent` exists (older API versions lack it; page text then needs an export).
-    pub page_content_endpoint: bool,
-    /// `listRows` answers 504 when asked for more rows than this in one page (a "large doc").
-    pub rows_504_above: Option<usize>,
-}
-
-impl Default for DemoConfig {
-    fn default() -> Self {
-        DemoConfig {
-            token: Secret::new(DEMO_TOKEN),
-            limits: Some(RateLimits::CODA),
-            retry_after_header: true,
-            page_clamp: 50,
-            default_page_size: 25,
-            write_delay: Duration::from_millis(300),
-            status_lag: Duration::from_millis(60),
-            page_content_endpoint: true,
-            rows_504_above: None,
-        }
-    }
-}
-
-/// A page export in progress.
-struct ExportJob {
-    created: tokio::time::Instant,
-    doc_id: String,
-    page_id: String,
-    format: String,
-}
-
-/// A pending or finished write.
-struct Mutation {
-    created: tokio::time::Instant,
-    completed: bool,
-}
-
-/// Shared state of a running demo server.
-pub(crate) struct DemoState {
-    config: DemoConfig,
-    api_base: String,
-    origin: String,
-    exports: Mutex<HashMap<String, ExportJob>>,
-    fail_writes: std::sync::atomic::AtomicU32,
-    /// Reads whose path contains the text fail with 503 before doing anything, this many times.
-    fail_reads: Mutex<(String, u32)>,
-    workspace: Mutex<model::Workspace>,
-    mutations: Mutex<HashMap<String, Mutation>>,
-    limiters: Mutex<HashMap<String, Arc<Pacer>>>,
-    writes_received: AtomicU64,
-    requests_received: AtomicU64,
-    throttled: AtomicU64,
-}
-
-impl DemoState {
-    /// Whether a read of `path` is to fail now (see [`DemoHandle::fail_next_reads`]).
-    fn take_read_fault(&self, path: &str) -> bool {
-        let mut fault = self.fail_reads.lock().expect("fail_reads");
-        if fault.1 > 0 && path.contains(fault.0.as_str()) {
-            fault.1 -= 1;
-            return true;
-        }
-        false
-    }
-}
+use state::DemoState;
+pub use state::{DemoConfig, DEMO_TOKEN};
 
 /// A running demo server. Dropping the handle does not stop it; call [`DemoHandle::shutdown`].
 #[derive(Clone)]
@@ -192,7 +110,7 @@ pub async fn start(config: DemoConfig, port: u16) -> std::io::Result<DemoHandle>
         throttled: AtomicU64::new(0),
     });
     let cancel = CancellationToken::new();
-    let app = api::router(state.clone());
+    let app = router::router(state.clone());
     let stop = cancel.clone();
     tokio::spawn(async move {
         // As Coda's own servers do (and ours): answers go out without waiting for the

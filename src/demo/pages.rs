@@ -8,12 +8,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use super::api::{
+use super::common::{
     coda_error, enqueue, json_body, new_id, now_iso, page_of, paging, respond, validation_error,
     with_doc, ApiError, Params, Shared,
 };
 use super::model::{Doc, Line, Page, Workspace};
-use super::ExportJob;
+use super::state::ExportJob;
 
 /// Routes under `/docs/{doc}/pages`.
 pub(super) fn routes() -> Router<Shared> {

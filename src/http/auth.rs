@@ -15,14 +15,13 @@ use std::time::{Duration, Instant};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde_json::json;
+use axum::response::Response;
 
+use super::answer::error;
 use crate::coda::{CodaError, CodaRequest, Secret};
 use crate::engine::Engine;
 
-pub use crate::caller::{Caller, Principal};
+use crate::caller::Caller;
 
 /// Failed attempts allowed per client network (an IPv4 address, an IPv6 /64) per window
 /// before it is locked out.
@@ -190,11 +189,7 @@ fn same_secret(a: &str, b: &str) -> bool {
 /// The 401: a JSON body saying what is missing, and a `WWW-Authenticate` that tells an OAuth
 /// client where to start (RFC 9728: the protected resource's metadata).
 fn unauthorized(resource_metadata: &str, message: &str) -> Response {
-    let mut resp = (
-        StatusCode::UNAUTHORIZED,
-        Json(json!({"error": "unauthorized", "message": message})),
-    )
-        .into_response();
+    let mut resp = error(StatusCode::UNAUTHORIZED, "unauthorized", message);
     let challenge = format!(
         "Bearer realm=\"coda-mcp\", resource_metadata=\"{resource_metadata}\", scope=\"{} {}\"",
         crate::caller::SCOPE_READ,
@@ -225,8 +220,7 @@ fn client_ip(req: &Request) -> IpAddr {
 
 /// The 429 a locked-out address gets: no credential from it is checked until the window passes.
 fn locked_out_response(wait: Duration) -> Response {
-    let mut resp = (StatusCode::TOO_MANY_REQUESTS, Json(json!({"error": "too_many_failed_attempts",
-        "message": "Too many failed authentication attempts from this address; wait and try again with a valid key"}))).into_response();
+    let mut resp = error(StatusCode::TOO_MANY_REQUESTS, "too_many_failed_attempts", "Too many failed authentication attempts from this address; wait and try again with a valid key");
     resp.headers_mut().insert(
         header::RETRY_AFTER,
         HeaderValue::from(wait.as_secs().max(1)),
@@ -252,14 +246,14 @@ fn declares_json(req: &Request) -> bool {
 fn not_json(mcp: bool) -> Response {
     let message = "Content-Type must be application/json";
     if mcp {
-        super::guard::jsonrpc_error(
+        super::jsonrpc::jsonrpc_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             serde_json::Value::Null,
             -32600,
             format!("Invalid Request: {message}"),
         )
     } else {
-        super::actions::error(
+        super::answer::error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             message,
@@ -297,12 +291,7 @@ pub async fn check(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
                 .to_str()
                 .is_ok_and(|o| super::origin::same_origin(o, host))
             {
-                return (
-                    StatusCode::FORBIDDEN,
-                    Json(json!({"error": "forbidden",
-                        "message": "Without authentication (--no-auth) only requests from this server's own origin (or with no Origin, as local tools send) are accepted"})),
-                )
-                    .into_response();
+                return error(StatusCode::FORBIDDEN, "forbidden", "Without authentication (--no-auth) only requests from this server's own origin (or with no Origin, as local tools send) are accepted");
             }
         }
         req.extensions_mut().insert(Caller::Owner);
@@ -310,12 +299,12 @@ pub async fn check(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
     }
     let ip = client_ip(&req);
     // Where an OAuth client starts (in every 401), and the resource its tokens must be for.
-    let base = super::oauth::base_url(
+    let base = super::resource::base_url(
         &auth.engine,
         req.headers(),
         public_host || !auth.allow_no_auth,
     );
-    let metadata = super::oauth::resource_metadata_url(&base);
+    let metadata = super::resource::resource_metadata_url(&base);
     let unauthorized = |message: &str| unauthorized(&metadata, message);
     let bearer = req
         .headers()
@@ -341,7 +330,7 @@ pub async fn check(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
         let token = Secret::new(bearer);
         return match auth.engine.oauth().access(&token) {
             Some(access)
-                if super::oauth::same_resource(&access.resource, &format!("{base}/mcp")) =>
+                if super::resource::same_resource(&access.resource, &format!("{base}/mcp")) =>
             {
                 req.extensions_mut().insert(Caller::Grant(access.grant));
                 next.run(req).await
@@ -377,12 +366,7 @@ pub async fn check(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
             next.run(req).await
         }
         Ok(Verdict::Unchecked(wait)) => {
-            let mut resp = (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"error": "cannot_verify",
-                    "message": "Too many new tokens to check with Coda right now; try again shortly (the connection key is always accepted)"})),
-            )
-                .into_response();
+            let mut resp = error(StatusCode::SERVICE_UNAVAILABLE, "cannot_verify", "Too many new tokens to check with Coda right now; try again shortly (the connection key is always accepted)");
             resp.headers_mut().insert(
                 header::RETRY_AFTER,
                 HeaderValue::from(wait.as_secs().max(1)),
@@ -393,12 +377,11 @@ pub async fn check(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
             auth.record_failure(ip);
             unauthorized("Invalid credentials: neither this server's connection key nor a Coda API token that Coda accepts")
         }
-        Err(e) => (
+        Err(e) => error(
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"error": "cannot_verify",
-            "message": format!("Could not check the token with Coda right now: {e}")})),
-        )
-            .into_response(),
+            "cannot_verify",
+            format!("Could not check the token with Coda right now: {e}"),
+        ),
     }
 }
 

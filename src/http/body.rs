@@ -25,9 +25,8 @@ use axum::response::Response;
 use http_body_util::BodyExt;
 use serde_json::Value;
 
-use super::auth::Principal;
-use super::guard::{jsonrpc_error, MAX_BODY_BYTES};
-use super::Caller;
+use super::jsonrpc::jsonrpc_error;
+use crate::caller::{Caller, Principal};
 
 /// How long a client may take to send a whole request body.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -39,6 +38,9 @@ pub const DRAIN_BYTES: u64 = 64 * 1024;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// An authenticated caller's over-limit body is read and dropped up to this size (so the
 /// client sees the 413 rather than a reset connection); beyond it the connection is cut.
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
 const DISCARD_BYTES: u64 = 4 * MAX_BODY_BYTES as u64;
 
 /// Bytes held in request bodies being read, by everyone together.
@@ -329,7 +331,7 @@ pub async fn read(State(reader): State<Reader>, req: Request, next: Next) -> Res
         };
         jsonrpc_error(status, Value::Null, rpc_code, message)
     } else {
-        super::actions::error(status, code, message)
+        super::answer::error(status, code, message)
     };
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response

@@ -24,6 +24,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::answer::error;
 use super::AppState;
 use crate::coda::RateClass;
 use crate::events::EventKind;
@@ -138,11 +139,7 @@ async fn check(State(state): State<AppState>, req: Request, next: Next) -> Respo
     let presented = cookie_token(req.headers()).or(bearer);
     if presented.as_deref().is_some_and(|t| same(t, &expected)) {
         if let Err(why) = same_origin_write(&req) {
-            return (
-                StatusCode::FORBIDDEN,
-                Json(json!({"error": "forbidden", "message": why})),
-            )
-                .into_response();
+            return error(StatusCode::FORBIDDEN, "forbidden", why);
         }
         // The dashboard is the owner's (its body is read within the owner's share).
         let mut req = req;
@@ -150,8 +147,11 @@ async fn check(State(state): State<AppState>, req: Request, next: Next) -> Respo
         return next.run(req).await;
     }
     if req.uri().path().starts_with("/api") {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "unauthorized",
-            "message": "Open the dashboard with the link `coda-mcp serve` printed (…/ui/?token=…)"}))).into_response();
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Open the dashboard with the link `coda-mcp serve` printed (…/ui/?token=…)",
+        );
     }
     (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
         "<!doctype html><title>Coda MCP</title><body style=\"font-family:system-ui;margin:3rem\"><h1>Coda MCP dashboard</h1>\
@@ -411,11 +411,7 @@ async fn api_calls(State(state): State<AppState>, Query(q): Query<CallsQuery>) -
         q.limit.unwrap_or(200).min(5_000),
     ) {
         Ok(items) => Json(json!({"items": items})).into_response(),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({"error": "audit", "message": e.to_string()})),
-        )
-            .into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "audit", e.to_string()),
     }
 }
 
@@ -448,11 +444,11 @@ async fn api_oauth(State(state): State<AppState>) -> Response {
     let grants = match oauth.store().grants() {
         Ok(g) => g,
         Err(e) => {
-            return (
+            return error(
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"error": "unavailable", "message": e.to_string()})),
+                "unavailable",
+                e.to_string(),
             )
-                .into_response()
         }
     };
     let pending: Vec<Value> = oauth
@@ -486,12 +482,11 @@ async fn api_oauth_decide(
                 });
             Json(json!({"decided": true, "allowed": allow})).into_response()
         }
-        None => (
+        None => error(
             StatusCode::NOT_FOUND,
-            Json(json!({"error": "not_found",
-                "message": "That request was already answered or has expired"})),
-        )
-            .into_response(),
+            "not_found",
+            "That request was already answered or has expired",
+        ),
     }
 }
 
@@ -508,10 +503,10 @@ async fn api_oauth_revoke(
                 .publish(crate::events::EventKind::OAuthGrantsChanged);
             Json(json!({"revoked": revoked})).into_response()
         }
-        Err(e) => (
+        Err(e) => error(
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"error": "unavailable", "message": e.to_string()})),
-        )
-            .into_response(),
+            "unavailable",
+            e.to_string(),
+        ),
     }
 }

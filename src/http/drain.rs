@@ -14,7 +14,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use futures::StreamExt;
 use tokio::sync::Notify;
 
@@ -68,14 +68,11 @@ pub async fn track(State(drain): State<Arc<Drain>>, req: Request, next: Next) ->
         return next.run(req).await;
     }
     if drain.draining.load(Ordering::Acquire) {
-        let mut resp = (
+        let mut resp = super::answer::error(
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({
-                "error": "shutting_down",
-                "message": "The server is shutting down; try again once it is back."
-            })),
-        )
-            .into_response();
+            "shutting_down",
+            "The server is shutting down; try again once it is back.",
+        );
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
         return resp;

@@ -9,21 +9,15 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use futures::StreamExt;
 use http_body_util::BodyExt;
 use rmcp::model::{ClientJsonRpcMessage, ClientRequest};
 use serde_json::{json, Value};
 
+use super::body::MAX_BODY_BYTES;
+use super::jsonrpc::{depth, jsonrpc_error, MAX_DEPTH};
 use super::sessions::Lookup;
 use super::AppState;
-
-/// Largest accepted request body.
-pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
-
-/// Deepest JSON nesting accepted (serde_json stops at 128 anyway; we answer clearly first).
-/// Shared with the GPT Action routes (`actions.rs`).
-pub(super) const MAX_DEPTH: usize = 64;
 
 /// MCP methods a client may send; anything else with an `id` is "method not found".
 const KNOWN_METHODS: &[&str] = &[
@@ -74,18 +68,6 @@ fn rpc_error(status: StatusCode, id: Value, code: i64, message: impl Into<String
     }
 }
 
-/// A JSON-RPC error response with an HTTP status.
-pub fn jsonrpc_error(
-    status: StatusCode,
-    id: Value,
-    code: i64,
-    message: impl Into<String>,
-) -> Response {
-    let body =
-        json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message.into()}});
-    (status, Json(body)).into_response()
-}
-
 fn accepts(req: &Request, media: &str) -> bool {
     req.headers()
         .get_all(header::ACCEPT)
@@ -99,15 +81,6 @@ fn accepts(req: &Request, media: &str) -> bool {
                 .trim()
                 .eq_ignore_ascii_case(media)
         })
-}
-
-/// How deeply `v` nests (shared with the GPT Action routes).
-pub(super) fn depth(v: &Value) -> usize {
-    match v {
-        Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
-        Value::Object(o) => 1 + o.values().map(depth).max().unwrap_or(0),
-        _ => 0,
-    }
 }
 
 /// Checks a POST body and says what is wrong with it, JSON-RPC style.
@@ -280,9 +253,9 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     // is simply not found for this one.
     let principal = req
         .extensions()
-        .get::<super::Caller>()
-        .map(super::Caller::principal)
-        .unwrap_or(super::auth::Principal::Owner);
+        .get::<crate::caller::Caller>()
+        .map(crate::caller::Caller::principal)
+        .unwrap_or(crate::caller::Principal::Owner);
     let lookup = match session.as_deref() {
         Some(s) => match req.extensions().get::<Lookup>() {
             Some(known) => Some(*known),
@@ -298,7 +271,7 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         Method::GET | Method::DELETE
             if matches!(lookup, Some(Lookup::Unknown | Lookup::NotYours)) =>
         {
-            super::limits::session_not_found()
+            super::jsonrpc::session_not_found()
         }
         Method::GET if direct => counted(
             &state,
@@ -318,7 +291,7 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
             {
                 StatusCode::OK.into_response()
             } else {
-                super::limits::session_not_found()
+                super::jsonrpc::session_not_found()
             }
         }
         Method::GET => {
@@ -431,7 +404,7 @@ async fn guard_post(state: AppState, req: Request, next: Next) -> Response {
                 Some(s) => state.sessions.is_mcp(s).await,
                 None => false,
             };
-            let caller = parts.extensions.get::<super::Caller>();
+            let caller = parts.extensions.get::<crate::caller::Caller>();
             return super::direct::call(&state, caller, &message, session.as_deref(), rmcp_session)
                 .await;
         }

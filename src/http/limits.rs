@@ -20,10 +20,10 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::auth::Principal;
-use super::guard::jsonrpc_error;
-use super::sessions::{Full, Lookup};
-use super::{AppState, Caller};
+use super::jsonrpc::{jsonrpc_error, session_not_found, too_many_sessions};
+use super::sessions::Lookup;
+use super::AppState;
+use crate::caller::{Caller, Principal};
 
 /// Most rate buckets kept at once; beyond it, idle (full) buckets go first, then the least
 /// recently used.
@@ -82,20 +82,6 @@ fn evict(buckets: &mut HashMap<String, Bucket>, now: Instant, rate: f64, burst: 
     ages.select_nth_unstable(cut);
     let oldest = ages[cut];
     buckets.retain(|_, b| b.at > oldest);
-}
-
-/// What a client is told about a session that does not exist for it.
-pub(super) const SESSION_NOT_FOUND: &str = "Session not found (unknown or expired): start a new session by sending the request without an Mcp-Session-Id header";
-
-/// The 404 for a session that does not exist for this caller — the same answer whether it
-/// never existed, expired, or belongs to someone else.
-pub(super) fn session_not_found() -> Response {
-    jsonrpc_error(
-        StatusCode::NOT_FOUND,
-        serde_json::Value::Null,
-        -32001,
-        SESSION_NOT_FOUND,
-    )
 }
 
 /// Rate-limits each client, refuses new sessions beyond the caller's share, and keeps each
@@ -162,7 +148,7 @@ pub async fn check(
                     message,
                 )
             } else {
-                super::actions::error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+                super::answer::error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
             };
             resp.headers_mut().insert(
                 header::RETRY_AFTER,
@@ -191,23 +177,6 @@ pub async fn check(
         }
     }
     response
-}
-
-/// The 503 when a caller may not open another session.
-pub(super) fn too_many_sessions(full: Full) -> Response {
-    let message = match full {
-        Full::Server(max) => format!("The server already has {max} sessions, its maximum; close idle sessions or try again later"),
-        Full::Caller(share) => format!("You already have {share} sessions open, the maximum for one caller; close idle sessions (DELETE /mcp) or wait for them to expire"),
-    };
-    let mut resp = jsonrpc_error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        serde_json::Value::Null,
-        -32000,
-        message,
-    );
-    resp.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
-    resp
 }
 
 #[cfg(test)]

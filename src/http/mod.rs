@@ -4,19 +4,24 @@
 //! `public` for the tunnel (always authenticated, no admin routes).
 
 mod actions;
+mod answer;
 mod auth;
 mod body;
 mod conn;
 mod dashboard;
 mod direct;
+mod direct_sessions;
 mod drain;
 mod guard;
+mod jsonrpc;
 mod limits;
 mod memory;
 mod oauth;
 mod origin;
+mod resource;
 mod sessions;
 mod setup;
+mod state;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,63 +40,18 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::Engine;
 use crate::mcp::CodaMcp;
 
-pub use auth::Caller;
+pub use body::MAX_BODY_BYTES;
 pub use body::{BODY_TIMEOUT, DRAIN_BYTES};
 pub use conn::{ConnLimits, Face, HEADER_TIMEOUT};
-pub use guard::{classify_message, Message, MAX_BODY_BYTES};
+pub use guard::{classify_message, Message};
 pub use origin::HostPolicy;
+pub use state::AppState;
 
 /// How long a finished request's answer can still be resumed by a client whose stream broke.
 const COMPLETED_REQUEST_RESUMABLE: Duration = Duration::from_secs(10);
 
 /// How long in-flight calls get to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// State shared by the HTTP handlers.
-#[derive(Clone)]
-pub struct AppState {
-    /// The engine behind every face.
-    pub engine: Engine,
-    /// Every session (standard MCP and direct-call) and whose it is.
-    sessions: Arc<sessions::Sessions>,
-    shutdown: CancellationToken,
-    /// Requests in flight, finished before shutdown closes anything.
-    drain: Arc<drain::Drain>,
-    /// The URL this server is reached at on loopback, e.g. `http://127.0.0.1:8080`.
-    local_url: Arc<str>,
-    /// What the person can change while it runs (Setup, tray).
-    pub controls: Arc<crate::control::Controls>,
-    /// Bytes held in request bodies, shared by both faces.
-    bodies: body::BodyBudget,
-    /// Calls running through the ChatGPT faces (past their deadline too).
-    running: Arc<actions::RunningCalls>,
-}
-
-impl AppState {
-    /// Number of live sessions: standard MCP plus the seed's direct-call sessions.
-    pub async fn session_count(&self) -> usize {
-        self.sessions.count().await
-    }
-
-    /// Bytes of direct-call results the server holds for streams to collect.
-    pub fn direct_result_bytes(&self) -> usize {
-        self.sessions.direct.held_bytes()
-    }
-
-    /// Calls running through the ChatGPT faces (GPT Actions, direct calls), past their
-    /// deadline too.
-    pub fn running_calls(&self) -> usize {
-        self.running.count()
-    }
-
-    /// The base URL clients should use: the public URL when there is one.
-    pub fn server_url(&self) -> String {
-        self.engine
-            .public()
-            .url()
-            .unwrap_or_else(|| self.local_url.to_string())
-    }
-}
 
 /// The two faces of the server over one engine and one set of sessions.
 pub struct Routers {
@@ -131,7 +91,7 @@ pub fn routers(
         sessions.clone(),
         config,
     );
-    let direct = Arc::new(direct::DirectSessions::new(
+    let direct = Arc::new(direct_sessions::DirectSessions::new(
         engine.config().session_idle_timeout,
     ));
     let state = AppState {
@@ -259,7 +219,7 @@ async fn bridge_proof(
 ) -> axum::response::Response {
     let nonce = query.get("nonce").map(String::as_str).unwrap_or("");
     if !(32..=128).contains(&nonce.len()) || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return actions::error(
+        return answer::error(
             axum::http::StatusCode::BAD_REQUEST,
             "bad_nonce",
             "nonce must be 32 to 128 hexadecimal characters",

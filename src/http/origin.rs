@@ -12,9 +12,9 @@
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde_json::json;
+use axum::response::Response;
+
+use super::answer::error;
 
 /// Hosts this server answers to beyond loopback (e.g. the tunnel's public host, which
 /// changes while the server runs).
@@ -98,9 +98,7 @@ fn strip_port(host: &str) -> &str {
 
 fn forbidden(what: &str, value: &str) -> Response {
     let shown: String = value.chars().take(100).collect();
-    (StatusCode::FORBIDDEN, Json(json!({"error": "forbidden",
-        "message": format!("{what} '{shown}' is not allowed: this server only answers to localhost or its configured public URL")})))
-        .into_response()
+    error(StatusCode::FORBIDDEN, "forbidden", format!("{what} '{shown}' is not allowed: this server only answers to localhost or its configured public URL"))
 }
 
 /// The middleware.
@@ -128,12 +126,11 @@ pub async fn check(State(policy): State<HostPolicy>, mut req: Request, next: Nex
     if public || forwarded {
         if is_admin_path(req.uri().path()) {
             // As on the tunnel's own face: the dashboard does not exist here.
-            return (
+            return error(
                 StatusCode::NOT_FOUND,
-                Json(json!({"error": "not_found",
-                    "message": "The dashboard is only served on this machine's loopback address"})),
-            )
-                .into_response();
+                "not_found",
+                "The dashboard is only served on this machine's loopback address",
+            );
         }
         req.extensions_mut().insert(PublicHost);
     }

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 
-use super::auth::Principal;
-use super::direct::DirectSessions;
+use super::direct_sessions::DirectSessions;
+use crate::caller::Principal;
 
 /// What a session id in a request stands for, for the caller who sent it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +35,15 @@ pub(crate) enum Full {
     Server(usize),
     /// This caller holds its share already.
     Caller(usize),
+}
+
+impl std::fmt::Display for Full {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Full::Server(max) => write!(f, "The server already has {max} sessions, its maximum; close idle sessions or try again later"),
+            Full::Caller(share) => write!(f, "You already have {share} sessions open, the maximum for one caller; close idle sessions (DELETE /mcp) or wait for them to expire"),
+        }
+    }
 }
 
 /// The sessions and their owners.

@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::answer::error;
 use super::AppState;
 use crate::control::ControlError;
 
@@ -26,14 +27,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/setup/claude", post(claude))
         .route("/api/setup/settings", get(settings).put(save_settings))
         .route("/api/setup/restart", post(restart))
-}
-
-fn error(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Response {
-    (
-        status,
-        Json(json!({"error": code, "message": message.to_string()})),
-    )
-        .into_response()
 }
 
 fn refused(e: ControlError) -> Response {
@@ -53,7 +46,7 @@ fn refused(e: ControlError) -> Response {
         }
         ControlError::Claude(_) => (StatusCode::INTERNAL_SERVER_ERROR, "claude_config"),
     };
-    error(status, code, e)
+    error(status, code, e.to_string())
 }
 
 /// Parses a JSON body, answering a clear 400 instead of axum's plain-text rejection.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use super::exec::{
-    finish_write, hex_json, list, list_items, path_of, unhex_json, Check, Run, ToolError,
+    finish_write, hex_json, list, list_items, path_of, unhex_json, Check, Poller, Run, ToolError,
 };
 use super::links;
 use crate::coda::{CodaError, CodaPath, CodaRequest, RateClass};
@@ -371,10 +371,12 @@ async fn export_page(run: &mut Run<'_>, page_path: &CodaPath) -> Result<String, 
         .child("export")
         .join(id)
         .map_err(|e| CodaError::BadResponse(format!("export id: {e}")))?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let mut delay = Duration::from_millis(200);
-    loop {
-        tokio::time::sleep(delay).await;
+    let mut poll = Poller::new(
+        Duration::from_millis(200),
+        Duration::from_secs(2),
+        tokio::time::Instant::now() + EXPORT_WAIT,
+    );
+    while poll.wait().await {
         match run.send(&CodaRequest::get(status_path.clone())).await {
             Ok(status) => {
                 if let Some(link) = status["downloadLink"].as_str() {
@@ -393,14 +395,15 @@ async fn export_page(run: &mut Run<'_>, page_path: &CodaPath) -> Result<String, 
             Err(CodaError::Api { status: 404, .. }) => {}
             Err(e) => return Err(e.into()),
         }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(ToolError::Unsupported(
-                "the page export did not finish within 30 s; try again later".into(),
-            ));
-        }
-        delay = (delay * 3 / 2).min(Duration::from_secs(2));
     }
+    Err(ToolError::Unsupported(format!(
+        "the page export did not finish within {} s; try again later",
+        EXPORT_WAIT.as_secs()
+    )))
 }
+
+/// How long a page export may take.
+const EXPORT_WAIT: Duration = Duration::from_secs(30);
 
 // ------------------------------------------------------------------ links
 

@@ -120,7 +120,100 @@ pub struct ToolDef {
     pub call: Call,
 }
 
+/// Building a row, one named part at a time (the catalogue is a table of these).
 impl ToolDef {
+    /// A read-only row with no parameters yet; its call is set by [`ToolDef::get`],
+    /// [`ToolDef::list`] or [`ToolDef::write`].
+    pub const fn new(name: &'static str, title: &'static str, description: &'static str) -> Self {
+        ToolDef {
+            name,
+            title,
+            description,
+            operations: &[],
+            effect: Effect::Read,
+            params: &[],
+            call: Call::Get {
+                path: "",
+                class: RateClass::Read,
+            },
+        }
+    }
+
+    /// The Coda operations (operationIds) the tool calls.
+    pub const fn operations(mut self, operations: &'static [&'static str]) -> Self {
+        self.operations = operations;
+        self
+    }
+
+    /// The tool's arguments.
+    pub const fn params(mut self, params: &'static [Param]) -> Self {
+        self.params = params;
+        self
+    }
+
+    /// One GET of `path`.
+    pub const fn get(mut self, path: &'static str, class: RateClass) -> Self {
+        self.effect = Effect::Read;
+        self.call = Call::Get { path, class };
+        self
+    }
+
+    /// A paginated GET of `path`, followed to the caller's `limit`.
+    pub const fn list(mut self, path: &'static str, class: RateClass) -> Self {
+        self.effect = Effect::Read;
+        self.call = Call::List { path, class };
+        self
+    }
+
+    /// A write (`method` on `path`), confirmed through Coda's mutation status unless
+    /// [`ToolDef::confirmed_by`] says otherwise; neither destructive nor idempotent until said.
+    pub const fn write(
+        mut self,
+        method: &'static str,
+        path: &'static str,
+        class: RateClass,
+    ) -> Self {
+        self.effect = Effect::Write {
+            destructive: false,
+            idempotent: false,
+        };
+        self.call = Call::Write {
+            method,
+            path,
+            class,
+            confirm: Confirm::MutationStatus,
+        };
+        self
+    }
+
+    /// A write that removes or overwrites something (the MCP `destructiveHint`).
+    pub const fn destructive(mut self) -> Self {
+        match self.effect {
+            Effect::Write { idempotent, .. } => {
+                self.effect = Effect::Write {
+                    destructive: true,
+                    idempotent,
+                };
+                self
+            }
+            _ => panic!("only a write is destructive"),
+        }
+    }
+
+    /// A write that has the same effect when repeated (the MCP `idempotentHint`).
+    pub const fn idempotent(mut self) -> Self {
+        match self.effect {
+            Effect::Write { destructive, .. } => {
+                self.effect = Effect::Write {
+                    destructive,
+                    idempotent: true,
+                };
+                self
+            }
+            _ => panic!("only a write is idempotent"),
+        }
+    }
+
     /// The JSON Schema of the tool's input, built from its parameters.
     pub fn input_schema(&self) -> Value {
         let mut props = Map::new();

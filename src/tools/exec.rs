@@ -87,6 +87,45 @@ impl Default for ExecOptions {
     }
 }
 
+/// How soon a write is first checked, and the longest gap between checks.
+const CHECK_FIRST: Duration = Duration::from_millis(150);
+const CHECK_MAX: Duration = Duration::from_secs(1);
+
+/// The one way tools wait for Coda: checks spaced from `first`, half as long again each
+/// time up to `max`, never sleeping past the deadline. Used for write confirmations (mutation
+/// status, or the resource itself) and page exports.
+pub(super) struct Poller {
+    delay: Duration,
+    max: Duration,
+    deadline: tokio::time::Instant,
+    checked: bool,
+}
+
+impl Poller {
+    /// Checks until `deadline`, the first after `first`.
+    pub fn new(first: Duration, max: Duration, deadline: tokio::time::Instant) -> Self {
+        Poller {
+            delay: first,
+            max,
+            deadline,
+            checked: false,
+        }
+    }
+
+    /// Waits for the next check; false once the deadline passed (there is always a first
+    /// check, and one at or after the deadline).
+    pub async fn wait(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        if self.checked && now >= self.deadline {
+            return false;
+        }
+        tokio::time::sleep(self.delay.min(self.deadline.saturating_duration_since(now))).await;
+        self.checked = true;
+        self.delay = (self.delay * 3 / 2).min(self.max);
+        true
+    }
+}
+
 /// One tool call in progress: the client plus the cost counters.
 pub(super) struct Run<'a> {
     pub client: &'a CodaClient,
@@ -547,14 +586,9 @@ async fn confirm_without_request_id(
             ),
         );
     }
-    let deadline = run.wait_until();
-    let mut delay = Duration::from_millis(150);
+    let mut poll = Poller::new(CHECK_FIRST, CHECK_MAX, run.wait_until());
     let mut last_error = None;
-    loop {
-        tokio::time::sleep(
-            delay.min(deadline.saturating_duration_since(tokio::time::Instant::now())),
-        )
-        .await;
+    while poll.wait().await {
         let seen = match (check.how, run.send(&probe).await) {
             (Confirm::Gone, Err(CodaError::Api { status: 404, .. })) => true,
             (Confirm::Listed { array, key, .. }, Ok(listing)) => {
@@ -585,19 +619,16 @@ async fn confirm_without_request_id(
                 "completed: Coda gives no requestId for this write, so the server checked the resource and saw the change".to_owned(),
             );
         }
-        if tokio::time::Instant::now() >= deadline {
-            let mut status = format!(
-                "accepted, not yet visible: Coda gives no requestId for this write and GET {} did not show it {what} within {} s; check again later",
-                probe.path,
-                run.opts.wait_timeout.as_secs_f32()
-            );
-            if let Some(e) = last_error {
-                status.push_str(&format!(" (last check failed: {e})"));
-            }
-            return (false, status);
-        }
-        delay = (delay * 3 / 2).min(Duration::from_secs(1));
     }
+    let mut status = format!(
+        "accepted, not yet visible: Coda gives no requestId for this write and GET {} did not show it {what} within {} s; check again later",
+        probe.path,
+        run.opts.wait_timeout.as_secs_f32()
+    );
+    if let Some(e) = last_error {
+        status.push_str(&format!(" (last check failed: {e})"));
+    }
+    (false, status)
 }
 
 /// Polls the mutation status until completed or the wait timeout; true when completed.
@@ -606,14 +637,9 @@ pub(super) async fn wait_for_mutation(
     request_id: &str,
     result: &mut Map<String, Value>,
 ) -> Result<bool, ToolError> {
-    let deadline = run.wait_until();
-    let mut delay = Duration::from_millis(150);
     let status_path = path_of("requestId", ["mutationStatus", request_id])?;
-    loop {
-        tokio::time::sleep(
-            delay.min(deadline.saturating_duration_since(tokio::time::Instant::now())),
-        )
-        .await;
+    let mut poll = Poller::new(CHECK_FIRST, CHECK_MAX, run.wait_until());
+    while poll.wait().await {
         match run.send(&CodaRequest::get(status_path.clone())).await {
             Ok(status) if status["completed"].as_bool() == Some(true) => {
                 if let Some(w) = status.get("warning") {
@@ -625,11 +651,8 @@ pub(super) async fn wait_for_mutation(
             Err(CodaError::Api { status: 404, .. }) => {}
             Err(e) => return Err(e.into()),
         }
-        if tokio::time::Instant::now() >= deadline {
-            return Ok(false);
-        }
-        delay = (delay * 3 / 2).min(Duration::from_secs(1));
     }
+    Ok(false)
 }
 
 #[cfg(test)]

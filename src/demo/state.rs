@@ -1,0 +1,96 @@
+//! The demo's configuration and the state its handlers share: the workspace, writes in
+//! flight, exports, rate limiters, fault switches and counters.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::model;
+use crate::coda::{Pacer, RateLimits, Secret};
+
+/// The token the demo accepts when none is configured. It is not a secret: it only opens the
+/// built-in sample workspace on loopback.
+pub const DEMO_TOKEN: &str = "demo-token-not-a-secret";
+
+/// How the demo behaves; tests tighten or loosen it.
+#[derive(Debug, Clone)]
+pub struct DemoConfig {
+    /// The bearer token the demo accepts; anything else gets 401.
+    pub token: Secret,
+    /// Per-token rate limits; `None` disables 429s.
+    pub limits: Option<RateLimits>,
+    /// Whether 429 answers carry `Retry-After` (Coda does not promise it).
+    pub retry_after_header: bool,
+    /// The largest page any list returns, whatever `limit` asks for.
+    pub page_clamp: usize,
+    /// The page size when no `limit` is given.
+    pub default_page_size: usize,
+    /// How long a write takes to become visible.
+    pub write_delay: Duration,
+    /// How long `/mutationStatus/{id}` answers 404 after a write (replication lag).
+    pub status_lag: Duration,
+    /// Whether `listPageContent` exists (older API versions lack it; page text then needs an export).
+    pub page_content_endpoint: bool,
+    /// `listRows` answers 504 when asked for more rows than this in one page (a "large doc").
+    pub rows_504_above: Option<usize>,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        DemoConfig {
+            token: Secret::new(DEMO_TOKEN),
+            limits: Some(RateLimits::CODA),
+            retry_after_header: true,
+            page_clamp: 50,
+            default_page_size: 25,
+            write_delay: Duration::from_millis(300),
+            status_lag: Duration::from_millis(60),
+            page_content_endpoint: true,
+            rows_504_above: None,
+        }
+    }
+}
+
+/// A page export in progress.
+pub(super) struct ExportJob {
+    pub(super) created: tokio::time::Instant,
+    pub(super) doc_id: String,
+    pub(super) page_id: String,
+    pub(super) format: String,
+}
+
+/// A pending or finished write.
+pub(super) struct Mutation {
+    pub(super) created: tokio::time::Instant,
+    pub(super) completed: bool,
+}
+
+/// Shared state of a running demo server.
+pub(crate) struct DemoState {
+    pub(super) config: DemoConfig,
+    pub(super) api_base: String,
+    pub(super) origin: String,
+    pub(super) exports: Mutex<HashMap<String, ExportJob>>,
+    pub(super) fail_writes: std::sync::atomic::AtomicU32,
+    /// Reads whose path contains the text fail with 503 before doing anything, this many times.
+    pub(super) fail_reads: Mutex<(String, u32)>,
+    pub(super) workspace: Mutex<model::Workspace>,
+    pub(super) mutations: Mutex<HashMap<String, Mutation>>,
+    pub(super) limiters: Mutex<HashMap<String, Arc<Pacer>>>,
+    pub(super) writes_received: AtomicU64,
+    pub(super) requests_received: AtomicU64,
+    pub(super) throttled: AtomicU64,
+}
+
+impl DemoState {
+    /// Whether a read of `path` is to fail now (see `DemoHandle::fail_next_reads`).
+    pub(super) fn take_read_fault(&self, path: &str) -> bool {
+        let mut fault = self.fail_reads.lock().expect("fail_reads");
+        if fault.1 > 0 && path.contains(fault.0.as_str()) {
+            fault.1 -= 1;
+            return true;
+        }
+        false
+    }
+}
