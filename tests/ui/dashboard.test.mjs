@@ -304,7 +304,7 @@ test("Setup: change the token, rotate the key, the tunnel without an authtoken, 
   }
 });
 
-// The public URL changing is announced by the tunnel supervisor (tests/tunnel.rs drives it
+// The public URL changing is announced by the tunnel supervisor (tests/it/tunnel.rs drives it
 // with a tunnel double; ngrok itself is never reached from tests). Here the page's side: the
 // `public_url_changed` event, delivered in the dashboard's real event stream format, shows a
 // banner that stays until the schema is copied or the banner dismissed — and a page opened

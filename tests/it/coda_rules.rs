@@ -2,7 +2,7 @@
 //! 504s on big pages, 429s on writes, writes never duplicated after a 5xx, batched bulk rows,
 //! the output budget, and 200 calls at once within the rate limits.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -8,7 +8,7 @@
 //! while 999 others take theirs, which takes longer on a slower machine), and the expiry
 //! phase only opens sessions and waits for them to go.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

@@ -1,7 +1,7 @@
 //! Every tool against the demo workspace, through the official Rust MCP client, and proof
 //! from `operations.tsv` that every Coda operation is reachable.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 
@@ -16,7 +16,7 @@ const GOALS: &str = "Q4GoAlS003";
 
 #[test]
 fn every_operation_in_operations_tsv_is_covered_by_a_tool() {
-    let tsv = include_str!("data/operations.tsv");
+    let tsv = include_str!("../data/operations.tsv");
     let shared =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/coda-api/operations.tsv");
     if let Ok(original) = std::fs::read_to_string(&shared) {
@@ -61,7 +61,7 @@ fn every_operation_in_operations_tsv_is_covered_by_a_tool() {
 /// `operationId → (method, path, rate class)` from `operations.tsv`.
 fn tsv_operations(
 ) -> std::collections::HashMap<&'static str, (&'static str, &'static str, &'static str)> {
-    include_str!("data/operations.tsv")
+    include_str!("../data/operations.tsv")
         .lines()
         .skip(1)
         .filter(|l| !l.trim().is_empty())

@@ -4,8 +4,8 @@
 //! else, files private, local pages and impostor servers kept out. Bounded in time and
 //! traffic, loopback only.
 
-mod common;
-mod upstream;
+use crate::common;
+use crate::upstream;
 
 use std::time::Duration;
 

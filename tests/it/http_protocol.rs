@@ -1,7 +1,7 @@
 //! MCP Streamable HTTP over raw HTTP: bad input, Accept variants, sessions, protocol versions,
 //! SSE keep-alives and /health — the details a generic client library would hide.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

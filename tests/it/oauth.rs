@@ -3,7 +3,7 @@
 //! every refusal on the way. (The official Python SDK's OAuth client runs the same flow in
 //! `tests/python/test_oauth.py`.)
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

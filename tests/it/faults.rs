@@ -9,7 +9,7 @@
 //! JSON, wrong shapes, unknown methods, oversized bodies) → the server keeps serving a
 //! well-behaved session at its normal latency, and never answers the flood with a 5xx.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

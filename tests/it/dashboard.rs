@@ -1,7 +1,7 @@
 //! The dashboard's server side: the token guard, loopback-only routes, the live event stream
 //! with `Last-Event-ID` replay, and the audit history API.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The eight seed tools, end to end through the official Rust MCP client (rmcp) against the
 //! demo workspace.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 

@@ -1,8 +1,8 @@
 //! ChatGPT's ways in: the seed's direct-call flow on `/mcp` over raw HTTP, the GPT Action
 //! routes (same data as the MCP tools), and the two OpenAPI documents.
 
-mod common;
-mod upstream;
+use crate::common;
+use crate::upstream;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! authtoken and switch the tunnel, connect Claude Desktop, and read/save the settings —
 //! with clear refusals for bad input and nothing half-applied.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

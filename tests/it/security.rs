@@ -1,7 +1,7 @@
 //! Safe by default: each rule of the security design, with a test that fails without it.
 
-mod common;
-mod upstream;
+use crate::common;
+use crate::upstream;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};

@@ -2,7 +2,7 @@
 //! (up, drop, reconnect with a new URL, permanent failure, stop), and the real ngrok provider
 //! is exercised only on its offline failure paths, while the local server keeps serving.
 
-mod common;
+use crate::common;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

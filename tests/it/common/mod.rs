@@ -1,5 +1,4 @@
 //! Test harness: a demo workspace plus an engine server, both on loopback port 0.
-#![allow(dead_code)]
 
 use std::time::Duration;
 

@@ -2,7 +2,6 @@
 //! see or shape what reaches "Coda": it counts `/whoami` calls (pass-through checks), accepts
 //! extra tokens as other people's (each forwarded with the demo's own token, so two callers
 //! can each bring a token Coda accepts), and can hold requests to simulate a slow Coda.
-#![allow(dead_code)]
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
