@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use crate::coda::{CodaRequest, Secret};
-use crate::events::EventKind;
+use crate::events::{EventKind, LogLevel};
 use crate::secrets::{SecretName, SecretStore, StoreError};
 use crate::settings::{Settings, SettingsError};
 use crate::tunnel::{Backoff, Endpoint, Observer, Tunnel, TunnelProvider, TunnelState, UrlMemory};
@@ -382,9 +382,9 @@ pub fn follow_tunnel(engine: Engine, memory: UrlMemory) -> Observer {
         public.set_tunnel_url(next.url());
         public.set_tunnel_state(next.clone());
         let events = engine.events();
-        let log = |level: &str, message: String| {
+        let log = |level: LogLevel, message: String| {
             events.publish(EventKind::Log {
-                level: level.into(),
+                level,
                 message,
                 session: None,
                 tool: None,
@@ -397,7 +397,7 @@ pub fn follow_tunnel(engine: Engine, memory: UrlMemory) -> Observer {
                     url: url.to_owned(),
                 });
                 log(
-                    "warn",
+                    LogLevel::Warn,
                     format!("the public URL changed from {previous} to {url}: copy the OpenAPI schema into ChatGPT again"),
                 );
             }
@@ -407,18 +407,21 @@ pub fn follow_tunnel(engine: Engine, memory: UrlMemory) -> Observer {
         });
         if !new_latency {
             let (level, message) = match next {
-                TunnelState::Off => ("info", "tunnel off".to_owned()),
-                TunnelState::Connecting { attempt } => {
-                    ("info", format!("tunnel connecting (attempt {attempt})"))
-                }
-                TunnelState::Up { url, .. } => ("info", format!("tunnel up at {url}")),
+                TunnelState::Off => (LogLevel::Info, "tunnel off".to_owned()),
+                TunnelState::Connecting { attempt } => (
+                    LogLevel::Info,
+                    format!("tunnel connecting (attempt {attempt})"),
+                ),
+                TunnelState::Up { url, .. } => (LogLevel::Info, format!("tunnel up at {url}")),
                 TunnelState::Retrying {
                     error, retry_in_ms, ..
                 } => (
-                    "warn",
+                    LogLevel::Warn,
                     format!("tunnel down: {error}; retrying in {} s", retry_in_ms / 1000),
                 ),
-                TunnelState::Failed { error } => ("error", format!("tunnel failed: {error}")),
+                TunnelState::Failed { error } => {
+                    (LogLevel::Error, format!("tunnel failed: {error}"))
+                }
             };
             log(level, message);
         }

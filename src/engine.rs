@@ -265,7 +265,13 @@ impl Engine {
     }
 
     /// Announces a session the first time it is seen.
-    pub fn session_seen(&self, session: &str, client: &str, client_version: &str, kind: &str) {
+    pub fn session_seen(
+        &self,
+        session: &str,
+        client: &str,
+        client_version: &str,
+        kind: crate::events::SessionKind,
+    ) {
         if !session.is_empty() && !self.inner.events.knows_session(session) {
             self.inner
                 .events
@@ -273,7 +279,7 @@ impl Engine {
                     session: session.to_owned(),
                     client: client.to_owned(),
                     client_version: client_version.to_owned(),
-                    kind: kind.to_owned(),
+                    kind,
                 });
         }
     }

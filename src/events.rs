@@ -35,6 +35,38 @@ struct Second {
     failed: u32,
 }
 
+/// How a session reaches the server, as the dashboard's Sessions list names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum SessionKind {
+    /// Standard MCP over Streamable HTTP.
+    #[serde(rename = "mcp")]
+    Mcp,
+    /// `coda-mcp stdio` serving in its own process.
+    #[serde(rename = "stdio")]
+    Stdio,
+    /// `coda-mcp stdio` bridging to this server.
+    #[serde(rename = "stdio bridge")]
+    StdioBridge,
+    /// The ChatGPT direct-call flow (a tool name as the JSON-RPC method).
+    #[serde(rename = "direct")]
+    Direct,
+    /// GPT Action calls (no session of their own: one row for all of them).
+    #[serde(rename = "action")]
+    Action,
+}
+
+/// How much a log line matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Something worth knowing.
+    Info,
+    /// Something that may need the person (a tunnel retrying, a URL changed).
+    Warn,
+    /// Something that stopped working.
+    Error,
+}
+
 /// What happened.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -44,7 +76,7 @@ pub enum EventKind {
         session: String,
         client: String,
         client_version: String,
-        kind: String,
+        kind: SessionKind,
     },
     /// A tool ran.
     ToolCall(ToolCallRecord),
@@ -80,7 +112,7 @@ pub enum EventKind {
     Status { status: Value },
     /// A log line worth showing.
     Log {
-        level: String,
+        level: LogLevel,
         message: String,
         session: Option<String>,
         tool: Option<String>,
@@ -137,7 +169,7 @@ pub struct SessionInfo {
     pub session: String,
     pub client: String,
     pub client_version: String,
-    pub kind: String,
+    pub kind: SessionKind,
     pub started: DateTime<Utc>,
     pub last_activity: DateTime<Utc>,
     pub calls: u64,
@@ -284,7 +316,7 @@ impl EventBus {
                         session: session.clone(),
                         client: client.clone(),
                         client_version: client_version.clone(),
-                        kind: kind.clone(),
+                        kind: *kind,
                         started: now,
                         last_activity: now,
                         calls: 0,
@@ -299,7 +331,7 @@ impl EventBus {
                         session: call.session.clone(),
                         client: call.client.clone(),
                         client_version: String::new(),
-                        kind: "mcp".into(),
+                        kind: SessionKind::Mcp,
                         started: now,
                         last_activity: now,
                         calls: 0,
@@ -544,13 +576,13 @@ mod tests {
     fn reconnecting_listeners_get_what_they_missed_once() {
         let bus = EventBus::default();
         let first = bus.publish(EventKind::Log {
-            level: "info".into(),
+            level: LogLevel::Info,
             message: "one".into(),
             session: None,
             tool: None,
         });
         bus.publish(EventKind::Log {
-            level: "info".into(),
+            level: LogLevel::Info,
             message: "two".into(),
             session: None,
             tool: None,
@@ -558,7 +590,7 @@ mod tests {
         let (backlog, mut rx) = bus.subscribe(Some(first.id));
         assert_eq!(backlog.len(), 1);
         bus.publish(EventKind::Log {
-            level: "info".into(),
+            level: LogLevel::Info,
             message: "three".into(),
             session: None,
             tool: None,
@@ -568,7 +600,7 @@ mod tests {
 
     fn log(message: &str) -> EventKind {
         EventKind::Log {
-            level: "info".into(),
+            level: LogLevel::Info,
             message: message.into(),
             session: None,
             tool: None,

@@ -14,6 +14,7 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{json, Value};
 
 use crate::engine::{Engine, ToolCall};
+use crate::events::SessionKind;
 use crate::prompts;
 use crate::tools::{resources, ToolError, CATALOGUE};
 
@@ -74,12 +75,15 @@ impl CodaMcp {
                 .and_then(|v| v.to_str().ok())
         };
         let (session, kind) = match &self.stdio_session {
-            Some(id) => (id.clone(), "stdio"),
+            Some(id) => (id.clone(), SessionKind::Stdio),
             None if header(BRIDGE_HEADER).is_some() => (
                 header("mcp-session-id").unwrap_or("").to_owned(),
-                "stdio bridge",
+                SessionKind::StdioBridge,
             ),
-            None => (header("mcp-session-id").unwrap_or("").to_owned(), "mcp"),
+            None => (
+                header("mcp-session-id").unwrap_or("").to_owned(),
+                SessionKind::Mcp,
+            ),
         };
         let (name, version) = ctx
             .peer

@@ -95,12 +95,77 @@ pub enum Effect {
     Quit,
 }
 
+/// The tray menu's items, by the id the menu reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MenuId {
+    /// The status line (not clickable).
+    Status,
+    /// The notice line (not clickable).
+    Notice,
+    /// Start or stop the server.
+    Server,
+    /// Start or stop the tunnel.
+    Tunnel,
+    /// Open the dashboard.
+    Dashboard,
+    /// Copy the OpenAPI schema for ChatGPT.
+    Schema,
+    /// Copy the connection key.
+    Key,
+    /// Connect Claude Desktop.
+    Claude,
+    /// Open the dashboard's Setup view.
+    Settings,
+    /// The "Launch at login" checkbox.
+    Login,
+    /// Leave the app.
+    Quit,
+}
+
+impl MenuId {
+    const ALL: [MenuId; 11] = [
+        MenuId::Status,
+        MenuId::Notice,
+        MenuId::Server,
+        MenuId::Tunnel,
+        MenuId::Dashboard,
+        MenuId::Schema,
+        MenuId::Key,
+        MenuId::Claude,
+        MenuId::Settings,
+        MenuId::Login,
+        MenuId::Quit,
+    ];
+
+    /// The id the menu is built with and reports back.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MenuId::Status => "status",
+            MenuId::Notice => "notice",
+            MenuId::Server => "server",
+            MenuId::Tunnel => "tunnel",
+            MenuId::Dashboard => "dashboard",
+            MenuId::Schema => "schema",
+            MenuId::Key => "key",
+            MenuId::Claude => "claude",
+            MenuId::Settings => "settings",
+            MenuId::Login => "login",
+            MenuId::Quit => "quit",
+        }
+    }
+
+    /// The item a menu event names, if it is one of ours.
+    pub fn parse(id: &str) -> Option<MenuId> {
+        MenuId::ALL.into_iter().find(|m| m.as_str() == id)
+    }
+}
+
 /// Does what the menu item `id` asks of the core, and says what is left for the GUI.
 /// `checked` is the "Launch at login" box's new state.
-pub async fn decide(core: &Arc<AppCore>, id: &str, checked: bool) -> Result<Effect, String> {
+pub async fn decide(core: &Arc<AppCore>, id: MenuId, checked: bool) -> Result<Effect, String> {
     const NOT_RUNNING: &str = "start the server first";
     Ok(match id {
-        "server" => {
+        MenuId::Server => {
             if core.status().running {
                 core.stop().await;
             } else {
@@ -108,15 +173,15 @@ pub async fn decide(core: &Arc<AppCore>, id: &str, checked: bool) -> Result<Effe
             }
             Effect::Nothing
         }
-        "tunnel" => {
+        MenuId::Tunnel => {
             core.toggle_tunnel().await?;
             Effect::Nothing
         }
-        "dashboard" | "settings" => {
+        MenuId::Dashboard | MenuId::Settings => {
             core.dashboard_url().await.ok_or(NOT_RUNNING)?;
-            Effect::OpenDashboard((id == "settings").then_some("setup"))
+            Effect::OpenDashboard((id == MenuId::Settings).then_some("setup"))
         }
-        "schema" => {
+        MenuId::Schema => {
             let (text, public) = core.actions_schema().await.ok_or(NOT_RUNNING)?;
             let message = if public {
                 core.clear_notice();
@@ -126,25 +191,25 @@ pub async fn decide(core: &Arc<AppCore>, id: &str, checked: bool) -> Result<Effe
             };
             Effect::Copy { text, message }
         }
-        "key" => {
+        MenuId::Key => {
             let key = core.connection_key().await.ok_or(NOT_RUNNING)?;
             Effect::Copy {
                 text: key.expose().to_owned(),
                 message: "Connection key copied".into(),
             }
         }
-        "claude" => Effect::Tell(core.connect_claude().await?),
-        "login" => {
+        MenuId::Claude => Effect::Tell(core.connect_claude().await?),
+        MenuId::Login => {
             let mut settings = core.settings();
             settings.launch_at_login = checked;
             core.save_settings(&settings)?;
             Effect::Nothing
         }
-        "quit" => {
+        MenuId::Quit => {
             core.stop().await;
             Effect::Quit
         }
-        _ => Effect::Nothing,
+        MenuId::Status | MenuId::Notice => Effect::Nothing,
     })
 }
 
@@ -189,13 +254,31 @@ pub fn describe(status: &Status) -> String {
 
 /// Builds the tray and keeps it in step with the status.
 pub fn install(app: &AppHandle, core: Arc<AppCore>) -> tauri::Result<()> {
-    let status = MenuItem::with_id(app, "status", "Starting…", false, None::<&str>)?;
-    let notice = MenuItem::with_id(app, "notice", "", false, None::<&str>)?;
-    let server = MenuItem::with_id(app, "server", "Start server", true, None::<&str>)?;
-    let tunnel = MenuItem::with_id(app, "tunnel", "Start tunnel", true, None::<&str>)?;
+    let status = MenuItem::with_id(
+        app,
+        MenuId::Status.as_str(),
+        "Starting…",
+        false,
+        None::<&str>,
+    )?;
+    let notice = MenuItem::with_id(app, MenuId::Notice.as_str(), "", false, None::<&str>)?;
+    let server = MenuItem::with_id(
+        app,
+        MenuId::Server.as_str(),
+        "Start server",
+        true,
+        None::<&str>,
+    )?;
+    let tunnel = MenuItem::with_id(
+        app,
+        MenuId::Tunnel.as_str(),
+        "Start tunnel",
+        true,
+        None::<&str>,
+    )?;
     let at_login = CheckMenuItem::with_id(
         app,
-        "login",
+        MenuId::Login.as_str(),
         "Launch at login",
         true,
         core.settings().launch_at_login,
@@ -203,7 +286,7 @@ pub fn install(app: &AppHandle, core: Arc<AppCore>) -> tauri::Result<()> {
     )?;
     let schema = MenuItem::with_id(
         app,
-        "schema",
+        MenuId::Schema.as_str(),
         "Copy OpenAPI schema (for ChatGPT)",
         true,
         None::<&str>,
@@ -216,15 +299,39 @@ pub fn install(app: &AppHandle, core: Arc<AppCore>) -> tauri::Result<()> {
             &PredefinedMenuItem::separator(app)?,
             &server,
             &tunnel,
-            &MenuItem::with_id(app, "dashboard", "Open dashboard", true, None::<&str>)?,
+            &MenuItem::with_id(
+                app,
+                MenuId::Dashboard.as_str(),
+                "Open dashboard",
+                true,
+                None::<&str>,
+            )?,
             &PredefinedMenuItem::separator(app)?,
             &schema,
-            &MenuItem::with_id(app, "key", "Copy connection key", true, None::<&str>)?,
-            &MenuItem::with_id(app, "claude", "Connect Claude Desktop", true, None::<&str>)?,
+            &MenuItem::with_id(
+                app,
+                MenuId::Key.as_str(),
+                "Copy connection key",
+                true,
+                None::<&str>,
+            )?,
+            &MenuItem::with_id(
+                app,
+                MenuId::Claude.as_str(),
+                "Connect Claude Desktop",
+                true,
+                None::<&str>,
+            )?,
             &PredefinedMenuItem::separator(app)?,
-            &MenuItem::with_id(app, "settings", "Settings…", true, None::<&str>)?,
+            &MenuItem::with_id(
+                app,
+                MenuId::Settings.as_str(),
+                "Settings…",
+                true,
+                None::<&str>,
+            )?,
             &at_login,
-            &MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?,
+            &MenuItem::with_id(app, MenuId::Quit.as_str(), "Quit", true, None::<&str>)?,
         ],
     )?;
     let items = Arc::new(Items {
@@ -292,6 +399,9 @@ pub fn install(app: &AppHandle, core: Arc<AppCore>) -> tauri::Result<()> {
 }
 
 async fn on_menu(app: &AppHandle, core: &Arc<AppCore>, items: &Items, id: &str) {
+    let Some(id) = MenuId::parse(id) else {
+        return;
+    };
     let checked = items.at_login.is_checked().unwrap_or(false);
     let result = match decide(core, id, checked).await {
         Ok(Effect::Nothing) => Ok(None),
@@ -355,6 +465,15 @@ fn tell(app: &AppHandle, message: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn menu_ids_round_trip_and_strangers_are_ignored() {
+        for id in MenuId::ALL {
+            assert_eq!(MenuId::parse(id.as_str()), Some(id));
+        }
+        assert_eq!(MenuId::parse("main"), None);
+        assert_eq!(MenuId::parse(""), None);
+    }
 
     #[test]
     fn icon_and_line_follow_the_state() {
@@ -446,16 +565,21 @@ mod tests {
             },
         );
         // Stopped: what needs the server says so.
-        for id in ["schema", "key", "dashboard", "tunnel"] {
+        for id in [
+            MenuId::Schema,
+            MenuId::Key,
+            MenuId::Dashboard,
+            MenuId::Tunnel,
+        ] {
             let err = decide(&core, id, false).await.err().unwrap_or_default();
-            assert!(err.contains("start the server first"), "{id}: {err}");
+            assert!(err.contains("start the server first"), "{id:?}: {err}");
         }
         assert!(matches!(
-            decide(&core, "server", false).await,
+            decide(&core, MenuId::Server, false).await,
             Ok(Effect::Nothing)
         ));
         assert!(core.status().running);
-        let Ok(Effect::Copy { text, message }) = decide(&core, "schema", false).await else {
+        let Ok(Effect::Copy { text, message }) = decide(&core, MenuId::Schema, false).await else {
             panic!("schema")
         };
         assert!(text.contains("\"openapi\""));
@@ -463,25 +587,25 @@ mod tests {
             message.contains("ChatGPT needs the public HTTPS URL"),
             "no tunnel: the copy warns: {message}"
         );
-        let Ok(Effect::Copy { text, .. }) = decide(&core, "key", false).await else {
+        let Ok(Effect::Copy { text, .. }) = decide(&core, MenuId::Key, false).await else {
             panic!("key")
         };
         assert!(text.starts_with("cmk_"));
         assert!(matches!(
-            decide(&core, "dashboard", false).await,
+            decide(&core, MenuId::Dashboard, false).await,
             Ok(Effect::OpenDashboard(None))
         ));
         assert!(matches!(
-            decide(&core, "settings", false).await,
+            decide(&core, MenuId::Settings, false).await,
             Ok(Effect::OpenDashboard(Some("setup")))
         ));
         assert!(matches!(
-            decide(&core, "login", true).await,
+            decide(&core, MenuId::Login, true).await,
             Ok(Effect::Nothing)
         ));
         assert!(core.status().launch_at_login && core.settings().launch_at_login);
         assert!(matches!(
-            decide(&core, "tunnel", false).await,
+            decide(&core, MenuId::Tunnel, false).await,
             Ok(Effect::Nothing)
         ));
         let mut watch = core.watch();
@@ -493,11 +617,11 @@ mod tests {
         .await
         .expect("the tunnel item started the tunnel");
         assert!(matches!(
-            decide(&core, "tunnel", false).await,
+            decide(&core, MenuId::Tunnel, false).await,
             Ok(Effect::Nothing)
         ));
         assert!(matches!(
-            decide(&core, "quit", false).await,
+            decide(&core, MenuId::Quit, false).await,
             Ok(Effect::Quit)
         ));
         assert!(!core.status().running, "quit stops the server first");

@@ -22,6 +22,7 @@ use super::AppState;
 use crate::bounded::{fit, json_len, response_limit, run_bounded, Bounded, BoundedCall};
 use crate::caller::Caller;
 use crate::coda::CodaError;
+use crate::events::SessionKind;
 use crate::openapi;
 use crate::tools::{ToolError, CATALOGUE};
 
@@ -175,7 +176,7 @@ async fn call(State(state): State<AppState>, Path(route): Path<String>, req: Req
     let limit = response_limit(engine);
     // Lists are cut between items (with a nextPageToken) with room to spare.
     opts.output_budget = limit.saturating_sub(1_000).max(1_000);
-    engine.session_seen("action", "GPT Action", "", "action");
+    engine.session_seen("action", "GPT Action", "", SessionKind::Action);
     let call = BoundedCall {
         name: &name,
         caller,

@@ -35,6 +35,7 @@ use super::jsonrpc::jsonrpc_error;
 use super::AppState;
 use crate::bounded::{fit, response_limit, run_bounded, Bounded, BoundedCall};
 use crate::caller::{Caller, Principal};
+use crate::events::SessionKind;
 use crate::mcp::{error_result, success_result};
 
 /// Lists are cut (with a `nextPageToken`) at this many characters, because the answer carries
@@ -140,7 +141,11 @@ pub async fn call(
         &session_id,
         "direct call",
         "",
-        if rmcp_session { "mcp" } else { "direct" },
+        if rmcp_session {
+            SessionKind::Mcp
+        } else {
+            SessionKind::Direct
+        },
     );
     let mut opts = engine.exec_options();
     let limit = response_limit(engine);

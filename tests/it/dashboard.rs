@@ -345,7 +345,7 @@ async fn read_events(
 
 fn log_event(message: String) -> coda_mcp::events::EventKind {
     coda_mcp::events::EventKind::Log {
-        level: "info".into(),
+        level: coda_mcp::events::LogLevel::Info,
         message,
         session: None,
         tool: None,
