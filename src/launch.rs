@@ -166,6 +166,63 @@ fn public_host(url: &str) -> Result<String, LaunchError> {
         .to_ascii_lowercase())
 }
 
+/// Where the engine's Coda calls go, resolved before anything is served: the demo workspace
+/// started in this process, or Coda with the token from the environment or the keychain (or
+/// none: tools then say how to set one). `launch` and `coda-mcp stdio`'s in-process mode both
+/// start from it.
+pub struct Upstream {
+    /// Coda's API root (the demo's loopback URL when it is served).
+    pub base_url: String,
+    /// The token sent to it.
+    pub token: Option<Secret>,
+    /// Where the token came from: `None` for the demo or when there is none.
+    pub token_source: Option<Source>,
+    /// The demo workspace, when it is served (stop it with [`DemoHandle::shutdown`]).
+    pub demo: Option<DemoHandle>,
+}
+
+impl Upstream {
+    /// The demo workspace (`demo` says how it behaves), or Coda at `base_url` with the token
+    /// from `CODA_API_TOKEN` or the keychain.
+    pub async fn resolve(
+        demo: Option<DemoConfig>,
+        base_url: &str,
+        store: Arc<dyn SecretStore>,
+    ) -> Result<Upstream, LaunchError> {
+        if let Some(config) = demo {
+            let handle = crate::demo::start(config, 0)
+                .await
+                .map_err(LaunchError::Demo)?;
+            return Ok(Upstream {
+                base_url: handle.base_url.clone(),
+                token: Some(handle.token().clone()),
+                token_source: None,
+                demo: Some(handle),
+            });
+        }
+        let env = std::env::var("CODA_API_TOKEN").ok();
+        let found = tokio::task::spawn_blocking(move || secrets::coda_token(store.as_ref(), env))
+            .await
+            .map_err(|e| LaunchError::Invalid(e.to_string()))?;
+        let (token, token_source) = match found {
+            Some((token, source)) => (Some(token), Some(source)),
+            None => (None, None),
+        };
+        Ok(Upstream {
+            base_url: base_url.to_owned(),
+            token,
+            token_source,
+            demo: None,
+        })
+    }
+
+    /// Points `config` at this upstream.
+    pub fn configure(&self, config: &mut EngineConfig) {
+        config.coda_base_url = self.base_url.clone();
+        config.coda_token = self.token.clone();
+    }
+}
+
 /// The real tunnel provider: ngrok.
 pub fn ngrok_provider() -> ProviderFactory {
     Arc::new(|authtoken, domain| {
@@ -202,18 +259,11 @@ pub async fn launch(
             eprintln!("warning: {w}");
         }
     }
-    let token_env = std::env::var("CODA_API_TOKEN").ok();
     let keychain = store.clone();
-    let (key, key_source, stored_token) = tokio::task::spawn_blocking(move || {
-        let (key, source) = secrets::connection_key(keychain.as_ref(), key_env);
-        (
-            key,
-            source,
-            secrets::coda_token(keychain.as_ref(), token_env),
-        )
-    })
-    .await
-    .map_err(|e| LaunchError::Invalid(e.to_string()))?;
+    let (key, key_source) =
+        tokio::task::spawn_blocking(move || secrets::connection_key(keychain.as_ref(), key_env))
+            .await
+            .map_err(|e| LaunchError::Invalid(e.to_string()))?;
 
     let mut config = EngineConfig {
         coda_base_url: options.coda_base_url.clone(),
@@ -255,9 +305,8 @@ pub async fn launch(
     if options.no_pacing {
         config.rate_limits = RateLimits::CODA.scaled(100_000);
     }
-    let mut demo = None;
-    if options.demo {
-        let demo_config = if options.demo_unlimited {
+    let demo_config = options.demo.then(|| {
+        if options.demo_unlimited {
             config.rate_limits = RateLimits::CODA.scaled(1000);
             DemoConfig {
                 limits: None,
@@ -265,20 +314,20 @@ pub async fn launch(
             }
         } else {
             DemoConfig::default()
-        };
-        let handle = crate::demo::start(demo_config, 0)
-            .await
-            .map_err(LaunchError::Demo)?;
-        config.coda_base_url = handle.base_url.clone();
-        config.coda_token = Some(handle.token().clone());
-        tracing::info!("serving the built-in demo workspace (no Coda account needed)");
-        demo = Some(handle);
-    } else if let Some((token, source)) = stored_token {
-        tracing::info!(token = %token, source = source.label(), "using the Coda API token");
-        config.coda_token = Some(token);
-    } else {
-        tracing::warn!("no Coda token: run `coda-mcp token set`, set CODA_API_TOKEN, or use the demo workspace; tools will report the missing token");
+        }
+    });
+    let upstream = Upstream::resolve(demo_config, &options.coda_base_url, store.clone()).await?;
+    upstream.configure(&mut config);
+    match (&upstream.demo, &upstream.token, upstream.token_source) {
+        (Some(_), _, _) => {
+            tracing::info!("serving the built-in demo workspace (no Coda account needed)")
+        }
+        (None, Some(token), Some(source)) => {
+            tracing::info!(token = %token, source = source.label(), "using the Coda API token")
+        }
+        _ => tracing::warn!("no Coda token: run `coda-mcp token set`, set CODA_API_TOKEN, or use the demo workspace; tools will report the missing token"),
     }
+    let demo = upstream.demo;
     if options.no_auth {
         // Straight to stderr too, whatever RUST_LOG says: this must never go unnoticed.
         const NO_AUTH: &str = "AUTHENTICATION IS OFF (--no-auth): any program on this machine can use your Coda workspace through this server";

@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::coda::DEFAULT_BASE_URL;
+use crate::launch::Upstream;
 use crate::mcp::{CodaMcp, BRIDGE_HEADER};
 use crate::secrets::{self, SecretName, SecretStore};
 use crate::{demo, runtime, Engine, EngineConfig};
@@ -250,35 +251,26 @@ async fn in_process(
 ) -> anyhow::Result<()> {
     use rmcp::ServiceExt;
     let mut config = EngineConfig {
-        coda_base_url: args.coda_base_url,
         read_only: args.read_only,
         data_dir: root.map(|d| if args.demo { d.join("demo") } else { d }),
         ..EngineConfig::default()
     };
-    let mut demo_handle = None;
-    if args.demo {
-        let handle = demo::start(demo::DemoConfig::default(), 0)
-            .await
-            .context("starting the demo workspace")?;
-        config.coda_base_url = handle.base_url.clone();
-        config.coda_token = Some(handle.token().clone());
-        eprintln!("coda-mcp stdio: {why}; serving the built-in demo workspace in this process");
-        demo_handle = Some(handle);
-    } else {
-        let env = std::env::var("CODA_API_TOKEN").ok();
-        let token =
-            tokio::task::spawn_blocking(move || secrets::coda_token(store.as_ref(), env)).await?;
-        match token {
-            Some((token, source)) => {
-                eprintln!(
-                    "coda-mcp stdio: {why}; serving in this process with the Coda token from the {}",
-                    source.label()
-                );
-                config.coda_token = Some(token);
-            }
-            None => eprintln!("coda-mcp stdio: {why} and no Coda token is set (run `coda-mcp token set`, or use --demo); tools will say so"),
+    let demo = args.demo.then(demo::DemoConfig::default);
+    let upstream = Upstream::resolve(demo, &args.coda_base_url, store)
+        .await
+        .context("resolving where Coda calls go")?;
+    upstream.configure(&mut config);
+    match (&upstream.demo, upstream.token_source) {
+        (Some(_), _) => {
+            eprintln!("coda-mcp stdio: {why}; serving the built-in demo workspace in this process")
         }
+        (None, Some(source)) => eprintln!(
+            "coda-mcp stdio: {why}; serving in this process with the Coda token from the {}",
+            source.label()
+        ),
+        (None, None) => eprintln!("coda-mcp stdio: {why} and no Coda token is set (run `coda-mcp token set`, or use --demo); tools will say so"),
     }
+    let demo_handle = upstream.demo;
     let engine = Engine::new(config).context("configuring the engine")?;
     let service = CodaMcp::stdio(engine)
         .serve(rmcp::transport::stdio())

@@ -27,7 +27,10 @@ const LAYERS: &[&[&str]] = &[
     &["mcp", "control", "bounded"],
     &["http"],
     // Starting a server, for every face.
-    &["launch", "stdio"],
+    &["launch"],
+    // `coda-mcp stdio`: a bridge to a running server, or an engine of its own (started from
+    // what `launch` resolves).
+    &["stdio"],
 ];
 
 fn src() -> PathBuf {
