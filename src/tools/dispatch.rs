@@ -1,6 +1,6 @@
 //! Running a catalogue row: arguments validated → Coda URLs in ID arguments replaced by IDs →
 //! the row's call kind carried out with the [`super::exec`] toolkit (one request, a list, a
-//! confirmed write) or by a composite → the result kept within the output budget.
+//! confirmed write) or by a composite (`upsert`, `page_text`, `resolve_link`, `search`) → the result kept within the output budget.
 
 use std::collections::HashMap;
 
@@ -11,7 +11,7 @@ use super::exec::{
 };
 use super::links::{self, CodaLink, IdKind};
 use super::validate::validate;
-use super::{composite, Call, Confirm, ToolDef};
+use super::{page_text, resolve_link, search, upsert, Call, Confirm, ToolDef};
 use crate::coda::{CodaClient, RateClass};
 
 /// Validates `args` against the tool's schema and runs it.
@@ -92,7 +92,7 @@ pub async fn run(
                 "/docs/{docId}/tables/{tableIdOrName}/rows",
                 RateClass::Write,
             )?;
-            composite::upsert_rows(&mut run, req, wait_arg(&args)).await?
+            upsert::upsert_rows(&mut run, req, wait_arg(&args)).await?
         }
         Call::PageText => {
             let req = build(
@@ -105,15 +105,15 @@ pub async fn run(
             )?;
             let plain = args.get("format").and_then(Value::as_str) == Some("plainText");
             let token = args.get("pageToken").and_then(Value::as_str);
-            composite::page_text(&mut run, &req.path, plain, token).await?
+            page_text::page_text(&mut run, &req.path, plain, token).await?
         }
         Call::ResolveLink => {
-            composite::resolve_link(&mut run, args["url"].as_str().unwrap_or_default()).await?
+            resolve_link::resolve_link(&mut run, args["url"].as_str().unwrap_or_default()).await?
         }
         Call::Search => {
-            composite::search(&mut run, args["query"].as_str().unwrap_or_default()).await?
+            search::search(&mut run, args["query"].as_str().unwrap_or_default()).await?
         }
-        Call::Fetch => composite::fetch(&mut run, args["id"].as_str().unwrap_or_default()).await?,
+        Call::Fetch => search::fetch(&mut run, args["id"].as_str().unwrap_or_default()).await?,
     };
     let value = if opts.keep_oversized {
         value

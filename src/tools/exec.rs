@@ -1,7 +1,7 @@
 //! The toolkit every tool kind runs on: a [`Run`] (the client, the options, the counts), Coda
 //! requests built from a row's parameter locations, lists followed to a limit (resume tokens,
 //! 504 halving, the output budget), and writes confirmed. [`super::dispatch`] picks what a row
-//! needs; the composites use the same parts.
+//! needs; the composites (`upsert`, `page_text`, `resolve_link`, `search`) use the same parts.
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -4,13 +4,16 @@
 //! composite.
 
 mod catalogue;
-mod composite;
 mod def;
 mod dispatch;
 mod exec;
 pub mod links;
+mod page_text;
 mod params;
+mod resolve_link;
 pub mod resources;
+mod search;
+mod upsert;
 mod validate;
 
 use std::sync::Arc;

@@ -5,8 +5,8 @@
 use percent_encoding::percent_decode_str;
 use serde_json::{json, Value};
 
-use super::composite::page_text;
 use super::exec::{list, list_items, path_of, ExecOptions, Run, ToolError};
+use super::page_text::page_text;
 use crate::coda::{CodaClient, CodaRequest, RateClass};
 
 /// The resource templates the server offers, as MCP `resourceTemplates` entries.
@@ -168,7 +168,7 @@ pub async fn read(
             }))
         }
         [doc, kind, table] if kind == "tables" => {
-            let (base, meta, names) = super::composite::table_columns(&mut run, doc, table).await?;
+            let (base, meta, names) = super::search::table_columns(&mut run, doc, table).await?;
             let mut csv = names
                 .iter()
                 .map(|c| csv_field(c))
