@@ -285,7 +285,7 @@ impl Engine {
     }
 
     /// Runs a tool for a caller and reports the call to the bus and the audit history.
-    /// Every face (MCP, the seed's direct calls, GPT Actions) goes through here.
+    /// Every face (MCP, ChatGPT's direct calls, GPT Actions) goes through here.
     pub async fn run_tool(
         &self,
         call: ToolCall<'_>,

@@ -126,7 +126,7 @@ pub struct ToolCallRecord {
     pub id: String,
     /// When it started.
     pub at: DateTime<Utc>,
-    /// The session it ran in (the seed's direct calls and GPT Actions have their own).
+    /// The session it ran in (ChatGPT's direct calls and GPT Actions have their own).
     pub session: String,
     /// The client's name and version, e.g. `claude-ai 0.1.0`.
     pub client: String,
@@ -174,7 +174,7 @@ pub struct SessionInfo {
     pub last_activity: DateTime<Utc>,
     pub calls: u64,
     pub errors: u64,
-    /// Open `GET /mcp` streams (server-to-client messages, the seed's result stream).
+    /// Open `GET /mcp` streams (server-to-client messages, the direct-call flow's result stream).
     pub open_streams: u32,
 }
 

@@ -56,7 +56,7 @@ pub struct LaunchOptions {
     /// public).
     pub pass_through: bool,
     /// … through the public face too (the desktop app's setting; on for `coda-mcp serve`,
-    /// whose seed flow brings the caller's token through the public URL).
+    /// whose direct-call flow brings the caller's token through the public URL).
     pub pass_through_public: bool,
     /// Idle timeout of MCP sessions.
     pub session_idle_timeout: Duration,

@@ -430,7 +430,7 @@ $("use-demo").addEventListener("click", async () => {
   catch (err) { toast(err.message); }
 });
 $("copy-schema").addEventListener("click", () => copySchema("/openapi.json", "Schema"));
-$("copy-seed-schema").addEventListener("click", () => copySchema("/openapi/mcp.json", "Seed schema"));
+$("copy-direct-call-schema").addEventListener("click", () => copySchema("/openapi/mcp.json", "Direct-call schema"));
 $("url-notice-copy").addEventListener("click", () => copySchema("/openapi.json", "Schema"));
 $("url-notice-dismiss").addEventListener("click", () => {
   const n = state.setup.url_changed;

@@ -66,9 +66,9 @@ enum Command {
         #[arg(long)]
         read_only: bool,
     },
-    /// Print the OpenAPI schema for ChatGPT: GPT Action routes (default) or the seed's POST/GET /mcp.
+    /// Print the OpenAPI schema for ChatGPT: GPT Action routes (default) or the ChatGPT direct-call flow's POST/GET /mcp.
     Openapi {
-        /// Which schema: `actions` (GPT Actions) or `mcp` (the seed document's POST/GET /mcp).
+        /// Which schema: `actions` (GPT Actions) or `mcp` (the direct-call flow's POST/GET /mcp).
         #[arg(long, value_enum, default_value_t = Flavor::Actions)]
         flavor: Flavor,
         /// The public HTTPS URL ChatGPT reaches the server at (tunnel or proxy).
@@ -267,7 +267,7 @@ fn print_openapi(
         Flavor::Actions => {
             coda_mcp::openapi::actions(&coda_mcp::tools::Catalogue::new(read_only), &server)
         }
-        Flavor::Mcp => coda_mcp::openapi::seed_mcp(&server),
+        Flavor::Mcp => coda_mcp::openapi::direct_call_schema(&server),
     };
     print_out(&(serde_json::to_string_pretty(&doc)? + "\n"));
     Ok(())

@@ -3,7 +3,7 @@
 //! reaches every tool by name, and the OpenAPI documents describe them.
 //!
 //! ChatGPT gives a call 45 s and reads at most 100,000 characters, so every call here (and in
-//! the seed's direct-call flow, which shares these helpers) works to a deadline it is told
+//! the ChatGPT direct-call flow, which shares these helpers) works to a deadline it is told
 //! about — write waits end, bulk writes stop sending, and what was sent is reported with its
 //! `requestId`s — and its answer is cut cleanly to fit, with a note saying how to get the rest.
 
@@ -30,7 +30,7 @@ use crate::tools::{ToolError, CATALOGUE};
 pub fn public_routes() -> Router<AppState> {
     Router::new()
         .route("/openapi.json", get(actions_schema))
-        .route("/openapi/mcp.json", get(seed_schema))
+        .route("/openapi/mcp.json", get(direct_call_schema))
 }
 
 /// The action routes (authenticated by the caller of this function).
@@ -48,8 +48,8 @@ async fn actions_schema(State(state): State<AppState>) -> Json<Value> {
     ))
 }
 
-async fn seed_schema(State(state): State<AppState>) -> Json<Value> {
-    Json(openapi::seed_mcp(&state.server_url()))
+async fn direct_call_schema(State(state): State<AppState>) -> Json<Value> {
+    Json(openapi::direct_call_schema(&state.server_url()))
 }
 
 fn tool_error_response(name: &str, e: ToolError) -> Response {

@@ -304,7 +304,7 @@ async fn api_state(State(state): State<AppState>) -> Json<Value> {
         "setup": {
             "mcp_url": format!("{server_url}/mcp"),
             "schema_url": format!("{}/openapi.json", state.server_url()),
-            "seed_schema_url": format!("{}/openapi/mcp.json", state.server_url()),
+            "direct_call_schema_url": format!("{}/openapi/mcp.json", state.server_url()),
             "public_url": engine.public().url(),
             "tunnel": engine.public().tunnel_state(),
             "url_changed": url_changed,

@@ -1,10 +1,10 @@
-//! The seed document's direct-call flow beside standard MCP: a JSON-RPC request whose
+//! The ChatGPT direct-call flow beside standard MCP: a JSON-RPC request whose
 //! `method` is a tool name runs that tool — with or without `initialize` — and answers with
 //! the JSON-RPC result and an `Mcp-Session-Id`; the same result is also delivered as a
 //! `data:` event on `GET /mcp` for that session, with `:keep-alive` comments while idle.
 //!
-//! A request without an id starts a session with an id the server issues. The seed's own
-//! flow (its step 4) has ChatGPT name the session itself on its first POST: a name the caller
+//! A request without an id starts a session with an id the server issues. The flow's own
+//! step 4 has ChatGPT name the session itself on its first POST: a name the caller
 //! does not hold yet starts a session under that name — for direct calls only (standard MCP
 //! keeps MCP's rule: an unknown id is 404). Sessions belong to the caller that created them
 //! (the owner, or one pass-through token), and a name is looked up among that caller's own
@@ -120,7 +120,7 @@ pub async fn call(
     }
     let principal = caller.map(Caller::principal).unwrap_or(Principal::Owner);
     // A standard MCP session keeps its id; a direct session must be this caller's; an id
-    // nobody holds starts a session under that name (the seed's step 4); without an id, a
+    // nobody holds starts a session under that name (the flow's step 4); without an id, a
     // new session starts with one the server issues.
     let sessions = &state.sessions;
     let session_id = match session {
@@ -220,7 +220,7 @@ pub(crate) fn stream(
     };
     let keep_alive = state.engine.config().sse_keep_alive;
     // Written by hand rather than with axum's `Sse`, whose comments read ": keep-alive": the
-    // seed document's clients expect exactly ":keep-alive".
+    // direct-call flow's clients expect exactly ":keep-alive".
     let ticks = tokio_stream::wrappers::IntervalStream::new(tokio::time::interval_at(
         tokio::time::Instant::now() + keep_alive,
         keep_alive,

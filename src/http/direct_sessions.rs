@@ -32,7 +32,7 @@ struct Queued {
 }
 
 struct DirectSession {
-    /// The client chose the id (the seed's step 4) rather than the server.
+    /// The client chose the id (the flow's step 4) rather than the server.
     client_named: bool,
     pending: VecDeque<Queued>,
     live: Option<mpsc::Sender<Bytes>>,

@@ -88,7 +88,7 @@ fn accepts(req: &Request, media: &str) -> bool {
 pub enum Message {
     /// A standard MCP message, for rmcp.
     Mcp,
-    /// A request whose method is not an MCP method: the seed's direct tool call.
+    /// A request whose method is not an MCP method: ChatGPT's direct tool call.
     Direct(Value),
 }
 

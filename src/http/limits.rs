@@ -105,7 +105,7 @@ pub async fn check(
         .filter(|_| is_mcp)
         .map(str::to_owned);
     // The session the header names gets a rate bucket of its own only when the server issued
-    // it to this caller; a name the client chose (the seed's flow) is limited as its caller.
+    // it to this caller; a name the client chose (the direct-call flow's step 4) is limited as its caller.
     let mut issued = None;
     let mut req = req;
     if let Some(id) = &session {

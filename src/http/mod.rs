@@ -1,5 +1,5 @@
 //! The HTTP faces of the engine: `/mcp` (rmcp's Streamable HTTP service behind our guard,
-//! plus the seed's direct-call flow), the GPT Action routes, the OpenAPI documents and
+//! plus the ChatGPT direct-call flow), the GPT Action routes, the OpenAPI documents and
 //! `/health`. Two routers share one set of sessions: `local` for the loopback listener and
 //! `public` for the tunnel (always authenticated, no admin routes).
 

@@ -28,7 +28,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Number of live sessions: standard MCP plus the seed's direct-call sessions.
+    /// Number of live sessions: standard MCP plus the ChatGPT direct-call sessions.
     pub async fn session_count(&self) -> usize {
         self.sessions.count().await
     }

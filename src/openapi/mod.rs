@@ -1,5 +1,5 @@
 //! The OpenAPI documents ChatGPT takes: the GPT Actions schema generated from the tool
-//! catalogue (`/openapi.json`), and the seed document's `POST/GET /mcp` schema
+//! catalogue (`/openapi.json`), and the ChatGPT direct-call flow's `POST/GET /mcp` schema
 //! (`/openapi/mcp.json`). Both are public and hold no secrets.
 
 use serde_json::{json, Map, Value};
@@ -43,7 +43,7 @@ pub const MAX_DESCRIPTION: usize = 300;
 /// Longest parameter description ChatGPT accepts.
 pub const MAX_PARAM_DESCRIPTION: usize = 700;
 
-const SEED_MCP: &str = include_str!("seed_mcp.json");
+const DIRECT_CALL_SCHEMA: &str = include_str!("direct_call.json");
 
 /// Cuts `text` to `max` characters at a word boundary, with an ellipsis.
 fn clip(text: &str, max: usize) -> String {
@@ -148,9 +148,11 @@ pub fn actions(catalogue: &Catalogue, server_url: &str) -> Value {
     })
 }
 
-/// The seed document's `POST/GET /mcp` schema, with `servers` pointing at this server.
-pub fn seed_mcp(server_url: &str) -> Value {
-    let mut doc: Value = serde_json::from_str(SEED_MCP).expect("the seed schema is valid JSON");
+/// The ChatGPT direct-call flow's `POST/GET /mcp` schema (as the connector document the
+/// project started from gives it), with `servers` pointing at this server.
+pub fn direct_call_schema(server_url: &str) -> Value {
+    let mut doc: Value =
+        serde_json::from_str(DIRECT_CALL_SCHEMA).expect("the direct-call schema is valid JSON");
     doc["servers"] = json!([{"url": server_url, "description": "Coda MCP Desktop"}]);
     doc
 }
@@ -198,8 +200,8 @@ mod tests {
     }
 
     #[test]
-    fn seed_schema_keeps_its_components() {
-        let doc = seed_mcp("https://abc.example.app");
+    fn the_direct_call_schema_keeps_its_components() {
+        let doc = direct_call_schema("https://abc.example.app");
         assert_eq!(doc["servers"][0]["url"], "https://abc.example.app");
         assert_eq!(
             doc["paths"]["/mcp"]["post"]["operationId"],

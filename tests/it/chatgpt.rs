@@ -819,14 +819,14 @@ fn seed_document_components(markdown: &str) -> Option<Value> {
 }
 
 #[tokio::test]
-async fn the_seed_schema_keeps_the_seed_documents_components() {
+async fn the_direct_call_schema_keeps_the_seed_documents_components() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let read = |p: &std::path::Path| -> Value {
         serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
     };
     let kept = read(&root.join("tests/data/seed_mcp_components.json"));
-    let embedded = read(&root.join("src/openapi/seed_mcp.json"));
-    assert_eq!(embedded["components"], kept, "src/openapi/seed_mcp.json");
+    let embedded = read(&root.join("src/openapi/direct_call.json"));
+    assert_eq!(embedded["components"], kept, "src/openapi/direct_call.json");
     let h = Harness::start().await;
     let served: Value = reqwest::get(format!("{}/openapi/mcp.json", h.base()))
         .await

@@ -135,8 +135,8 @@ def test_the_seed_schema_keeps_the_seed_documents_components(fuzz_server):
     served = get_json(f"{fuzz_server.removesuffix('/mcp')}/openapi/mcp.json")["components"]
     kept = json.loads(SEED_COMPONENTS.read_text())
     assert served == kept, "/openapi/mcp.json's components differ from the seed's (tests/data copy)"
-    embedded = json.loads((ROOT / "src" / "openapi" / "seed_mcp.json").read_text())["components"]
-    assert embedded == kept, "src/openapi/seed_mcp.json's components differ from the seed's"
+    embedded = json.loads((ROOT / "src" / "openapi" / "direct_call.json").read_text())["components"]
+    assert embedded == kept, "src/openapi/direct_call.json's components differ from the seed's"
     if SEED_DOC.exists():  # beside the repository in development; not in CI
         assert seed_components_from_the_document() == kept, \
             "tests/data/seed_mcp_components.json is not the seed document's components any more"
