@@ -19,6 +19,7 @@ import json
 import os
 import pathlib
 import shutil
+import select
 import socket
 import subprocess
 import tempfile
@@ -139,32 +140,42 @@ def session():
     for tool in (APP, DRIVER, "/usr/bin/WebKitWebDriver", "/usr/bin/dbus-daemon"):
         assert os.path.exists(tool), f"missing {tool}: scripts/test.sh builds and installs it"
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="coda-desktop-e2e-"))
-    display = f":{free_port() % 400 + 100}"
-    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x900x24", "-nolisten", "tcp"],
-                            stderr=subprocess.DEVNULL)
-    wait_until("Xvfb", lambda: os.path.exists(f"/tmp/.X11-unix/X{display[1:]}"), timeout=15)
-    # Single instance finds the first app on the session bus: give the test its own.
-    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    bus_address = bus.stdout.readline().strip()
-    assert bus_address, "dbus-daemon printed no address"
-    (tmp / "home").mkdir()
-    env = dict(os.environ, DISPLAY=display, CODA_MCP_KEY=KEY, CODA_MCP_KEYCHAIN="off",
-               DBUS_SESSION_BUS_ADDRESS=bus_address, HOME=str(tmp / "home"),
-               CODA_MCP_DATA_DIR=str(tmp / "data"), CODA_MCP_CONFIG_DIR=str(tmp / "config"),
-               CODA_MCP_CLAUDE_CONFIG=str(tmp / "Claude" / "claude_desktop_config.json"),
-               XDG_CONFIG_HOME=str(tmp / "xdg-config"), XDG_DATA_HOME=str(tmp / "xdg-data"),
-               XDG_CACHE_HOME=str(tmp / "xdg-cache"),
-               RUST_LOG="info", WEBKIT_DISABLE_COMPOSITING_MODE="1", LIBGL_ALWAYS_SOFTWARE="1")
-    for var in ("WAYLAND_DISPLAY", "NGROK_AUTHTOKEN", "CODA_API_TOKEN"):
-        env.pop(var, None)
-    screen = x11.Display(display)
+    # Xvfb picks a free display itself and says which once it accepts connections (a number
+    # chosen here could still be held by another server, or by one that is shutting down).
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "1280x900x24",
+                             "-nolisten", "tcp"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    bus = None
+    screen = None
     try:
+        ready, _, _ = select.select([xvfb.stdout], [], [], 15)
+        number = xvfb.stdout.readline().strip() if ready else ""
+        assert number.isdigit(), f"Xvfb did not say which display it serves ({number!r})"
+        display = f":{number}"
+        # Single instance finds the first app on the session bus: give the test its own.
+        bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        bus_address = bus.stdout.readline().strip()
+        assert bus_address, "dbus-daemon printed no address"
+        (tmp / "home").mkdir()
+        env = dict(os.environ, DISPLAY=display, CODA_MCP_KEY=KEY, CODA_MCP_KEYCHAIN="off",
+                   DBUS_SESSION_BUS_ADDRESS=bus_address, HOME=str(tmp / "home"),
+                   CODA_MCP_DATA_DIR=str(tmp / "data"), CODA_MCP_CONFIG_DIR=str(tmp / "config"),
+                   CODA_MCP_CLAUDE_CONFIG=str(tmp / "Claude" / "claude_desktop_config.json"),
+                   XDG_CONFIG_HOME=str(tmp / "xdg-config"), XDG_DATA_HOME=str(tmp / "xdg-data"),
+                   XDG_CACHE_HOME=str(tmp / "xdg-cache"),
+                   RUST_LOG="info", WEBKIT_DISABLE_COMPOSITING_MODE="1", LIBGL_ALWAYS_SOFTWARE="1")
+        for var in ("WAYLAND_DISPLAY", "NGROK_AUTHTOKEN", "CODA_API_TOKEN"):
+            env.pop(var, None)
+        screen = x11.Display(display)
         yield screen, env, tmp
     finally:
-        screen.close()
-        bus.terminate()
-        bus.wait(10)
+        # Whatever failed above, nothing this fixture started outlives it.
+        if screen is not None:
+            screen.close()
+        if bus is not None:
+            bus.terminate()
+            bus.wait(10)
         xvfb.terminate()
         xvfb.wait(10)
         if os.environ.get("KEEP_E2E_TMP") != "1":
