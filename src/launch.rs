@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::coda::{RateLimits, Secret, DEFAULT_BASE_URL};
-use crate::control::{ControlOptions, ProviderFactory};
+use crate::control::{ControlOptions, Controls, ProviderFactory};
 use crate::demo::{DemoConfig, DemoHandle};
 use crate::http::RunningServer;
 use crate::runtime::{Announcement, RuntimeInfo};
@@ -126,6 +126,8 @@ impl Default for LaunchOptions {
 pub struct Launched {
     /// The HTTP server.
     pub server: RunningServer,
+    /// What the person can change while it runs (tunnel, keys, Claude, settings).
+    pub controls: Arc<Controls>,
     /// Where the connection key came from (`Ephemeral`: print it, nothing keeps it).
     pub key_source: Source,
     /// The dashboard URL with its token, for the person (never logged).
@@ -145,6 +147,8 @@ impl Launched {
     /// Stops the tunnel, closes streams, gives in-flight calls their grace period.
     pub async fn shutdown(self) {
         drop(self.announcement);
+        // The tunnel first: nothing new arrives from outside while the server drains.
+        self.controls.shutdown().await;
         self.server.shutdown().await;
         if let Some(d) = self.demo {
             d.shutdown();
@@ -350,7 +354,7 @@ pub async fn launch(
         tunnel_backoff: Default::default(),
         restart: options.restart.clone(),
     };
-    let server = crate::http::start_with(engine, listener, controls)
+    let (server, controls) = crate::control::start(engine, listener, controls)
         .await
         .map_err(|e| LaunchError::Listen("the listener".into(), e))?;
     if !options.host.is_loopback() {
@@ -373,11 +377,7 @@ pub async fn launch(
             .ok()
     });
     if options.tunnel {
-        let _ = server
-            .state
-            .controls
-            .start_tunnel(&server.state.engine)
-            .await;
+        let _ = controls.start_tunnel(&server.state.engine).await;
     }
     Ok(Launched {
         dashboard_url: Secret::new(format!(
@@ -385,6 +385,7 @@ pub async fn launch(
             dashboard_token.expose()
         )),
         server,
+        controls,
         key_source,
         has_coda_token,
         demo,

@@ -291,14 +291,14 @@ impl AppCore {
         };
         let state = &launched.server.state;
         if matches!(state.engine.public().tunnel_state(), TunnelState::Off) {
-            state
+            launched
                 .controls
                 .start_tunnel(&state.engine)
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         } else {
-            state.controls.stop_tunnel().await;
+            launched.controls.stop_tunnel().await;
             Ok(())
         }
     }
@@ -335,7 +335,7 @@ impl AppCore {
         let slot = self.server.lock().await;
         let demo = self.status().demo;
         let outcome = match slot.as_ref() {
-            Some((l, _)) => l.server.state.controls.connect_claude(demo),
+            Some((l, _)) => l.controls.connect_claude(demo),
             None => {
                 // The same config file and program a running server's controls would use.
                 let controls = coda_mcp::control::Controls::new(ControlOptions {

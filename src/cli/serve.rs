@@ -149,7 +149,7 @@ pub async fn serve(args: ServeArgs, store: Arc<dyn SecretStore>) -> anyhow::Resu
             launched.server.state.engine.connection_key().expose()
         );
     }
-    if let Some(watch) = launched.server.state.controls.watch_tunnel().await {
+    if let Some(watch) = launched.controls.watch_tunnel().await {
         tokio::spawn(report_tunnel(watch));
     }
     signals.wait().await;

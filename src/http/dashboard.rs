@@ -66,8 +66,9 @@ const FILES: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// The dashboard's routes (local face only).
-pub fn routes<L>(state: AppState, read_body: L) -> Router
+/// The dashboard's routes (local face only), with the face's Setup actions (`setup`) behind
+/// the same token.
+pub fn routes<L>(state: AppState, read_body: L, setup: Option<Router>) -> Router
 where
     L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
     L::Service:
@@ -87,11 +88,11 @@ where
         .route("/api/oauth", get(api_oauth))
         .route("/api/oauth/pending/{id}", post(api_oauth_decide))
         .route("/api/oauth/grants/{id}/revoke", post(api_oauth_revoke))
-        .merge(super::setup::routes())
+        .with_state(state.clone())
+        .merge(setup.unwrap_or_default())
         // The body is read only once the dashboard token has been checked.
         .layer(read_body)
-        .layer(middleware::from_fn_with_state(state.clone(), check))
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(state, check))
 }
 
 fn cookie_token(headers: &HeaderMap) -> Option<String> {
@@ -310,8 +311,8 @@ async fn api_state(State(state): State<AppState>) -> Json<Value> {
             "url_changed": url_changed,
             "key_hint": engine.connection_key().hint(),
             "auth_required": !config.no_auth,
-            "can_tunnel": state.controls.can_tunnel(),
-            "has_settings": state.controls.has_settings(),
+            "can_tunnel": state.can_tunnel,
+            "has_settings": state.has_settings,
             "demo": config.demo,
             "pass_through": config.pass_through,
             "audit_retention_days": config.audit_retention_days,

@@ -4,6 +4,7 @@
 //! `public` for the tunnel (always authenticated, no admin routes).
 
 mod actions;
+mod admin;
 mod answer;
 mod auth;
 mod body;
@@ -20,7 +21,6 @@ mod oauth;
 mod origin;
 mod resource;
 mod sessions;
-mod setup;
 mod state;
 
 use std::net::SocketAddr;
@@ -44,6 +44,8 @@ pub use body::MAX_BODY_BYTES;
 pub use body::{BODY_TIMEOUT, DRAIN_BYTES};
 pub use conn::{ConnLimits, Face, HEADER_TIMEOUT};
 pub use guard::{classify_message, Message};
+pub use admin::Admin;
+pub use answer::{error, ApiError};
 pub use origin::HostPolicy;
 pub use state::AppState;
 
@@ -69,7 +71,7 @@ pub fn routers(
     engine: Engine,
     cancel: CancellationToken,
     local_url: &str,
-    controls: Arc<crate::control::Controls>,
+    admin: Admin,
 ) -> Routers {
     let mut session_config = SessionConfig::default();
     session_config.keep_alive = Some(engine.config().session_idle_timeout);
@@ -104,7 +106,8 @@ pub fn routers(
         shutdown: cancel,
         drain: Arc::default(),
         local_url: local_url.into(),
-        controls,
+        can_tunnel: admin.can_tunnel,
+        has_settings: admin.has_settings,
         bodies: body::BodyBudget::default(),
         running: Arc::default(),
     };
@@ -162,7 +165,7 @@ pub fn routers(
             .merge(if public {
                 Router::new()
             } else {
-                dashboard::routes(state.clone(), read_body()).merge(
+                dashboard::routes(state.clone(), read_body(), admin.routes.clone()).merge(
                     Router::new()
                         .route("/bridge/proof", get(bridge_proof))
                         .with_state(state.clone()),
@@ -180,9 +183,6 @@ pub fn routers(
             ))
     };
     let public = Face::new(face(true), ConnLimits::PUBLIC);
-    state
-        .controls
-        .set_public_face(Some(Arc::new(public.clone())));
     Routers {
         local: Face::new(face(false), ConnLimits::LOCAL),
         public,
@@ -261,7 +261,6 @@ impl RunningServer {
     /// [`SHUTDOWN_GRACE`] to finish and be answered, then sessions and SSE streams close.
     /// Returns false if the grace period ran out.
     pub async fn shutdown(self) -> bool {
-        self.state.controls.shutdown().await;
         // New requests get 503 from here on; those in flight finish and are answered first.
         let drained = self.state.drain.drain(SHUTDOWN_GRACE).await;
         if !drained {
@@ -280,19 +279,18 @@ impl RunningServer {
 }
 
 /// Binds `listener` and serves the engine on it until [`RunningServer::shutdown`], with no
-/// run-time controls (tests, benchmarks).
+/// Setup actions (tests, benchmarks).
 pub async fn start(engine: Engine, listener: TcpListener) -> std::io::Result<RunningServer> {
     start_with(engine, listener, Default::default()).await
 }
 
-/// [`start`] with the controls a face offers (keychain, tunnel, Claude, settings).
+/// [`start`] with the Setup actions a face offers (`control::start` provides them).
 pub async fn start_with(
     engine: Engine,
     listener: TcpListener,
-    controls: crate::control::ControlOptions,
+    admin: Admin,
 ) -> std::io::Result<RunningServer> {
     let addr = listener.local_addr()?;
-    let controls = Arc::new(crate::control::Controls::new(controls));
     let cancel = CancellationToken::new();
     let Routers {
         local,
@@ -302,7 +300,7 @@ pub async fn start_with(
         engine.clone(),
         cancel.clone(),
         &format!("http://{addr}"),
-        controls,
+        admin,
     );
     // Warm the health cache so the first /health already knows about Coda.
     let warm = engine.clone();

@@ -19,8 +19,10 @@ pub struct AppState {
     pub(super) drain: Arc<super::drain::Drain>,
     /// The URL this server is reached at on loopback, e.g. `http://127.0.0.1:8080`.
     pub(super) local_url: Arc<str>,
-    /// What the person can change while it runs (Setup, tray).
-    pub controls: Arc<crate::control::Controls>,
+    /// Whether this face can run a tunnel (the dashboard offers it).
+    pub(super) can_tunnel: bool,
+    /// Whether this face keeps the desktop app's settings (the dashboard offers them).
+    pub(super) has_settings: bool,
     /// Bytes held in request bodies, shared by both faces.
     pub(super) bodies: super::body::BodyBudget,
     /// Calls running through the ChatGPT faces (past their deadline too).

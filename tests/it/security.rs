@@ -687,7 +687,7 @@ async fn no_auth_refuses_to_open_a_tunnel_at_run_time() {
         Arc::new(NoTunnel) as Arc<dyn coda_mcp::tunnel::TunnelProvider>
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = coda_mcp::http::start_with(
+    let (server, controls) = coda_mcp::control::start(
         engine,
         listener,
         coda_mcp::control::ControlOptions {
@@ -697,9 +697,7 @@ async fn no_auth_refuses_to_open_a_tunnel_at_run_time() {
     )
     .await
     .unwrap();
-    let refused = server
-        .state
-        .controls
+    let refused = controls
         .start_tunnel(&server.state.engine)
         .await
         .expect_err("no tunnel while authentication is off");

@@ -25,6 +25,7 @@ type Seen = Arc<Mutex<Vec<(Option<String>, Option<String>)>>>;
 struct Setup {
     demo: demo::DemoHandle,
     server: http::RunningServer,
+    controls: Arc<coda_mcp::control::Controls>,
     store: Arc<MemoryStore>,
     dir: std::path::PathBuf,
     seen_tunnel_credentials: Seen,
@@ -68,10 +69,13 @@ async fn start() -> Setup {
         ..ControlOptions::default()
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = http::start_with(engine, listener, controls).await.unwrap();
+    let (server, controls) = coda_mcp::control::start(engine, listener, controls)
+        .await
+        .unwrap();
     Setup {
         demo,
         server,
+        controls,
         store,
         dir,
         seen_tunnel_credentials: seen,
@@ -112,6 +116,7 @@ impl Setup {
     }
 
     async fn stop(self) {
+        self.controls.shutdown().await;
         self.server.shutdown().await;
         self.demo.shutdown();
         let _ = std::fs::remove_dir_all(&self.dir);

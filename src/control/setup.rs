@@ -3,6 +3,8 @@
 //! Claude Desktop, read and save the desktop app's settings. Each answers JSON: the new
 //! state, or `{"error", "message"}` with a status that says what went wrong.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,12 +15,28 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::answer::error;
-use super::AppState;
-use crate::control::ControlError;
+use super::controls::{ControlError, Controls};
+use crate::http::{error, Admin};
+use crate::Engine;
 
-/// The Setup routes (the caller adds the dashboard-token check).
-pub fn routes() -> Router<AppState> {
+/// What the Setup handlers act on.
+#[derive(Clone)]
+struct SetupState {
+    controls: Arc<Controls>,
+    engine: Engine,
+}
+
+/// The Setup routes over `controls`, and what the dashboard says about them, for the HTTP
+/// layer to mount behind the dashboard token.
+pub fn admin(controls: Arc<Controls>, engine: Engine) -> Admin {
+    Admin {
+        can_tunnel: controls.can_tunnel(),
+        has_settings: controls.has_settings(),
+        routes: Some(routes().with_state(SetupState { controls, engine })),
+    }
+}
+
+fn routes() -> Router<SetupState> {
     Router::new()
         .route("/api/setup/coda-token", post(coda_token))
         .route("/api/setup/key/rotate", post(rotate_key))
@@ -68,7 +86,7 @@ struct TokenBody {
     token: String,
 }
 
-async fn coda_token(State(state): State<AppState>, body: Bytes) -> Response {
+async fn coda_token(State(state): State<SetupState>, body: Bytes) -> Response {
     let body: TokenBody = match parse(&body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -83,7 +101,7 @@ async fn coda_token(State(state): State<AppState>, body: Bytes) -> Response {
     }
 }
 
-async fn rotate_key(State(state): State<AppState>) -> Response {
+async fn rotate_key(State(state): State<SetupState>) -> Response {
     match state.controls.rotate_key(&state.engine).await {
         Ok((hint, kept)) => Json(json!({"key_hint": hint, "kept_in_keychain": kept,
             "message": if kept {
@@ -103,7 +121,7 @@ struct NgrokBody {
     domain: Option<String>,
 }
 
-async fn ngrok(State(state): State<AppState>, body: Bytes) -> Response {
+async fn ngrok(State(state): State<SetupState>, body: Bytes) -> Response {
     let body: NgrokBody = match parse(&body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -124,7 +142,7 @@ struct TunnelBody {
     on: bool,
 }
 
-async fn tunnel(State(state): State<AppState>, body: Bytes) -> Response {
+async fn tunnel(State(state): State<SetupState>, body: Bytes) -> Response {
     let body: TunnelBody = match parse(&body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -147,7 +165,7 @@ struct ClaudeBody {
     demo: bool,
 }
 
-async fn claude(State(state): State<AppState>, body: Bytes) -> Response {
+async fn claude(State(state): State<SetupState>, body: Bytes) -> Response {
     let body: ClaudeBody = match parse(&body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -166,14 +184,14 @@ async fn claude(State(state): State<AppState>, body: Bytes) -> Response {
     }
 }
 
-async fn settings(State(state): State<AppState>) -> Response {
+async fn settings(State(state): State<SetupState>) -> Response {
     match state.controls.settings() {
         Ok(s) => Json(s).into_response(),
         Err(e) => refused(e),
     }
 }
 
-async fn save_settings(State(state): State<AppState>, body: Bytes) -> Response {
+async fn save_settings(State(state): State<SetupState>, body: Bytes) -> Response {
     let settings: crate::settings::Settings = match parse(&body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -195,7 +213,7 @@ async fn save_settings(State(state): State<AppState>, body: Bytes) -> Response {
     }
 }
 
-async fn restart(State(state): State<AppState>) -> Response {
+async fn restart(State(state): State<SetupState>) -> Response {
     if state.controls.request_restart() {
         (
             StatusCode::ACCEPTED,
