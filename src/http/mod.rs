@@ -40,12 +40,12 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::Engine;
 use crate::mcp::CodaMcp;
 
+pub use admin::Admin;
+pub use answer::{error, ApiError};
 pub use body::MAX_BODY_BYTES;
 pub use body::{BODY_TIMEOUT, DRAIN_BYTES};
 pub use conn::{ConnLimits, Face, HEADER_TIMEOUT};
 pub use guard::{classify_message, Message};
-pub use admin::Admin;
-pub use answer::{error, ApiError};
 pub use origin::HostPolicy;
 pub use state::AppState;
 
