@@ -29,12 +29,13 @@ pub enum ConnectError {
         "cannot tell where Claude Desktop keeps its config on this system; pass --config PATH"
     )]
     NoConfigDir,
-    /// Reading or writing failed.
-    #[error("{action} {path}: {source}")]
+    /// Reading or writing failed. The OS error is part of the message (not a separate
+    /// source), so a printed error chain says it once.
+    #[error("{action} {path}: {error}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -87,10 +88,10 @@ pub fn stdio_entry(command: &Path, demo: bool) -> Value {
 /// Adds (or replaces) our entry in the config at `path`, keeping everything else. With
 /// `dry_run` nothing is written.
 pub fn connect(path: &Path, entry: Value, dry_run: bool) -> Result<ConnectOutcome, ConnectError> {
-    let io = |action, source| ConnectError::Io {
+    let io = |action, error| ConnectError::Io {
         action,
         path: path.to_owned(),
-        source,
+        error,
     };
     // A link is followed: the file it points at is what Claude reads, so that is rewritten
     // (and the link kept). A dangling link is refused rather than replaced by a file.
@@ -101,10 +102,10 @@ pub fn connect(path: &Path, entry: Value, dry_run: bool) -> Result<ConnectOutcom
         path.to_owned()
     };
     let path = target.as_path();
-    let io = |action, source| ConnectError::Io {
+    let io = |action, error| ConnectError::Io {
         action,
         path: path.to_owned(),
-        source,
+        error,
     };
     let existing = match std::fs::read_to_string(path) {
         Ok(text) => Some(text),

@@ -181,6 +181,8 @@ function renderSetup() {
     args: ["mcp-remote", s.mcp_url, "--header", "Authorization:Bearer ${CODA_MCP_KEY}"], env: { CODA_MCP_KEY: "<your connection key>" } } } }, null, 2);
   $("settings-card").hidden = !s.has_settings;
   $("retention").textContent = `${s.audit_retention_days || 30} days`;
+  // A headless `coda-mcp serve` has no Settings: its history length is a flag.
+  $("retention-where").textContent = s.has_settings ? "change it in Settings" : "change it with --audit-days";
   const base = s.public_url || "https://<your public URL>";
   $("chatgpt-steps").replaceChildren(
     el("li", {}, s.public_url ? `Public URL: ${s.public_url}` : "Start the tunnel above (or run behind a proxy with --public-url https://…)"),

@@ -112,7 +112,7 @@ pub async fn key(action: KeyAction, store: Arc<dyn SecretStore>) -> anyhow::Resu
             let (key, source) =
                 blocking(move || secrets::connection_key(store.as_ref(), env)).await?;
             if source == Source::Ephemeral {
-                bail!("no OS keychain is available to keep a connection key; set CODA_MCP_KEY instead");
+                bail!("no OS keychain is available, so no connection key is kept: a server started like this makes one for its run and prints it under its ready line (\"connection key for this run\"); to keep the same key across runs, set CODA_MCP_KEY (cmk_ and at least 28 more characters) for the server and its clients");
             }
             println!("{}", key.expose());
             eprintln!(
@@ -175,9 +175,17 @@ pub async fn token(action: TokenAction, store: Arc<dyn SecretStore>) -> anyhow::
     match action {
         TokenAction::Set { coda_base_url } => {
             let token = blocking(read_token).await??;
-            let me = whoami(&coda_base_url, &token)
-                .await
-                .context("Coda did not accept the token")?;
+            let me = whoami(&coda_base_url, &token).await.map_err(|e| {
+                // Not reaching Coda says nothing about the token: say which it was.
+                let unreachable = e
+                    .downcast_ref::<coda_mcp::coda::CodaError>()
+                    .is_some_and(|c| c.status().is_none());
+                if unreachable {
+                    e.context("could not reach Coda to check the token, so it was not saved; check the connection (or --coda-base-url) and try again")
+                } else {
+                    e.context("Coda did not accept the token, so it was not saved; copy it again from coda.io/account (Account settings → API settings)")
+                }
+            })?;
             let hint = token.hint();
             blocking(move || store.set(SecretName::CodaToken, &token)).await??;
             println!(
@@ -193,8 +201,7 @@ pub async fn token(action: TokenAction, store: Arc<dyn SecretStore>) -> anyhow::
             let env = std::env::var("CODA_API_TOKEN").ok();
             let found = blocking(move || secrets::coda_token(store.as_ref(), env)).await?;
             let Some((token, source)) = found else {
-                println!("No Coda token: run `coda-mcp token set` or set CODA_API_TOKEN.");
-                return Ok(());
+                anyhow::bail!("no Coda token: run `coda-mcp token set` or set CODA_API_TOKEN");
             };
             match whoami(&coda_base_url, &token).await {
                 Ok(me) => println!(
@@ -204,7 +211,7 @@ pub async fn token(action: TokenAction, store: Arc<dyn SecretStore>) -> anyhow::
                     me["name"].as_str().unwrap_or("?"),
                     me["loginId"].as_str().unwrap_or("?")
                 ),
-                Err(e) => println!(
+                Err(e) => anyhow::bail!(
                     "Coda token {} from the {}: not usable — {e:#}",
                     token.hint(),
                     source.label()
@@ -212,8 +219,20 @@ pub async fn token(action: TokenAction, store: Arc<dyn SecretStore>) -> anyhow::
             }
         }
         TokenAction::Clear => {
-            blocking(move || store.delete(SecretName::CodaToken)).await??;
-            println!("Removed the Coda token from the keychain.");
+            let stored = blocking({
+                let store = store.clone();
+                move || store.get(SecretName::CodaToken)
+            })
+            .await??;
+            if stored.is_some() {
+                blocking(move || store.delete(SecretName::CodaToken)).await??;
+                println!("Removed the Coda token from the keychain.");
+            } else {
+                println!("No Coda token is stored in the keychain; nothing to remove.");
+            }
+            if std::env::var("CODA_API_TOKEN").is_ok_and(|v| !v.trim().is_empty()) {
+                eprintln!("note: CODA_API_TOKEN is set in this environment and is still used; unset it too");
+            }
         }
     }
     Ok(())

@@ -2,6 +2,7 @@
 //! and starts the engine.
 
 mod accounts;
+mod flags;
 mod oauth;
 mod serve;
 
@@ -148,15 +149,17 @@ fn connect_claude(
             out.path.display()
         )
     } else {
-        format!(
-            "Claude Desktop {} the \"coda\" server in {}.\n",
-            if out.replaced {
-                "now has an updated"
-            } else {
-                "now has"
-            },
-            out.path.display()
-        )
+        if out.replaced {
+            format!(
+                "Claude Desktop's \"coda\" server was updated in {}.\n",
+                out.path.display()
+            )
+        } else {
+            format!(
+                "Claude Desktop now has the \"coda\" server in {}.\n",
+                out.path.display()
+            )
+        }
     };
     if let Some(b) = &out.backup {
         text.push_str(&format!(
@@ -261,7 +264,11 @@ fn print_openapi(
             }
             u.trim_end_matches('/').to_owned()
         }
-        None => format!("http://127.0.0.1:{port}"),
+        None => {
+            // The schema is still printed (for local tries), but ChatGPT cannot reach it.
+            eprintln!("warning: no --public-url: this schema points at http://127.0.0.1:{port}, which ChatGPT cannot reach; give the public HTTPS URL (the tunnel's, shown by `coda-mcp serve --tunnel`) with --public-url https://…");
+            format!("http://127.0.0.1:{port}")
+        }
     };
     let doc = match flavor {
         Flavor::Actions => {

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+
+use crate::flags;
 use coda_mcp::coda::{RateLimits, Secret, DEFAULT_BASE_URL};
 use coda_mcp::defaults;
 use coda_mcp::demo::{self, DemoConfig};
@@ -23,7 +25,7 @@ macro_rules! say {
 #[derive(clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on. Keep the default unless you know why.
-    #[arg(long, default_value = "127.0.0.1")]
+    #[arg(long, default_value = "127.0.0.1", value_parser = flags::host)]
     host: IpAddr,
     /// Port to listen on (0 picks a free port).
     #[arg(long, default_value_t = defaults::PORT)]
@@ -32,7 +34,7 @@ pub struct ServeArgs {
     #[arg(long)]
     demo: bool,
     /// Coda API root.
-    #[arg(long, default_value = DEFAULT_BASE_URL, value_name = "URL")]
+    #[arg(long, default_value = DEFAULT_BASE_URL, value_name = "URL", value_parser = flags::http_url)]
     coda_base_url: String,
     /// Offer only tools that read; refuse every write.
     #[arg(long)]
@@ -58,17 +60,17 @@ pub struct ServeArgs {
     #[arg(long)]
     no_pass_through: bool,
     /// Seconds of inactivity after which an MCP session ends.
-    #[arg(long, default_value_t = defaults::SESSION_IDLE_TIMEOUT_S, value_name = "SECONDS")]
+    #[arg(long, default_value_t = defaults::SESSION_IDLE_TIMEOUT_S, value_name = "SECONDS", value_parser = flags::at_least_one)]
     session_idle_timeout: u64,
     /// Most concurrent MCP sessions.
-    #[arg(long, default_value_t = defaults::MAX_SESSIONS, value_name = "N")]
+    #[arg(long, default_value_t = defaults::MAX_SESSIONS, value_name = "N", value_parser = flags::sessions)]
     max_sessions: usize,
     /// Where the audit history is kept (default: the OS data directory; demo runs keep a
     /// separate history under `demo/`).
     #[arg(long, env = "CODA_MCP_DATA_DIR", value_name = "DIR")]
     data_dir: Option<std::path::PathBuf>,
     /// Days of tool-call history to keep.
-    #[arg(long, default_value_t = defaults::AUDIT_DAYS.into(), value_name = "DAYS")]
+    #[arg(long, default_value_t = defaults::AUDIT_DAYS.into(), value_name = "DAYS", value_parser = flags::days)]
     audit_days: i64,
     /// Demo workspace without Coda's rate limits (for load tests and fuzzing).
     #[arg(long, hide = true)]
@@ -77,7 +79,7 @@ pub struct ServeArgs {
     #[arg(long, hide = true)]
     no_pacing: bool,
     /// Requests per second allowed per client (session or address); 0 disables the limit.
-    #[arg(long, default_value_t = defaults::CLIENT_RATE, value_name = "N")]
+    #[arg(long, default_value_t = defaults::CLIENT_RATE, value_name = "N", value_parser = flags::rate)]
     client_rate: f64,
     /// Pace Coda calls to these limits instead of Coda's published ones (per rate class,
     /// comma-separated class=count/seconds; classes: read, write, doc-content-write,
@@ -190,9 +192,9 @@ pub async fn demo_only(port: u16, unlimited: bool) -> anyhow::Result<()> {
         config.token = Secret::new(token.trim());
     }
     let builtin = config.token.expose() == demo::DEMO_TOKEN;
-    let handle = demo::start(config, port)
-        .await
-        .context("starting the demo workspace")?;
+    let handle = demo::start(config, port).await.with_context(|| {
+        format!("cannot start the demo workspace on 127.0.0.1:{port} (is another program using that port? pick another with --port, or 0 for a free one)")
+    })?;
     if builtin {
         say!(
             "demo Coda API ready: {} (token: {})",

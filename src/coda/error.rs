@@ -37,6 +37,10 @@ pub enum CodaError {
     /// No Coda token is configured.
     #[error("no Coda API token is configured: set CODA_API_TOKEN (or run with --demo)")]
     NoToken,
+    /// `getMutationStatus` answered 404: usual for a few seconds after a write, until Coda has
+    /// recorded it (and forever for an id Coda never issued).
+    #[error("Coda API error 404: the write is not visible yet — Coda answers 404 for a few seconds after a write, until it has recorded it; try again in a few seconds (a requestId Coda never issued stays 404)")]
+    WriteNotRecordedYet,
 }
 
 impl CodaError {
@@ -87,6 +91,7 @@ impl CodaError {
         match self {
             CodaError::Api { status, .. } => Some(*status),
             CodaError::RateLimited { .. } => Some(429),
+            CodaError::WriteNotRecordedYet => Some(404),
             _ => None,
         }
     }

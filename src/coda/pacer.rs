@@ -46,6 +46,14 @@ impl RateClass {
         }
     }
 
+    /// The class `--rate-limit` names: Coda's kebab-case (`doc-content-write`) or the
+    /// camelCase the dashboard shows (`docContentWrite`), in any letter case.
+    pub fn from_flag(name: &str) -> Option<Self> {
+        RateClass::ALL.into_iter().find(|c| {
+            c.name().eq_ignore_ascii_case(name) || c.name().replace('-', "").eq_ignore_ascii_case(name)
+        })
+    }
+
     /// Parses the `rate_class` column of `operations.tsv`.
     pub fn from_tsv(name: &str) -> Option<Self> {
         Some(match name {
@@ -100,9 +108,12 @@ pub enum RateLimitSpecError {
     Malformed(String),
     /// The class is not one of Coda's.
     #[error(
-        "unknown rate class '{0}': use read, write, doc-content-write, list-docs or analytics"
+        "unknown rate class '{0}': use read, write, doc-content-write, list-docs or analytics (or the dashboard's docContentWrite, listDocs)"
     )]
     UnknownClass(String),
+    /// A class is given twice.
+    #[error("rate class '{0}' is given twice in --rate-limit: give each class once")]
+    Duplicate(String),
     /// The count or window is zero, negative or not a number.
     #[error("'{0}' needs a count of at least 1 and a window of more than 0 seconds")]
     OutOfRange(String),
@@ -114,11 +125,16 @@ impl RateLimits {
     /// Coda's limits are per user; lower them when the token is shared with other tools.
     pub fn parse_overrides(spec: &str) -> Result<RateLimits, RateLimitSpecError> {
         let mut limits = RateLimits::CODA;
+        let mut given = Vec::new();
         for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let malformed = || RateLimitSpecError::Malformed(entry.to_owned());
             let (class, rate) = entry.split_once('=').ok_or_else(malformed)?;
-            let class = RateClass::from_tsv(class.trim())
+            let class = RateClass::from_flag(class.trim())
                 .ok_or_else(|| RateLimitSpecError::UnknownClass(class.trim().to_owned()))?;
+            if given.contains(&class) {
+                return Err(RateLimitSpecError::Duplicate(class.name().to_owned()));
+            }
+            given.push(class);
             let (count, window) = rate.split_once('/').ok_or_else(malformed)?;
             let count: u32 = count.trim().parse().map_err(|_| malformed())?;
             let window: f64 = window
@@ -240,6 +256,21 @@ impl Pacer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rate_classes_are_named_as_the_flag_or_the_dashboard_names_them() {
+        let l = RateLimits::parse_overrides("docContentWrite=3/10,LISTDOCS=2/10").unwrap();
+        assert_eq!(l.get(RateClass::DocContentWrite), (3, Duration::from_secs(10)));
+        assert_eq!(l.get(RateClass::ListDocs), (2, Duration::from_secs(10)));
+        assert!(matches!(
+            RateLimits::parse_overrides("write=5/6,write=6/6"),
+            Err(RateLimitSpecError::Duplicate(c)) if c == "write"
+        ));
+        assert!(matches!(
+            RateLimits::parse_overrides("write=5/6,Write=6/6"),
+            Err(RateLimitSpecError::Duplicate(_))
+        ));
+    }
 
     #[test]
     fn parses_rate_limit_overrides() {

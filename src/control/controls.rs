@@ -383,6 +383,12 @@ pub fn follow_tunnel(engine: Engine, memory: UrlMemory) -> Observer {
         public.set_tunnel_state(next.clone());
         let events = engine.events();
         let log = |level: LogLevel, message: String| {
+            // In the process's own log too: a headless server has no dashboard to show it.
+            match level {
+                LogLevel::Info => tracing::info!(target: "coda_mcp::tunnel", "{message}"),
+                LogLevel::Warn => tracing::warn!(target: "coda_mcp::tunnel", "{message}"),
+                LogLevel::Error => tracing::error!(target: "coda_mcp::tunnel", "{message}"),
+            }
             events.publish(EventKind::Log {
                 level,
                 message,

@@ -302,13 +302,13 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
                     HeaderValue::from_static("text/event-stream"),
                 );
             }
-            let response = next.run(req).await;
+            let response = in_json(next.run(req).await, Value::Null).await;
             counted(&state, session.as_deref(), response)
         }
         Method::DELETE => {
             // rmcp answers a successful DELETE with 202; clients (the Python SDK among them)
             // expect 200/204 for "session ended", as the TypeScript reference server sends.
-            let mut response = next.run(req).await;
+            let mut response = in_json(next.run(req).await, Value::Null).await;
             if response.status() == StatusCode::ACCEPTED {
                 *response.status_mut() = StatusCode::OK;
             }
@@ -419,8 +419,15 @@ async fn guard_post(state: AppState, req: Request, next: Next) -> Response {
         HeaderValue::from_static("application/json, text/event-stream"),
     );
     let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
+        .run(Request::from_parts(parts, Body::from(bytes.clone())))
         .await;
+    if response.status().is_client_error() {
+        let id = serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|m| m.get("id").cloned())
+            .unwrap_or(Value::Null);
+        return in_json(response, id).await;
+    }
     let is_sse = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -433,6 +440,47 @@ async fn guard_post(state: AppState, req: Request, next: Next) -> Response {
         return in_one_write(response).await;
     }
     sse_to_json(response).await
+}
+
+/// rmcp refuses some requests in plain text (`Not Found: Session not found`, `Bad Request:
+/// Session ID is required`): those become JSON-RPC errors with the same status, as every
+/// other refusal is, with `id` the request's and a message that says what to do.
+async fn in_json(response: Response, id: Value) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/json"));
+    if !response.status().is_client_error() || is_json {
+        return response;
+    }
+    let status = response.status();
+    let said = http_body_util::Limited::new(response.into_body(), 4096)
+        .collect()
+        .await
+        .map(|b| String::from_utf8_lossy(&b.to_bytes()).trim().to_owned())
+        .unwrap_or_default();
+    match status {
+        StatusCode::NOT_FOUND => {
+            jsonrpc_error(status, id, -32001, super::jsonrpc::SESSION_NOT_FOUND)
+        }
+        StatusCode::BAD_REQUEST if said.contains("Session ID is required") => jsonrpc_error(
+            status,
+            id,
+            -32600,
+            "Bad Request: this request needs an Mcp-Session-Id header: send initialize first (without one); its answer's Mcp-Session-Id header names the session to send on every later request",
+        ),
+        _ => jsonrpc_error(
+            status,
+            id,
+            -32600,
+            if said.is_empty() {
+                status.to_string()
+            } else {
+                said
+            },
+        ),
+    }
 }
 
 /// How long an SSE answer's head is held back for the answer itself.

@@ -98,7 +98,7 @@ fn strip_port(host: &str) -> &str {
 
 fn forbidden(what: &str, value: &str) -> Response {
     let shown: String = value.chars().take(100).collect();
-    error(StatusCode::FORBIDDEN, "forbidden", format!("{what} '{shown}' is not allowed: this server only answers to localhost or its configured public URL"))
+    error(StatusCode::FORBIDDEN, "forbidden", format!("{what} '{shown}' is not allowed: this server only answers to localhost or its configured public URL (reaching it through your own proxy or tunnel? start it with --public-url https://that-host)"))
 }
 
 /// The middleware.

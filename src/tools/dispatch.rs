@@ -12,7 +12,10 @@ use super::exec::{
 use super::links::{self, CodaLink, IdKind};
 use super::validate::validate;
 use super::{page_text, resolve_link, search, upsert, Call, Confirm, ToolDef};
-use crate::coda::{CodaClient, RateClass};
+use crate::coda::{CodaClient, CodaError, RateClass};
+
+/// `getMutationStatus`'s path in the catalogue.
+const MUTATION_STATUS: &str = "/mutationStatus/{requestId}";
 
 /// Validates `args` against the tool's schema and runs it.
 pub async fn run(
@@ -30,7 +33,15 @@ pub async fn run(
     let value = match tool.call {
         Call::Get { path, class } => {
             let req = build(tool, schema, &args, "GET", path, class)?;
-            run.send(&req).await?
+            match run.send(&req).await {
+                Ok(value) => value,
+                // Coda's mutation status is 404 for a few seconds after the write (it has not
+                // replicated yet): that is "not yet", not "no such id".
+                Err(CodaError::Api { status: 404, .. }) if path == MUTATION_STATUS => {
+                    return Err(CodaError::WriteNotRecordedYet.into())
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         Call::List { path, class } => {
             let req = build(tool, schema, &args, "GET", path, class)?;

@@ -43,10 +43,28 @@ fn id_chars(s: &str) -> &str {
     &s[..end]
 }
 
-/// Parses a Coda browser link. Returns `None` when it holds no doc ID.
+/// Whether `host` (as written in a URL, maybe with a port) is Coda's own: `coda.io` or one
+/// of its subdomains. Other hosts (a published doc's custom domain, or anything else) are
+/// left to Coda's `resolveBrowserLink`.
+fn is_coda_host(host: &str) -> bool {
+    let host = host.rsplit('@').next().unwrap_or(host);
+    let host = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
+    let host = host.trim_end_matches('.');
+    host == "coda.io" || host.ends_with(".coda.io")
+}
+
+/// Parses a Coda browser link on Coda's own host. Returns `None` when it holds no doc ID, or
+/// is on another host (which only Coda can resolve).
 pub fn parse(url: &str) -> Option<CodaLink> {
     let url = url.trim();
     let without_scheme = url.split_once("://").map(|(_, rest)| rest).unwrap_or(url);
+    let host = without_scheme
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default();
+    if !is_coda_host(host) {
+        return None;
+    }
     let (path, fragment) = without_scheme
         .split_once('#')
         .unwrap_or((without_scheme, ""));
@@ -167,6 +185,9 @@ pub fn local_id(kind: IdKind, url: &str) -> Option<String> {
                 format!("https://{}", url.trim())
             };
             let parsed = url::Url::parse(&with_scheme).ok()?;
+            if !parsed.host_str().is_some_and(is_coda_host) {
+                return None;
+            }
             let found = parsed
                 .query_pairs()
                 .find(|(k, _)| k == name)
@@ -209,6 +230,21 @@ pub fn from_href(href: &str) -> Option<CodaLink> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_codas_own_hosts_are_read_locally() {
+        assert!(parse("https://coda.io/d/Plan_dAbCDeFGH01").is_some());
+        assert!(parse("coda.io/d/Plan_dAbCDeFGH01").is_some());
+        assert!(parse("https://CODA.IO:443/d/Plan_dAbCDeFGH01").is_some());
+        for foreign in [
+            "https://example.com/d/_dAbCDeFGH01",
+            "https://coda.io.evil.example/d/_dAbCDeFGH01",
+            "https://evilcoda.io/d/_dAbCDeFGH01",
+            "https://coda.io@evil.example/d/_dAbCDeFGH01",
+        ] {
+            assert!(parse(foreign).is_none(), "{foreign} was read as a Coda link");
+        }
+    }
 
     #[test]
     fn parses_coda_links_at_every_depth() {

@@ -105,6 +105,22 @@ pub fn validate(value: &Value, schema: &Value, path: &str) -> Result<(), String>
     }
     if let Some(obj) = value.as_object() {
         let props = schema.get("properties").and_then(Value::as_object);
+        let closed = schema.get("additionalProperties") == Some(&Value::Bool(false));
+        let known = || {
+            props
+                .map(|p| p.keys().map(String::as_str).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default()
+        };
+        // Names the tool does not take, each with the one it probably meant (`doc_id` →
+        // `docId`), so a misnamed argument is not reported only as a missing one.
+        let unknown: Vec<String> = obj
+            .keys()
+            .filter(|k| closed && props.and_then(|p| p.get(k.as_str())).is_none())
+            .map(|k| match props.and_then(|p| meant(k, p)) {
+                Some(m) => format!("'{}' (did you mean '{m}'?)", join(path, k)),
+                None => format!("'{}'", join(path, k)),
+            })
+            .collect();
         for req in schema
             .get("required")
             .and_then(Value::as_array)
@@ -113,30 +129,47 @@ pub fn validate(value: &Value, schema: &Value, path: &str) -> Result<(), String>
         {
             if let Some(name) = req.as_str() {
                 if !obj.contains_key(name) {
-                    return Err(format!("missing required argument '{}'", join(path, name)));
+                    let mut message = format!("missing required argument '{}'", join(path, name));
+                    if !unknown.is_empty() {
+                        message.push_str(&format!(
+                            "; unknown argument {}; expected one of: {}",
+                            unknown.join(", "),
+                            known()
+                        ));
+                    }
+                    return Err(message);
                 }
             }
         }
+        if let Some(first) = unknown.first() {
+            return Err(format!(
+                "unknown argument {first}; expected one of: {}",
+                known()
+            ));
+        }
         for (key, v) in obj {
-            match props.and_then(|p| p.get(key)) {
-                Some(sub) => validate(v, sub, &join(path, key))?,
-                None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
-                    let known: Vec<&String> = props.map(|p| p.keys().collect()).unwrap_or_default();
-                    return Err(format!(
-                        "unknown argument '{}'; expected one of: {}",
-                        join(path, key),
-                        known
-                            .iter()
-                            .map(|k| k.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
-                }
-                None => {}
+            if let Some(sub) = props.and_then(|p| p.get(key)) {
+                validate(v, sub, &join(path, key))?;
             }
         }
     }
     Ok(())
+}
+
+/// The property `key` was probably meant as: the same letters in another case or with
+/// `_`/`-` (`doc_id`, `DocID` → `docId`).
+fn meant<'a>(key: &str, props: &'a serde_json::Map<String, Value>) -> Option<&'a str> {
+    let plain = |s: &str| {
+        s.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect::<String>()
+    };
+    let wanted = plain(key);
+    props
+        .keys()
+        .find(|p| plain(p) == wanted)
+        .map(String::as_str)
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -169,6 +202,22 @@ fn describe(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_misnamed_argument_is_named_beside_the_missing_one() {
+        let schema = serde_json::json!({"type": "object",
+            "properties": {"docId": {"type": "string"}, "limit": {"type": "integer"}},
+            "required": ["docId"], "additionalProperties": false});
+        let err = validate(&serde_json::json!({"doc_id": "AbC"}), &schema, "").unwrap_err();
+        assert!(err.contains("missing required argument 'docId'"), "{err}");
+        assert!(err.contains("'doc_id' (did you mean 'docId'?)"), "{err}");
+        let err = validate(&serde_json::json!({"docId": "AbC", "LIMIT": 3}), &schema, "")
+            .unwrap_err();
+        assert!(err.contains("unknown argument 'LIMIT' (did you mean 'limit'?)"), "{err}");
+        let err = validate(&serde_json::json!({"docId": "AbC", "colour": 1}), &schema, "")
+            .unwrap_err();
+        assert_eq!(err, "unknown argument 'colour'; expected one of: docId, limit");
+    }
     use serde_json::json;
 
     fn schema() -> Value {

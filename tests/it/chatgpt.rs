@@ -213,6 +213,10 @@ async fn every_read_action_returns_what_the_mcp_tool_returns() {
         if *tool == "coda_get_mutation_status" {
             assert_eq!(status, 404, "an unknown request id is Coda's 404");
             assert_eq!(mcp.is_error, Some(true));
+            // Right after a write that 404 means "not yet", and the model is told to retry.
+            let said = err_text(&mcp);
+            assert!(said.contains("not visible yet") && said.contains("try again in a few seconds"), "{said}");
+            assert!(action["message"].as_str().unwrap_or_default().contains("not visible yet"), "{action}");
             continue;
         }
         assert_eq!(status, 200, "{tool}: {action}");

@@ -206,6 +206,7 @@ fn connect_claude_merges_backs_up_and_refuses_invalid_json() {
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("Restart Claude Desktop"), "{said}");
     assert!(said.contains(".bak-"), "{said}");
+    assert!(said.contains("now has the \"coda\" server in"), "{said}");
     let written: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
     assert_eq!(written["mcpServers"]["other"]["command"], "x");
@@ -213,6 +214,28 @@ fn connect_claude_merges_backs_up_and_refuses_invalid_json() {
         written["mcpServers"]["coda"]["command"],
         env!("CARGO_BIN_EXE_coda-mcp")
     );
+
+    // An entry that points elsewhere is updated, and said so in plain words.
+    std::fs::write(
+        &config,
+        r#"{"mcpServers":{"other":{"command":"x"},"coda":{"command":"/old/coda-mcp","args":["stdio"]}}}"#,
+    )
+    .unwrap();
+    let updated = run(&[]);
+    let said = String::from_utf8_lossy(&updated.stdout);
+    assert!(said.contains("\"coda\" server was updated in"), "{said}");
+
+    // An OS error is said once (not once in the message and again as its cause).
+    let blocked = dir.join("a-file");
+    std::fs::write(&blocked, "").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
+        .args(["connect", "claude", "--config"])
+        .arg(blocked.join("claude_desktop_config.json"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("os error").count(), 1, "{err}");
 
     std::fs::write(&config, "{ not json").unwrap();
     let bad = run(&[]);
@@ -225,6 +248,9 @@ fn connect_claude_merges_backs_up_and_refuses_invalid_json() {
 
 #[test]
 fn tunnel_without_an_authtoken_says_so_and_the_local_server_keeps_serving() {
+    // What the tunnel does goes to the process's own log too (a headless server has no
+    // dashboard): stderr is kept in a file and read once the server has exited.
+    let log = std::env::temp_dir().join(format!("coda-mcp-tunnel-{}.log", uuid::Uuid::new_v4()));
     let mut child = Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
         .args(["serve", "--demo", "--port", "0", "--tunnel"])
         .env("CODA_MCP_KEYCHAIN", "off")
@@ -234,8 +260,9 @@ fn tunnel_without_an_authtoken_says_so_and_the_local_server_keeps_serving() {
             std::env::temp_dir().join("coda-mcp-tests"),
         )
         .env_remove("NGROK_AUTHTOKEN")
+        .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -256,6 +283,13 @@ fn tunnel_without_an_authtoken_says_so_and_the_local_server_keeps_serving() {
     assert!(wait_exit(&mut child, Duration::from_secs(7))
         .expect("exits")
         .success());
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_file(&log);
+    assert!(
+        logged.contains("tunnel connecting (attempt 1)")
+            && logged.contains("tunnel failed: no ngrok authtoken"),
+        "the tunnel's states are not in the log: {logged}"
+    );
 }
 
 #[test]
@@ -617,4 +651,81 @@ async fn the_rust_sdk_client_uses_serve_demo_end_to_end() {
     signal(&child, "-TERM");
     let status = wait_exit(&mut child, Duration::from_secs(7)).expect("exits");
     assert!(status.success());
+}
+
+#[test]
+fn flag_values_outside_their_range_are_refused_with_the_range() {
+    let cases: [(&[&str], &str); 8] = [
+        (&["--session-idle-timeout", "0"], "must be at least 1"),
+        (&["--max-sessions", "0"], "must be at least 1"),
+        (&["--audit-days=-1"], "at least 1"),
+        (&["--client-rate=-1"], "0 or more"),
+        (&["--coda-base-url", "notaurl"], "is not an http(s) URL"),
+        (&["--rate-limit", "write=5/6,write=6/6"], "given twice"),
+        (&["--rate-limit", "reads=1/1"], "unknown rate class"),
+        (&["--host", "example.com"], "is not an IP address"),
+    ];
+    for (args, says) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
+            .args(["serve", "--demo", "--port", "0"])
+            .args(args)
+            .env("CODA_MCP_KEYCHAIN", "off")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?} was accepted: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn openapi_without_a_public_url_warns_that_chatgpt_cannot_reach_it() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
+            .arg("openapi")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let local = run(&[]);
+    assert!(local.status.success());
+    let err = String::from_utf8_lossy(&local.stderr);
+    assert!(err.contains("ChatGPT cannot reach") && err.contains("--public-url"), "{err}");
+    let doc: serde_json::Value = serde_json::from_slice(&local.stdout).unwrap();
+    assert_eq!(doc["servers"][0]["url"], "http://127.0.0.1:8080");
+    let public = run(&["--public-url", "https://coda-me.example.app"]);
+    assert!(public.status.success());
+    assert!(
+        !String::from_utf8_lossy(&public.stderr).contains("warning"),
+        "no warning with a public URL"
+    );
+}
+
+#[test]
+fn key_show_without_a_keychain_says_where_the_key_is_and_how_to_keep_one() {
+    let out = Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
+        .args(["key", "show"])
+        .env("CODA_MCP_KEYCHAIN", "off")
+        .env_remove("CODA_MCP_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ready line") && err.contains("set CODA_MCP_KEY"),
+        "{err}"
+    );
+}
+
+#[test]
+fn demo_on_a_busy_port_names_the_port() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
+        .args(["demo", "--port", &port])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("127.0.0.1:{port}")) && err.contains("--port"), "{err}");
 }

@@ -129,9 +129,18 @@ fn token_and_key_commands_use_the_keychain() {
     );
     assert_token_hint(&out, coda_mcp::demo::DEMO_TOKEN, "keychain");
     let (ok, out) = run(&["token", "clear"], None);
-    assert!(ok, "{out}");
-    let (_, out) = run(&["token", "status", "--coda-base-url", &base], None);
-    assert!(out.contains("No Coda token"), "{out}");
+    assert!(ok && out.contains("Removed the Coda token"), "{out}");
+    let (ok, out) = run(&["token", "clear"], None);
+    assert!(ok && out.contains("nothing to remove"), "a second clear removes nothing: {out}");
+    let (ok, out) = run(&["token", "status", "--coda-base-url", &base], None);
+    assert!(!ok && out.contains("no Coda token"), "no token is a failing status: {out}");
+    // A token set while Coda cannot be reached is not called a bad token.
+    let (ok, out) = run(
+        &["token", "set", "--coda-base-url", "http://127.0.0.1:9/apis/v1"],
+        Some(&format!("{}\n", coda_mcp::demo::DEMO_TOKEN)),
+    );
+    assert!(!ok && out.contains("could not reach Coda"), "{out}");
+    assert!(!out.contains("did not accept"), "{out}");
 
     let (ok, first) = run(&["key", "show"], None);
     assert!(ok && first.starts_with("cmk_"), "{first}");
@@ -192,18 +201,21 @@ fn token_status_names_the_token_by_a_hint_only() {
             .env("RUST_LOG", "off")
             .output()
             .unwrap();
-        assert!(out.status.success());
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
     };
-    let out = status(coda_mcp::demo::DEMO_TOKEN);
+    let (ok, out) = status(coda_mcp::demo::DEMO_TOKEN);
     assert!(
-        out.contains("Demo User") && out.contains("accepted by Coda"),
+        ok && out.contains("Demo User") && out.contains("accepted by Coda"),
         "{out}"
     );
     assert_token_hint(&out, coda_mcp::demo::DEMO_TOKEN, "environment");
     let wrong = "pat_not-accepted-by-the-demo-7f3e";
-    let out = status(wrong);
-    assert!(out.contains("not usable"), "{out}");
+    let (ok, out) = status(wrong);
+    assert!(!ok && out.contains("not usable"), "an unusable token is a failing status: {out}");
     assert_token_hint(&out, wrong, "environment");
     demo.shutdown();
 }

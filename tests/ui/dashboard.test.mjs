@@ -183,6 +183,8 @@ test("the dashboard shows sessions and tool calls live and keeps the history", a
     assert.ok(await page.isHidden("#first-run"), "the demo has a working token: no first-run banner");
     assert.ok(await page.isHidden("#url-notice"), "no URL change: no banner");
     assert.equal(await page.textContent("#retention"), "30 days");
+    // A headless server has no Settings card: its history length is the --audit-days flag.
+    assert.equal(await page.textContent("#retention-where"), "change it with --audit-days");
     await page.click("#copy-schema");
     await page.waitForFunction(() => /Schema copied/.test(document.querySelector("#toast.show")?.textContent || ""));
     const clip = JSON.parse(await page.evaluate(() => navigator.clipboard.readText()));
