@@ -69,8 +69,13 @@ mod tests {
         assert_eq!(rate("0"), Ok(0.0));
         assert!(http_url("notaurl").unwrap_err().contains("http(s) URL"));
         assert!(http_url("ftp://x.example").is_err());
-        assert_eq!(http_url("http://127.0.0.1:9/apis/v1").unwrap(), "http://127.0.0.1:9/apis/v1");
+        assert_eq!(
+            http_url("http://127.0.0.1:9/apis/v1").unwrap(),
+            "http://127.0.0.1:9/apis/v1"
+        );
         assert_eq!(host("localhost"), Ok(IpAddr::from([127, 0, 0, 1])));
-        assert!(host("example.com").unwrap_err().contains("not an IP address"));
+        assert!(host("example.com")
+            .unwrap_err()
+            .contains("not an IP address"));
     }
 }

@@ -50,7 +50,8 @@ impl RateClass {
     /// camelCase the dashboard shows (`docContentWrite`), in any letter case.
     pub fn from_flag(name: &str) -> Option<Self> {
         RateClass::ALL.into_iter().find(|c| {
-            c.name().eq_ignore_ascii_case(name) || c.name().replace('-', "").eq_ignore_ascii_case(name)
+            c.name().eq_ignore_ascii_case(name)
+                || c.name().replace('-', "").eq_ignore_ascii_case(name)
         })
     }
 
@@ -260,7 +261,10 @@ mod tests {
     #[test]
     fn rate_classes_are_named_as_the_flag_or_the_dashboard_names_them() {
         let l = RateLimits::parse_overrides("docContentWrite=3/10,LISTDOCS=2/10").unwrap();
-        assert_eq!(l.get(RateClass::DocContentWrite), (3, Duration::from_secs(10)));
+        assert_eq!(
+            l.get(RateClass::DocContentWrite),
+            (3, Duration::from_secs(10))
+        );
         assert_eq!(l.get(RateClass::ListDocs), (2, Duration::from_secs(10)));
         assert!(matches!(
             RateLimits::parse_overrides("write=5/6,write=6/6"),

@@ -242,7 +242,10 @@ mod tests {
             "https://evilcoda.io/d/_dAbCDeFGH01",
             "https://coda.io@evil.example/d/_dAbCDeFGH01",
         ] {
-            assert!(parse(foreign).is_none(), "{foreign} was read as a Coda link");
+            assert!(
+                parse(foreign).is_none(),
+                "{foreign} was read as a Coda link"
+            );
         }
     }
 

@@ -211,12 +211,26 @@ mod tests {
         let err = validate(&serde_json::json!({"doc_id": "AbC"}), &schema, "").unwrap_err();
         assert!(err.contains("missing required argument 'docId'"), "{err}");
         assert!(err.contains("'doc_id' (did you mean 'docId'?)"), "{err}");
-        let err = validate(&serde_json::json!({"docId": "AbC", "LIMIT": 3}), &schema, "")
-            .unwrap_err();
-        assert!(err.contains("unknown argument 'LIMIT' (did you mean 'limit'?)"), "{err}");
-        let err = validate(&serde_json::json!({"docId": "AbC", "colour": 1}), &schema, "")
-            .unwrap_err();
-        assert_eq!(err, "unknown argument 'colour'; expected one of: docId, limit");
+        let err = validate(
+            &serde_json::json!({"docId": "AbC", "LIMIT": 3}),
+            &schema,
+            "",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("unknown argument 'LIMIT' (did you mean 'limit'?)"),
+            "{err}"
+        );
+        let err = validate(
+            &serde_json::json!({"docId": "AbC", "colour": 1}),
+            &schema,
+            "",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "unknown argument 'colour'; expected one of: docId, limit"
+        );
     }
     use serde_json::json;
 

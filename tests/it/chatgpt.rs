@@ -215,8 +215,17 @@ async fn every_read_action_returns_what_the_mcp_tool_returns() {
             assert_eq!(mcp.is_error, Some(true));
             // Right after a write that 404 means "not yet", and the model is told to retry.
             let said = err_text(&mcp);
-            assert!(said.contains("not visible yet") && said.contains("try again in a few seconds"), "{said}");
-            assert!(action["message"].as_str().unwrap_or_default().contains("not visible yet"), "{action}");
+            assert!(
+                said.contains("not visible yet") && said.contains("try again in a few seconds"),
+                "{said}"
+            );
+            assert!(
+                action["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("not visible yet"),
+                "{action}"
+            );
             continue;
         }
         assert_eq!(status, 200, "{tool}: {action}");

@@ -690,7 +690,10 @@ fn openapi_without_a_public_url_warns_that_chatgpt_cannot_reach_it() {
     let local = run(&[]);
     assert!(local.status.success());
     let err = String::from_utf8_lossy(&local.stderr);
-    assert!(err.contains("ChatGPT cannot reach") && err.contains("--public-url"), "{err}");
+    assert!(
+        err.contains("ChatGPT cannot reach") && err.contains("--public-url"),
+        "{err}"
+    );
     let doc: serde_json::Value = serde_json::from_slice(&local.stdout).unwrap();
     assert_eq!(doc["servers"][0]["url"], "http://127.0.0.1:8080");
     let public = run(&["--public-url", "https://coda-me.example.app"]);
@@ -727,5 +730,8 @@ fn demo_on_a_busy_port_names_the_port() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("127.0.0.1:{port}")) && err.contains("--port"), "{err}");
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains("--port"),
+        "{err}"
+    );
 }

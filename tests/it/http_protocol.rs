@@ -260,8 +260,14 @@ async fn delete_ends_a_session_and_later_requests_get_404() {
     assert_eq!(status, 404);
     assert_eq!(headers["content-type"], "application/json", "{body}");
     let error: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!((error["id"].clone(), error["error"]["code"].clone()), (json!(7), json!(-32001)));
-    assert!(error["error"]["message"].as_str().unwrap().contains("start a new session"));
+    assert_eq!(
+        (error["id"].clone(), error["error"]["code"].clone()),
+        (json!(7), json!(-32001))
+    );
+    assert!(error["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("start a new session"));
     let (status, headers, body) = h
         .post_with_version(
             r#"{"jsonrpc":"2.0","id":8,"method":"tools/list"}"#,
@@ -273,8 +279,17 @@ async fn delete_ends_a_session_and_later_requests_get_404() {
     assert_eq!(status, 400, "{body}");
     assert_eq!(headers["content-type"], "application/json", "{body}");
     let error: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!((error["id"].clone(), error["error"]["code"].clone()), (json!(8), json!(-32600)));
-    assert!(error["error"]["message"].as_str().unwrap().contains("send initialize first"), "{body}");
+    assert_eq!(
+        (error["id"].clone(), error["error"]["code"].clone()),
+        (json!(8), json!(-32600))
+    );
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("send initialize first"),
+        "{body}"
+    );
     h.stop().await;
 }
 
@@ -360,7 +375,10 @@ async fn foreign_host_or_origin_is_refused() {
     assert_eq!(resp.status(), 403);
     let body: Value = resp.json().await.unwrap();
     let said = body["message"].as_str().unwrap();
-    assert!(said.contains("evil.example") && said.contains("--public-url"), "{said}");
+    assert!(
+        said.contains("evil.example") && said.contains("--public-url"),
+        "{said}"
+    );
     let resp = h
         .http
         .post(h.url())

@@ -131,12 +131,23 @@ fn token_and_key_commands_use_the_keychain() {
     let (ok, out) = run(&["token", "clear"], None);
     assert!(ok && out.contains("Removed the Coda token"), "{out}");
     let (ok, out) = run(&["token", "clear"], None);
-    assert!(ok && out.contains("nothing to remove"), "a second clear removes nothing: {out}");
+    assert!(
+        ok && out.contains("nothing to remove"),
+        "a second clear removes nothing: {out}"
+    );
     let (ok, out) = run(&["token", "status", "--coda-base-url", &base], None);
-    assert!(!ok && out.contains("no Coda token"), "no token is a failing status: {out}");
+    assert!(
+        !ok && out.contains("no Coda token"),
+        "no token is a failing status: {out}"
+    );
     // A token set while Coda cannot be reached is not called a bad token.
     let (ok, out) = run(
-        &["token", "set", "--coda-base-url", "http://127.0.0.1:9/apis/v1"],
+        &[
+            "token",
+            "set",
+            "--coda-base-url",
+            "http://127.0.0.1:9/apis/v1",
+        ],
         Some(&format!("{}\n", coda_mcp::demo::DEMO_TOKEN)),
     );
     assert!(!ok && out.contains("could not reach Coda"), "{out}");
@@ -169,9 +180,11 @@ fn assert_token_hint(out: &str, token: &str, source: &str) {
         .into_iter()
         .rev()
         .collect();
+    // A usable token's line is the answer (stdout); an unusable one's is the error (stderr,
+    // after the program's name).
     let line = out
         .lines()
-        .find(|l| l.starts_with("Coda token "))
+        .find_map(|l| l.find("Coda token ").map(|at| &l[at..]))
         .unwrap_or_else(|| panic!("no status line: {out}"));
     assert!(
         line.starts_with(&format!("Coda token …{tail} from the {source}: ")),
@@ -215,7 +228,10 @@ fn token_status_names_the_token_by_a_hint_only() {
     assert_token_hint(&out, coda_mcp::demo::DEMO_TOKEN, "environment");
     let wrong = "pat_not-accepted-by-the-demo-7f3e";
     let (ok, out) = status(wrong);
-    assert!(!ok && out.contains("not usable"), "an unusable token is a failing status: {out}");
+    assert!(
+        !ok && out.contains("not usable"),
+        "an unusable token is a failing status: {out}"
+    );
     assert_token_hint(&out, wrong, "environment");
     demo.shutdown();
 }
