@@ -119,6 +119,17 @@ pub async fn run(args: StdioArgs, store: Arc<dyn SecretStore>) -> anyhow::Result
                             eprintln!("coda-mcp stdio: {message}");
                             return refuse_all(&message).await;
                         }
+                        // No key here for a server that needs one: every message would get
+                        // 401, so say once what to do instead.
+                        None if announced.as_ref().is_some_and(|info| !info.no_auth) => {
+                            let message = format!(
+                                "no connection key here for the server at {url}: this process has no keychain to read it from (or it is off) and CODA_MCP_KEY is not set, \
+                                 so the server would refuse every message; set CODA_MCP_KEY to the server's key (a server without a keychain prints it under its ready line, \
+                                 \"connection key for this run\"; elsewhere `coda-mcp key show` prints it)"
+                            );
+                            eprintln!("coda-mcp stdio: {message}");
+                            return refuse_all(&message).await;
+                        }
                         _ => {
                             if let Some(note) = note {
                                 eprintln!("coda-mcp stdio: {note}");

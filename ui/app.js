@@ -95,7 +95,7 @@ function renderStatus() {
     card("Server", s.mcp_url),
     card("Public URL", s.public_url || "none (local only)"),
     card("Tunnel", tunnelText(tunnel), tunnel?.state === "up" ? "ok" : (["failed", "retrying"].includes(tunnel?.state) ? "bad" : ""), "tunnel"),
-    card("Coda account", coda.authenticated ? `${coda.account || "connected"} (${coda.token_hint || "token"})` : (coda.error || "not checked yet"), coda.authenticated ? "ok" : "bad", "account"),
+    card("Coda account", coda.authenticated ? `${coda.account || "connected"} (${coda.token_hint || "token"})${state.setup.demo ? " — the built-in demo workspace" : ""}` : (coda.error || "not checked yet"), coda.authenticated ? "ok" : "bad", "account"),
     card("Version", s.version),
     card("Uptime", uptimeText(), "", "uptime"),
     card("Calls per minute", Number(s.calls_per_minute || 0).toFixed(0), "", "calls-per-minute"),

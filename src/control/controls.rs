@@ -191,9 +191,19 @@ impl Controls {
             }
             let store = self.options.store.clone();
             let token = Secret::new(token);
-            tokio::task::spawn_blocking(move || store.set(SecretName::NgrokAuthtoken, &token))
+            match tokio::task::spawn_blocking(move || store.set(SecretName::NgrokAuthtoken, &token))
                 .await
-                .map_err(|e| ControlError::Invalid(e.to_string()))??;
+                .map_err(|e| ControlError::Invalid(e.to_string()))?
+            {
+                Ok(()) => {}
+                // Without a keychain the authtoken can only come from the environment.
+                Err(StoreError::Unavailable(why)) => {
+                    return Err(ControlError::Invalid(format!(
+                        "the authtoken cannot be kept: no OS keychain is available ({why}); set NGROK_AUTHTOKEN in the environment of the server instead and restart it"
+                    )))
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         if let Some(domain) = domain {
             let domain = domain

@@ -408,3 +408,18 @@ async fn actions_from_another_origin_or_a_plain_form_are_refused() {
     assert_ne!(r.status(), 403, "reads are not state-changing");
     s.stop().await;
 }
+
+/// Without a keychain, saving an ngrok authtoken says where it can come from instead.
+#[tokio::test]
+async fn an_ngrok_authtoken_without_a_keychain_points_at_the_environment() {
+    let controls = coda_mcp::control::Controls::new(ControlOptions::default());
+    let refused = controls
+        .set_ngrok(Some("2xyzNgrokToken"), None)
+        .await
+        .expect_err("nothing can keep it");
+    let said = refused.to_string();
+    assert!(
+        said.contains("NGROK_AUTHTOKEN") && !said.contains("2xyzNgrokToken"),
+        "{said}"
+    );
+}

@@ -145,6 +145,25 @@ def test_bridge_with_a_wrong_key_reports_a_clear_error():
     assert "did not prove" in message and "connection key" in message, message
 
 
+def test_bridge_without_a_key_says_how_to_give_it_one():
+    """No keychain here and no CODA_MCP_KEY: the bridge says once what to do, instead of
+    relaying a 401 for every message."""
+    data_dir = tempfile.mkdtemp(prefix="coda-mcp-stdio-")
+    with running_server(data_dir=data_dir):
+        env = base_env(data_dir)
+        with tempfile.TemporaryFile("w+") as errlog:
+            try:
+                asyncio.run(stdio_session([], env, errlog))
+            except Exception as e:  # the SDK raises the JSON-RPC error of initialize
+                message = flatten(e)
+            else:
+                raise AssertionError("initialize succeeded without a key")
+            errlog.seek(0)
+            err = errlog.read()
+    assert "no connection key here" in message and "CODA_MCP_KEY" in message, message
+    assert "connection key for this run" in err, err
+
+
 def test_in_process_when_no_server_runs():
     data_dir = tempfile.mkdtemp(prefix="coda-mcp-stdio-")
     with tempfile.TemporaryFile("w+") as errlog:
