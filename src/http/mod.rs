@@ -20,6 +20,7 @@ mod memory;
 mod oauth;
 mod origin;
 mod resource;
+mod session_gate;
 mod sessions;
 mod state;
 
@@ -116,8 +117,9 @@ pub fn routers(
         public: engine.public().clone(),
     };
     // Outermost first, every request is: counted for graceful shutdown → its body set
-    // aside → Host/Origin checked → the caller authenticated → held to its rate and
-    // sessions → only then its body read (within the budget) → handled.
+    // aside → Host/Origin checked → the caller authenticated → the session it names looked
+    // up (someone else's: 404) → held to its rate → a request opening a session held to its
+    // share → only then its body read (within the budget) → handled.
     let read_body = || {
         middleware::from_fn_with_state(
             body::Reader::new(state.bodies.clone(), MAX_BODY_BYTES),
@@ -137,8 +139,16 @@ pub fn routers(
             router
                 .layer(read_body())
                 .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    session_gate::admit,
+                ))
+                .layer(middleware::from_fn_with_state(
                     (state.clone(), limiter.clone()),
                     limits::check,
+                ))
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    session_gate::own,
                 ))
                 .layer(middleware::from_fn_with_state(
                     if public {
