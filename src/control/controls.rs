@@ -359,7 +359,7 @@ impl Controls {
 
 /// Starts a tunnel to `app` whose states `engine` follows ([`follow_tunnel`]), remembering the
 /// public URL in the engine's data directory.
-pub fn start_tunnel(
+pub fn supervise_tunnel(
     provider: Arc<dyn TunnelProvider>,
     app: Arc<dyn Endpoint>,
     engine: &Engine,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 pub use controls::{
-    follow_tunnel, start_tunnel, ControlError, ControlOptions, Controls, ProviderFactory,
+    follow_tunnel, supervise_tunnel, ControlError, ControlOptions, Controls, ProviderFactory,
 };
 pub use setup::admin;
 

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use coda_mcp::coda::Secret;
-use coda_mcp::control::start_tunnel;
+use coda_mcp::control::supervise_tunnel;
 use coda_mcp::tunnel::ngrok::NgrokProvider;
 use coda_mcp::tunnel::{
     Backoff, Endpoint, OpenTunnel, Tunnel, TunnelError, TunnelProvider, TunnelState,
@@ -145,7 +145,7 @@ async fn tunnel_up_drop_reconnect_with_new_url_and_stop() {
         Err(TunnelError::Unreachable("network is down".into())),
         Ok("https://second.ngrok.test"),
     ]);
-    let tunnel = start_tunnel(
+    let tunnel = supervise_tunnel(
         Arc::new(Shared(fake.clone())),
         Arc::new(h.server.public_face()),
         &engine,
@@ -241,7 +241,7 @@ async fn tunnel_up_drop_reconnect_with_new_url_and_stop() {
 async fn permanent_failures_stop_retrying_with_a_clear_error() {
     let h = Harness::start().await;
     let fake = FakeProvider::new(vec![Err(TunnelError::Refused("invalid authtoken".into()))]);
-    let tunnel = start_tunnel(
+    let tunnel = supervise_tunnel(
         Arc::new(Shared(fake.clone())),
         Arc::new(h.server.public_face()),
         &h.server.state.engine,
@@ -272,7 +272,7 @@ async fn permanent_failures_stop_retrying_with_a_clear_error() {
 async fn real_ngrok_without_an_authtoken_fails_clearly_and_the_server_keeps_serving() {
     let h = Harness::start().await;
     let provider = NgrokProvider::new(None, Some("coda.example.ngrok.app".into()));
-    let tunnel = start_tunnel(
+    let tunnel = supervise_tunnel(
         Arc::new(provider),
         Arc::new(h.server.public_face()),
         &h.server.state.engine,
@@ -306,7 +306,7 @@ async fn real_ngrok_unreachable_retries_on_our_schedule_without_leaking_the_auth
     let secret = "2abcSECRETngrokAuthtoken_0123456789";
     let provider =
         NgrokProvider::new(Some(Secret::new(secret)), None).with_server_addr("127.0.0.1:9");
-    let tunnel = start_tunnel(
+    let tunnel = supervise_tunnel(
         Arc::new(provider),
         Arc::new(h.server.public_face()),
         &h.server.state.engine,
@@ -379,7 +379,7 @@ async fn measured_latency_goes_on_the_bus_while_up() {
     let engine = h.server.state.engine.clone();
     let fake = FakeProvider::new(vec![Ok("https://lat.ngrok.test")]);
     let (_, mut rx) = engine.events().subscribe(None);
-    let tunnel = start_tunnel(
+    let tunnel = supervise_tunnel(
         Arc::new(Shared(fake.clone())),
         Arc::new(h.server.public_face()),
         &engine,
@@ -421,7 +421,7 @@ async fn an_endpoint_still_online_elsewhere_is_retried_not_given_up() {
         )),
         Ok("https://x.ngrok.app"),
     ]);
-    let tunnel = start_tunnel(
+    let tunnel = supervise_tunnel(
         Arc::new(Shared(fake.clone())),
         Arc::new(h.server.public_face()),
         &h.server.state.engine,
@@ -447,7 +447,7 @@ async fn a_new_public_url_is_announced_across_tunnel_and_app_restarts() {
     let engine = h.server.state.engine.clone();
     let (_, mut rx) = engine.events().subscribe(None);
     let run = |url: &'static str, engine: &coda_mcp::Engine, h: &Harness| {
-        start_tunnel(
+        supervise_tunnel(
             Arc::new(Shared(FakeProvider::new(vec![Ok(url)]))),
             Arc::new(h.server.public_face()),
             engine,
