@@ -93,7 +93,12 @@ pub async fn check(
     let is_mcp = req.uri().path() == "/mcp";
     // A name the client chose (the direct-call flow's step 4) is limited as its caller.
     let issued = match req.extensions().get::<Lookup>() {
-        Some(Lookup::Mcp | Lookup::Direct { server_issued: true }) => req
+        Some(
+            Lookup::Mcp
+            | Lookup::Direct {
+                server_issued: true,
+            },
+        ) => req
             .headers()
             .get("mcp-session-id")
             .and_then(|v| v.to_str().ok())
@@ -135,121 +140,6 @@ pub async fn check(
         return resp;
     }
     next.run(req).await
-}
-
-#[cfg(test)]
-    fn buckets(&self) -> usize {
-        self.buckets.lock().expect("buckets").len()
-    }
-}
-
-/// Makes room for one bucket: drops every bucket that has refilled completely (forgetting it
-/// loses nothing), and if none has, the least recently used tenth.
-fn evict(buckets: &mut HashMap<String, Bucket>, now: Instant, rate: f64, burst: f64) {
-    buckets.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * rate < burst);
-    if buckets.len() < MAX_BUCKETS {
-        return;
-    }
-    let mut ages: Vec<Instant> = buckets.values().map(|b| b.at).collect();
-    let cut = ages.len() / 10;
-    ages.select_nth_unstable(cut);
-    let oldest = ages[cut];
-    buckets.retain(|_, b| b.at > oldest);
-}
-
-/// Rate-limits each client, refuses new sessions beyond the caller's share, and keeps each
-/// session to the caller that created it.
-pub async fn check(
-    State((state, limiter)): State<(AppState, ClientLimiter)>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let config = state.engine.config();
-    let principal = req
-        .extensions()
-        .get::<Caller>()
-        .map(Caller::principal)
-        .unwrap_or(Principal::Owner);
-    let is_mcp = req.uri().path() == "/mcp";
-    let session = req
-        .headers()
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|_| is_mcp)
-        .map(str::to_owned);
-    // The session the header names gets a rate bucket of its own only when the server issued
-    // it to this caller; a name the client chose (the direct-call flow's step 4) is limited as its caller.
-    let mut issued = None;
-    let mut req = req;
-    if let Some(id) = &session {
-        let lookup = state.sessions.lookup(id, principal).await;
-        // The guard behind needs the same answer: looked up once per request.
-        req.extensions_mut().insert(lookup);
-        match lookup {
-            Lookup::Mcp
-            | Lookup::Direct {
-                server_issued: true,
-            } => issued = Some(id.clone()),
-            Lookup::Direct {
-                server_issued: false,
-            } => {}
-            Lookup::NotYours => return session_not_found(),
-            // Unknown: rmcp and the direct flow answer 404 themselves (a direct call may
-            // start a session under that name).
-            Lookup::Unknown => {}
-        }
-    }
-    if let Some((rate, burst)) = config.client_rate {
-        let client = match &issued {
-            Some(id) => format!("s:{id}"),
-            None => {
-                let network = req
-                    .extensions()
-                    .get::<ConnectInfo<SocketAddr>>()
-                    .map(|c| super::conn::client_network(c.0.ip()).to_string())
-                    .unwrap_or_default();
-                format!("c:{}@{network}", principal.label())
-            }
-        };
-        if let Err(wait) = limiter.take(&client, rate, burst) {
-            let message = format!("Too many requests from this client (limit {rate}/s); slow down");
-            let mut resp = if is_mcp {
-                jsonrpc_error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    serde_json::Value::Null,
-                    -32000,
-                    message,
-                )
-            } else {
-                super::answer::error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
-            };
-            resp.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(wait.ceil().max(1.0) as u64),
-            );
-            return resp;
-        }
-    }
-    let opens_session = req.method() == Method::POST && is_mcp && session.is_none();
-    if opens_session {
-        if let Err(full) = state.sessions.admit(principal).await {
-            return too_many_sessions(full);
-        }
-    }
-    let response = next.run(req).await;
-    if opens_session && response.status().is_success() {
-        let created = response
-            .headers()
-            .get("mcp-session-id")
-            .and_then(|v| v.to_str().ok());
-        // Direct-call sessions keep their owner themselves.
-        if let Some(id) = created {
-            if state.sessions.is_mcp(id).await {
-                state.sessions.bind(id, principal);
-            }
-        }
-    }
-    response
 }
 
 #[cfg(test)]

@@ -51,9 +51,8 @@ pub async fn own(State(state): State<AppState>, mut req: Request, next: Next) ->
 /// A request that opens a session is held to the caller's share; the MCP session it opens
 /// belongs to its caller from then on (direct-call sessions keep their owner themselves).
 pub async fn admit(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let opens_session = req.method() == Method::POST
-        && req.uri().path() == "/mcp"
-        && named_session(&req).is_none();
+    let opens_session =
+        req.method() == Method::POST && req.uri().path() == "/mcp" && named_session(&req).is_none();
     if !opens_session {
         return next.run(req).await;
     }
