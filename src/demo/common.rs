@@ -202,3 +202,44 @@ pub(super) fn json_body(body: &Bytes) -> Result<Value, ApiError> {
         )
     })
 }
+
+/// Coda's 404 for a `what` named `id`.
+pub(super) fn not_found(what: &str, id: &str) -> ApiError {
+    coda_error(
+        StatusCode::NOT_FOUND,
+        &format!("{what} '{id}' could not be found."),
+    )
+}
+
+/// Coda's 202 for a queued write.
+pub(super) fn accepted(body: Value) -> Response {
+    (StatusCode::ACCEPTED, Json(body)).into_response()
+}
+
+/// A 200 with `body`.
+pub(super) fn ok(body: Value) -> Response {
+    Json(body).into_response()
+}
+
+/// The doc to change, or its 404.
+pub(super) fn doc_mut<'a>(ws: &'a mut Workspace, doc: &str) -> Result<&'a mut Doc, ApiError> {
+    ws.doc_mut(doc).ok_or_else(|| not_found("Doc", doc))
+}
+
+/// Runs `f` on the locked workspace and answers 200 with its value, or its error.
+pub(super) fn mutate_now(s: &Shared, f: impl FnOnce(&mut Workspace) -> Result<Value, ApiError>) -> Response {
+    let mut ws = s.workspace.lock().expect("workspace");
+    match f(&mut ws) {
+        Ok(v) => ok(v),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// A JSON body; an empty one is `{}`.
+pub(super) fn body_of(body: &Bytes) -> Result<Value, ApiError> {
+    if body.is_empty() {
+        Ok(json!({}))
+    } else {
+        json_body(body)
+    }
+}

@@ -3,14 +3,21 @@
 //! awkward parts included: clamped pages, 202 writes that land a moment later, mutation status
 //! that 404s right after a write, Coda's error bodies and 429s when a rate limit is exceeded.
 
-mod admin;
+mod analytics;
 mod api;
+mod automations;
 mod common;
+mod docs;
+mod domains;
+mod formulas;
 mod model;
 mod pages;
+mod row_actions;
 mod router;
 mod sample;
+mod sharing;
 mod state;
+mod workspaces;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -12,7 +12,9 @@ use axum::routing::get;
 use axum::Router;
 
 use super::common::{coda_error, Shared};
-use super::{admin, api, pages};
+use super::{
+    analytics, api, automations, docs, domains, formulas, pages, row_actions, sharing, workspaces,
+};
 use crate::coda::{Pacer, RateClass};
 
 /// Coda's 2 MB request limit.
@@ -21,12 +23,12 @@ const MAX_REQUEST_BYTES: usize = 2 * 1024 * 1024;
 pub(super) fn router(state: Shared) -> Router {
     let api = Router::new()
         .route("/whoami", get(api::whoami))
-        .route("/docs", get(api::list_docs).post(admin::create_doc))
+        .route("/docs", get(api::list_docs).post(docs::create_doc))
         .route(
             "/docs/{doc}",
             get(api::get_doc)
-                .delete(admin::delete_doc)
-                .patch(admin::update_doc),
+                .delete(docs::delete_doc)
+                .patch(docs::update_doc),
         )
         .route("/docs/{doc}/tables", get(api::list_tables))
         .route("/docs/{doc}/tables/{table}", get(api::get_table))
@@ -39,17 +41,24 @@ pub(super) fn router(state: Shared) -> Router {
             "/docs/{doc}/tables/{table}/rows",
             get(api::list_rows)
                 .post(api::upsert_rows)
-                .delete(admin::delete_rows),
+                .delete(row_actions::delete_rows),
         )
         .route(
             "/docs/{doc}/tables/{table}/rows/{row}",
             get(api::get_row)
                 .put(api::update_row)
-                .delete(admin::delete_row),
+                .delete(row_actions::delete_row),
         )
         .route("/mutationStatus/{id}", get(api::mutation_status))
         .merge(pages::routes())
-        .merge(admin::routes())
+        .merge(docs::routes())
+        .merge(sharing::routes())
+        .merge(row_actions::routes())
+        .merge(formulas::routes())
+        .merge(domains::routes())
+        .merge(automations::routes())
+        .merge(analytics::routes())
+        .merge(workspaces::routes())
         .fallback(|| async {
             coda_error(StatusCode::NOT_FOUND, "This endpoint does not exist.").into_response()
         })

@@ -1,0 +1,131 @@
+//! Named formulas and controls of a doc, with their current values.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::common::{
+    bool_param, coda_error, enqueue, find_table, json_body, new_id, now_iso, page_of, paging,
+    respond, validation_error, with_doc, ApiError, Params, Shared,
+};
+use super::model::{doc_link, ColumnType, Doc, DocExtras, Folder, Workspace};
+use super::sample::PEOPLE;
+use crate::tools::links;
+
+use super::common::{accepted, body_of, doc_mut, mutate_now, not_found, ok};
+
+/// This resource's routes (the router adds them under `/apis/v1`).
+pub(super) fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/docs/{doc}/formulas", get(list_formulas))
+        .route("/docs/{doc}/formulas/{id}", get(get_formula))
+        .route("/docs/{doc}/controls", get(list_controls))
+        .route("/docs/{doc}/controls/{id}", get(get_control))
+}
+
+fn formula_value(d: &Doc, name: &str, stored: &Value) -> Value {
+    if name == "OpenTasks" {
+        let open = d
+            .table("Tasks")
+            .map(|t| {
+                let done = t.column_index("Done").unwrap_or(0);
+                t.rows
+                    .iter()
+                    .filter(|r| r.cells[done] != super::model::Cell::Bool(true))
+                    .count()
+            })
+            .unwrap_or(0);
+        return json!(open);
+    }
+    stored.clone()
+}
+
+async fn list_formulas(
+    State(s): State<Shared>,
+    Path(doc): Path<String>,
+    Query(raw): Query<Params>,
+) -> Response {
+    respond(paging(&s, raw).and_then(|p| {
+        with_doc(&s, &doc, |_, d| {
+            let mut items: Vec<Value> = d
+                .extras
+                .formulas
+                .iter()
+                .map(|(id, name, _)| {
+                    json!({"id": id, "type": "formula", "name": name,
+            "href": format!("{}/docs/{doc}/formulas/{id}", s.api_base)})
+                })
+                .collect();
+            if p.params.get("sortBy").map(String::as_str) == Some("name") {
+                items.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+            }
+            Ok(page_of(
+                items,
+                &p,
+                &format!("{}/docs/{doc}/formulas", s.api_base),
+            ))
+        })
+    }))
+}
+
+async fn get_formula(State(s): State<Shared>, Path((doc, id)): Path<(String, String)>) -> Response {
+    respond(with_doc(&s, &doc, |_, d| {
+        let (fid, name, value) = d
+            .extras
+            .formulas
+            .iter()
+            .find(|(i, n, _)| *i == id || *n == id)
+            .ok_or_else(|| not_found("Formula", &id))?;
+        Ok(
+            json!({"id": fid, "type": "formula", "name": name, "href": format!("{}/docs/{doc}/formulas/{fid}", s.api_base),
+            "value": formula_value(d, name, value)}),
+        )
+    }))
+}
+
+async fn list_controls(
+    State(s): State<Shared>,
+    Path(doc): Path<String>,
+    Query(raw): Query<Params>,
+) -> Response {
+    respond(paging(&s, raw).and_then(|p| {
+        with_doc(&s, &doc, |_, d| {
+            let mut items: Vec<Value> = d
+                .extras
+                .controls
+                .iter()
+                .map(|(id, name, _, _)| {
+                    json!({"id": id, "type": "control", "name": name,
+            "href": format!("{}/docs/{doc}/controls/{id}", s.api_base)})
+                })
+                .collect();
+            if p.params.get("sortBy").map(String::as_str) == Some("name") {
+                items.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+            }
+            Ok(page_of(
+                items,
+                &p,
+                &format!("{}/docs/{doc}/controls", s.api_base),
+            ))
+        })
+    }))
+}
+
+async fn get_control(State(s): State<Shared>, Path((doc, id)): Path<(String, String)>) -> Response {
+    respond(with_doc(&s, &doc, |_, d| {
+        let (cid, name, kind, value) = d
+            .extras
+            .controls
+            .iter()
+            .find(|(i, n, _, _)| *i == id || *n == id)
+            .ok_or_else(|| not_found("Control", &id))?;
+        Ok(
+            json!({"id": cid, "type": "control", "name": name, "href": format!("{}/docs/{doc}/controls/{cid}", s.api_base),
+            "controlType": kind, "value": value}),
+        )
+    }))
+}
