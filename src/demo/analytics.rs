@@ -1,22 +1,15 @@
 //! Doc, page and Pack analytics over a date range, as Coda shapes them.
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
 use serde_json::{json, Value};
 
 use super::common::{
-    bool_param, coda_error, enqueue, find_table, json_body, new_id, now_iso, page_of, paging,
-    respond, validation_error, with_doc, ApiError, Params, Shared,
+    bool_param, not_found, ok, page_of, paging, respond, validation_error, with_doc, Params, Shared,
 };
-use super::model::{doc_link, ColumnType, Doc, DocExtras, Folder, Workspace};
-use super::sample::PEOPLE;
-use crate::tools::links;
-
-use super::common::{accepted, body_of, doc_mut, mutate_now, not_found, ok};
+use super::model::{doc_link, Doc};
 
 /// This resource's routes (the router adds them under `/apis/v1`).
 pub(super) fn routes() -> Router<Shared> {

@@ -227,7 +227,10 @@ pub(super) fn doc_mut<'a>(ws: &'a mut Workspace, doc: &str) -> Result<&'a mut Do
 }
 
 /// Runs `f` on the locked workspace and answers 200 with its value, or its error.
-pub(super) fn mutate_now(s: &Shared, f: impl FnOnce(&mut Workspace) -> Result<Value, ApiError>) -> Response {
+pub(super) fn mutate_now(
+    s: &Shared,
+    f: impl FnOnce(&mut Workspace) -> Result<Value, ApiError>,
+) -> Response {
     let mut ws = s.workspace.lock().expect("workspace");
     match f(&mut ws) {
         Ok(v) => ok(v),

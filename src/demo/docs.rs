@@ -1,22 +1,18 @@
 //! Doc lifecycle (create, update, delete: Coda's 202s, applied after a delay) and publishing.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::common::{
-    bool_param, coda_error, enqueue, find_table, json_body, new_id, now_iso, page_of, paging,
-    respond, validation_error, with_doc, ApiError, Params, Shared,
+    accepted, body_of, doc_mut, enqueue, mutate_now, new_id, not_found, now_iso, ok,
+    validation_error, with_doc, ApiError, Shared,
 };
-use super::model::{doc_link, ColumnType, Doc, DocExtras, Folder, Workspace};
-use super::sample::PEOPLE;
-use crate::tools::links;
-
-use super::common::{accepted, body_of, doc_mut, mutate_now, not_found, ok};
+use super::model::{Doc, DocExtras};
 
 /// This resource's routes (the router adds them under `/apis/v1`).
 pub(super) fn routes() -> Router<Shared> {
@@ -158,8 +154,6 @@ pub(super) async fn update_doc(
         Ok(json!({}))
     })
 }
-
-
 
 const CATEGORIES: [&str; 6] = [
     "Project Management",

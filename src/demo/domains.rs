@@ -1,22 +1,12 @@
 //! Custom domains of a published doc, and the domain-provider lookup.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde_json::{json, Value};
-
-use super::common::{
-    bool_param, coda_error, enqueue, find_table, json_body, new_id, now_iso, page_of, paging,
-    respond, validation_error, with_doc, ApiError, Params, Shared,
-};
-use super::model::{doc_link, ColumnType, Doc, DocExtras, Folder, Workspace};
-use super::sample::PEOPLE;
-use crate::tools::links;
-
-use super::common::{accepted, body_of, doc_mut, mutate_now, not_found, ok};
+use axum::routing::get;
+use axum::Router;
+use serde_json::json;
 
 /// This resource's routes (the router adds them under `/apis/v1`).
 pub(super) fn routes() -> Router<Shared> {
@@ -113,3 +103,7 @@ async fn domain_provider(Path(domain): Path<String>) -> Response {
     }
     ok(json!({"provider": "Other"}))
 }
+use super::common::{
+    accepted, body_of, coda_error, doc_mut, enqueue, mutate_now, not_found, now_iso, ok, respond,
+    validation_error, with_doc, ApiError, Shared,
+};

@@ -1,30 +1,25 @@
 //! Deleting rows (one, or many by id) and pushing a row's button.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde_json::{json, Value};
+use axum::routing::post;
+use axum::Router;
+use serde_json::json;
 
 use super::common::{
-    bool_param, coda_error, enqueue, find_table, json_body, new_id, now_iso, page_of, paging,
-    respond, validation_error, with_doc, ApiError, Params, Shared,
+    accepted, body_of, coda_error, enqueue, find_table, not_found, now_iso, validation_error,
+    with_doc, ApiError, Shared,
 };
-use super::model::{doc_link, ColumnType, Doc, DocExtras, Folder, Workspace};
-use super::sample::PEOPLE;
-use crate::tools::links;
-
-use super::common::{accepted, body_of, doc_mut, mutate_now, not_found, ok};
+use super::model::ColumnType;
 
 /// This resource's routes (the router adds them under `/apis/v1`).
 pub(super) fn routes() -> Router<Shared> {
-    Router::new()
-        .route(
-            "/docs/{doc}/tables/{table}/rows/{row}/buttons/{column}",
-            post(push_button),
-        )
+    Router::new().route(
+        "/docs/{doc}/tables/{table}/rows/{row}/buttons/{column}",
+        post(push_button),
+    )
 }
 
 pub(super) async fn delete_rows(

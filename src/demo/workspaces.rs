@@ -5,18 +5,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde_json::{json, Value};
+use axum::Router;
+use serde_json::json;
 
 use super::common::{
-    bool_param, coda_error, enqueue, find_table, json_body, new_id, now_iso, page_of, paging,
-    respond, validation_error, with_doc, ApiError, Params, Shared,
+    accepted, body_of, bool_param, coda_error, enqueue, mutate_now, new_id, not_found, now_iso, ok,
+    page_of, paging, respond, validation_error, ApiError, Params, Shared,
 };
-use super::model::{doc_link, ColumnType, Doc, DocExtras, Folder, Workspace};
-use super::sample::PEOPLE;
-use crate::tools::links;
-
-use super::common::{accepted, body_of, doc_mut, mutate_now, not_found, ok};
+use super::model::{Folder, Workspace};
 
 /// This resource's routes (the router adds them under `/apis/v1`).
 pub(super) fn routes() -> Router<Shared> {
@@ -121,8 +117,6 @@ async fn add_go_link(State(s): State<Shared>, Path(org): Path<String>, body: Byt
         Ok(json!({}))
     })
 }
-
-
 
 async fn list_folders(State(s): State<Shared>, Query(raw): Query<Params>) -> Response {
     respond(paging(&s, raw).and_then(|p| {
