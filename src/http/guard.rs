@@ -251,11 +251,7 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         .map(str::to_owned);
     // Direct-call sessions (see direct.rs) are the caller's own: a name another caller uses
     // is simply not found for this one.
-    let principal = req
-        .extensions()
-        .get::<crate::caller::Caller>()
-        .map(crate::caller::Caller::principal)
-        .unwrap_or(crate::caller::Principal::Owner);
+    let principal = super::session_gate::principal_of(&req);
     let lookup = match session.as_deref() {
         Some(s) => match req.extensions().get::<Lookup>() {
             Some(known) => Some(*known),

@@ -16,9 +16,9 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::jsonrpc::jsonrpc_error;
+use super::session_gate::principal_of;
 use super::sessions::Lookup;
 use super::AppState;
-use crate::caller::{Caller, Principal};
 
 /// Most rate buckets kept at once; beyond it, idle (full) buckets go first, then the least
 /// recently used.
@@ -108,11 +108,7 @@ pub async fn check(
     let client = match issued {
         Some(id) => format!("s:{id}"),
         None => {
-            let principal = req
-                .extensions()
-                .get::<Caller>()
-                .map(Caller::principal)
-                .unwrap_or(Principal::Owner);
+            let principal = principal_of(&req);
             let network = req
                 .extensions()
                 .get::<ConnectInfo<SocketAddr>>()

@@ -14,8 +14,9 @@ use super::sessions::Lookup;
 use super::AppState;
 use crate::caller::{Caller, Principal};
 
-/// Who is calling (the owner when no caller was attached).
-fn principal_of(req: &Request) -> Principal {
+/// Who is calling (the owner when no caller was attached): whom sessions and rate buckets
+/// belong to.
+pub(super) fn principal_of(req: &Request) -> Principal {
     req.extensions()
         .get::<Caller>()
         .map(Caller::principal)
