@@ -371,9 +371,10 @@ pub async fn launch(
             pid: std::process::id(),
             demo: options.demo,
             no_auth: options.no_auth,
+            started_ms: crate::runtime::now_ms(),
         };
         crate::runtime::announce(root, &info)
-            .map_err(|e| tracing::warn!(error = %e, "could not write server.json; `coda-mcp stdio` will not find this server"))
+            .map_err(|e| tracing::warn!(error = %e, "could not announce this server in the data directory; `coda-mcp stdio` will not find it"))
             .ok()
     });
     if options.tunnel {

@@ -13,6 +13,7 @@ pub mod defaults;
 pub mod demo;
 pub mod engine;
 pub mod events;
+pub mod flags;
 pub mod health;
 pub mod http;
 pub mod launch;

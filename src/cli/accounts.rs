@@ -126,14 +126,54 @@ pub async fn key(action: KeyAction, store: Arc<dyn SecretStore>) -> anyhow::Resu
                     "CODA_MCP_KEY is set and overrides the keychain; change that variable instead"
                 );
             }
+            let old = {
+                let store = store.clone();
+                blocking(move || store.get(secrets::SecretName::ConnectionKey)).await?
+            };
             let key = blocking(move || secrets::rotate_connection_key(store.as_ref())).await??;
             println!("{}", key.expose());
-            eprintln!(
-                "(new key stored in the keychain; restart the server and update your clients)"
-            );
+            eprintln!("(new key stored in the keychain)");
+            tell_running_servers(old.ok().flatten()).await;
+            eprintln!("Clients that send the key themselves (ChatGPT's Action, an MCP client's header) need the new one; `coda-mcp stdio` reads it from the keychain by itself.");
         }
     }
     Ok(())
+}
+
+/// Tells each running server of this data directory that held the old key to take the new one
+/// from the keychain, and says what each did.
+async fn tell_running_servers(old: Option<Secret>) {
+    use coda_mcp::stdio::running::{self, KeyChange};
+    let servers = coda_mcp::runtime::data_root()
+        .map(|root| coda_mcp::runtime::discover_all(&root))
+        .unwrap_or_default();
+    let mut told = 0;
+    for info in servers {
+        let url = info.mcp_url;
+        if !running::is_loopback_url(&url) || !running::answers(&url).await {
+            continue;
+        }
+        told += 1;
+        let change = match &old {
+            Some(old) if running::proves_key(&url, old.expose()).await => {
+                running::tell_key_changed(&url, old).await
+            }
+            _ => KeyChange::Refused(
+                "it does not hold the key this rotation replaced (its key comes from CODA_MCP_KEY, or it has none kept)".into(),
+            ),
+        };
+        match change {
+            KeyChange::Taken | KeyChange::AlreadyCurrent => {
+                eprintln!("The running server at {url} requires the new key from now on.")
+            }
+            KeyChange::Refused(why) => eprintln!(
+                "The running server at {url} still takes its old key: {why}. Restart it to use the new one."
+            ),
+        }
+    }
+    if told == 0 {
+        eprintln!("No server is running; the next one started uses the new key.");
+    }
 }
 
 fn read_token() -> anyhow::Result<Secret> {

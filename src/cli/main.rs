@@ -2,7 +2,7 @@
 //! and starts the engine.
 
 mod accounts;
-mod flags;
+
 mod oauth;
 mod serve;
 

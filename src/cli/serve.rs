@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::flags;
 use coda_mcp::coda::{RateLimits, Secret, DEFAULT_BASE_URL};
 use coda_mcp::defaults;
 use coda_mcp::demo::{self, DemoConfig};
+use coda_mcp::flags;
 use coda_mcp::launch::{launch, LaunchOptions};
 use coda_mcp::secrets::{SecretStore, Source};
 

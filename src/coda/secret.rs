@@ -25,6 +25,18 @@ impl Secret {
         sha2::Sha256::digest(self.0.as_bytes()).into()
     }
 
+    /// Whether `presented` is this secret, compared without an early exit so that timing
+    /// reveals nothing but the length (every check of a key a caller sends goes through here).
+    pub fn matches(&self, presented: &str) -> bool {
+        self.0.len() == presented.len()
+            && self
+                .0
+                .bytes()
+                .zip(presented.bytes())
+                .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+                == 0
+    }
+
     /// A short hint that identifies the secret without revealing it: `…` and its last 4 characters.
     pub fn hint(&self) -> String {
         let tail: String = {

@@ -177,6 +177,37 @@ impl Controls {
         Ok((key.hint(), kept))
     }
 
+    /// Takes the key kept in the keychain as the one clients must send, when `coda-mcp key
+    /// rotate` changed it from outside. Answers whether it changed. The caller has proved it
+    /// holds the current key; nothing but the keychain's own key is ever taken.
+    pub async fn reload_key(&self, engine: &Engine) -> Result<bool, ControlError> {
+        if std::env::var("CODA_MCP_KEY").is_ok_and(|v| !v.trim().is_empty()) {
+            return Err(ControlError::FromEnvironment("CODA_MCP_KEY"));
+        }
+        let store = self.options.store.clone();
+        let kept = tokio::task::spawn_blocking(move || store.get(SecretName::ConnectionKey))
+            .await
+            .map_err(|e| ControlError::Invalid(e.to_string()))??;
+        let Some(key) = kept else {
+            return Err(ControlError::Invalid(
+                "the keychain holds no connection key".into(),
+            ));
+        };
+        if engine.connection_key() == key {
+            return Ok(false);
+        }
+        engine.set_connection_key(key);
+        let message = "the connection key was changed by `coda-mcp key rotate`: clients must send the new one".to_owned();
+        tracing::info!("{message}");
+        engine.events().publish(EventKind::Log {
+            level: LogLevel::Info,
+            message,
+            session: None,
+            tool: None,
+        });
+        Ok(true)
+    }
+
     /// Keeps an ngrok authtoken (and the reserved domain) for the tunnel.
     pub async fn set_ngrok(
         &self,

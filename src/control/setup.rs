@@ -32,7 +32,38 @@ pub fn admin(controls: Arc<Controls>, engine: Engine) -> Admin {
     Admin {
         can_tunnel: controls.can_tunnel(),
         has_settings: controls.has_settings(),
-        routes: Some(routes().with_state(SetupState { controls, engine })),
+        routes: Some(routes().with_state(SetupState {
+            controls: controls.clone(),
+            engine: engine.clone(),
+        })),
+        bridge: Some(
+            Router::new()
+                .route("/bridge/key-changed", post(key_changed))
+                .with_state(SetupState { controls, engine }),
+        ),
+    }
+}
+
+/// `POST /bridge/key-changed` (loopback only), sent by `coda-mcp key rotate` with the key it
+/// replaced as its bearer: the server takes the keychain's new key at once, so the old key
+/// stops working and the bridge (which reads the keychain) is let in. Without the current
+/// key nothing happens: 401.
+async fn key_changed(State(state): State<SetupState>, headers: axum::http::HeaderMap) -> Response {
+    let presented = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if presented.is_empty() || !state.engine.connection_key().matches(presented) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send the connection key this server requires now (the one before the rotation) as 'Authorization: Bearer <key>'",
+        );
+    }
+    match state.controls.reload_key(&state.engine).await {
+        Ok(changed) => Json(json!({"changed": changed})).into_response(),
+        Err(e) => refused(e),
     }
 }
 

@@ -10,6 +10,9 @@ use axum::Router;
 pub struct Admin {
     /// Routes under `/api/setup/` (their state applied); none for a server without controls.
     pub routes: Option<Router>,
+    /// Routes under `/bridge/` for this person's other processes (`coda-mcp key rotate`),
+    /// each checking the connection key itself; loopback only, never through the tunnel.
+    pub bridge: Option<Router>,
     /// Whether this face can run a tunnel.
     pub can_tunnel: bool,
     /// Whether this face keeps the desktop app's settings.

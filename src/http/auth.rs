@@ -108,7 +108,7 @@ impl Auth {
     /// nobody can lock the owner out), a wrong one counts toward the lockout like a bad
     /// bearer on `/mcp`.
     pub(super) fn check_key(&self, ip: IpAddr, presented: &str) -> KeyVerdict {
-        if !presented.is_empty() && same_secret(presented, self.engine.connection_key().expose()) {
+        if !presented.is_empty() && self.engine.connection_key().matches(presented) {
             return KeyVerdict::Owner;
         }
         if let Some(wait) = self.locked_out(ip) {
@@ -175,15 +175,6 @@ enum Verdict {
     Known(bool),
     /// Not checked: the `/whoami` budget is spent for this long.
     Unchecked(Duration),
-}
-
-/// Compares secrets without an early exit, so timing reveals nothing but the length.
-fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 /// The 401: a JSON body saying what is missing, and a `WWW-Authenticate` that tells an OAuth
@@ -320,7 +311,7 @@ pub async fn check(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
     let Some(bearer) = bearer else {
         return unauthorized("Missing credentials: send 'Authorization: Bearer <connection key>' (see `coda-mcp key show`), or connect through OAuth (this answer's WWW-Authenticate says where)");
     };
-    if same_secret(&bearer, auth.engine.connection_key().expose()) {
+    if auth.engine.connection_key().matches(&bearer) {
         req.extensions_mut().insert(Caller::Owner);
         return next.run(req).await;
     }
@@ -430,8 +421,9 @@ mod tests {
 
     #[test]
     fn secret_comparison() {
-        assert!(same_secret("cmk_abc", "cmk_abc"));
-        assert!(!same_secret("cmk_abc", "cmk_abd"));
-        assert!(!same_secret("cmk_abc", "cmk_ab"));
+        let key = crate::coda::Secret::new("cmk_abc");
+        assert!(key.matches("cmk_abc"));
+        assert!(!key.matches("cmk_abd"));
+        assert!(!key.matches("cmk_ab"));
     }
 }

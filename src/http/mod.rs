@@ -175,11 +175,13 @@ pub fn routers(
             .merge(if public {
                 Router::new()
             } else {
-                dashboard::routes(state.clone(), read_body(), admin.routes.clone()).merge(
-                    Router::new()
-                        .route("/bridge/proof", get(bridge_proof))
-                        .with_state(state.clone()),
-                )
+                dashboard::routes(state.clone(), read_body(), admin.routes.clone())
+                    .merge(
+                        Router::new()
+                            .route("/bridge/proof", get(bridge_proof))
+                            .with_state(state.clone()),
+                    )
+                    .merge(admin.bridge.clone().unwrap_or_default())
             })
             .layer(middleware::from_fn_with_state(
                 policy.clone(),

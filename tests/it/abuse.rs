@@ -891,6 +891,7 @@ async fn stdio_against(announced: &str, key: &str) -> (Value, String) {
         pid: std::process::id(),
         demo: true,
         no_auth: false,
+        started_ms: coda_mcp::runtime::now_ms(),
     };
     let announcement = coda_mcp::runtime::announce(&data, &info).unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_coda-mcp"))

@@ -9,14 +9,16 @@ use std::time::{Duration, Instant};
 const CLI_KEY: &str = "cmk_cli-test-key-0000000000000000000000000000";
 
 fn spawn(args: &[&str]) -> (Child, String) {
+    spawn_in(&std::env::temp_dir().join("coda-mcp-tests"), args)
+}
+
+/// Starts `coda-mcp` with its data directory in `dir`; answers the child and its ready line.
+fn spawn_in(dir: &std::path::Path, args: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
         .args(args)
         .env("RUST_LOG", "info")
         .env("CODA_MCP_KEYCHAIN", "off")
-        .env(
-            "CODA_MCP_DATA_DIR",
-            std::env::temp_dir().join("coda-mcp-tests"),
-        )
+        .env("CODA_MCP_DATA_DIR", dir)
         .env("CODA_MCP_KEY", CLI_KEY)
         .env_remove("CODA_API_TOKEN")
         .stdout(Stdio::piped())
@@ -734,4 +736,132 @@ fn demo_on_a_busy_port_names_the_port() {
         err.contains(&format!("127.0.0.1:{port}")) && err.contains("--port"),
         "{err}"
     );
+}
+
+#[test]
+fn stdio_url_that_is_not_a_url_is_refused_instead_of_serving_something_else() {
+    let out = Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
+        .args(["stdio", "--url", "notaurl"])
+        .env("CODA_MCP_KEYCHAIN", "off")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("not an http(s) URL") && err.contains("http://127.0.0.1:8080/mcp"),
+        "{err}"
+    );
+    assert!(!err.contains("serving"), "nothing is served: {err}");
+}
+
+/// Two servers started on one data directory (the app and a `serve`, or two `serve`s): each
+/// keeps its own announcement, the second stopping does not hide the first, and `stdio` finds
+/// the one still running.
+#[test]
+fn two_servers_on_one_data_directory_do_not_hide_each_other() {
+    let dir = std::env::temp_dir().join(format!("coda-mcp-two-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (mut first, first_line) = spawn_in(&dir, &["serve", "--demo", "--port", "0"]);
+    let (mut second, second_line) = spawn_in(&dir, &["serve", "--demo", "--port", "0"]);
+    let (first_url, second_url) = (mcp_url(&first_line), mcp_url(&second_line));
+    let announced = coda_mcp::runtime::discover_all(&dir);
+    let urls: Vec<&str> = announced.iter().map(|i| i.mcp_url.as_str()).collect();
+    assert_eq!(
+        urls,
+        [second_url.as_str(), first_url.as_str()],
+        "newest first"
+    );
+    let newest = std::fs::read_to_string(dir.join("server.json")).unwrap();
+    assert!(newest.contains(&second_url), "{newest}");
+
+    signal(&second, "-TERM");
+    assert!(wait_exit(&mut second, Duration::from_secs(20)).is_some_and(|s| s.success()));
+    let announced = coda_mcp::runtime::discover_all(&dir);
+    assert_eq!(announced.len(), 1, "{announced:?}");
+    assert_eq!(announced[0].mcp_url, first_url);
+    let main = std::fs::read_to_string(dir.join("server.json")).unwrap();
+    assert!(
+        main.contains(&first_url),
+        "server.json names the one still running: {main}"
+    );
+
+    let stdio = Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
+        .arg("stdio")
+        .env("CODA_MCP_KEYCHAIN", "off")
+        .env("CODA_MCP_KEY", CLI_KEY)
+        .env("CODA_MCP_DATA_DIR", &dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&stdio.stderr);
+    assert!(
+        err.contains(&format!("bridging to the running server at {first_url}")),
+        "{err}"
+    );
+
+    signal(&first, "-TERM");
+    assert!(wait_exit(&mut first, Duration::from_secs(20)).is_some());
+    assert!(coda_mcp::runtime::discover_all(&dir).is_empty());
+    assert!(!dir.join("server.json").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// In-process stdio answers what rmcp would drop or misexplain: a line that is not JSON, a
+/// request before `initialize`; then serves the session normally and exits 0.
+#[test]
+fn in_process_stdio_explains_lines_it_cannot_serve() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
+        .args(["stdio", "--in-process", "--demo"])
+        .env("CODA_MCP_KEYCHAIN", "off")
+        .env("RUST_LOG", "off")
+        .env(
+            "CODA_MCP_DATA_DIR",
+            std::env::temp_dir().join("coda-mcp-tests"),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut ask = |line: &str| -> serde_json::Value {
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+        if !line.contains("\"id\"") && line.contains("notifications/") {
+            return serde_json::Value::Null;
+        }
+        serde_json::from_str(&lines.next().expect("an answer").unwrap()).unwrap()
+    };
+    let not_json = ask("hello");
+    assert_eq!(not_json["error"]["code"], -32700, "{not_json}");
+    let early = ask(r#"{"jsonrpc":"2.0","id":5,"method":"tools/list"}"#);
+    assert_eq!(early["id"], 5);
+    assert!(
+        early["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("send `initialize` first"),
+        "{early}"
+    );
+    let init = ask(
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+    );
+    assert_eq!(init["result"]["serverInfo"]["name"], "coda-mcp", "{init}");
+    ask(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    let tools = ask(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#);
+    assert!(
+        tools["result"]["tools"].as_array().unwrap().len() > 10,
+        "{tools}"
+    );
+    let broken = ask("{\"jsonrpc\": ");
+    assert_eq!(
+        broken["error"]["code"], -32700,
+        "still answered after the start"
+    );
+    drop(stdin);
+    let status = wait_exit(&mut child, Duration::from_secs(20));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
 }

@@ -166,6 +166,75 @@ fn token_and_key_commands_use_the_keychain() {
         ok && rotated.starts_with("cmk_") && rotated.lines().next() != first.lines().next(),
         "{rotated}"
     );
+    assert!(rotated.contains("No server is running"), "{rotated}");
+
+    // With a server running (keychain key), `key rotate` reaches it: the old key stops
+    // working at once and the new one is let in, without a restart.
+    let dir = std::env::temp_dir().join(format!("coda-mcp-rotate-{}", std::process::id()));
+    let mut server = bin()
+        .args(["serve", "--demo", "--port", "0"])
+        .env("CODA_MCP_DATA_DIR", &dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    let mcp = ready
+        .split_whitespace()
+        .find(|w| w.starts_with("http://") && w.ends_with("/mcp"))
+        .unwrap_or_else(|| panic!("{ready}"))
+        .to_owned();
+    let status_with = |key: &str| {
+        rt.block_on(async {
+            reqwest::Client::new()
+                .post(&mcp)
+                .bearer_auth(key)
+                .header("accept", "application/json, text/event-stream")
+                .json(
+                    &serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                    "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                    "clientInfo": {"name": "t", "version": "1"}}}),
+                )
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    let before = rotated.lines().next().unwrap().to_owned();
+    assert_eq!(status_with(&before), 200);
+    let mut rotate = bin();
+    rotate
+        .args(["key", "rotate"])
+        .env("CODA_MCP_DATA_DIR", &dir);
+    let out = rotate.output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    let after = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!("The running server at {mcp} requires the new key")),
+        "{said}"
+    );
+    assert_eq!(
+        status_with(&before),
+        401,
+        "the old key stops working at once"
+    );
+    assert_eq!(
+        status_with(&after),
+        200,
+        "the new key is let in without a restart"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
     demo.shutdown();
 }
 

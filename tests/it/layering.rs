@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 /// The layers, lowest first. A module may import modules of lower layers only.
 const LAYERS: &[&[&str]] = &[
     // Leaves: files of the person's own, the Coda client, prompt texts.
-    &["private", "coda", "prompts", "defaults"],
+    &["private", "coda", "prompts", "defaults", "flags"],
     // Plain parts on top of them.
     &[
         "caller", "health", "secrets", "settings", "runtime", "claude", "public",

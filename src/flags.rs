@@ -45,6 +45,13 @@ pub fn http_url(value: &str) -> Result<String, String> {
     }
 }
 
+/// A running server's MCP endpoint, e.g. `http://127.0.0.1:8080/mcp`.
+pub fn mcp_url(value: &str) -> Result<String, String> {
+    http_url(value).map_err(|_| {
+        format!("'{value}' is not an http(s) URL; give the running server's MCP endpoint, e.g. http://127.0.0.1:8080/mcp")
+    })
+}
+
 /// An address to listen on; `localhost` means 127.0.0.1.
 pub fn host(value: &str) -> Result<IpAddr, String> {
     if value.trim().eq_ignore_ascii_case("localhost") {
@@ -73,6 +80,9 @@ mod tests {
             http_url("http://127.0.0.1:9/apis/v1").unwrap(),
             "http://127.0.0.1:9/apis/v1"
         );
+        assert!(mcp_url("notaurl")
+            .unwrap_err()
+            .contains("127.0.0.1:8080/mcp"));
         assert_eq!(host("localhost"), Ok(IpAddr::from([127, 0, 0, 1])));
         assert!(host("example.com")
             .unwrap_err()

@@ -1,0 +1,119 @@
+//! Talking to a running server of the same person, found through its announcement
+//! ([`crate::runtime`]): does it answer, does it hold the connection key (proved without
+//! sending the key), and telling it that `coda-mcp key rotate` changed the key.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::coda::Secret;
+use crate::secrets;
+
+/// A client for loopback calls: short timeouts, never through a proxy.
+fn client() -> Option<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .no_proxy()
+        .build()
+        .ok()
+}
+
+/// `path` on the server whose MCP endpoint is `mcp_url` (built from segments, never by
+/// editing strings).
+fn beside(mcp_url: &str, path: &str) -> Option<url::Url> {
+    let mut url = url::Url::parse(mcp_url).ok()?;
+    url.set_path(path);
+    url.set_query(None);
+    url.set_fragment(None);
+    Some(url)
+}
+
+/// Whether a Coda MCP server answers `/health` next to `mcp_url`.
+pub async fn answers(mcp_url: &str) -> bool {
+    let (Some(client), Some(health)) = (client(), beside(mcp_url, "/health")) else {
+        return false;
+    };
+    match client.get(health).send().await {
+        Ok(r) if r.status().is_success() => r
+            .json::<Value>()
+            .await
+            .is_ok_and(|v| v["status"] == "ok" && v.get("tools").is_some()),
+        _ => false,
+    }
+}
+
+/// Whether `url` names this machine (the bridge never sends the key anywhere else).
+pub fn is_loopback_url(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| {
+        u.scheme() == "http"
+            && match u.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                None => false,
+            }
+    })
+}
+
+/// Whether the server at `mcp_url` proves it holds `key`: it answers a fresh challenge with
+/// [`secrets::bridge_proof`], which only the key's holder can compute. The key is not sent.
+pub async fn proves_key(mcp_url: &str, key: &str) -> bool {
+    let Some(port) = url::Url::parse(mcp_url)
+        .ok()
+        .and_then(|u| u.port_or_known_default())
+    else {
+        return false;
+    };
+    let (Some(client), Some(mut proof_url)) = (client(), beside(mcp_url, "/bridge/proof")) else {
+        return false;
+    };
+    let nonce: String = (0..32)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect();
+    proof_url.query_pairs_mut().append_pair("nonce", &nonce);
+    let proof = match client.get(proof_url).send().await {
+        Ok(r) if r.status().is_success() => r.json::<Value>().await.ok(),
+        _ => None,
+    };
+    proof
+        .as_ref()
+        .and_then(|p| p["proof"].as_str())
+        .is_some_and(|p| secrets::bridge_proof_matches(&Secret::new(key), nonce.as_str(), port, p))
+}
+
+/// What a running server did when told the key changed.
+#[derive(Debug, PartialEq)]
+pub enum KeyChange {
+    /// It requires the keychain's new key from now on.
+    Taken,
+    /// It already required it.
+    AlreadyCurrent,
+    /// It did not take it, and says why (its key comes from `CODA_MCP_KEY`, no keychain, …).
+    Refused(String),
+}
+
+/// Tells the server at `mcp_url` (which has proved it holds `old_key`) that the keychain holds
+/// a new connection key; `old_key` is the bearer, so only the key's holder can ask this.
+pub async fn tell_key_changed(mcp_url: &str, old_key: &Secret) -> KeyChange {
+    let (Some(client), Some(url)) = (client(), beside(mcp_url, "/bridge/key-changed")) else {
+        return KeyChange::Refused("its address is not a URL".into());
+    };
+    let response = match client.post(url).bearer_auth(old_key.expose()).send().await {
+        Ok(r) => r,
+        Err(e) => return KeyChange::Refused(format!("it did not answer: {e}")),
+    };
+    let status = response.status();
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    match (status.is_success(), body["changed"].as_bool()) {
+        (true, Some(true)) => KeyChange::Taken,
+        (true, Some(false)) => KeyChange::AlreadyCurrent,
+        _ => KeyChange::Refused(
+            body["message"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| {
+                    format!("it answered HTTP {status} (a version without this, restart it)")
+                }),
+        ),
+    }
+}
