@@ -23,13 +23,13 @@ pub enum TokenAction {
     /// Read a Coda API token from a prompt (or stdin), check it with Coda, keep it in the keychain.
     Set {
         /// Coda API root to check the token against.
-        #[arg(long, default_value = DEFAULT_BASE_URL, value_name = "URL")]
+        #[arg(long, env = "CODA_API_BASE_URL", default_value = DEFAULT_BASE_URL, value_name = "URL", value_parser = coda_mcp::flags::http_url)]
         coda_base_url: String,
     },
     /// Whose token is configured, where it comes from, and whether Coda accepts it.
     Status {
         /// Coda API root to check the token against.
-        #[arg(long, default_value = DEFAULT_BASE_URL, value_name = "URL")]
+        #[arg(long, env = "CODA_API_BASE_URL", default_value = DEFAULT_BASE_URL, value_name = "URL", value_parser = coda_mcp::flags::http_url)]
         coda_base_url: String,
     },
     /// Remove the token from the keychain.

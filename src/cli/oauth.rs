@@ -91,6 +91,10 @@ pub fn run(action: OauthAction) -> anyhow::Result<()> {
             } else {
                 store.revoke_client(Some(&target))?
             };
+            if revoked.is_empty() && target == "all" {
+                super::print_out("No app is connected through OAuth; nothing to revoke.\n");
+                return Ok(());
+            }
             if revoked.is_empty() {
                 anyhow::bail!("no connected app has the client_id or grant id {target:?} (see `coda-mcp oauth list`)");
             }

@@ -34,7 +34,7 @@ pub struct ServeArgs {
     #[arg(long)]
     demo: bool,
     /// Coda API root.
-    #[arg(long, default_value = DEFAULT_BASE_URL, value_name = "URL", value_parser = flags::http_url)]
+    #[arg(long, env = "CODA_API_BASE_URL", default_value = DEFAULT_BASE_URL, value_name = "URL", value_parser = flags::http_url)]
     coda_base_url: String,
     /// Offer only tools that read; refuse every write.
     #[arg(long)]

@@ -42,7 +42,7 @@ pub struct StdioArgs {
     #[arg(long)]
     pub read_only: bool,
     /// When serving in this process: the Coda API root.
-    #[arg(long, default_value = DEFAULT_BASE_URL, value_name = "URL", value_parser = flags::http_url)]
+    #[arg(long, env = "CODA_API_BASE_URL", default_value = DEFAULT_BASE_URL, value_name = "URL", value_parser = flags::http_url)]
     pub coda_base_url: String,
     /// The app's data directory (where running servers are announced and the audit history is).
     #[arg(long, env = "CODA_MCP_DATA_DIR", value_name = "DIR")]

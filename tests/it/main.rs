@@ -19,6 +19,7 @@ mod layering;
 mod load;
 mod mcp_tools;
 mod oauth;
+mod readme_walk;
 mod security;
 mod setup;
 mod tunnel;
