@@ -350,6 +350,7 @@ pub async fn launch(
         ngrok_domain: options.ngrok_domain.clone(),
         settings_path: options.settings_path.clone(),
         claude_config: options.claude_config.clone(),
+        client_places: None,
         stdio_program: options.stdio_program.clone(),
         tunnel_backoff: Default::default(),
         restart: options.restart.clone(),

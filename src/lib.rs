@@ -6,7 +6,7 @@
 pub mod audit;
 pub mod bounded;
 pub mod caller;
-pub mod claude;
+pub mod clients;
 pub mod coda;
 pub mod control;
 pub mod defaults;

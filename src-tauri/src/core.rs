@@ -216,7 +216,7 @@ impl AppCore {
             tunnel: settings.tunnel_on_launch,
             ngrok_domain: settings.ngrok_domain.clone(),
             settings_path: self.settings_path.clone(),
-            stdio_program: coda_mcp::claude::this_program(),
+            stdio_program: coda_mcp::clients::this_program(),
             dashboard_token: Some(self.dashboard_token.clone()),
             restart: Some(Arc::new(move || {
                 let _ = restarts.send(());
@@ -340,7 +340,7 @@ impl AppCore {
                 // The same config file and program a running server's controls would use.
                 let controls = coda_mcp::control::Controls::new(ControlOptions {
                     claude_config: self.claude_config.clone(),
-                    stdio_program: coda_mcp::claude::this_program(),
+                    stdio_program: coda_mcp::clients::this_program(),
                     ..ControlOptions::default()
                 });
                 controls.connect_claude(demo || self.overrides.demo || self.settings().demo)

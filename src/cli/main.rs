@@ -2,6 +2,7 @@
 //! and starts the engine.
 
 mod accounts;
+mod connect;
 
 mod oauth;
 mod serve;
@@ -90,11 +91,9 @@ enum Command {
         #[command(subcommand)]
         action: oauth::OauthAction,
     },
-    /// Connect an assistant to this server.
-    Connect {
-        #[command(subcommand)]
-        target: ConnectTarget,
-    },
+    /// Connect an MCP client (Claude Desktop, Claude Code, Cursor, VS Code, Windsurf, Codex,
+    /// Gemini CLI): writes an entry that runs `coda-mcp stdio` into the client's own config.
+    Connect(connect::ConnectArgs),
     /// Run only the built-in demo workspace (a Coda-compatible API on loopback).
     Demo {
         /// Port for the demo API (0 picks a free port).
@@ -104,74 +103,6 @@ enum Command {
         #[arg(long, hide = true)]
         unlimited: bool,
     },
-}
-
-#[derive(Subcommand)]
-enum ConnectTarget {
-    /// Add Coda to Claude Desktop's claude_desktop_config.json (runs `coda-mcp stdio`).
-    Claude {
-        /// The config file (default: Claude Desktop's own location on this OS).
-        #[arg(long, value_name = "PATH")]
-        config: Option<std::path::PathBuf>,
-        /// Print the resulting file instead of writing it.
-        #[arg(long)]
-        dry_run: bool,
-        /// Make the entry serve the demo workspace when the app is not running.
-        #[arg(long)]
-        demo: bool,
-    },
-}
-
-/// `coda-mcp connect claude`.
-fn connect_claude(
-    config: Option<std::path::PathBuf>,
-    dry_run: bool,
-    demo: bool,
-) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let path = match config {
-        Some(p) => p,
-        None => coda_mcp::claude::default_config_path()
-            .ok_or(coda_mcp::claude::ConnectError::NoConfigDir)?,
-    };
-    let exe =
-        coda_mcp::claude::this_program().context("cannot tell where coda-mcp is installed")?;
-    let entry = coda_mcp::claude::stdio_entry(&exe, demo);
-    let out = coda_mcp::claude::connect(&path, entry, dry_run)?;
-    if dry_run {
-        print_out(&out.content);
-        eprintln!("(dry run: {} was not changed)", out.path.display());
-        return Ok(());
-    }
-    let mut text = if out.unchanged {
-        format!(
-            "Claude Desktop is already connected ({}).\n",
-            out.path.display()
-        )
-    } else {
-        if out.replaced {
-            format!(
-                "Claude Desktop's \"coda\" server was updated in {}.\n",
-                out.path.display()
-            )
-        } else {
-            format!(
-                "Claude Desktop now has the \"coda\" server in {}.\n",
-                out.path.display()
-            )
-        }
-    };
-    if let Some(b) = &out.backup {
-        text.push_str(&format!(
-            "The previous file was saved as {}.\n",
-            b.display()
-        ));
-    }
-    if !out.unchanged {
-        text.push_str("Restart Claude Desktop to load it.\n");
-    }
-    print_out(&text);
-    Ok(())
 }
 
 fn init_tracing(format: LogFormat) {
@@ -225,14 +156,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ngrok { action } => accounts::ngrok(action, store).await,
         Command::Stdio(args) => coda_mcp::stdio::run(args, store).await,
         Command::Oauth { action } => oauth::run(action),
-        Command::Connect {
-            target:
-                ConnectTarget::Claude {
-                    config,
-                    dry_run,
-                    demo,
-                },
-        } => connect_claude(config, dry_run, demo),
+        Command::Connect(args) => connect::run(args),
         Command::Tools { json, read_only } => list_tools(json, read_only),
         Command::Demo { port, unlimited } => serve::demo_only(port, unlimited).await,
         Command::Openapi {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use crate::clients::{ClientId, ClientStatus, ConnectError, ConnectOutcome, Places};
 use crate::coda::{CodaRequest, Secret};
 use crate::events::{EventKind, LogLevel};
 use crate::secrets::{SecretName, SecretStore, StoreError};
@@ -38,9 +39,9 @@ pub enum ControlError {
     /// This face cannot run a tunnel.
     #[error("no tunnel provider is configured")]
     NoTunnel,
-    /// Claude Desktop's config could not be updated.
+    /// A client's config could not be updated.
     #[error(transparent)]
-    Claude(#[from] crate::claude::ConnectError),
+    Connect(#[from] crate::clients::ConnectError),
     /// Settings are not kept by this face (the CLI takes flags instead).
     #[error("settings are kept by the desktop app; the CLI takes flags instead")]
     NoSettings,
@@ -62,6 +63,8 @@ pub struct ControlOptions {
     pub settings_path: Option<PathBuf>,
     /// Claude Desktop's config file (none: the OS's usual place).
     pub claude_config: Option<PathBuf>,
+    /// Where the other clients' configs are looked for (none: this machine's usual places).
+    pub client_places: Option<Places>,
     /// The program Claude Desktop runs for `stdio` (none: this executable).
     pub stdio_program: Option<PathBuf>,
     /// Backoff between tunnel attempts.
@@ -79,6 +82,7 @@ impl Default for ControlOptions {
             ngrok_domain: None,
             settings_path: None,
             claude_config: None,
+            client_places: None,
             stdio_program: None,
             tunnel_backoff: Backoff::default(),
             restart: None,
@@ -119,7 +123,7 @@ impl Controls {
         self.options
             .stdio_program
             .clone()
-            .or_else(crate::claude::this_program)
+            .or_else(crate::clients::this_program)
     }
 
     /// Checks `token` with Coda's `/whoami`, keeps it in the keychain and uses it from now on.
@@ -323,24 +327,77 @@ impl Controls {
         self.options.tunnel_provider.is_some()
     }
 
-    /// Adds the Coda entry to Claude Desktop's config.
-    pub fn connect_claude(
+    fn places(&self) -> Places {
+        self.options
+            .client_places
+            .clone()
+            .unwrap_or_else(Places::of_this_machine)
+    }
+
+    /// Where `client`'s config is: Claude Desktop's may be set for this face (tests, a
+    /// portable setup); the others are at their usual places.
+    fn client_config(&self, client: ClientId) -> Result<PathBuf, ControlError> {
+        if let (ClientId::Claude, Some(path)) = (client, &self.options.claude_config) {
+            return Ok(path.clone());
+        }
+        client
+            .config_path(&self.places())
+            .ok_or(ControlError::Connect(ConnectError::NoConfigDir {
+                client: client.name(),
+            }))
+    }
+
+    /// Every client, whether it is installed and connected.
+    pub fn clients(&self) -> Vec<ClientStatus> {
+        let places = self.places();
+        crate::clients::ALL
+            .iter()
+            .map(|&client| {
+                let mut status = client.status(&places);
+                if let (ClientId::Claude, Some(path)) = (client, &self.options.claude_config) {
+                    status.path = Some(path.clone());
+                    status.installed = true;
+                    match client.entry_in(path) {
+                        Ok(entry) => status.connected = entry.is_some(),
+                        Err(e) => status.problem = Some(e.to_string()),
+                    }
+                }
+                status
+            })
+            .collect()
+    }
+
+    /// The entry `client` gets: this face's program, `stdio` (`--demo` for the demo).
+    pub fn client_entry(
         &self,
+        client: ClientId,
         demo: bool,
-    ) -> Result<crate::claude::ConnectOutcome, ControlError> {
-        let path = match &self.options.claude_config {
-            Some(p) => p.clone(),
-            None => crate::claude::default_config_path()
-                .ok_or(crate::claude::ConnectError::NoConfigDir)?,
-        };
+    ) -> Result<serde_json::Value, ControlError> {
         let program = self.stdio_program().ok_or_else(|| {
             ControlError::Invalid("cannot tell where this program is installed".into())
         })?;
-        Ok(crate::claude::connect(
-            &path,
-            crate::claude::stdio_entry(&program, demo),
-            false,
-        )?)
+        Ok(client.stdio_entry(&program, demo))
+    }
+
+    /// Adds the Coda entry to `client`'s config.
+    pub fn connect_client(
+        &self,
+        client: ClientId,
+        demo: bool,
+    ) -> Result<ConnectOutcome, ControlError> {
+        let path = self.client_config(client)?;
+        Ok(client.connect(&path, self.client_entry(client, demo)?, false)?)
+    }
+
+    /// Takes the Coda entry out of `client`'s config.
+    pub fn disconnect_client(&self, client: ClientId) -> Result<ConnectOutcome, ControlError> {
+        let path = self.client_config(client)?;
+        Ok(client.disconnect(&path, false)?)
+    }
+
+    /// Adds the Coda entry to Claude Desktop's config.
+    pub fn connect_claude(&self, demo: bool) -> Result<ConnectOutcome, ControlError> {
+        self.connect_client(ClientId::Claude, demo)
     }
 
     /// The desktop app's settings.

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::controls::{ControlError, Controls};
+use crate::clients::{ClientId, ConnectError, ConnectOutcome};
 use crate::http::{error, Admin};
 use crate::Engine;
 
@@ -74,6 +75,11 @@ fn routes() -> Router<SetupState> {
         .route("/api/setup/ngrok", post(ngrok))
         .route("/api/setup/tunnel", post(tunnel))
         .route("/api/setup/claude", post(claude))
+        .route("/api/setup/clients", get(clients))
+        .route(
+            "/api/setup/clients/{client}",
+            post(connect_client).delete(disconnect_client),
+        )
         .route("/api/setup/settings", get(settings).put(save_settings))
         .route("/api/setup/restart", post(restart))
 }
@@ -89,11 +95,15 @@ fn refused(e: ControlError) -> Response {
         ControlError::NoTunnel | ControlError::NoSettings => {
             (StatusCode::NOT_IMPLEMENTED, "unavailable")
         }
-        ControlError::Claude(crate::claude::ConnectError::InvalidJson { .. })
-        | ControlError::Claude(crate::claude::ConnectError::UnexpectedShape { .. }) => {
-            (StatusCode::CONFLICT, "claude_config_invalid")
+        ControlError::Connect(ConnectError::Invalid { .. })
+        | ControlError::Connect(ConnectError::UnexpectedShape { .. }) => {
+            (StatusCode::CONFLICT, "client_config_invalid")
         }
-        ControlError::Claude(_) => (StatusCode::INTERNAL_SERVER_ERROR, "claude_config"),
+        ControlError::Connect(ConnectError::NoConfigDir { .. })
+        | ControlError::Connect(ConnectError::Unsupported(_)) => {
+            (StatusCode::NOT_IMPLEMENTED, "unavailable")
+        }
+        ControlError::Connect(_) => (StatusCode::INTERNAL_SERVER_ERROR, "client_config"),
     };
     error(status, code, e.to_string())
 }
@@ -191,26 +201,107 @@ async fn tunnel(State(state): State<SetupState>, body: Bytes) -> Response {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct ClaudeBody {
+struct ConnectBody {
     #[serde(default)]
     demo: bool,
 }
 
+/// What a connect or disconnect did, in words for the dashboard.
+fn connected(client: ClientId, out: &ConnectOutcome, removed: bool) -> Response {
+    let name = client.name();
+    let message = match (removed, out.unchanged) {
+        (false, true) => format!("{name} was already connected"),
+        (false, false) => format!("Added to {}. {}", out.path.display(), client.reload_hint()),
+        (true, true) => format!("{name} was not connected"),
+        (true, false) => format!("Removed from {}", out.path.display()),
+    };
+    Json(
+        json!({"client": client, "path": out.path, "backup": out.backup, "replaced": out.replaced,
+        "unchanged": out.unchanged, "message": message}),
+    )
+    .into_response()
+}
+
 async fn claude(State(state): State<SetupState>, body: Bytes) -> Response {
-    let body: ClaudeBody = match parse(&body) {
+    connect(state, ClientId::Claude, body)
+}
+
+fn connect(state: SetupState, client: ClientId, body: Bytes) -> Response {
+    let body: ConnectBody = match parse(&body) {
         Ok(b) => b,
         Err(r) => return r,
     };
-    match state.controls.connect_claude(body.demo) {
-        Ok(out) => Json(
-            json!({"path": out.path, "backup": out.backup, "replaced": out.replaced,
-            "unchanged": out.unchanged, "message": if out.unchanged {
-                "Claude Desktop was already connected".to_owned()
-            } else {
-                format!("Added to {}: restart Claude Desktop to load it", out.path.display())
-            }}),
-        )
-        .into_response(),
+    match state.controls.connect_client(client, body.demo) {
+        Ok(out) => connected(client, &out, false),
+        Err(e) => refused(e),
+    }
+}
+
+/// The client named in the path, or a 404 naming the ones there are.
+#[allow(clippy::result_large_err)]
+fn client_named(name: &str) -> Result<ClientId, Response> {
+    crate::clients::ALL
+        .into_iter()
+        .find(|c| c.arg() == name)
+        .ok_or_else(|| {
+            let known: Vec<&str> = crate::clients::ALL.iter().map(|c| c.arg()).collect();
+            error(
+                StatusCode::NOT_FOUND,
+                "unknown_client",
+                format!(
+                    "no client is called {name:?}; these are: {}",
+                    known.join(", ")
+                ),
+            )
+        })
+}
+
+/// `GET /api/setup/clients`: each client, installed or not, connected or not, its config
+/// file, the entry it would get (the snippet to copy) and its install link where it has one.
+async fn clients(State(state): State<SetupState>) -> Response {
+    let demo = state.engine.config().demo;
+    let rows: Vec<serde_json::Value> = state
+        .controls
+        .clients()
+        .into_iter()
+        .map(|status| {
+            let entry = state.controls.client_entry(status.client, demo).ok();
+            json!({
+                "client": status.client,
+                "name": status.client.name(),
+                "installed": status.installed,
+                "connected": status.connected,
+                "path": status.path,
+                "problem": status.problem,
+                "snippet": entry.as_ref().map(|e| status.client.snippet(e)),
+                "install_link": entry.as_ref().and_then(|e| status.client.install_link(e)),
+            })
+        })
+        .collect();
+    Json(json!({"clients": rows})).into_response()
+}
+
+async fn connect_client(
+    State(state): State<SetupState>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    body: Bytes,
+) -> Response {
+    match client_named(&name) {
+        Ok(client) => connect(state, client, body),
+        Err(r) => r,
+    }
+}
+
+async fn disconnect_client(
+    State(state): State<SetupState>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
+    let client = match client_named(&name) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match state.controls.disconnect_client(client) {
+        Ok(out) => connected(client, &out, true),
         Err(e) => refused(e),
     }
 }

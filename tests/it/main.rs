@@ -11,6 +11,7 @@ mod all_tools;
 mod chatgpt;
 mod cli;
 mod coda_rules;
+mod connect;
 mod dashboard;
 mod faults;
 mod http_protocol;

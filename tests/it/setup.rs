@@ -65,6 +65,7 @@ async fn start() -> Setup {
         tunnel_provider: Some(factory),
         settings_path: Some(dir.join("settings.json")),
         claude_config: Some(dir.join("Claude/claude_desktop_config.json")),
+        client_places: Some(coda_mcp::clients::Places::under(&dir.join("home"))),
         stdio_program: Some("/opt/coda-mcp/coda-mcp".into()),
         ..ControlOptions::default()
     };
@@ -269,8 +270,104 @@ async fn claude_desktop_is_connected_and_an_invalid_config_is_refused() {
     std::fs::write(&path, "{oops").unwrap();
     let (status, body) = s.call("POST", "/api/setup/claude", Some(json!({}))).await;
     assert_eq!(status, 409, "{body}");
-    assert_eq!(body["error"], "claude_config_invalid");
+    assert_eq!(body["error"], "client_config_invalid");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "{oops");
+    s.stop().await;
+}
+
+/// The Setup view's client rows: each client's state, its snippet and install link; Connect
+/// and Disconnect change only our entry; an unknown client is a 404 naming the known ones.
+#[tokio::test]
+async fn every_client_is_listed_connected_and_disconnected() {
+    let s = start().await;
+    let home = s.dir.join("home");
+    std::fs::create_dir_all(home.join(".cursor")).unwrap();
+    let cursor = home.join(".cursor/mcp.json");
+    std::fs::write(&cursor, r#"{"mcpServers":{"other":{"command":"x"}}}"#).unwrap();
+    let (status, body) = s.call("GET", "/api/setup/clients", None).await;
+    assert_eq!(status, 200, "{body}");
+    let rows = body["clients"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["client"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "claude",
+            "claude-code",
+            "cursor",
+            "vscode",
+            "windsurf",
+            "codex",
+            "gemini"
+        ]
+    );
+    let row = |body: &Value, client: &str| {
+        body["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["client"] == client)
+            .cloned()
+            .unwrap()
+    };
+    let cursor_row = row(&body, "cursor");
+    assert_eq!(cursor_row["installed"], true);
+    assert_eq!(cursor_row["connected"], false);
+    assert!(cursor_row["install_link"]
+        .as_str()
+        .unwrap()
+        .starts_with("cursor://anysphere.cursor-deeplink/mcp/install?name=coda&config="));
+    assert!(row(&body, "codex")["snippet"]
+        .as_str()
+        .unwrap()
+        .contains("[mcp_servers.coda]"));
+    assert_eq!(row(&body, "windsurf")["installed"], false);
+
+    let (status, body) = s
+        .call("POST", "/api/setup/clients/cursor", Some(json!({})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("Added to"),
+        "{body}"
+    );
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&cursor).unwrap()).unwrap();
+    assert_eq!(written["mcpServers"]["other"]["command"], "x");
+    assert_eq!(
+        written["mcpServers"]["coda"]["command"],
+        "/opt/coda-mcp/coda-mcp"
+    );
+    let (_, body) = s.call("GET", "/api/setup/clients", None).await;
+    assert_eq!(row(&body, "cursor")["connected"], true);
+
+    let (status, body) = s.call("DELETE", "/api/setup/clients/cursor", None).await;
+    assert_eq!(status, 200, "{body}");
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&cursor).unwrap()).unwrap();
+    assert!(written["mcpServers"].get("coda").is_none());
+    assert_eq!(written["mcpServers"]["other"]["command"], "x");
+
+    let (status, body) = s
+        .call("POST", "/api/setup/clients/notepad", Some(json!({})))
+        .await;
+    assert_eq!(status, 404);
+    assert!(
+        body["message"].as_str().unwrap().contains("claude-code"),
+        "{body}"
+    );
+    // An invalid config is refused and left as it was.
+    std::fs::write(&cursor, "{oops").unwrap();
+    let (status, body) = s
+        .call("POST", "/api/setup/clients/cursor", Some(json!({})))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("client_config_invalid"))
+    );
+    assert_eq!(std::fs::read_to_string(&cursor).unwrap(), "{oops");
+    let (_, body) = s.call("GET", "/api/setup/clients", None).await;
+    assert!(row(&body, "cursor")["problem"]
+        .as_str()
+        .unwrap()
+        .contains("not valid JSON"));
     s.stop().await;
 }
 
