@@ -412,9 +412,29 @@ $("ngrok-form").addEventListener("submit", async (e) => {
 $("tunnel-start").addEventListener("click", async () => { try { await act("POST", "/api/setup/tunnel", { on: true }); } catch (err) { toast(err.message); } });
 $("tunnel-stop").addEventListener("click", async () => { try { await act("POST", "/api/setup/tunnel", { on: false }); } catch (err) { toast(err.message); } });
 $("connect-claude").addEventListener("click", async () => {
-  try { const r = await act("POST", "/api/setup/claude", { demo: !!state.setup.demo }); $("claude-result").textContent = r.message; toast("Claude Desktop connected"); }
+  try { const r = await act("POST", "/api/setup/claude", { demo: !!state.setup.demo }); $("claude-result").textContent = r.message; toast("Claude Desktop connected"); loadClients(); }
   catch (err) { $("claude-result").textContent = err.message; toast("Could not connect Claude Desktop"); }
 });
+// One row per client: its state, Connect or Disconnect, the entry to copy, its install link.
+async function loadClients() {
+  try { renderClients((await act("GET", "/api/setup/clients")).clients); } catch { /* no Setup on this face */ }
+}
+function renderClients(rows) {
+  $("client-rows").replaceChildren(...rows.map((c) => {
+    const label = c.problem ? "config unreadable" : c.connected ? "connected" : c.installed ? "installed" : "not found";
+    const change = el("button", { class: "client-action", onclick: async () => {
+      try {
+        const r = await act(c.connected ? "DELETE" : "POST", `/api/setup/clients/${encodeURIComponent(c.client)}`, c.connected ? undefined : { demo: !!state.setup.demo });
+        $("client-result").textContent = r.message; toast(r.message);
+      } catch (err) { $("client-result").textContent = err.message; toast(`Could not change ${c.name}`); }
+      loadClients();
+    } }, c.connected ? "Disconnect" : "Connect");
+    const actions = el("td", {}, change, " ", el("button", { class: "client-copy", onclick: () => copy(c.snippet || "", `${c.name} entry`) }, "Copy entry"));
+    if (c.install_link) actions.append(" ", el("a", { href: c.install_link, class: "client-install" }, `Install in ${c.name}`));
+    return el("tr", { "data-client": c.client, title: c.problem || c.path || "" },
+      el("td", {}, c.name), el("td", { class: `client-state ${c.problem ? "bad" : c.connected ? "ok" : ""}` }, label), actions);
+  }));
+}
 async function loadSettings() {
   if (!state.setup.has_settings) return;
   try { applySettings(await act("GET", "/api/setup/settings")); } catch { /* shown on save */ }
@@ -459,4 +479,4 @@ window.addEventListener("coda-mcp-desktop", (e) => toast(e.detail));
 // ---- start
 const start = tabs.find((t) => `#${t.getAttribute("aria-controls")}` === location.hash) || tabs[0];
 select(start, false);
-loadState().then((since) => { renderAll(); listen(since); loadSettings(); loadOAuth(); }).catch((e) => { $("conn").textContent = `error: ${e.message}`; $("conn").className = "pill down"; });
+loadState().then((since) => { renderAll(); listen(since); loadSettings(); loadOAuth(); loadClients(); }).catch((e) => { $("conn").textContent = `error: ${e.message}`; $("conn").className = "pill down"; });

@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -257,7 +257,12 @@ test("Setup: change the token, rotate the key, the tunnel without an authtoken, 
   const dataDir = mkdtempSync(join(tmpdir(), "coda-mcp-ui-setup-"));
   const claudeConfig = join(dataDir, "Claude", "claude_desktop_config.json");
   // A server on a real (unreachable) Coda URL with no token: the first-run view.
-  const server = await startServer(dataDir, { CODA_MCP_CLAUDE_CONFIG: claudeConfig, CODA_API_TOKEN: undefined, CODA_MCP_KEY: undefined },
+  // A home folder of the test's own: the other clients' configs are looked for there.
+  const home = join(dataDir, "home");
+  mkdirSync(join(home, ".cursor"), { recursive: true });
+  writeFileSync(join(home, ".cursor", "mcp.json"), JSON.stringify({ mcpServers: { other: { command: "x" } } }));
+  const server = await startServer(dataDir, { CODA_MCP_CLAUDE_CONFIG: claudeConfig, CODA_API_TOKEN: undefined, CODA_MCP_KEY: undefined,
+    HOME: home, XDG_CONFIG_HOME: undefined, CODEX_HOME: undefined, CLAUDE_CONFIG_DIR: undefined, GEMINI_CLI_HOME: undefined },
     ["--coda-base-url", "http://127.0.0.1:9/apis/v1"]);
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", headless: true, args: BROWSER_ARGS });
   try {
@@ -294,9 +299,28 @@ test("Setup: change the token, rotate the key, the tunnel without an authtoken, 
 
     // Connect Claude Desktop writes the entry.
     await page.click("#connect-claude");
-    await page.waitForFunction(() => /restart Claude Desktop/.test(document.querySelector("#claude-result").textContent));
+    await page.waitForFunction(() => /Restart Claude Desktop/.test(document.querySelector("#claude-result").textContent));
     const written = JSON.parse(readFileSync(claudeConfig, "utf8"));
     assert.deepEqual(written.mcpServers.coda.args, ["stdio"]);
+
+    // The other clients: one row each; Cursor (its folder exists) is installed, and its row
+    // connects and disconnects it, keeping the person's other server.
+    const cursorRow = 'tr[data-client="cursor"]';
+    await page.waitForSelector(`${cursorRow} .client-state`);
+    assert.equal(await page.locator("#client-rows tr").count(), 7);
+    assert.equal(await page.textContent(`${cursorRow} .client-state`), "installed");
+    assert.equal(await page.textContent('tr[data-client="claude"] .client-state'), "connected");
+    assert.match(await page.getAttribute(`${cursorRow} a.client-install`, "href"), /^cursor:\/\/anysphere\.cursor-deeplink\/mcp\/install\?name=coda&config=/);
+    await page.click(`${cursorRow} .client-action`);
+    await page.waitForFunction((row) => document.querySelector(`${row} .client-state`).textContent === "connected", cursorRow);
+    const cursor = JSON.parse(readFileSync(join(home, ".cursor", "mcp.json"), "utf8"));
+    assert.deepEqual(cursor.mcpServers.coda.args, ["stdio"]);
+    assert.equal(cursor.mcpServers.other.command, "x");
+    assert.match(await page.textContent("#client-result"), /Added to .*mcp\.json/);
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-setup-clients.png"), fullPage: true });
+    await page.click(`${cursorRow} .client-action`);
+    await page.waitForFunction((row) => document.querySelector(`${row} .client-state`).textContent === "installed", cursorRow);
+    assert.equal(JSON.parse(readFileSync(join(home, ".cursor", "mcp.json"), "utf8")).mcpServers.coda, undefined);
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-setup-light.png"), fullPage: true });
     assert.deepEqual(pageErrors, [], "no script errors");
   } finally {
