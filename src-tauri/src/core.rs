@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use coda_mcp::clients::ClientId;
 use coda_mcp::coda::Secret;
 use coda_mcp::control::ControlOptions;
 use coda_mcp::events::EventKind;
@@ -332,10 +333,15 @@ impl AppCore {
 
     /// Writes the Claude Desktop entry (pointing at this app's `stdio`).
     pub async fn connect_claude(&self) -> Result<String, String> {
+        self.connect_client(ClientId::Claude).await
+    }
+
+    /// Writes `client`'s entry (pointing at this app's `stdio`), and says what to do next.
+    pub async fn connect_client(&self, client: ClientId) -> Result<String, String> {
         let slot = self.server.lock().await;
         let demo = self.status().demo;
         let outcome = match slot.as_ref() {
-            Some((l, _)) => l.controls.connect_claude(demo),
+            Some((l, _)) => l.controls.connect_client(client, demo),
             None => {
                 // The same config file and program a running server's controls would use.
                 let controls = coda_mcp::control::Controls::new(ControlOptions {
@@ -343,19 +349,22 @@ impl AppCore {
                     stdio_program: coda_mcp::clients::this_program(),
                     ..ControlOptions::default()
                 });
-                controls.connect_claude(demo || self.overrides.demo || self.settings().demo)
+                controls.connect_client(client, demo || self.overrides.demo || self.settings().demo)
             }
         }
         .map_err(|e| e.to_string())?;
         Ok(if outcome.unchanged {
             format!(
-                "Claude Desktop was already connected ({})",
+                "{} was already connected ({})",
+                client.name(),
                 outcome.path.display()
             )
         } else {
             format!(
-                "Connected: restart Claude Desktop to load {}",
-                outcome.path.display()
+                "Connected {} ({}). {}",
+                client.name(),
+                outcome.path.display(),
+                client.reload_hint()
             )
         })
     }

@@ -6,9 +6,10 @@
 
 use std::sync::Arc;
 
+use coda_mcp::clients::{ClientId, Places};
 use coda_mcp::tunnel::TunnelState;
 use tauri::image::Image;
-use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
+use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Manager, Wry};
 use tauri_plugin_autostart::ManagerExt as _;
@@ -112,8 +113,10 @@ pub enum MenuId {
     Schema,
     /// Copy the connection key.
     Key,
-    /// Connect Claude Desktop.
-    Claude,
+    /// Connect a client (the "Connect" submenu lists the installed ones).
+    Connect(ClientId),
+    /// The submenu's last item: every client, in the Setup view.
+    MoreClients,
     /// Open the dashboard's Setup view.
     Settings,
     /// The "Launch at login" checkbox.
@@ -123,7 +126,7 @@ pub enum MenuId {
 }
 
 impl MenuId {
-    const ALL: [MenuId; 11] = [
+    const FIXED: [MenuId; 11] = [
         MenuId::Status,
         MenuId::Notice,
         MenuId::Server,
@@ -131,15 +134,32 @@ impl MenuId {
         MenuId::Dashboard,
         MenuId::Schema,
         MenuId::Key,
-        MenuId::Claude,
+        MenuId::MoreClients,
         MenuId::Settings,
         MenuId::Login,
         MenuId::Quit,
     ];
 
+    /// Every item the menu can report.
+    pub fn all() -> impl Iterator<Item = MenuId> {
+        MenuId::FIXED
+            .into_iter()
+            .chain(coda_mcp::clients::ALL.into_iter().map(MenuId::Connect))
+    }
+
     /// The id the menu is built with and reports back.
-    pub const fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
+            MenuId::Connect(client) => match client {
+                ClientId::Claude => "connect-claude",
+                ClientId::ClaudeCode => "connect-claude-code",
+                ClientId::Cursor => "connect-cursor",
+                ClientId::Vscode => "connect-vscode",
+                ClientId::Windsurf => "connect-windsurf",
+                ClientId::Codex => "connect-codex",
+                ClientId::Gemini => "connect-gemini",
+            },
+            MenuId::MoreClients => "more-clients",
             MenuId::Status => "status",
             MenuId::Notice => "notice",
             MenuId::Server => "server",
@@ -147,7 +167,6 @@ impl MenuId {
             MenuId::Dashboard => "dashboard",
             MenuId::Schema => "schema",
             MenuId::Key => "key",
-            MenuId::Claude => "claude",
             MenuId::Settings => "settings",
             MenuId::Login => "login",
             MenuId::Quit => "quit",
@@ -156,7 +175,7 @@ impl MenuId {
 
     /// The item a menu event names, if it is one of ours.
     pub fn parse(id: &str) -> Option<MenuId> {
-        MenuId::ALL.into_iter().find(|m| m.as_str() == id)
+        MenuId::all().find(|m| m.as_str() == id)
     }
 }
 
@@ -177,9 +196,9 @@ pub async fn decide(core: &Arc<AppCore>, id: MenuId, checked: bool) -> Result<Ef
             core.toggle_tunnel().await?;
             Effect::Nothing
         }
-        MenuId::Dashboard | MenuId::Settings => {
+        MenuId::Dashboard | MenuId::Settings | MenuId::MoreClients => {
             core.dashboard_url().await.ok_or(NOT_RUNNING)?;
-            Effect::OpenDashboard((id == MenuId::Settings).then_some("setup"))
+            Effect::OpenDashboard((id != MenuId::Dashboard).then_some("setup"))
         }
         MenuId::Schema => {
             let (text, public) = core.actions_schema().await.ok_or(NOT_RUNNING)?;
@@ -198,7 +217,7 @@ pub async fn decide(core: &Arc<AppCore>, id: MenuId, checked: bool) -> Result<Ef
                 message: "Connection key copied".into(),
             }
         }
-        MenuId::Claude => Effect::Tell(core.connect_claude().await?),
+        MenuId::Connect(client) => Effect::Tell(core.connect_client(client).await?),
         MenuId::Login => {
             let mut settings = core.settings();
             settings.launch_at_login = checked;
@@ -250,6 +269,41 @@ pub fn describe(status: &Status) -> String {
         "Running at {}{workspace}{tunnel}",
         status.mcp_url.as_deref().unwrap_or("?")
     )
+}
+
+/// The clients the "Connect" submenu offers: Claude Desktop always, the others when they
+/// look installed (the Setup view lists them all).
+pub fn clients_to_offer(places: &Places) -> Vec<ClientId> {
+    coda_mcp::clients::ALL
+        .into_iter()
+        .filter(|c| *c == ClientId::Claude || c.installed(places))
+        .collect()
+}
+
+/// The "Connect" submenu.
+fn connect_menu(app: &AppHandle) -> tauri::Result<Submenu<Wry>> {
+    let mut items: Vec<MenuItem<Wry>> = Vec::new();
+    for client in clients_to_offer(&Places::of_this_machine()) {
+        items.push(MenuItem::with_id(
+            app,
+            MenuId::Connect(client).as_str(),
+            client.name(),
+            true,
+            None::<&str>,
+        )?);
+    }
+    items.push(MenuItem::with_id(
+        app,
+        MenuId::MoreClients.as_str(),
+        "Other clients…",
+        true,
+        None::<&str>,
+    )?);
+    let refs: Vec<&dyn tauri::menu::IsMenuItem<Wry>> = items
+        .iter()
+        .map(|i| i as &dyn tauri::menu::IsMenuItem<Wry>)
+        .collect();
+    Submenu::with_items(app, "Connect", true, &refs)
 }
 
 /// Builds the tray and keeps it in step with the status.
@@ -315,13 +369,7 @@ pub fn install(app: &AppHandle, core: Arc<AppCore>) -> tauri::Result<()> {
                 true,
                 None::<&str>,
             )?,
-            &MenuItem::with_id(
-                app,
-                MenuId::Claude.as_str(),
-                "Connect Claude Desktop",
-                true,
-                None::<&str>,
-            )?,
+            &connect_menu(app)?,
             &PredefinedMenuItem::separator(app)?,
             &MenuItem::with_id(
                 app,
@@ -468,11 +516,27 @@ mod tests {
 
     #[test]
     fn menu_ids_round_trip_and_strangers_are_ignored() {
-        for id in MenuId::ALL {
+        for id in MenuId::all() {
             assert_eq!(MenuId::parse(id.as_str()), Some(id));
         }
         assert_eq!(MenuId::parse("main"), None);
         assert_eq!(MenuId::parse(""), None);
+    }
+
+    #[test]
+    fn the_connect_submenu_offers_claude_and_the_installed_clients() {
+        let home = std::env::temp_dir().join(format!("coda-mcp-tray-{}", std::process::id()));
+        let places = Places::under(&home);
+        assert_eq!(clients_to_offer(&places), [ClientId::Claude]);
+        std::fs::create_dir_all(home.join(".cursor")).unwrap();
+        std::fs::create_dir_all(home.join(".codex")).unwrap();
+        assert_eq!(
+            clients_to_offer(&places),
+            [ClientId::Claude, ClientId::Cursor, ClientId::Codex]
+        );
+        let ids: std::collections::HashSet<&str> = MenuId::all().map(MenuId::as_str).collect();
+        assert_eq!(ids.len(), MenuId::all().count(), "every id is different");
+        let _ = std::fs::remove_dir_all(home);
     }
 
     #[test]
