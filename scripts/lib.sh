@@ -48,3 +48,15 @@ ensure_build_deps() {
   ensure_debs ca-certificates curl gcc libc6-dev make pkg-config
   ensure_rust
 }
+
+# npm_tools DIR WHAT: installs DIR's locked npm packages into DIR/node_modules unless they are
+# there already for this package.json and lock (never a browser download).
+npm_tools() {
+  local dir="$ROOT/$1" hash
+  hash=$(cat "$dir/package.json" "$dir/package-lock.json" | sha256sum | cut -c1-16)
+  if [ "$(cat "$dir/node_modules/.pkg-hash" 2>/dev/null)" != "$hash" ]; then
+    say "npm test tools ($1: $2)"
+    (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+    echo "$hash" > "$dir/node_modules/.pkg-hash"
+  fi
+}

@@ -39,21 +39,11 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.req-hash" 2>/dev/null)" != "$
   echo "$req_hash" > "$VENV/.req-hash"
 fi
 
-# npm_tools DIR WHAT: installs DIR's locked npm packages into DIR/node_modules unless they are
-# there already for this package.json and lock (never a browser download).
-npm_tools() {
-  local dir="$ROOT/$1" hash
-  hash=$(cat "$dir/package.json" "$dir/package-lock.json" | sha256sum | cut -c1-16)
-  if [ "$(cat "$dir/node_modules/.pkg-hash" 2>/dev/null)" != "$hash" ]; then
-    say "npm test tools ($1: $2)"
-    (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
-    echo "$hash" > "$dir/node_modules/.pkg-hash"
-  fi
-}
 npm_tools tests/conformance "the MCP conformance suite and Node 22"
 npm_tools tests/conformance-auth "the conformance suite's authorization-server scenarios (pre-release)"
 npm_tools tests/ui "playwright-core"
 npm_tools tests/clients "the MCP Inspector CLI and mcp-remote"
+npm_tools tests/mcpb "the Claude Desktop extension packager"
 export NODE22="$ROOT/tests/conformance/node_modules/node/bin/node"
 set +e
 

@@ -52,6 +52,18 @@ pub fn mcp_url(value: &str) -> Result<String, String> {
     })
 }
 
+/// An on/off switch from the environment (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`);
+/// empty or a placeholder a launcher left unsubstituted (`${user_config.demo}`) is off.
+pub fn switch(value: &str) -> Result<bool, String> {
+    let v = value.trim().to_ascii_lowercase();
+    match v.as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        _ if v.starts_with("${") && v.ends_with('}') => Ok(false),
+        _ => Err(format!("'{value}' is not a switch: use true or false")),
+    }
+}
+
 /// An address to listen on; `localhost` means 127.0.0.1.
 pub fn host(value: &str) -> Result<IpAddr, String> {
     if value.trim().eq_ignore_ascii_case("localhost") {
@@ -83,6 +95,9 @@ mod tests {
         assert!(mcp_url("notaurl")
             .unwrap_err()
             .contains("127.0.0.1:8080/mcp"));
+        assert_eq!(switch("TRUE"), Ok(true));
+        assert_eq!(switch("${user_config.demo}"), Ok(false));
+        assert!(switch("maybe").is_err());
         assert_eq!(host("localhost"), Ok(IpAddr::from([127, 0, 0, 1])));
         assert!(host("example.com")
             .unwrap_err()

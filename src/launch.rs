@@ -204,7 +204,7 @@ impl Upstream {
                 demo: Some(handle),
             });
         }
-        let env = std::env::var("CODA_API_TOKEN").ok();
+        let env = crate::secrets::env_secret("CODA_API_TOKEN");
         let found = tokio::task::spawn_blocking(move || secrets::coda_token(store.as_ref(), env))
             .await
             .map_err(|e| LaunchError::Invalid(e.to_string()))?;

@@ -20,6 +20,7 @@ pub mod launch;
 pub mod mcp;
 pub mod oauth;
 pub mod openapi;
+pub mod packaging;
 pub mod private;
 pub mod prompts;
 pub mod public;

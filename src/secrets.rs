@@ -304,6 +304,20 @@ pub fn rotate_connection_key(store: &dyn SecretStore) -> Result<Secret, StoreErr
     Ok(key)
 }
 
+/// A secret from the environment: `None` when the variable is unset, empty, or a placeholder a
+/// launcher left unsubstituted (`${user_config.coda_api_token}` — Claude Desktop passes an
+/// optional extension setting the person left empty that way).
+pub fn env_secret(name: &str) -> Option<String> {
+    std::env::var(name).ok().and_then(|v| usable_env_value(&v))
+}
+
+/// [`env_secret`]'s rule for one value.
+fn usable_env_value(value: &str) -> Option<String> {
+    let v = value.trim();
+    let placeholder = v.starts_with("${") && v.ends_with('}');
+    (!v.is_empty() && !placeholder).then(|| v.to_owned())
+}
+
 /// The Coda token: `CODA_API_TOKEN` if set, else the keychain's.
 pub fn coda_token(store: &dyn SecretStore, env: Option<String>) -> Option<(Secret, Source)> {
     if let Some(v) = env.filter(|v| !v.trim().is_empty()) {
@@ -322,6 +336,14 @@ pub fn coda_token(store: &dyn SecretStore, env: Option<String>) -> Option<(Secre
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_and_unsubstituted_environment_values_are_unset() {
+        assert_eq!(usable_env_value(""), None);
+        assert_eq!(usable_env_value("  "), None);
+        assert_eq!(usable_env_value("${user_config.coda_api_token}"), None);
+        assert_eq!(usable_env_value(" pat_123 "), Some("pat_123".into()));
+    }
 
     #[test]
     fn keys_are_long_random_and_prefixed() {

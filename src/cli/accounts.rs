@@ -233,12 +233,12 @@ pub async fn token(action: TokenAction, store: Arc<dyn SecretStore>) -> anyhow::
                 me["name"].as_str().unwrap_or("?"),
                 me["loginId"].as_str().unwrap_or("?")
             );
-            if std::env::var("CODA_API_TOKEN").is_ok_and(|v| !v.trim().is_empty()) {
+            if secrets::env_secret("CODA_API_TOKEN").is_some() {
                 eprintln!("note: CODA_API_TOKEN is set and takes precedence over the keychain");
             }
         }
         TokenAction::Status { coda_base_url } => {
-            let env = std::env::var("CODA_API_TOKEN").ok();
+            let env = secrets::env_secret("CODA_API_TOKEN");
             let found = blocking(move || secrets::coda_token(store.as_ref(), env)).await?;
             let Some((token, source)) = found else {
                 anyhow::bail!("no Coda token: run `coda-mcp token set` or set CODA_API_TOKEN");
@@ -270,7 +270,7 @@ pub async fn token(action: TokenAction, store: Arc<dyn SecretStore>) -> anyhow::
             } else {
                 println!("No Coda token is stored in the keychain; nothing to remove.");
             }
-            if std::env::var("CODA_API_TOKEN").is_ok_and(|v| !v.trim().is_empty()) {
+            if secrets::env_secret("CODA_API_TOKEN").is_some() {
                 eprintln!("note: CODA_API_TOKEN is set in this environment and is still used; unset it too");
             }
         }

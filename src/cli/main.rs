@@ -3,6 +3,7 @@
 
 mod accounts;
 mod connect;
+mod manifest;
 
 mod oauth;
 mod serve;
@@ -68,6 +69,9 @@ enum Command {
         #[arg(long)]
         read_only: bool,
     },
+    /// Print what packages say about this server: the Claude Desktop extension's manifest.json
+    /// (`mcpb`) or the MCP Registry's server.json (`registry`), generated from the tools.
+    Manifest(manifest::ManifestArgs),
     /// Print the OpenAPI schema for ChatGPT: GPT Action routes (default) or the ChatGPT direct-call flow's POST/GET /mcp.
     Openapi {
         /// Which schema: `actions` (GPT Actions) or `mcp` (the direct-call flow's POST/GET /mcp).
@@ -157,6 +161,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stdio(args) => coda_mcp::stdio::run(args, store).await,
         Command::Oauth { action } => oauth::run(action),
         Command::Connect(args) => connect::run(args),
+        Command::Manifest(args) => manifest::run(args),
         Command::Tools { json, read_only } => list_tools(json, read_only),
         Command::Demo { port, unlimited } => serve::demo_only(port, unlimited).await,
         Command::Openapi {

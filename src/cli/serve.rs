@@ -185,11 +185,8 @@ pub async fn demo_only(port: u16, unlimited: bool) -> anyhow::Result<()> {
     if unlimited {
         config.limits = None;
     }
-    if let Some(token) = std::env::var("CODA_API_TOKEN")
-        .ok()
-        .filter(|t| !t.trim().is_empty())
-    {
-        config.token = Secret::new(token.trim());
+    if let Some(token) = coda_mcp::secrets::env_secret("CODA_API_TOKEN") {
+        config.token = Secret::new(token);
     }
     let builtin = config.token.expose() == demo::DEMO_TOKEN;
     let handle = demo::start(config, port).await.with_context(|| {

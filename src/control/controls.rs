@@ -156,7 +156,7 @@ impl Controls {
         engine.health().refresh(&engine.coda()).await;
         Ok(
             json!({"name": me["name"], "loginId": me["loginId"], "token_hint": token.hint(),
-            "overridden_by_environment": std::env::var("CODA_API_TOKEN").is_ok_and(|v| !v.trim().is_empty())}),
+            "overridden_by_environment": crate::secrets::env_secret("CODA_API_TOKEN").is_some()}),
         )
     }
 

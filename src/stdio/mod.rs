@@ -36,10 +36,10 @@ pub struct StdioArgs {
     #[arg(long)]
     pub in_process: bool,
     /// When serving in this process: the built-in demo workspace instead of your Coda account.
-    #[arg(long)]
+    #[arg(long, env = "CODA_MCP_DEMO", value_parser = flags::switch)]
     pub demo: bool,
     /// When serving in this process: only tools that read.
-    #[arg(long)]
+    #[arg(long, env = "CODA_MCP_READ_ONLY", value_parser = flags::switch)]
     pub read_only: bool,
     /// When serving in this process: the Coda API root.
     #[arg(long, env = "CODA_API_BASE_URL", default_value = DEFAULT_BASE_URL, value_name = "URL", value_parser = flags::http_url)]

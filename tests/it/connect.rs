@@ -339,3 +339,19 @@ fn connect_says_what_it_needs() {
     );
     let _ = std::fs::remove_dir_all(&home);
 }
+
+/// The README's install links are the ones the program makes (for `coda-mcp` on `PATH`).
+#[test]
+fn the_readme_install_links_are_the_programs() {
+    use coda_mcp::clients::ClientId;
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    for client in [ClientId::Cursor, ClientId::Vscode] {
+        let entry = client.stdio_entry(Path::new("coda-mcp"), false);
+        let link = client.install_link(&entry).unwrap();
+        assert!(
+            readme.contains(&format!("`{link}`")),
+            "README lacks {client:?}'s link {link}"
+        );
+    }
+}

@@ -21,7 +21,7 @@ const LAYERS: &[&[&str]] = &[
     // The tool catalogue and runner, the OAuth state, the event bus.
     &["tools", "oauth", "events"],
     // What reads those: the audit history, the schemas, the demo workspace, the tunnel.
-    &["audit", "openapi", "demo", "tunnel"],
+    &["audit", "openapi", "packaging", "demo", "tunnel"],
     &["engine"],
     // Over the engine: the MCP handler, and the ChatGPT faces' call policy.
     &["mcp", "bounded"],
