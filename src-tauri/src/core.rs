@@ -72,7 +72,8 @@ pub fn oauth_request_notice(client: &str, redirect_host: &str) -> String {
     format!("{client} asks to connect (answers go to {redirect_host}): open the dashboard to allow or deny it")
 }
 
-fn is_oauth_notice(notice: &str) -> bool {
+/// Whether a notice is an app waiting for approval (not a changed URL).
+pub fn is_oauth_notice(notice: &str) -> bool {
     notice.contains("asks to connect")
 }
 

@@ -5,6 +5,8 @@
 
 pub mod commands;
 pub mod core;
+pub mod logfile;
+pub mod notify;
 pub mod tray;
 pub mod window;
 
@@ -64,6 +66,7 @@ pub fn run(args: DesktopArgs) {
         ))
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_notification::init())
         .manage(core.clone())
         .invoke_handler(tauri::generate_handler![
             commands::desktop_status,

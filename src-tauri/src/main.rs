@@ -28,14 +28,12 @@ fn prefer_software_drawing() {
 }
 
 fn main() -> std::process::ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
     let mut argv: Vec<String> = std::env::args().collect();
-    if argv.get(1).map(String::as_str) == Some("stdio") {
+    let stdio = argv.get(1).map(String::as_str) == Some("stdio");
+    // The tray app keeps a log file for support; `stdio` logs on stderr only (its client,
+    // Claude Desktop, keeps that).
+    let _log = coda_mcp_desktop::logfile::init(!stdio);
+    if stdio {
         argv.remove(1);
         let cli = StdioCli::parse_from(argv);
         let store = coda_mcp_desktop::core::secret_store();

@@ -90,6 +90,8 @@ pub enum Effect {
     Tell(String),
     /// Put `text` on the clipboard, then tell `message`.
     Copy { text: String, message: String },
+    /// Open a folder in the OS's file manager.
+    OpenFolder(std::path::PathBuf),
     /// Show the dashboard window, on a view when given.
     OpenDashboard(Option<&'static str>),
     /// Leave the app.
@@ -119,6 +121,8 @@ pub enum MenuId {
     MoreClients,
     /// Open the dashboard's Setup view.
     Settings,
+    /// Open the folder of the log files (for support).
+    LogFolder,
     /// The "Launch at login" checkbox.
     Login,
     /// Leave the app.
@@ -126,7 +130,7 @@ pub enum MenuId {
 }
 
 impl MenuId {
-    const FIXED: [MenuId; 11] = [
+    const FIXED: [MenuId; 12] = [
         MenuId::Status,
         MenuId::Notice,
         MenuId::Server,
@@ -136,6 +140,7 @@ impl MenuId {
         MenuId::Key,
         MenuId::MoreClients,
         MenuId::Settings,
+        MenuId::LogFolder,
         MenuId::Login,
         MenuId::Quit,
     ];
@@ -168,6 +173,7 @@ impl MenuId {
             MenuId::Schema => "schema",
             MenuId::Key => "key",
             MenuId::Settings => "settings",
+            MenuId::LogFolder => "log-folder",
             MenuId::Login => "login",
             MenuId::Quit => "quit",
         }
@@ -218,6 +224,9 @@ pub async fn decide(core: &Arc<AppCore>, id: MenuId, checked: bool) -> Result<Ef
             }
         }
         MenuId::Connect(client) => Effect::Tell(core.connect_client(client).await?),
+        MenuId::LogFolder => Effect::OpenFolder(
+            crate::logfile::log_dir().ok_or("this system has no folder for log files")?,
+        ),
         MenuId::Login => {
             let mut settings = core.settings();
             settings.launch_at_login = checked;
@@ -378,6 +387,13 @@ pub fn install(app: &AppHandle, core: Arc<AppCore>) -> tauri::Result<()> {
                 true,
                 None::<&str>,
             )?,
+            &MenuItem::with_id(
+                app,
+                MenuId::LogFolder.as_str(),
+                "Open log folder",
+                true,
+                None::<&str>,
+            )?,
             &at_login,
             &MenuItem::with_id(app, MenuId::Quit.as_str(), "Quit", true, None::<&str>)?,
         ],
@@ -411,8 +427,13 @@ pub fn install(app: &AppHandle, core: Arc<AppCore>) -> tauri::Result<()> {
     let mut applied = Some(core.settings().launch_at_login);
     tauri::async_runtime::spawn(async move {
         let mut last_notice = None;
+        let mut previous = crate::core::Status::default();
         loop {
             let status = watch.borrow_and_update().clone();
+            if let Some(notice) = crate::notify::worth_telling(&previous, &status) {
+                crate::notify::send(&app, &notice);
+            }
+            previous = status.clone();
             let l = labels(&status);
             let _ = tray.set_icon(Image::from_bytes(icon_for(&status)).ok());
             let tip = if l.notice.is_empty() {
@@ -460,6 +481,14 @@ async fn on_menu(app: &AppHandle, core: &Arc<AppCore>, items: &Items, id: &str) 
             .map(|_| Some(message))
             .map_err(|e| e.to_string()),
         Ok(Effect::OpenDashboard(view)) => open_dashboard(app, core, view).await.map(|_| None),
+        Ok(Effect::OpenFolder(dir)) => {
+            use tauri_plugin_opener::OpenerExt;
+            let _ = coda_mcp::private::create_dir(&dir);
+            app.opener()
+                .open_path(dir.to_string_lossy(), None::<&str>)
+                .map(|_| None)
+                .map_err(|e| e.to_string())
+        }
         Ok(Effect::Quit) => {
             app.exit(0);
             Ok(None)
