@@ -8,6 +8,9 @@
 #   scripts/package.sh                 release build → target/release/bundle/{deb,rpm}/
 #   scripts/package.sh --debug         packages the debug binaries (built if missing; CI)
 #   scripts/package.sh --bundles deb   only some formats (deb, rpm, appimage)
+#   scripts/package.sh --version 0.2.0 the package's version (default: tauri.conf.json's; the
+#                                      binary must have been built with the same, see
+#                                      TAURI_CONFIG in tests/desktop/test_update.py)
 #
 # macOS and Windows build theirs on their own OS with the same command: `--bundles dmg` (and
 # `app`) on macOS, `--bundles msi` or `nsis` on Windows (Tauri fetches WiX/NSIS there).
@@ -15,12 +18,13 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-PROFILE=release BUNDLES=""
+PROFILE=release BUNDLES="" VERSION_CONFIG="{}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --debug) PROFILE=debug; shift ;;
     --bundles) BUNDLES="$2"; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --version) VERSION_CONFIG="{\"version\":\"$2\"}"; shift 2 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -46,12 +50,12 @@ cd "$ROOT/src-tauri"
 if [ "$PROFILE" = release ]; then
   say "building coda-mcp and the desktop app (release)"
   cargo build --release --locked --bin coda-mcp --manifest-path "$ROOT/Cargo.toml"
-  "$TAURI" build --ci --bundles "$BUNDLES" --config "$EXTRA"
+  "$TAURI" build --ci --bundles "$BUNDLES" --config "$EXTRA" --config "$VERSION_CONFIG"
 else
   say "packaging the debug build"
   [ -x "$ROOT/target/debug/coda-mcp" ] && [ -x "$ROOT/target/debug/coda-mcp-desktop" ] \
     || cargo build --locked --workspace --bins --manifest-path "$ROOT/Cargo.toml"
-  "$TAURI" bundle --ci --debug --bundles "$BUNDLES" --config "$EXTRA"
+  "$TAURI" bundle --ci --debug --bundles "$BUNDLES" --config "$EXTRA" --config "$VERSION_CONFIG"
 fi
 echo
 find "$ROOT/target/$PROFILE/bundle" -maxdepth 2 -type f \( -name '*.deb' -o -name '*.rpm' -o -name '*.AppImage' -o -name '*.dmg' -o -name '*.msi' -o -name '*.exe' \) -print

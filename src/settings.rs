@@ -34,6 +34,9 @@ pub struct Settings {
     /// this machine. Off by default: with the tunnel up, anyone with a Coda account could
     /// otherwise use the server.
     pub pass_through_on_tunnel: bool,
+    /// Where the desktop app looks for a newer version (an update manifest); none: it never
+    /// looks (the default until a release URL exists; a package manager updates it instead).
+    pub update_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -50,6 +53,7 @@ impl Default for Settings {
             first_run_done: false,
             audit_retention_days: crate::defaults::AUDIT_DAYS,
             pass_through_on_tunnel: false,
+            update_url: None,
         }
     }
 }
@@ -112,6 +116,15 @@ impl Settings {
                 )));
             }
         }
+        if let Some(url) = &self.update_url {
+            let ok = url::Url::parse(url)
+                .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.host_str().is_some());
+            if !ok {
+                return Err(SettingsError::Invalid(format!(
+                    "update_url {url:?} is not an http(s) URL of an update manifest"
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -160,6 +173,19 @@ mod tests {
             ..Settings::default()
         };
         assert!(bad.save(&path).is_err());
+        // The update URL: off by default, an http(s) URL when set.
+        assert_eq!(Settings::default().update_url, None);
+        for (url, ok) in [
+            ("https://example.com/latest.json", true),
+            ("ftp://x/latest.json", false),
+            ("latest.json", false),
+        ] {
+            let s = Settings {
+                update_url: Some(url.into()),
+                ..Settings::default()
+            };
+            assert_eq!(s.check().is_ok(), ok, "{url}");
+        }
         // An older file without the retention gets the default; a silly one is refused.
         std::fs::write(&path, r#"{"port": 9000}"#).unwrap();
         assert_eq!(Settings::load(&path).unwrap().audit_retention_days, 30);

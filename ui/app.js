@@ -442,7 +442,10 @@ async function loadSettings() {
 $("settings-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const f = e.target, next = { ...(state.settings || {}) };
-  for (const i of f.elements) if (i.name) next[i.name] = i.type === "checkbox" ? i.checked : Number(i.value);
+  for (const i of f.elements) {
+    if (!i.name) continue;
+    next[i.name] = i.type === "checkbox" ? i.checked : i.type === "url" ? (i.value.trim() || null) : Number(i.value);
+  }
   try { const r = await act("PUT", "/api/setup/settings", next); state.settings = r.settings; $("settings-result").textContent = r.message; toast("Settings saved"); }
   catch (err) { $("settings-result").textContent = err.message; toast("Settings not saved"); }
 });
@@ -472,7 +475,32 @@ if (tauri) {
     e.preventDefault();
     tauri.invoke("open_link", { url: a.href }).catch((err) => toast(String(err)));
   });
-  tauri.invoke("desktop_status").then((s) => { $("conn").title = `Coda MCP Desktop — server ${s.running ? "running" : "stopped"}`; }).catch(() => {});
+  tauri.invoke("desktop_status").then((s) => { $("conn").title = `Coda MCP Desktop — server ${s.running ? "running" : "stopped"}`; renderUpdate(s.update); }).catch(() => {});
+  // Updates (the app's own, not the engine's): where they stand, and the buttons.
+  $("check-update").hidden = false;
+  $("check-update").addEventListener("click", async () => {
+    try { renderUpdate((await tauri.invoke("check_update")).update); } catch (err) { toast(String(err)); }
+  });
+  $("install-update").addEventListener("click", async () => {
+    try { await tauri.invoke("install_update"); } catch (err) { toast(String(err)); }
+  });
+  setInterval(() => { if (!document.hidden) tauri.invoke("desktop_status").then((s) => renderUpdate(s.update)).catch(() => {}); }, 2000);
+}
+function renderUpdate(u) {
+  if (!u) return;
+  const text = {
+    off: "Updates are off: set an update manifest URL to look for new versions.",
+    checking: "Looking for updates…",
+    up_to_date: `Coda MCP Desktop ${u.version} is the newest version.`,
+    available: `Coda MCP Desktop ${u.version} is available.${u.notes ? ` ${u.notes}` : ""}`,
+    downloading: `Downloading ${u.version}… ${u.total ? Math.floor((u.received * 100) / u.total) + "%" : `${u.received} bytes`}`,
+    installing: `Installing ${u.version}; the app restarts next.`,
+    failed: `Not updated: ${u.error}`,
+  }[u.state] || "";
+  $("update-state").hidden = !text; $("update-state").textContent = text;
+  $("update-state").className = `hint ${u.state === "failed" ? "bad" : ""}`;
+  $("install-update").hidden = u.state !== "available";
+  $("install-update").textContent = u.state === "available" ? `Update to ${u.version}` : "";
 }
 window.addEventListener("coda-mcp-desktop", (e) => toast(e.detail));
 

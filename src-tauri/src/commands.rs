@@ -14,6 +14,27 @@ pub fn desktop_status(core: State<'_, Arc<AppCore>>) -> Status {
     core.status()
 }
 
+/// Looks for a newer version now (the status says what was found).
+#[tauri::command]
+pub async fn check_update(
+    app: tauri::AppHandle,
+    core: State<'_, Arc<AppCore>>,
+) -> Result<Status, String> {
+    let core = core.inner().clone();
+    crate::updates::check(&app, &core).await;
+    Ok(core.status())
+}
+
+/// Installs the update the last check found and restarts into it.
+#[tauri::command]
+pub async fn install_update(
+    app: tauri::AppHandle,
+    core: State<'_, Arc<AppCore>>,
+) -> Result<(), String> {
+    let core = core.inner().clone();
+    crate::updates::install(&app, &core).await
+}
+
 /// Opens an https:// link in the default browser; anything else is refused.
 #[tauri::command]
 pub fn open_link<R: tauri::Runtime>(app: tauri::AppHandle<R>, url: String) -> Result<(), String> {

@@ -45,6 +45,8 @@ pub struct Status {
     /// Something the person should act on: the public URL changed, so ChatGPT's schema must be
     /// copied again. Cleared when the schema is copied from the tray.
     pub notice: Option<String>,
+    /// Where updating the app stands (off until an update URL is set).
+    pub update: crate::updates::UpdateState,
 }
 
 impl Default for Status {
@@ -58,6 +60,7 @@ impl Default for Status {
             has_coda_token: false,
             launch_at_login: false,
             notice: None,
+            update: crate::updates::UpdateState::Off,
         }
     }
 }
@@ -242,6 +245,7 @@ impl AppCore {
                     has_coda_token: launched.has_coda_token,
                     launch_at_login: settings.launch_at_login,
                     notice: previous.notice,
+                    update: previous.update,
                 };
                 tracing::info!(url = %launched.mcp_url(), "server started");
                 let follower = tokio::spawn(follow_events(engine, events, self.status.clone()));
@@ -257,6 +261,7 @@ impl AppCore {
                     error: Some(message.clone()),
                     launch_at_login: previous.launch_at_login,
                     notice: previous.notice,
+                    update: previous.update,
                     ..Status::default()
                 });
                 Err(message)
@@ -275,7 +280,17 @@ impl AppCore {
         self.status.send_replace(Status {
             launch_at_login: previous.launch_at_login,
             notice: previous.notice,
+            update: previous.update,
             ..Status::default()
+        });
+    }
+
+    /// Records where updating stands (the tray and the window follow).
+    pub fn set_update(&self, update: crate::updates::UpdateState) {
+        self.status.send_if_modified(|s| {
+            let changed = s.update != update;
+            s.update = update;
+            changed
         });
     }
 

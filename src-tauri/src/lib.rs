@@ -8,6 +8,7 @@ pub mod core;
 pub mod logfile;
 pub mod notify;
 pub mod tray;
+pub mod updates;
 pub mod window;
 
 use std::sync::Arc;
@@ -67,14 +68,20 @@ pub fn run(args: DesktopArgs) {
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_updater::Builder::new().build())
+        .manage(updates::Pending::default())
         .manage(core.clone())
         .invoke_handler(tauri::generate_handler![
             commands::desktop_status,
-            commands::open_link
+            commands::open_link,
+            commands::check_update,
+            commands::install_update
         ])
         .setup(move |app| {
             let handle = app.handle().clone();
+            tracing::info!(version = %app.package_info().version, "Coda MCP Desktop started");
             tray::install(&handle, core.clone())?;
+            updates::watch(handle.clone(), core.clone());
             let settings = core.settings();
             tray::apply_launch_at_login(&handle, settings.launch_at_login);
             let start_core = core.clone();

@@ -29,6 +29,7 @@ struct Items {
     server: MenuItem<Wry>,
     tunnel: MenuItem<Wry>,
     schema: MenuItem<Wry>,
+    update: MenuItem<Wry>,
     at_login: CheckMenuItem<Wry>,
 }
 
@@ -90,6 +91,10 @@ pub enum Effect {
     Tell(String),
     /// Put `text` on the clipboard, then tell `message`.
     Copy { text: String, message: String },
+    /// Look for an update now.
+    CheckUpdate,
+    /// Install the update found (the app restarts).
+    InstallUpdate,
     /// Open a folder in the OS's file manager.
     OpenFolder(std::path::PathBuf),
     /// Show the dashboard window, on a view when given.
@@ -123,6 +128,8 @@ pub enum MenuId {
     Settings,
     /// Open the folder of the log files (for support).
     LogFolder,
+    /// "Check for updates", or "Update to X.Y.Z" once one is found.
+    Update,
     /// The "Launch at login" checkbox.
     Login,
     /// Leave the app.
@@ -130,7 +137,7 @@ pub enum MenuId {
 }
 
 impl MenuId {
-    const FIXED: [MenuId; 12] = [
+    const FIXED: [MenuId; 13] = [
         MenuId::Status,
         MenuId::Notice,
         MenuId::Server,
@@ -141,6 +148,7 @@ impl MenuId {
         MenuId::MoreClients,
         MenuId::Settings,
         MenuId::LogFolder,
+        MenuId::Update,
         MenuId::Login,
         MenuId::Quit,
     ];
@@ -174,6 +182,7 @@ impl MenuId {
             MenuId::Key => "key",
             MenuId::Settings => "settings",
             MenuId::LogFolder => "log-folder",
+            MenuId::Update => "update",
             MenuId::Login => "login",
             MenuId::Quit => "quit",
         }
@@ -224,6 +233,13 @@ pub async fn decide(core: &Arc<AppCore>, id: MenuId, checked: bool) -> Result<Ef
             }
         }
         MenuId::Connect(client) => Effect::Tell(core.connect_client(client).await?),
+        MenuId::Update => match core.status().update {
+            crate::updates::UpdateState::Available { .. } => Effect::InstallUpdate,
+            crate::updates::UpdateState::Downloading { .. }
+            | crate::updates::UpdateState::Installing { .. }
+            | crate::updates::UpdateState::Checking => Effect::Nothing,
+            _ => Effect::CheckUpdate,
+        },
         MenuId::LogFolder => Effect::OpenFolder(
             crate::logfile::log_dir().ok_or("this system has no folder for log files")?,
         ),
@@ -354,6 +370,13 @@ pub fn install(app: &AppHandle, core: Arc<AppCore>) -> tauri::Result<()> {
         true,
         None::<&str>,
     )?;
+    let update = MenuItem::with_id(
+        app,
+        MenuId::Update.as_str(),
+        "Check for updates",
+        true,
+        None::<&str>,
+    )?;
     let menu = Menu::with_items(
         app,
         &[
@@ -387,6 +410,7 @@ pub fn install(app: &AppHandle, core: Arc<AppCore>) -> tauri::Result<()> {
                 true,
                 None::<&str>,
             )?,
+            &update,
             &MenuItem::with_id(
                 app,
                 MenuId::LogFolder.as_str(),
@@ -404,6 +428,7 @@ pub fn install(app: &AppHandle, core: Arc<AppCore>) -> tauri::Result<()> {
         server,
         tunnel,
         schema,
+        update,
         at_login,
     });
     let handler_core = core.clone();
@@ -448,6 +473,7 @@ pub fn install(app: &AppHandle, core: Arc<AppCore>) -> tauri::Result<()> {
             let _ = items.tunnel.set_enabled(l.tunnel_enabled);
             let _ = items.tunnel.set_text(l.tunnel);
             let _ = items.schema.set_text(l.schema);
+            let _ = items.update.set_text(status.update.menu_label());
             let _ = items.at_login.set_checked(l.at_login);
             // Saved from the dashboard or the menu: the OS entry follows at once.
             if let Some(on) = autostart_change(applied, l.at_login) {
@@ -481,6 +507,28 @@ async fn on_menu(app: &AppHandle, core: &Arc<AppCore>, items: &Items, id: &str) 
             .map(|_| Some(message))
             .map_err(|e| e.to_string()),
         Ok(Effect::OpenDashboard(view)) => open_dashboard(app, core, view).await.map(|_| None),
+        Ok(Effect::CheckUpdate) => {
+            crate::updates::check(app, core).await;
+            Ok(match core.status().update {
+                crate::updates::UpdateState::Off => Some(
+                    crate::updates::cannot_check(
+                        core.settings().update_url.as_deref(),
+                        crate::updates::PUBKEY,
+                    )
+                    .unwrap_or("updates are off")
+                    .to_owned(),
+                ),
+                crate::updates::UpdateState::UpToDate { version } => {
+                    Some(format!("Coda MCP Desktop {version} is the newest version"))
+                }
+                crate::updates::UpdateState::Available { version, .. } => Some(format!(
+                    "Coda MCP Desktop {version} is available: choose \"Update to {version}\""
+                )),
+                crate::updates::UpdateState::Failed { error } => Some(error),
+                _ => None,
+            })
+        }
+        Ok(Effect::InstallUpdate) => crate::updates::install(app, core).await.map(|_| None),
         Ok(Effect::OpenFolder(dir)) => {
             use tauri_plugin_opener::OpenerExt;
             let _ = coda_mcp::private::create_dir(&dir);

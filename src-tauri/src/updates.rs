@@ -1,0 +1,306 @@
+//! Updating the app: looks for a newer version at the update URL the person set (Settings;
+//! none by default, until a release URL exists), and installs it only when its signature
+//! matches the public key built into this app (`CODA_MCP_UPDATE_PUBKEY` at build time, a
+//! minisign key made with `tauri signer generate`; a build without one never updates itself).
+//! The check, the download and the signature are tauri-plugin-updater's; the Debian package is
+//! installed with `dpkg -i` (directly as root, else through `pkexec`), the other bundles by the
+//! plugin. Then the app restarts into the new version, keeping settings, keychain entries and
+//! history (they live outside the package). A bad signature, an older or equal version, or an
+//! unreachable server change nothing and say why.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tauri::{AppHandle, Manager};
+use tauri_plugin_updater::UpdaterExt;
+use tokio::sync::Mutex;
+
+use crate::core::AppCore;
+
+/// The public key updates must be signed with, built in (base64 of the minisign public key).
+pub const PUBKEY: Option<&str> = option_env!("CODA_MCP_UPDATE_PUBKEY");
+
+/// How often the app looks again while it runs.
+pub const CHECK_EVERY: Duration = Duration::from_secs(6 * 3600);
+
+/// Where updating stands, for the tray and the dashboard.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum UpdateState {
+    /// Not looking: no update URL is set (or this build has no key); `why` says which.
+    #[default]
+    Off,
+    /// Asking the update server.
+    Checking,
+    /// The newest version is this one (or an older one was offered and ignored).
+    UpToDate { version: String },
+    /// A newer version can be installed.
+    Available {
+        version: String,
+        notes: Option<String>,
+    },
+    /// Downloading it: bytes so far, and the total when the server says it.
+    Downloading {
+        version: String,
+        received: u64,
+        total: Option<u64>,
+    },
+    /// Installing it; the app restarts next.
+    Installing { version: String },
+    /// The last check or install failed; nothing was changed.
+    Failed { error: String },
+}
+
+impl UpdateState {
+    /// The tray's item for this state.
+    pub fn menu_label(&self) -> String {
+        match self {
+            UpdateState::Available { version, .. } => format!("Update to {version}"),
+            UpdateState::Downloading {
+                received,
+                total: Some(total),
+                ..
+            } if *total > 0 => format!("Downloading the update… {}%", received * 100 / total),
+            UpdateState::Downloading { .. } => "Downloading the update…".into(),
+            UpdateState::Installing { version } => format!("Installing {version}…"),
+            UpdateState::Checking => "Checking for updates…".into(),
+            _ => "Check for updates".into(),
+        }
+    }
+}
+
+/// The update found by the last check, kept for "Update to X.Y.Z".
+#[derive(Default)]
+pub struct Pending(Mutex<Option<tauri_plugin_updater::Update>>);
+
+/// Why the app cannot look for updates, if it cannot.
+pub fn cannot_check(update_url: Option<&str>, pubkey: Option<&str>) -> Option<&'static str> {
+    match (update_url, pubkey) {
+        (None, _) => Some("no update URL is set (Settings → Update manifest URL)"),
+        (Some(_), None) => {
+            Some("this build has no update key: updates come from your package manager")
+        }
+        _ => None,
+    }
+}
+
+/// Says what went wrong, in words that say what to do.
+fn explain(e: &tauri_plugin_updater::Error) -> String {
+    use tauri_plugin_updater::Error as E;
+    match e {
+        E::Minisign(_) | E::Base64(_) | E::SignatureUtf8(_) | E::SignedVersionMismatch { .. } => {
+            format!("the update's signature does not match this app's key, so it was not installed ({e})")
+        }
+        E::Reqwest(_) | E::Network(_) => format!("could not reach the update server: {e}"),
+        E::ReleaseNotFound => "the update server answered, but not with an update manifest".into(),
+        E::InsecureTransportProtocol => {
+            "the update URL must be https:// (this is a release build)".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Looks for a newer version; the status says what was found.
+pub async fn check(app: &AppHandle, core: &Arc<AppCore>) {
+    let url = core.settings().update_url;
+    if let Some(why) = cannot_check(url.as_deref(), PUBKEY) {
+        tracing::debug!("not looking for updates: {why}");
+        core.set_update(UpdateState::Off);
+        return;
+    }
+    let (Some(url), Some(key)) = (url, PUBKEY) else {
+        return;
+    };
+    core.set_update(UpdateState::Checking);
+    let found = async {
+        let endpoint =
+            url::Url::parse(&url).map_err(|e| format!("the update URL is not a URL: {e}"))?;
+        let updater = app
+            .updater_builder()
+            .endpoints(vec![endpoint])
+            .map_err(|e| explain(&e))?
+            .pubkey(key)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| explain(&e))?;
+        updater.check().await.map_err(|e| explain(&e))
+    }
+    .await;
+    let pending = app.state::<Pending>();
+    let mut slot = pending.0.lock().await;
+    let state = match found {
+        Ok(Some(update)) => {
+            tracing::info!(version = %update.version, "an update is available");
+            let state = UpdateState::Available {
+                version: update.version.clone(),
+                notes: update.body.clone(),
+            };
+            *slot = Some(update);
+            state
+        }
+        Ok(None) => {
+            *slot = None;
+            UpdateState::UpToDate {
+                version: app.package_info().version.to_string(),
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "looking for updates failed");
+            *slot = None;
+            UpdateState::Failed { error }
+        }
+    };
+    core.set_update(state);
+}
+
+/// Downloads the update found by the last check, checks its signature, installs it and
+/// restarts the app into it. Returns only when something failed (the status says what).
+pub async fn install(app: &AppHandle, core: &Arc<AppCore>) -> Result<(), String> {
+    let Some(update) = app.state::<Pending>().0.lock().await.clone() else {
+        return Err("no update is waiting: check for updates first".into());
+    };
+    let version = update.version.clone();
+    let fail = |error: String| {
+        tracing::warn!(%error, "the update was not installed");
+        core.set_update(UpdateState::Failed {
+            error: error.clone(),
+        });
+        error
+    };
+    let mut received = 0u64;
+    let progress_core = core.clone();
+    let progress_version = version.clone();
+    // `download` checks the signature against the built-in key before it returns the bytes.
+    let bytes = update
+        .download(
+            move |chunk, total| {
+                received += chunk as u64;
+                progress_core.set_update(UpdateState::Downloading {
+                    version: progress_version.clone(),
+                    received,
+                    total,
+                });
+            },
+            || {},
+        )
+        .await
+        .map_err(|e| fail(explain(&e)))?;
+    core.set_update(UpdateState::Installing {
+        version: version.clone(),
+    });
+    tracing::info!(%version, "installing the update");
+    let installed = match tauri::utils::platform::bundle_type() {
+        Some(tauri::utils::config::BundleType::Deb) => install_deb(&bytes).await,
+        _ => update.install(&bytes).map_err(|e| explain(&e)),
+    };
+    installed.map_err(fail)?;
+    // Stop the server cleanly (sessions end, history is flushed) before the new version runs.
+    core.stop().await;
+    tracing::info!(%version, "update installed; restarting");
+    app.restart();
+}
+
+/// Installs a verified Debian package: `dpkg -i` as root, else through `pkexec` (the desktop's
+/// password prompt).
+async fn install_deb(bytes: &[u8]) -> Result<(), String> {
+    let dir = tempfile_dir().map_err(|e| format!("cannot keep the downloaded package: {e}"))?;
+    let path = dir.join("coda-mcp-desktop-update.deb");
+    std::fs::write(&path, bytes).map_err(|e| format!("cannot keep the downloaded package: {e}"))?;
+    let as_root = is_root();
+    let mut command = if as_root {
+        tokio::process::Command::new("dpkg")
+    } else {
+        let mut c = tokio::process::Command::new("pkexec");
+        c.arg("dpkg");
+        c
+    };
+    let out = command
+        .arg("-i")
+        .arg(&path)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .output()
+        .await
+        .map_err(|e| format!("cannot run dpkg: {e}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = out?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "dpkg could not install the update ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("coda-mcp-desktop-update-{}", std::process::id()));
+    coda_mcp::private::create_dir(&dir)?;
+    Ok(dir)
+}
+
+fn is_root() -> bool {
+    #[cfg(unix)]
+    {
+        std::fs::metadata("/proc/self")
+            .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+            .unwrap_or(false)
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}
+
+/// Looks now, and again every [`CHECK_EVERY`] while the app runs.
+pub fn watch(app: AppHandle, core: Arc<AppCore>) {
+    tauri::async_runtime::spawn(async move {
+        loop {
+            check(&app, &core).await;
+            tokio::time::sleep(CHECK_EVERY).await;
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_menu_and_the_reasons_say_what_is_going_on() {
+        assert_eq!(
+            UpdateState::Available {
+                version: "0.2.0".into(),
+                notes: None
+            }
+            .menu_label(),
+            "Update to 0.2.0"
+        );
+        assert_eq!(
+            UpdateState::Downloading {
+                version: "0.2.0".into(),
+                received: 50,
+                total: Some(200)
+            }
+            .menu_label(),
+            "Downloading the update… 25%"
+        );
+        assert_eq!(UpdateState::Off.menu_label(), "Check for updates");
+        assert!(cannot_check(None, Some("k"))
+            .unwrap()
+            .contains("no update URL"));
+        assert!(cannot_check(Some("https://x/latest.json"), None)
+            .unwrap()
+            .contains("no update key"));
+        assert_eq!(cannot_check(Some("https://x/latest.json"), Some("k")), None);
+        let json = serde_json::to_value(UpdateState::Available {
+            version: "0.2.0".into(),
+            notes: Some("fixes".into()),
+        })
+        .unwrap();
+        assert_eq!(json["state"], "available");
+        assert_eq!(json["version"], "0.2.0");
+    }
+}
