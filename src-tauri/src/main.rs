@@ -28,6 +28,7 @@ fn prefer_software_drawing() {
 }
 
 fn main() -> std::process::ExitCode {
+    coda_mcp::coda::tls::ready();
     let mut argv: Vec<String> = std::env::args().collect();
     let stdio = argv.get(1).map(String::as_str) == Some("stdio");
     // The tray app keeps a log file for support; `stdio` logs on stderr only (its client,

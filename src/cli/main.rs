@@ -210,6 +210,7 @@ fn print_openapi(
 }
 
 fn main() -> ExitCode {
+    coda_mcp::coda::tls::ready();
     let cli = Cli::parse();
     init_tracing(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -129,6 +129,7 @@ impl CodaClient {
         limits: RateLimits,
         retry: RetryPolicy,
     ) -> Result<Self, CodaError> {
+        super::tls::ready();
         let http = reqwest::Client::builder()
             .user_agent(concat!("coda-mcp/", env!("CARGO_PKG_VERSION")))
             .timeout(retry.timeout)

@@ -6,6 +6,7 @@ mod error;
 mod pacer;
 mod path;
 mod secret;
+pub mod tls;
 
 pub use client::{CodaClient, CodaRequest, CodaResponse, RetryPolicy, DEFAULT_BASE_URL};
 pub use error::CodaError;

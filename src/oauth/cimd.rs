@@ -160,6 +160,7 @@ impl Fetcher {
                     .ok_or_else(|| CimdError::Fetch("the host has no address".into()))?
             }
         };
+        crate::coda::tls::ready();
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(FETCH_TIMEOUT)

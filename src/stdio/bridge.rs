@@ -43,6 +43,7 @@ struct BridgeSession {
 
 /// Relays newline-delimited JSON-RPC between stdio and the server's Streamable HTTP endpoint.
 pub(super) async fn bridge(url: &str, key: Option<String>) -> anyhow::Result<()> {
+    crate::coda::tls::ready();
     let client = reqwest::Client::builder()
         .no_proxy()
         .connect_timeout(Duration::from_secs(5))

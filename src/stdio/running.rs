@@ -11,6 +11,7 @@ use crate::secrets;
 
 /// A client for loopback calls: short timeouts, never through a proxy.
 fn client() -> Option<reqwest::Client> {
+    crate::coda::tls::ready();
     reqwest::Client::builder()
         .timeout(Duration::from_secs(2))
         .no_proxy()

@@ -76,6 +76,7 @@ impl NgrokProvider {
         };
         let latency = Arc::new(AtomicU64::new(0));
         let heartbeat = latency.clone();
+        crate::coda::tls::ready();
         let mut builder = ngrok::Session::builder();
         builder
             .authtoken(authtoken.expose())
