@@ -18,6 +18,8 @@ pub struct EngineConfig {
     pub coda_token: Option<Secret>,
     /// Only list and run read-only tools.
     pub read_only: bool,
+    /// The toolsets offered (every tool unless a face chooses fewer).
+    pub toolsets: crate::tools::Toolsets,
     /// Client-side pacing limits.
     pub rate_limits: RateLimits,
     /// Retry rules.
@@ -70,6 +72,7 @@ impl Default for EngineConfig {
             coda_base_url: DEFAULT_BASE_URL.to_owned(),
             coda_token: None,
             read_only: false,
+            toolsets: crate::tools::Toolsets::all(),
             rate_limits: RateLimits::CODA,
             retry: RetryPolicy::default(),
             write_wait_timeout: Duration::from_secs(20),
@@ -151,7 +154,7 @@ impl Engine {
             config.rate_limits,
             config.retry.clone(),
         )?;
-        let catalogue = Catalogue::new(config.read_only);
+        let catalogue = Catalogue::select(config.read_only, &config.toolsets);
         let retention = chrono::Duration::days(config.audit_retention_days.max(1));
         let audit = match &config.data_dir {
             Some(dir) => crate::audit::AuditStore::open(&dir.join("audit.sqlite3"), retention),
@@ -365,6 +368,26 @@ impl Engine {
     }
 
     /// The tools on offer.
+    /// Why a tool of the catalogue is not offered here (read-only mode, or a toolset this
+    /// server leaves out), in words that say how to get it; `None` when it is offered or is no
+    /// tool at all.
+    pub fn not_offered(&self, name: &str) -> Option<String> {
+        let tool = crate::tools::CATALOGUE.iter().find(|t| t.name == name)?;
+        if self.catalogue().get(name).is_some() {
+            return None;
+        }
+        let config = self.config();
+        if !config.toolsets.offers(name) {
+            let set = crate::tools::Toolset::of(name);
+            return Some(format!(
+                "Tool '{name}' is in the `{set}` toolset, which this server does not offer (it offers {}); start it with --toolsets {},{set} (or all)",
+                config.toolsets, config.toolsets
+            ));
+        }
+        (config.read_only && !tool.is_read_only())
+            .then(|| format!("Tool '{name}' changes Coda and this server runs in read-only mode."))
+    }
+
     pub fn catalogue(&self) -> &Catalogue {
         &self.inner.catalogue
     }

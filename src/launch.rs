@@ -48,6 +48,8 @@ pub struct LaunchOptions {
     pub coda_base_url: String,
     /// Only tools that read.
     pub read_only: bool,
+    /// The toolsets offered.
+    pub toolsets: crate::tools::Toolsets,
     /// A fixed public URL (reverse proxy).
     pub public_url: Option<String>,
     /// No authentication on loopback.
@@ -99,6 +101,7 @@ impl Default for LaunchOptions {
             demo_unlimited: false,
             coda_base_url: DEFAULT_BASE_URL.to_owned(),
             read_only: false,
+            toolsets: crate::tools::Toolsets::default_for_clients(),
             public_url: None,
             no_auth: false,
             pass_through: true,
@@ -272,6 +275,7 @@ pub async fn launch(
     let mut config = EngineConfig {
         coda_base_url: options.coda_base_url.clone(),
         read_only: options.read_only,
+        toolsets: options.toolsets.clone(),
         session_idle_timeout: options.session_idle_timeout.max(Duration::from_secs(1)),
         public_hosts,
         public_url: options.public_url.clone(),

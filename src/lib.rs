@@ -29,6 +29,7 @@ pub mod secrets;
 pub mod settings;
 pub mod stdio;
 pub mod tools;
+pub mod toolsets;
 pub mod tunnel;
 
 pub use engine::{Engine, EngineConfig};

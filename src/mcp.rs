@@ -114,10 +114,11 @@ pub fn error_result(message: &str) -> CallToolResult {
 
 /// The protocol error for a tool name the server does not offer, with close matches.
 pub fn unknown_tool_error(engine: &Engine, name: &str) -> McpError {
-    if engine.config().read_only && CATALOGUE.iter().any(|t| t.name == name) {
+    if let Some(why) = engine.not_offered(name) {
         return McpError::invalid_params(
-            format!("Tool '{name}' changes Coda and this server runs in read-only mode."),
-            Some(json!({"tool": name, "readOnly": true})),
+            why,
+            Some(json!({"tool": name, "readOnly": engine.config().read_only,
+                "toolset": crate::tools::Toolset::of(name).name()})),
         );
     }
     let suggestions = engine.catalogue().suggest(name);

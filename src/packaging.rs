@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::tools::Catalogue;
+use crate::tools::{Catalogue, Toolsets};
 
 /// The version every package says: the crate's.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -68,7 +68,8 @@ impl Platform {
 /// the keychain, or the running app, is used), the demo workspace and read-only mode are
 /// switches. Manifest version 0.2: the one every Claude Desktop accepts.
 pub fn mcpb_manifest(platform: Platform) -> Value {
-    let tools: Vec<Value> = Catalogue::new(false)
+    // The tools the extension serves unless its Toolsets setting says more: the default.
+    let tools: Vec<Value> = Catalogue::select(false, &Toolsets::default_for_clients())
         .iter()
         .map(|t| json!({"name": t.name, "description": first_sentence(t.description)}))
         .collect();
@@ -94,6 +95,7 @@ pub fn mcpb_manifest(platform: Platform) -> Value {
                     "CODA_API_TOKEN": "${user_config.coda_api_token}",
                     "CODA_MCP_DEMO": "${user_config.demo}",
                     "CODA_MCP_READ_ONLY": "${user_config.read_only}",
+                    "CODA_MCP_TOOLSETS": "${user_config.toolsets}",
                 },
             },
         },
@@ -112,6 +114,13 @@ pub fn mcpb_manifest(platform: Platform) -> Value {
                 "description": "Serve the built-in demo workspace instead of your Coda account (to try it first).",
                 "required": false,
                 "default": false,
+            },
+            "toolsets": {
+                "type": "string",
+                "title": "Toolsets",
+                "description": "Which tools Claude gets: core (docs, pages, tables, rows, search), or add docs, pages, formulas, sharing, automations, admin, analytics (comma-separated), or all.",
+                "required": false,
+                "default": "core",
             },
             "read_only": {
                 "type": "boolean",
@@ -174,7 +183,9 @@ mod tests {
         assert_eq!(m["version"], VERSION);
         assert_eq!(
             m["tools"].as_array().unwrap().len(),
-            Catalogue::new(false).iter().count()
+            Catalogue::select(false, &Toolsets::default_for_clients())
+                .iter()
+                .count()
         );
         assert_eq!(m["server"]["entry_point"], "server/coda-mcp.exe");
         assert_eq!(

@@ -37,6 +37,8 @@ pub struct Settings {
     /// Where the desktop app looks for a newer version (an update manifest); none: it never
     /// looks (the default until a release URL exists; a package manager updates it instead).
     pub update_url: Option<String>,
+    /// Which tools the server offers, by toolset (`core` unless the person chooses more).
+    pub toolsets: crate::toolsets::Toolsets,
 }
 
 impl Default for Settings {
@@ -54,6 +56,7 @@ impl Default for Settings {
             audit_retention_days: crate::defaults::AUDIT_DAYS,
             pass_through_on_tunnel: false,
             update_url: None,
+            toolsets: crate::toolsets::Toolsets::default_for_clients(),
         }
     }
 }

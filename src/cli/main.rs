@@ -68,6 +68,12 @@ enum Command {
         /// Only the tools offered in read-only mode.
         #[arg(long)]
         read_only: bool,
+        /// Only these toolsets (default: all of them).
+        #[arg(long, default_value = "all", value_name = "SETS")]
+        toolsets: coda_mcp::tools::Toolsets,
+        /// The size of `tools/list` per toolset (what a client pays on every conversation).
+        #[arg(long, conflicts_with = "json")]
+        stats: bool,
     },
     /// Print what packages say about this server: the Claude Desktop extension's manifest.json
     /// (`mcpb`) or the MCP Registry's server.json (`registry`), generated from the tools.
@@ -133,8 +139,18 @@ fn print_out(text: &str) {
     let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
 }
 
-fn list_tools(json: bool, read_only: bool) -> anyhow::Result<()> {
-    let catalogue = coda_mcp::tools::Catalogue::new(read_only);
+fn list_tools(
+    json: bool,
+    read_only: bool,
+    toolsets: coda_mcp::tools::Toolsets,
+    stats: bool,
+) -> anyhow::Result<()> {
+    use coda_mcp::tools::Catalogue;
+    if stats {
+        print_out(&tool_stats(read_only));
+        return Ok(());
+    }
+    let catalogue = Catalogue::select(read_only, &toolsets);
     let out = if json {
         let tools: Vec<serde_json::Value> = catalogue.iter().map(|t| t.to_mcp_json()).collect();
         serde_json::to_string_pretty(&tools)? + "\n"
@@ -151,6 +167,25 @@ fn list_tools(json: bool, read_only: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `tools --stats`: each toolset's tools and the size of its `tools/list`, the default and all.
+fn tool_stats(read_only: bool) -> String {
+    use coda_mcp::tools::{Catalogue, Toolsets};
+    use coda_mcp::toolsets;
+    let mut out = format!("{:<12} {:>5} {:>9} {:>8}  {}\n", "TOOLSET", "TOOLS", "BYTES", "~TOKENS", "HOLDS");
+    let row = |name: &str, sets: &Toolsets, about: &str| {
+        let c = Catalogue::select(read_only, sets);
+        let bytes = c.list_size();
+        format!("{name:<12} {:>5} {bytes:>9} {:>8}  {about}\n", c.iter().count(), bytes / 4)
+    };
+    for set in toolsets::ALL {
+        let sets: Toolsets = set.name().parse().expect("a toolset name");
+        out.push_str(&row(set.name(), &sets, set.about()));
+    }
+    out.push_str(&row("all", &Toolsets::all(), "every tool"));
+    out.push_str("(a tools/list of several toolsets is about the sum of theirs; --toolsets core is the default of serve and stdio)\n");
+    out
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let store = secret_store();
     match cli.command {
@@ -162,7 +197,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Oauth { action } => oauth::run(action),
         Command::Connect(args) => connect::run(args),
         Command::Manifest(args) => manifest::run(args),
-        Command::Tools { json, read_only } => list_tools(json, read_only),
+        Command::Tools {
+            json,
+            read_only,
+            toolsets,
+            stats,
+        } => list_tools(json, read_only, toolsets, stats),
         Command::Demo { port, unlimited } => serve::demo_only(port, unlimited).await,
         Command::Openapi {
             flavor,

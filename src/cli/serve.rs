@@ -39,6 +39,11 @@ pub struct ServeArgs {
     /// Offer only tools that read; refuse every write.
     #[arg(long)]
     read_only: bool,
+    /// Which tools to offer, by toolset: core (the default: docs, pages, tables, rows, search
+    /// and fetch), docs, pages, formulas, sharing, automations, admin, analytics, or all;
+    /// comma-separated (`coda-mcp tools --stats` shows what each costs).
+    #[arg(long, env = "CODA_MCP_TOOLSETS", default_value = "core", value_name = "SETS", value_parser = coda_mcp::toolsets::parse_flag)]
+    toolsets: coda_mcp::tools::Toolsets,
     /// The public HTTPS URL this server is reached at (a tunnel or reverse proxy); its host
     /// is then accepted besides loopback.
     #[arg(long, value_name = "URL")]
@@ -121,6 +126,7 @@ pub async fn serve(args: ServeArgs, store: Arc<dyn SecretStore>) -> anyhow::Resu
         demo_unlimited: args.demo_unlimited,
         coda_base_url: args.coda_base_url,
         read_only: args.read_only,
+        toolsets: args.toolsets,
         public_url: args.public_url,
         no_auth: args.no_auth,
         pass_through: !args.no_pass_through,

@@ -136,9 +136,8 @@ async fn call(State(state): State<AppState>, Path(route): Path<String>, req: Req
     };
     let engine = &state.engine;
     if engine.catalogue().get(&name).is_none() {
-        let read_only = engine.config().read_only && CATALOGUE.iter().any(|t| t.name == name);
-        let message = if read_only {
-            format!("Tool '{name}' changes Coda and this server runs in read-only mode")
+        let message = if let Some(why) = engine.not_offered(&name) {
+            why
         } else {
             let hints = engine.catalogue().suggest(&name);
             format!(

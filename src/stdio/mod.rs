@@ -41,6 +41,10 @@ pub struct StdioArgs {
     /// When serving in this process: only tools that read.
     #[arg(long, env = "CODA_MCP_READ_ONLY", value_parser = flags::switch)]
     pub read_only: bool,
+    /// When serving in this process: which tools to offer, by toolset (core, the default;
+    /// docs, pages, formulas, sharing, automations, admin, analytics; or all).
+    #[arg(long, env = "CODA_MCP_TOOLSETS", default_value = "core", value_name = "SETS", value_parser = crate::toolsets::parse_flag)]
+    pub toolsets: crate::tools::Toolsets,
     /// When serving in this process: the Coda API root.
     #[arg(long, env = "CODA_API_BASE_URL", default_value = DEFAULT_BASE_URL, value_name = "URL", value_parser = flags::http_url)]
     pub coda_base_url: String,
@@ -207,6 +211,7 @@ async fn in_process(
     use rmcp::ServiceExt;
     let mut config = EngineConfig {
         read_only: args.read_only,
+        toolsets: args.toolsets.clone(),
         data_dir: root.map(|d| if args.demo { d.join("demo") } else { d }),
         ..EngineConfig::default()
     };

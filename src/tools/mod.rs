@@ -24,6 +24,7 @@ pub use catalogue::CATALOGUE;
 pub use def::{Call, Confirm, Effect, Loc, Param, ToolDef};
 pub use dispatch::run;
 pub use exec::{ExecOptions, ToolError, ToolOutput};
+pub use crate::toolsets::{Toolset, Toolsets};
 
 /// Checks arguments against a tool's schema, naming the offending argument.
 pub fn validate_arguments(
@@ -42,9 +43,15 @@ pub struct Catalogue {
 impl Catalogue {
     /// The full catalogue, or only the read-only tools when `read_only`.
     pub fn new(read_only: bool) -> Self {
+        Catalogue::select(read_only, &Toolsets::all())
+    }
+
+    /// The tools of `toolsets` (only those that read when `read_only`).
+    pub fn select(read_only: bool, toolsets: &Toolsets) -> Self {
         let tools = CATALOGUE
             .iter()
             .filter(|t| !read_only || t.is_read_only())
+            .filter(|t| toolsets.offers(t.name))
             .map(|t| (*t, t.input_schema()))
             .collect();
         Catalogue {
@@ -58,6 +65,15 @@ impl Catalogue {
             .iter()
             .find(|(t, _)| t.name == name)
             .map(|(t, s)| (t, s))
+    }
+
+    /// The size in bytes of the `tools/list` result listing these tools (what a client pays
+    /// for on every conversation).
+    pub fn list_size(&self) -> usize {
+        let tools: Vec<Value> = self.iter().map(|t| t.to_mcp_json()).collect();
+        serde_json::to_string(&serde_json::json!({ "tools": tools }))
+            .map(|s| s.len())
+            .unwrap_or(0)
     }
 
     /// All tools, in catalogue order.

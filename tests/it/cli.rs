@@ -865,3 +865,65 @@ fn in_process_stdio_explains_lines_it_cannot_serve() {
     let status = wait_exit(&mut child, Duration::from_secs(20));
     assert!(status.is_some_and(|s| s.success()), "{status:?}");
 }
+
+/// The default toolset is `core`; `--toolsets` chooses more; a tool of another toolset is
+/// refused with the toolset it is in and the flag that adds it; a wrong name stops the start.
+#[tokio::test]
+async fn toolsets_choose_what_tools_list_offers() {
+    let names = |line: &str| {
+        let url = mcp_url(line);
+        async move {
+            let s = Session::open(&url).await;
+            let listed = s.request(1, "tools/list", serde_json::json!({})).await;
+            let names: Vec<String> = listed["result"]["tools"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["name"].as_str().unwrap().to_owned())
+                .collect();
+            let whoami = s
+                .request(
+                    2,
+                    "tools/call",
+                    serde_json::json!({"name": "coda_whoami", "arguments": {}}),
+                )
+                .await;
+            (names, whoami)
+        }
+    };
+    let (mut child, line) = spawn(&["serve", "--demo", "--port", "0"]);
+    let (core, whoami) = names(&line).await;
+    signal(&child, "-TERM");
+    wait_exit(&mut child, Duration::from_secs(20));
+    assert!(core.contains(&"coda_list_rows".to_owned()) && core.contains(&"search".to_owned()));
+    assert!(!core.contains(&"coda_whoami".to_owned()), "{core:?}");
+    let message = whoami["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("`admin` toolset") && message.contains("--toolsets core,admin"),
+        "{whoami}"
+    );
+
+    let (mut child, line) = spawn(&["serve", "--demo", "--port", "0", "--toolsets", "core,admin"]);
+    let (more, whoami) = names(&line).await;
+    signal(&child, "-TERM");
+    wait_exit(&mut child, Duration::from_secs(20));
+    assert!(more.len() > core.len() && more.contains(&"coda_whoami".to_owned()));
+    assert!(whoami["result"].is_object(), "{whoami}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
+        .args(["serve", "--demo", "--port", "0", "--toolsets", "core,rows"])
+        .env("CODA_MCP_KEYCHAIN", "off")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("'rows' is not a toolset"));
+
+    let stats = Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
+        .args(["tools", "--stats"])
+        .output()
+        .unwrap();
+    let stats = String::from_utf8_lossy(&stats.stdout);
+    for set in ["core", "docs", "sharing", "analytics", "all"] {
+        assert!(stats.lines().any(|l| l.starts_with(set)), "{stats}");
+    }
+}

@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["private", "coda", "prompts", "defaults", "flags"],
     // Plain parts on top of them.
     &[
-        "caller", "health", "secrets", "settings", "runtime", "clients", "public",
+        "caller", "health", "secrets", "settings", "runtime", "clients", "public", "toolsets",
     ],
     // The tool catalogue and runner, the OAuth state, the event bus.
     &["tools", "oauth", "events"],

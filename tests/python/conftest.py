@@ -23,8 +23,9 @@ KEY = "cmk_python-sdk-test-key-0000000000000000"
 @contextlib.contextmanager
 def running_server(extra_args=(), data_dir=None, on_ready=None):
     """`coda-mcp serve --demo` on a free port, stopped with SIGTERM (which must exit 0).
-    `on_ready` receives the dashboard URL line."""
-    env = dict(os.environ, RUST_LOG="warn", CODA_MCP_KEY=KEY, CODA_MCP_KEYCHAIN="off",
+    `on_ready` receives the dashboard URL line. It offers every toolset."""
+    # Every tool (the default is the `core` toolset; tests/it/cli.rs checks that default).
+    env = dict(os.environ, RUST_LOG="warn", CODA_MCP_KEY=KEY, CODA_MCP_KEYCHAIN="off", CODA_MCP_TOOLSETS="all",
                CODA_MCP_DATA_DIR=data_dir or os.path.join(tempfile.gettempdir(), "coda-mcp-tests"))
     env.pop("CODA_API_TOKEN", None)
     proc = subprocess.Popen(

@@ -86,7 +86,8 @@ async def stdio_session(args, env, errlog, program=None):
 def check(outcome):
     init, tools, docs, tables, bad = outcome
     assert init.server_info.name == "coda-mcp"
-    assert len(tools.tools) >= 60
+    # In process the default toolset (core) is served; the bridged servers offer it too.
+    assert len(tools.tools) >= 20
     assert not docs.is_error
     assert json.loads(docs.content[0].text) == docs.structured_content
     assert len(docs.structured_content["items"]) >= 3

@@ -21,7 +21,7 @@ const BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"
 
 function startServer(dataDir, extraEnv = {}, args = ["--demo"]) {
   return new Promise((resolve, reject) => {
-    const env = { ...process.env, CODA_MCP_KEY: KEY, CODA_MCP_KEYCHAIN: "off", CODA_MCP_DATA_DIR: dataDir, RUST_LOG: "warn", ...extraEnv };
+    const env = { ...process.env, CODA_MCP_KEY: KEY, CODA_MCP_KEYCHAIN: "off", CODA_MCP_DATA_DIR: dataDir, RUST_LOG: "warn", CODA_MCP_TOOLSETS: "all", ...extraEnv };
     delete env.NGROK_AUTHTOKEN;
     for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
     const proc = spawn(BIN, ["serve", ...args, "--port", "0"], {
