@@ -377,6 +377,12 @@ impl Engine {
             return None;
         }
         let config = self.config();
+        // Read-only first: adding a toolset would not make a write possible.
+        if config.read_only && !tool.is_read_only() {
+            return Some(format!(
+                "Tool '{name}' changes Coda and this server runs in read-only mode."
+            ));
+        }
         if !config.toolsets.offers(name) {
             let set = crate::tools::Toolset::of(name);
             return Some(format!(
@@ -384,8 +390,7 @@ impl Engine {
                 config.toolsets, config.toolsets
             ));
         }
-        (config.read_only && !tool.is_read_only())
-            .then(|| format!("Tool '{name}' changes Coda and this server runs in read-only mode."))
+        None
     }
 
     pub fn catalogue(&self) -> &Catalogue {

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use crate::engine::{Engine, ToolCall};
 use crate::events::SessionKind;
 use crate::prompts;
-use crate::tools::{resources, ToolError, CATALOGUE};
+use crate::tools::{resources, ToolError};
 
 /// What the server tells a client at `initialize`, so the model knows how to start.
 const INSTRUCTIONS: &str = "Tools for the user's Coda workspace. Start with coda_list_documents to find a docId, \

@@ -110,11 +110,8 @@ impl Toolset {
             | "coda_list_page_content"
             | "coda_delete_page_content"
             | "coda_get_column" => Toolset::Pages,
-            "coda_list_formulas"
-            | "coda_get_formula"
-            | "coda_list_controls"
-            | "coda_get_control"
-            | "coda_push_button" => Toolset::Formulas,
+            "coda_list_formulas" | "coda_get_formula" | "coda_list_controls"
+            | "coda_get_control" | "coda_push_button" => Toolset::Formulas,
             "coda_get_sharing_metadata"
             | "coda_get_permissions"
             | "coda_add_permission"
@@ -254,9 +251,15 @@ mod tests {
         assert!(!t.offers("coda_list_doc_analytics"));
         assert_eq!("all".parse::<Toolsets>().unwrap(), Toolsets::all());
         assert_eq!(Toolsets::all().to_string(), "all");
-        assert!("core,rows".parse::<Toolsets>().unwrap_err().contains("choose from core, docs"));
+        assert!("core,rows"
+            .parse::<Toolsets>()
+            .unwrap_err()
+            .contains("choose from core, docs"));
         assert!(",".parse::<Toolsets>().is_err());
-        assert_eq!(parse_flag("${user_config.toolsets}").unwrap(), Toolsets::default_for_clients());
+        assert_eq!(
+            parse_flag("${user_config.toolsets}").unwrap(),
+            Toolsets::default_for_clients()
+        );
         assert_eq!(parse_flag("").unwrap().to_string(), "core");
     }
 

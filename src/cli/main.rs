@@ -171,11 +171,18 @@ fn list_tools(
 fn tool_stats(read_only: bool) -> String {
     use coda_mcp::tools::{Catalogue, Toolsets};
     use coda_mcp::toolsets;
-    let mut out = format!("{:<12} {:>5} {:>9} {:>8}  {}\n", "TOOLSET", "TOOLS", "BYTES", "~TOKENS", "HOLDS");
+    let mut out = format!(
+        "{:<12} {:>5} {:>9} {:>8}  {}\n",
+        "TOOLSET", "TOOLS", "BYTES", "~TOKENS", "HOLDS"
+    );
     let row = |name: &str, sets: &Toolsets, about: &str| {
         let c = Catalogue::select(read_only, sets);
         let bytes = c.list_size();
-        format!("{name:<12} {:>5} {bytes:>9} {:>8}  {about}\n", c.iter().count(), bytes / 4)
+        format!(
+            "{name:<12} {:>5} {bytes:>9} {:>8}  {about}\n",
+            c.iter().count(),
+            bytes / 4
+        )
     };
     for set in toolsets::ALL {
         let sets: Toolsets = set.name().parse().expect("a toolset name");

@@ -24,7 +24,7 @@ use crate::caller::Caller;
 use crate::coda::CodaError;
 use crate::events::SessionKind;
 use crate::openapi;
-use crate::tools::{ToolError, CATALOGUE};
+use crate::tools::ToolError;
 
 /// `/openapi.json` and `/openapi/mcp.json`: public, no secrets.
 pub fn public_routes() -> Router<AppState> {

@@ -20,11 +20,11 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+pub use crate::toolsets::{Toolset, Toolsets};
 pub use catalogue::CATALOGUE;
 pub use def::{Call, Confirm, Effect, Loc, Param, ToolDef};
 pub use dispatch::run;
 pub use exec::{ExecOptions, ToolError, ToolOutput};
-pub use crate::toolsets::{Toolset, Toolsets};
 
 /// Checks arguments against a tool's schema, naming the offending argument.
 pub fn validate_arguments(
@@ -131,6 +131,37 @@ pub fn snake(camel: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What each toolset's `tools/list` costs, pinned: a change to a description or schema
+    /// shows up here, and the default stays within its budget.
+    #[test]
+    fn tools_list_sizes_per_toolset_are_pinned() {
+        let pinned: [(&str, usize, usize); 9] = [
+            ("core", 20, 24_922),
+            ("docs", 12, 10_838),
+            ("pages", 6, 6_561),
+            ("formulas", 5, 4_825),
+            ("sharing", 7, 6_505),
+            ("automations", 1, 1_134),
+            ("admin", 10, 8_634),
+            ("analytics", 7, 9_424),
+            ("all", 68, 72_766),
+        ];
+        for (name, tools, bytes) in pinned {
+            let sets: Toolsets = name.parse().unwrap();
+            let c = Catalogue::select(false, &sets);
+            assert_eq!(
+                (c.iter().count(), c.list_size()),
+                (tools, bytes),
+                "{name}: update the pin (and README if the default changed)"
+            );
+        }
+        let default = Catalogue::select(false, &Toolsets::default_for_clients());
+        assert!(
+            default.list_size() <= 25_000,
+            "the default toolset is over its budget"
+        );
+    }
 
     #[test]
     fn every_schema_parses_and_names_are_unique() {

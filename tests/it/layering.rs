@@ -13,10 +13,12 @@ use std::path::{Path, PathBuf};
 /// The layers, lowest first. A module may import modules of lower layers only.
 const LAYERS: &[&[&str]] = &[
     // Leaves: files of the person's own, the Coda client, prompt texts.
-    &["private", "coda", "prompts", "defaults", "flags"],
+    &[
+        "private", "coda", "prompts", "defaults", "flags", "toolsets",
+    ],
     // Plain parts on top of them.
     &[
-        "caller", "health", "secrets", "settings", "runtime", "clients", "public", "toolsets",
+        "caller", "health", "secrets", "settings", "runtime", "clients", "public",
     ],
     // The tool catalogue and runner, the OAuth state, the event bus.
     &["tools", "oauth", "events"],

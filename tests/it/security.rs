@@ -944,6 +944,8 @@ async fn no_secret_reaches_the_output_even_at_trace_level() {
             &base,
             "--log-format",
             "json",
+            "--toolsets",
+            "all",
         ])
         .env("CODA_API_TOKEN", CODA_TOKEN)
         .env("CODA_MCP_KEY", KEY)

@@ -177,6 +177,54 @@ async fn the_coda_token_is_checked_with_coda_before_it_is_kept() {
     s.stop().await;
 }
 
+/// `coda-mcp key rotate` tells the running server through `POST /bridge/key-changed`. The
+/// attacks: a caller without the current key gets 401 and changes nothing; the route is not
+/// on the public face at all; nothing but the keychain's own key is ever taken.
+#[tokio::test]
+async fn key_changed_takes_only_the_keychains_key_and_only_from_the_key_holder() {
+    let s = start().await;
+    let post = |bearer: &str, public: bool| {
+        let mut req = reqwest::Client::new()
+            .post(format!("http://{}/bridge/key-changed", s.server.addr))
+            .bearer_auth(bearer);
+        if public {
+            req = req.header("x-forwarded-for", "203.0.113.9");
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // The keychain holds another key (as after `key rotate` in another process).
+    let rotated = Secret::new("cmk_rotated-elsewhere-0000000000000000000000000");
+    s.store.set(SecretName::ConnectionKey, &rotated).unwrap();
+    let (status, _) = post("cmk_not-the-key-000000000000000000000000000000", false).await;
+    assert_eq!(status, 401, "a caller without the current key is refused");
+    assert_eq!(s.ping(TEST_KEY).await, 200, "and nothing changed");
+    let (status, _) = post(TEST_KEY, true).await;
+    assert!(
+        matches!(status, 401 | 403 | 404),
+        "not on the public face: {status}"
+    );
+    assert_eq!(s.ping(TEST_KEY).await, 200);
+    let (status, body) = post(TEST_KEY, false).await;
+    assert_eq!(
+        (status, body["changed"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
+    assert_eq!(
+        s.ping(TEST_KEY).await,
+        401,
+        "the old key stops working at once"
+    );
+    assert_eq!(s.ping(rotated.expose()).await, 200);
+    let (status, body) = post(rotated.expose(), false).await;
+    assert_eq!((status, body["changed"].as_bool()), (200, Some(false)));
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn rotating_the_key_retires_the_old_one_at_once() {
     let s = start().await;
