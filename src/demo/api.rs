@@ -174,10 +174,19 @@ pub(super) async fn list_rows(
             let (format, use_names) = format_params(p)?;
             let visible_only = bool_param(p, "visibleOnly")?;
             let filter = p.get("query").map(|q| parse_row_query(t, q)).transpose()?;
+            // A syncToken from an earlier listing: only the rows changed since.
+            let since =
+                match p.get("syncToken") {
+                    None => None,
+                    Some(token) => Some(decode_sync_token(token, &t.id).ok_or_else(|| {
+                        coda_error(StatusCode::BAD_REQUEST, "Invalid sync token.")
+                    })?),
+                };
             let mut rows: Vec<_> = t
                 .rows
                 .iter()
                 .filter(|r| filter.as_ref().is_none_or(|(i, v)| r.cells[*i].matches(v)))
+                .filter(|r| since.is_none_or(|v| r.changed > v))
                 .collect();
             match p.get("sortBy").map(String::as_str) {
                 None => {}
@@ -207,11 +216,33 @@ pub(super) async fn list_rows(
                 &format!("{}/docs/{doc}/tables/{table}/rows", s.api_base),
             );
             if body.get("nextPageToken").is_none() {
-                body["nextSyncToken"] = json!(encode_token(&Params::new(), t.rows.len()));
+                body["nextSyncToken"] = json!(encode_sync_token(t.version, &t.id));
             }
             Ok(body)
         })
     }))
+}
+
+/// `nextSyncToken`: the table's version when the listing was made (opaque to callers).
+fn encode_sync_token(version: u64, table: &str) -> String {
+    json!({"v": version, "t": table})
+        .to_string()
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The version a `syncToken` names, if it is one of this table's.
+fn decode_sync_token(token: &str, table: &str) -> Option<u64> {
+    if !token.len().is_multiple_of(2) || token.len() > 512 {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
+        .collect();
+    let v: Value = serde_json::from_slice(&bytes?).ok()?;
+    (v["t"] == table).then(|| v["v"].as_u64()).flatten()
 }
 
 pub(super) async fn get_row(
@@ -396,11 +427,11 @@ pub(super) async fn update_row(
         else {
             return;
         };
-        if let Some(r) = t.rows.iter_mut().find(|r| r.id == rid) {
+        if let Some(i) = t.rows.iter().position(|r| r.id == rid) {
             for (idx, cell) in cells {
-                r.cells[idx] = cell;
+                t.rows[i].cells[idx] = cell;
             }
-            r.updated_at = now_iso();
+            t.touch(i);
         }
     });
     (
@@ -496,15 +527,18 @@ pub(super) async fn upsert_rows(
         for (cells, key_values, new_id) in planned {
             match new_id {
                 None => {
-                    for r in t
+                    let matching: Vec<usize> = t
                         .rows
-                        .iter_mut()
-                        .filter(|r| key_values.iter().all(|(i, c)| &r.cells[*i] == c))
-                    {
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, r)| key_values.iter().all(|(i, c)| &r.cells[*i] == c))
+                        .map(|(i, _)| i)
+                        .collect();
+                    for i in matching {
                         for (idx, cell) in &cells {
-                            r.cells[*idx] = cell.clone();
+                            t.rows[i].cells[*idx] = cell.clone();
                         }
-                        r.updated_at = now.clone();
+                        t.touch(i);
                     }
                 }
                 Some(id) => {
@@ -519,7 +553,9 @@ pub(super) async fn upsert_rows(
                         created_at: now.clone(),
                         updated_at: now.clone(),
                         index,
+                        changed: 0,
                     });
+                    t.touch(index);
                 }
             }
         }

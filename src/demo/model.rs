@@ -201,6 +201,9 @@ pub struct Row {
     pub updated_at: String,
     /// Position in the table (0-based).
     pub index: usize,
+    /// The table's [`Table::version`] when this row last changed (0: as sampled), for
+    /// `syncToken`.
+    pub changed: u64,
 }
 
 /// A table.
@@ -213,6 +216,9 @@ pub struct Table {
     pub rows: Vec<Row>,
     pub created_at: String,
     pub updated_at: String,
+    /// Counts row changes: `nextSyncToken` names the version a listing saw, and a later
+    /// `syncToken` lists only the rows changed since (as Coda does).
+    pub version: u64,
 }
 
 /// One line of page content, as `listPageContent` reports it.
@@ -421,6 +427,15 @@ impl Page {
 }
 
 impl Table {
+    /// Marks row `i` as changed now (for `syncToken`).
+    pub fn touch(&mut self, i: usize) {
+        self.version += 1;
+        if let Some(r) = self.rows.get_mut(i) {
+            r.changed = self.version;
+            r.updated_at = super::common::now_iso();
+        }
+    }
+
     /// Coda's `TableReference`.
     pub fn reference(&self, api: &str, doc: &Doc) -> Value {
         let page = doc

@@ -9,8 +9,8 @@ use axum::Router;
 use serde_json::json;
 
 use super::common::{
-    accepted, body_of, coda_error, enqueue, find_table, not_found, now_iso, validation_error,
-    with_doc, ApiError, Shared,
+    accepted, body_of, coda_error, enqueue, find_table, not_found, validation_error, with_doc,
+    ApiError, Shared,
 };
 use super::model::ColumnType;
 
@@ -115,11 +115,10 @@ async fn push_button(
             d.extras
                 .webhook_runs
                 .push((format!("button:{cid}"), json!({"rowId": rid})));
-            if let Some(r) = d
-                .table_mut(&table_id)
-                .and_then(|t| t.rows.iter_mut().find(|r| r.id == rid))
-            {
-                r.updated_at = now_iso();
+            if let Some(t) = d.table_mut(&table_id) {
+                if let Some(i) = t.rows.iter().position(|r| r.id == rid) {
+                    t.touch(i);
+                }
             }
         }
     });

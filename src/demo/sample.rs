@@ -112,6 +112,7 @@ fn rows(cells: Vec<Vec<Cell>>, id_prefix: &str) -> Vec<Row> {
             created_at: format!("2026-01-{:02}T10:00:00.000Z", 5 + i % 20),
             updated_at: format!("2026-02-{:02}T10:00:00.000Z", 1 + i % 25),
             index: i,
+            changed: 0,
         })
         .collect()
 }
@@ -126,6 +127,7 @@ fn table(id: &str, name: &str, page_id: &str, mut columns: Vec<Column>, rows: Ve
         rows,
         created_at: T0.into(),
         updated_at: T0.into(),
+        version: 0,
     }
 }
 

@@ -348,6 +348,9 @@ pub(super) struct Listing {
     pub next: Option<String>,
     /// Whether the budget, rather than `limit` or the end, stopped the listing.
     pub cut_by_budget: bool,
+    /// Coda's `nextSyncToken`, when the listing reached the end (list rows): passed back as
+    /// `syncToken`, it lists only the rows changed since.
+    pub sync: Option<String>,
 }
 
 /// Follows Coda's pages until `limit` items, the end, or `budget` (the sum of `measure`
@@ -390,6 +393,7 @@ pub(super) async fn list_items(
     let mut items: Vec<Value> = Vec::new();
     let mut used = 0usize;
     let mut next: Option<Resume> = None;
+    let mut sync: Option<String>;
     let mut cut_by_budget = false;
     let mut page_size: Option<usize> = None;
     'pages: loop {
@@ -416,6 +420,7 @@ pub(super) async fn list_items(
             .cloned()
             .ok_or_else(|| CodaError::BadResponse("a list response had no items array".into()))?;
         let coda_next = page["nextPageToken"].as_str().map(str::to_owned);
+        sync = page["nextSyncToken"].as_str().map(str::to_owned);
         let page_len = page_items.len();
         let resume_at = |index: usize| Resume {
             skip: index,
@@ -460,6 +465,8 @@ pub(super) async fn list_items(
         }
     }
     Ok(Listing {
+        // Only a listing that reached the end may hand out the sync point.
+        sync: sync.filter(|_| next.is_none()),
         items,
         next: next.map(Resume::into_token),
         cut_by_budget,
@@ -483,6 +490,9 @@ pub(super) async fn list(
     let mut out = json!({"items": listing.items, "count": listing.items.len()});
     if let Some(token) = listing.next {
         out["nextPageToken"] = json!(token);
+    }
+    if let Some(token) = listing.sync {
+        out["nextSyncToken"] = json!(token);
     }
     if listing.cut_by_budget {
         out["truncated"] = json!(format!(

@@ -511,3 +511,69 @@ async fn bulk_rows_are_split_by_bytes_under_codas_2_mb_request_limit() {
     c.cancel().await.unwrap();
     h.stop().await;
 }
+
+/// Incremental sync as Coda does it: the listing that reaches the end carries
+/// `nextSyncToken`; passed back as `syncToken`, only rows changed since are listed (an
+/// update, an upsert, a new row), and the new token lists nothing until something changes.
+/// A token of another table, or garbage, is Coda's 400.
+#[tokio::test]
+async fn sync_tokens_list_only_the_rows_changed_since() {
+    let h = Harness::start().await;
+    let c = connect(&h).await;
+    let list = |sync: Option<&str>| {
+        let mut args = json!({"docId": PLAN, "tableIdOrName": "Tasks", "limit": 500});
+        if let Some(t) = sync {
+            args["syncToken"] = json!(t);
+        }
+        call(&c, "coda_list_rows", args)
+    };
+    let all = ok(&list(None).await);
+    assert!(all["count"].as_u64().unwrap() > 10, "{all}");
+    let token = all["nextSyncToken"]
+        .as_str()
+        .expect("a sync token at the end")
+        .to_owned();
+    let unchanged = ok(&list(Some(&token)).await);
+    assert_eq!(unchanged["count"], 0, "{unchanged}");
+
+    ok(&call(
+        &c,
+        "coda_update_row",
+        json!({"docId": PLAN, "tableIdOrName": "Tasks", "rowIdOrName": "i-Tsk0003",
+        "row": {"cells": [{"column": "Status", "value": "Done"}]}}),
+    )
+    .await);
+    ok(&call(
+        &c,
+        "coda_create_rows",
+        json!({"docId": PLAN, "tableIdOrName": "Tasks",
+        "rows": [{"cells": [{"column": "Task", "value": "Synced task"}]}]}),
+    )
+    .await);
+    let changed = ok(&list(Some(&token)).await);
+    let ids: Vec<&str> = changed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2, "{changed}");
+    assert!(ids.contains(&"i-Tsk0003"), "{ids:?}");
+    let next = changed["nextSyncToken"].as_str().unwrap().to_owned();
+    assert_eq!(ok(&list(Some(&next)).await)["count"], 0);
+
+    let other = ok(&call(
+        &c,
+        "coda_list_rows",
+        json!({"docId": PLAN, "tableIdOrName": "grid-Projects1"}),
+    )
+    .await);
+    let foreign = other["nextSyncToken"].as_str().unwrap();
+    let refused = err_text(&list(Some(foreign)).await);
+    assert!(
+        refused.contains("400") || refused.to_lowercase().contains("sync token"),
+        "{refused}"
+    );
+    c.cancel().await.unwrap();
+    h.stop().await;
+}
