@@ -257,14 +257,7 @@ mod tests {
         Change::Set(entry())
     }
 
-    fn tempdir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "coda-mcp-clients-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
+    use crate::clients::tempdir;
 
     #[test]
     fn creates_a_missing_file_with_our_entry() {

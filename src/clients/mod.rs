@@ -362,18 +362,20 @@ fn program_to_run(appimage: Option<PathBuf>, exe: Option<PathBuf>) -> Option<Pat
     appimage.filter(|p| p.is_file()).or(exe)
 }
 
+/// A fresh folder for a test (the clients' tests write config files).
+#[cfg(test)]
+pub(crate) fn tempdir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "coda-mcp-clients-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn tempdir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "coda-mcp-clients-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
 
     #[test]
     fn inside_an_appimage_clients_run_the_appimage_not_its_temporary_mount() {

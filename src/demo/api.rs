@@ -225,23 +225,12 @@ pub(super) async fn list_rows(
 
 /// `nextSyncToken`: the table's version when the listing was made (opaque to callers).
 fn encode_sync_token(version: u64, table: &str) -> String {
-    json!({"v": version, "t": table})
-        .to_string()
-        .bytes()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    to_hex_json(&json!({"v": version, "t": table}))
 }
 
 /// The version a `syncToken` names, if it is one of this table's.
 fn decode_sync_token(token: &str, table: &str) -> Option<u64> {
-    if !token.len().is_multiple_of(2) || token.len() > 512 {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..token.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
-        .collect();
-    let v: Value = serde_json::from_slice(&bytes?).ok()?;
+    let v = from_hex_json(token, 512)?;
     (v["t"] == table).then(|| v["v"].as_u64()).flatten()
 }
 
@@ -431,7 +420,7 @@ pub(super) async fn update_row(
             for (idx, cell) in cells {
                 t.rows[i].cells[idx] = cell;
             }
-            t.touch(i);
+            t.touch(i, now_iso());
         }
     });
     (
@@ -538,7 +527,7 @@ pub(super) async fn upsert_rows(
                         for (idx, cell) in &cells {
                             t.rows[i].cells[*idx] = cell.clone();
                         }
-                        t.touch(i);
+                        t.touch(i, now.clone());
                     }
                 }
                 Some(id) => {
@@ -555,7 +544,7 @@ pub(super) async fn upsert_rows(
                         index,
                         changed: 0,
                     });
-                    t.touch(index);
+                    t.touch(index, now.clone());
                 }
             }
         }

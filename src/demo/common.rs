@@ -84,19 +84,32 @@ pub(super) fn paging(state: &DemoState, raw: Params) -> Result<Paging, ApiError>
 }
 
 pub(super) fn encode_token(params: &Params, offset: usize) -> String {
-    let raw = json!({"o": offset, "p": params}).to_string();
-    raw.bytes().map(|b| format!("{b:02x}")).collect()
+    to_hex_json(&json!({"o": offset, "p": params}))
 }
 
-fn decode_token(token: &str) -> Option<(Params, usize)> {
-    if !token.len().is_multiple_of(2) || token.len() > 8192 {
+/// An opaque token: JSON, hex-encoded (Coda's tokens are opaque too).
+pub(super) fn to_hex_json(value: &Value) -> String {
+    value
+        .to_string()
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The JSON inside a [`to_hex_json`] token of at most `max` characters.
+pub(super) fn from_hex_json(token: &str, max: usize) -> Option<Value> {
+    if !token.len().is_multiple_of(2) || token.len() > max {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..token.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
         .collect();
-    let v: Value = serde_json::from_slice(&bytes?).ok()?;
+    serde_json::from_slice(&bytes?).ok()
+}
+
+fn decode_token(token: &str) -> Option<(Params, usize)> {
+    let v = from_hex_json(token, 8192)?;
     let params = serde_json::from_value(v["p"].clone()).ok()?;
     Some((params, v["o"].as_u64()? as usize))
 }

@@ -427,12 +427,12 @@ impl Page {
 }
 
 impl Table {
-    /// Marks row `i` as changed now (for `syncToken`).
-    pub fn touch(&mut self, i: usize) {
+    /// Marks row `i` as changed at `now` (for `syncToken` and `updatedAt`).
+    pub fn touch(&mut self, i: usize, now: String) {
         self.version += 1;
         if let Some(r) = self.rows.get_mut(i) {
             r.changed = self.version;
-            r.updated_at = super::common::now_iso();
+            r.updated_at = now;
         }
     }
 

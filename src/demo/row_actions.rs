@@ -9,8 +9,8 @@ use axum::Router;
 use serde_json::json;
 
 use super::common::{
-    accepted, body_of, coda_error, enqueue, find_table, not_found, validation_error, with_doc,
-    ApiError, Shared,
+    accepted, body_of, coda_error, enqueue, find_table, not_found, now_iso, validation_error,
+    with_doc, ApiError, Shared,
 };
 use super::model::ColumnType;
 
@@ -117,7 +117,7 @@ async fn push_button(
                 .push((format!("button:{cid}"), json!({"rowId": rid})));
             if let Some(t) = d.table_mut(&table_id) {
                 if let Some(i) = t.rows.iter().position(|r| r.id == rid) {
-                    t.touch(i);
+                    t.touch(i, now_iso());
                 }
             }
         }

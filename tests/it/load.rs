@@ -276,9 +276,12 @@ async fn a_thousand_sessions_and_twenty_thousand_calls() {
         .await,
         "every session is gone"
     );
-    // Freed session memory goes back to the OS within seconds (src/http/memory.rs).
+    // Freed session memory goes back to the OS within seconds (src/http/memory.rs). Alone
+    // this keeps ~17% of the sessions' growth (64 of 162 MiB over a 44 MiB baseline); with the
+    // whole suite running beside it on two cores, up to ~26% (allocator fragmentation), so
+    // the bound is 30%: a leak of the sessions' memory is still far above it.
     let returned = within(Duration::from_secs(20), async || {
-        server.rss_mib() - baseline <= 0.25 * (peak - baseline)
+        server.rss_mib() - baseline <= 0.3 * (peak - baseline)
     })
     .await;
     let after = server.rss_mib();
