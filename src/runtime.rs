@@ -79,13 +79,8 @@ pub fn announce(root: &Path, info: &RuntimeInfo) -> std::io::Result<Announcement
     })
 }
 
-/// The newest server announced in `root`, if any. (Whether it still answers is for the caller
-/// to check; [`discover_all`] lists every one.)
-pub fn discover(root: &Path) -> Option<RuntimeInfo> {
-    discover_all(root).into_iter().next()
-}
-
-/// Every server announced in `root`, newest first, leaving out (and removing) announcements of
+/// Every server announced in `root`, newest first (whether each still answers is for the
+/// caller to check), leaving out (and removing) announcements of
 /// processes that are gone. Also reads a lone `server.json` written by an older version.
 pub fn discover_all(root: &Path) -> Vec<RuntimeInfo> {
     let mut found: Vec<RuntimeInfo> = std::fs::read_dir(root.join(SERVERS_DIR))
@@ -183,7 +178,7 @@ mod tests {
         assert_eq!(discover_all(&root), vec![first.clone()]);
         assert_eq!(read(&root.join(FILE_NAME)), Some(first.clone()));
         drop(first_guard);
-        assert_eq!(discover(&root), None);
+        assert!(discover_all(&root).is_empty());
         assert!(!root.join(FILE_NAME).exists());
         let _ = std::fs::remove_dir_all(&root);
     }
