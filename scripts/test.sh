@@ -44,6 +44,7 @@ npm_tools tests/conformance-auth "the conformance suite's authorization-server s
 npm_tools tests/ui "playwright-core"
 npm_tools tests/clients "the MCP Inspector CLI and mcp-remote"
 npm_tools tests/mcpb "the Claude Desktop extension packager"
+npm_tools packaging "the Tauri CLI (packages, update signing)"
 export NODE22="$ROOT/tests/conformance/node_modules/node/bin/node"
 set +e
 
