@@ -40,25 +40,37 @@ async fn list_formulas(
     Path(doc): Path<String>,
     Query(raw): Query<Params>,
 ) -> Response {
-    respond(paging(&s, raw).and_then(|p| {
-        with_doc(&s, &doc, |_, d| {
-            let mut items: Vec<Value> = d
-                .extras
-                .formulas
-                .iter()
-                .map(|(id, name, _)| {
-                    json!({"id": id, "type": "formula", "name": name,
-            "href": format!("{}/docs/{doc}/formulas/{id}", s.api_base)})
+    list_named(&s, &doc, raw, "formula", |d| {
+        d.extras
+            .formulas
+            .iter()
+            .map(|(id, name, _)| (id.clone(), name.clone()))
+            .collect()
+    })
+}
+
+/// `listFormulas` and `listControls`: the doc's named objects of `kind` (id and name each),
+/// sorted by name when asked, one page at a time.
+fn list_named(
+    s: &Shared,
+    doc: &str,
+    raw: Params,
+    kind: &str,
+    named: impl FnOnce(&Doc) -> Vec<(String, String)>,
+) -> Response {
+    let plural = format!("{}/docs/{doc}/{kind}s", s.api_base);
+    respond(paging(s, raw).and_then(|p| {
+        with_doc(s, doc, |_, d| {
+            let mut items: Vec<Value> = named(d)
+                .into_iter()
+                .map(|(id, name)| {
+                    json!({"id": id, "type": kind, "name": name, "href": format!("{plural}/{id}")})
                 })
                 .collect();
             if p.params.get("sortBy").map(String::as_str) == Some("name") {
                 items.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
             }
-            Ok(page_of(
-                items,
-                &p,
-                &format!("{}/docs/{doc}/formulas", s.api_base),
-            ))
+            Ok(page_of(items, &p, &plural))
         })
     }))
 }
@@ -83,27 +95,13 @@ async fn list_controls(
     Path(doc): Path<String>,
     Query(raw): Query<Params>,
 ) -> Response {
-    respond(paging(&s, raw).and_then(|p| {
-        with_doc(&s, &doc, |_, d| {
-            let mut items: Vec<Value> = d
-                .extras
-                .controls
-                .iter()
-                .map(|(id, name, _, _)| {
-                    json!({"id": id, "type": "control", "name": name,
-            "href": format!("{}/docs/{doc}/controls/{id}", s.api_base)})
-                })
-                .collect();
-            if p.params.get("sortBy").map(String::as_str) == Some("name") {
-                items.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-            }
-            Ok(page_of(
-                items,
-                &p,
-                &format!("{}/docs/{doc}/controls", s.api_base),
-            ))
-        })
-    }))
+    list_named(&s, &doc, raw, "control", |d| {
+        d.extras
+            .controls
+            .iter()
+            .map(|(id, name, _, _)| (id.clone(), name.clone()))
+            .collect()
+    })
 }
 
 async fn get_control(State(s): State<Shared>, Path((doc, id)): Path<(String, String)>) -> Response {
