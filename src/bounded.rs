@@ -139,7 +139,8 @@ pub async fn run_bounded(
     opts.keep_oversized = true;
     let (engine, name, session) = (engine.clone(), name.to_owned(), session.to_owned());
     let mut task = tokio::spawn(async move {
-        let Some((tool, schema)) = engine.catalogue().get(&name) else {
+        let catalogue = engine.catalogue();
+        let Some((tool, schema)) = catalogue.get(&name) else {
             return Err(ToolError::Unsupported(format!("unknown tool '{name}'")));
         };
         let call = ToolCall {

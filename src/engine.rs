@@ -137,7 +137,11 @@ struct Inner {
     /// least recently used goes first, so a flood of new tokens never resets the pacing of
     /// callers in use.
     guests: std::sync::Mutex<lru::LruCache<[u8; 32], CodaClient>>,
-    catalogue: Catalogue,
+    /// The tools on offer and the toolsets they come from; swapped whole when the person
+    /// changes the toolsets at run time.
+    offer: std::sync::RwLock<(Catalogue, crate::tools::Toolsets)>,
+    /// Counts changes of the offer, so every session can tell its client (`tools/list_changed`).
+    tools_changed: tokio::sync::watch::Sender<u64>,
     health: HealthCache,
     /// The OAuth authorization server (approved apps, their grants and tokens).
     oauth: crate::oauth::OAuth,
@@ -154,7 +158,8 @@ impl Engine {
             config.rate_limits,
             config.retry.clone(),
         )?;
-        let catalogue = Catalogue::select(config.read_only, &config.toolsets);
+        let toolsets = config.toolsets.clone();
+        let catalogue = Catalogue::select(config.read_only, &toolsets);
         let retention = chrono::Duration::days(config.audit_retention_days.max(1));
         let audit = match &config.data_dir {
             Some(dir) => crate::audit::AuditStore::open(&dir.join("audit.sqlite3"), retention),
@@ -199,7 +204,8 @@ impl Engine {
                 guests: std::sync::Mutex::new(lru::LruCache::new(
                     std::num::NonZeroUsize::new(GUEST_CLIENTS).expect("non-zero"),
                 )),
-                catalogue,
+                offer: std::sync::RwLock::new((catalogue, toolsets)),
+                tools_changed: tokio::sync::watch::Sender::new(0),
                 health,
                 oauth,
                 started: Instant::now(),
@@ -367,7 +373,6 @@ impl Engine {
         &self.inner.oauth
     }
 
-    /// The tools on offer.
     /// Why a tool of the catalogue is not offered here (read-only mode, or a toolset this
     /// server leaves out), in words that say how to get it; `None` when it is offered or is no
     /// tool at all.
@@ -383,18 +388,45 @@ impl Engine {
                 "Tool '{name}' changes Coda and this server runs in read-only mode."
             ));
         }
-        if !config.toolsets.offers(name) {
+        let toolsets = self.toolsets();
+        if !toolsets.offers(name) {
             let set = crate::tools::Toolset::of(name);
             return Some(format!(
-                "Tool '{name}' is in the `{set}` toolset, which this server does not offer (it offers {}); start it with --toolsets {},{set} (or all)",
-                config.toolsets, config.toolsets
+                "Tool '{name}' is in the `{set}` toolset, which this server does not offer (it offers {toolsets}); start it with --toolsets {toolsets},{set} (or all), or add it in the dashboard's Setup view",
             ));
         }
         None
     }
 
-    pub fn catalogue(&self) -> &Catalogue {
-        &self.inner.catalogue
+    /// The tools on offer now (a cheap handle: the list is shared).
+    pub fn catalogue(&self) -> Catalogue {
+        self.inner.offer.read().expect("offer").0.clone()
+    }
+
+    /// The toolsets on offer now.
+    pub fn toolsets(&self) -> crate::tools::Toolsets {
+        self.inner.offer.read().expect("offer").1.clone()
+    }
+
+    /// Offers other toolsets from now on: the next `tools/list` of every session lists them,
+    /// and every session that can be told is sent `notifications/tools/list_changed`.
+    /// Returns whether anything changed.
+    pub fn set_toolsets(&self, toolsets: crate::tools::Toolsets) -> bool {
+        let mut offer = self.inner.offer.write().expect("offer");
+        if offer.1 == toolsets {
+            return false;
+        }
+        let catalogue = Catalogue::select(self.inner.config.read_only, &toolsets);
+        tracing::info!(toolsets = %toolsets, tools = catalogue.iter().count(), "the tools on offer changed");
+        *offer = (catalogue, toolsets);
+        drop(offer);
+        self.inner.tools_changed.send_modify(|n| *n += 1);
+        true
+    }
+
+    /// A receiver that wakes whenever the tools on offer change.
+    pub fn watch_tools(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.tools_changed.subscribe()
     }
 
     /// The cached Coda health.

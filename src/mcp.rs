@@ -24,6 +24,9 @@ then coda_list_tables and coda_get_table to see tables and their columns, then r
 (filter with query, e.g. \"Status\":\"Done\"). List tools return nextPageToken when more items exist. Write tools \
 wait until Coda has applied the change.";
 
+/// How often a session's change watcher looks whether its client has gone.
+const SESSION_GONE_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// One MCP session's handler. rmcp creates one per session; all share the [`Engine`].
 #[derive(Clone)]
 pub struct CodaMcp {
@@ -138,6 +141,7 @@ impl ServerHandler for CodaMcp {
         let mut info = InitializeResult::new(
             ServerCapabilities::builder()
                 .enable_tools()
+                .enable_tool_list_changed()
                 .enable_resources()
                 .enable_prompts()
                 .build(),
@@ -148,6 +152,58 @@ impl ServerHandler for CodaMcp {
         .expect("valid Implementation");
         info.instructions = Some(INSTRUCTIONS.to_owned());
         info
+    }
+
+    async fn on_initialized(&self, context: rmcp::service::NotificationContext<RoleServer>) {
+        // A session that began with `initialize` is told of changed toolsets on its stream.
+        let peer = context.peer.clone();
+        let mut changes = self.engine.watch_tools();
+        changes.borrow_and_update();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    changed = changes.changed() => {
+                        if changed.is_err() || peer.notify_tool_list_changed().await.is_err() {
+                            return;
+                        }
+                    }
+                    // Nothing ends this loop when a session closes quietly but the check.
+                    _ = tokio::time::sleep(SESSION_GONE_CHECK) => {
+                        if peer.is_transport_closed() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        _requested: &rmcp::model::SubscriptionFilter,
+    ) -> Option<rmcp::model::SubscriptionFilter> {
+        Some(
+            rmcp::model::SubscriptionFilter::builder()
+                .tools_list_changed()
+                .build(),
+        )
+    }
+
+    async fn listen(&self, context: rmcp::service::SubscriptionContext) -> Result<(), McpError> {
+        // 2026-07-28 clients subscribe with `subscriptions/listen` instead of a GET stream.
+        let mut changes = self.engine.watch_tools();
+        changes.borrow_and_update();
+        let wants_tools = context.accepted().tools_list_changed == Some(true);
+        loop {
+            tokio::select! {
+                _ = context.cancelled() => return Ok(()),
+                changed = changes.changed(), if wants_tools => {
+                    if changed.is_err() || context.sink().notify_tool_list_changed().await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
     }
 
     async fn list_tools(
@@ -243,7 +299,8 @@ impl ServerHandler for CodaMcp {
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        let (tool, _) = self.engine.catalogue().get(name)?;
+        let catalogue = self.engine.catalogue();
+        let (tool, _) = catalogue.get(name)?;
         serde_json::from_value(tool.to_mcp_json()).ok()
     }
 
@@ -253,7 +310,8 @@ impl ServerHandler for CodaMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let name = request.name.to_string();
-        let Some((tool, schema)) = self.engine.catalogue().get(&name) else {
+        let catalogue = self.engine.catalogue();
+        let Some((tool, schema)) = catalogue.get(&name) else {
             return Err(unknown_tool_error(&self.engine, &name));
         };
         let args = request.arguments.map(Value::Object).unwrap_or(Value::Null);

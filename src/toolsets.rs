@@ -28,6 +28,10 @@ pub enum Toolset {
     Analytics,
 }
 
+/// The most characters the default toolset's `tools/list` may take (pinned by a test): what
+/// every conversation pays before the first question.
+pub const CORE_LIST_BUDGET: usize = 25_000;
+
 /// Every toolset, in the order lists show them.
 pub const ALL: [Toolset; 8] = [
     Toolset::Core,
@@ -155,6 +159,11 @@ impl Toolsets {
     /// Whether every toolset is chosen.
     pub fn is_all(&self) -> bool {
         self.0.len() == ALL.len()
+    }
+
+    /// Whether `set` is chosen.
+    pub fn contains(&self, set: Toolset) -> bool {
+        self.0.contains(&set)
     }
 
     /// The chosen toolsets.

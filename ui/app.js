@@ -435,6 +435,28 @@ function renderClients(rows) {
       el("td", {}, c.name), el("td", { class: `client-state ${c.problem ? "bad" : c.connected ? "ok" : ""}` }, label), actions);
   }));
 }
+// The toolsets: one box per group with what it holds and what listing it costs.
+async function loadToolsets() {
+  try { renderToolsets(await act("GET", "/api/setup/toolsets")); } catch { /* no Setup on this face */ }
+}
+function kChars(n) { return `${(n / 1000).toFixed(1)}k characters`; }
+function renderToolsets(v) {
+  $("toolset-rows").replaceChildren(...v.sets.map((t) => {
+    const box = el("input", { type: "checkbox", name: t.name, onchange: saveToolsets });
+    box.checked = t.offered;
+    return el("label", { class: "check", "data-toolset": t.name }, box, ` ${t.name} — ${t.about} (${t.tools} tools, ${kChars(t.listBytes)})`);
+  }));
+  $("toolsets-result").textContent = `Offered: ${v.toolsets} — ${v.tools} tools, ${kChars(v.listBytes)} in every conversation${v.listBytes > v.budget ? " (more than the default's budget)" : ""}.`;
+}
+async function saveToolsets() {
+  const chosen = [...$("toolset-rows").querySelectorAll("input:checked")].map((i) => i.name);
+  if (!chosen.length) { toast("Offer at least one group of tools"); loadToolsets(); return; }
+  try {
+    const v = await act("PUT", "/api/setup/toolsets", { toolsets: chosen.join(",") });
+    if (state.settings) state.settings.toolsets = v.toolsets;
+    renderToolsets(v); toast(`Tools offered: ${v.toolsets}`);
+  } catch (err) { $("toolsets-result").textContent = err.message; toast("Tools not changed"); loadToolsets(); }
+}
 async function loadSettings() {
   if (!state.setup.has_settings) return;
   try { applySettings(await act("GET", "/api/setup/settings")); } catch { /* shown on save */ }
@@ -507,4 +529,4 @@ window.addEventListener("coda-mcp-desktop", (e) => toast(e.detail));
 // ---- start
 const start = tabs.find((t) => `#${t.getAttribute("aria-controls")}` === location.hash) || tabs[0];
 select(start, false);
-loadState().then((since) => { renderAll(); listen(since); loadSettings(); loadOAuth(); loadClients(); }).catch((e) => { $("conn").textContent = `error: ${e.message}`; $("conn").className = "pill down"; });
+loadState().then((since) => { renderAll(); listen(since); loadSettings(); loadOAuth(); loadClients(); loadToolsets(); }).catch((e) => { $("conn").textContent = `error: ${e.message}`; $("conn").className = "pill down"; });

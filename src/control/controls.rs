@@ -422,6 +422,24 @@ impl Controls {
         Ok(())
     }
 
+    /// Offers other toolsets at once (sessions are told with `tools/list_changed`) and, where
+    /// the face keeps settings, remembers them for the next start. Returns whether the offer
+    /// changed.
+    pub fn set_toolsets(
+        &self,
+        engine: &Engine,
+        toolsets: crate::toolsets::Toolsets,
+    ) -> Result<bool, ControlError> {
+        if let Some(path) = &self.options.settings_path {
+            let mut settings = Settings::load(path)?;
+            if settings.toolsets != toolsets {
+                settings.toolsets = toolsets.clone();
+                settings.save(path)?;
+            }
+        }
+        Ok(engine.set_toolsets(toolsets))
+    }
+
     /// Asks the face to restart the server (false: this face cannot).
     pub fn request_restart(&self) -> bool {
         match &self.options.restart {

@@ -81,6 +81,7 @@ fn routes() -> Router<SetupState> {
             post(connect_client).delete(disconnect_client),
         )
         .route("/api/setup/settings", get(settings).put(save_settings))
+        .route("/api/setup/toolsets", get(toolsets).put(set_toolsets))
         .route("/api/setup/restart", post(restart))
 }
 
@@ -320,6 +321,7 @@ async fn save_settings(State(state): State<SetupState>, body: Bytes) -> Response
     };
     match state.controls.save_settings(&settings) {
         Ok(()) => {
+            state.engine.set_toolsets(settings.toolsets.clone());
             // Every face follows (the desktop app applies launch at login at once).
             state
                 .engine
@@ -328,8 +330,56 @@ async fn save_settings(State(state): State<SetupState>, body: Bytes) -> Response
                     settings: settings.clone(),
                 });
             Json(json!({"saved": true, "settings": settings,
-                "message": "Saved; port, read-only, timeout and history retention take effect when the server restarts"}))
+                "message": "Saved; the toolsets are offered at once; port, read-only, timeout and history retention take effect when the server restarts"}))
             .into_response()
+        }
+        Err(e) => refused(e),
+    }
+}
+
+/// The toolsets: each one's tools and what listing them costs a client, and which are offered.
+fn toolsets_view(engine: &Engine) -> serde_json::Value {
+    let offered = engine.toolsets();
+    let read_only = engine.config().read_only;
+    let sets: Vec<_> = crate::toolsets::ALL
+        .into_iter()
+        .map(|set| {
+            let only: crate::toolsets::Toolsets = set.name().parse().expect("a toolset's own name");
+            let tools = crate::tools::Catalogue::select(read_only, &only);
+            json!({"name": set.name(), "about": set.about(), "offered": offered.contains(set),
+                "tools": tools.iter().count(), "listBytes": tools.list_size()})
+        })
+        .collect();
+    let catalogue = engine.catalogue();
+    json!({"toolsets": offered.to_string(), "sets": sets, "tools": catalogue.iter().count(),
+        "listBytes": catalogue.list_size(), "budget": crate::toolsets::CORE_LIST_BUDGET})
+}
+
+async fn toolsets(State(state): State<SetupState>) -> Response {
+    Json(toolsets_view(&state.engine)).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ToolsetsBody {
+    /// `core,sharing` or `all`.
+    toolsets: String,
+}
+
+async fn set_toolsets(State(state): State<SetupState>, body: Bytes) -> Response {
+    let body: ToolsetsBody = match parse(&body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let chosen = match body.toolsets.parse::<crate::toolsets::Toolsets>() {
+        Ok(t) => t,
+        Err(why) => return error(StatusCode::BAD_REQUEST, "invalid_toolsets", why),
+    };
+    match state.controls.set_toolsets(&state.engine, chosen) {
+        Ok(changed) => {
+            let mut view = toolsets_view(&state.engine);
+            view["changed"] = json!(changed);
+            Json(view).into_response()
         }
         Err(e) => refused(e),
     }

@@ -43,7 +43,7 @@ pub fn routes(state: AppState) -> Router {
 
 async fn actions_schema(State(state): State<AppState>) -> Json<Value> {
     Json(openapi::actions(
-        state.engine.catalogue(),
+        &state.engine.catalogue(),
         &state.server_url(),
     ))
 }

@@ -158,7 +158,7 @@ mod tests {
         }
         let default = Catalogue::select(false, &Toolsets::default_for_clients());
         assert!(
-            default.list_size() <= 25_000,
+            default.list_size() <= crate::toolsets::CORE_LIST_BUDGET,
             "the default toolset is over its budget"
         );
     }

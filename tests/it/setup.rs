@@ -568,3 +568,149 @@ async fn an_ngrok_authtoken_without_a_keychain_points_at_the_environment() {
         "{said}"
     );
 }
+
+/// Counts the `notifications/tools/list_changed` a client receives.
+#[derive(Clone, Default)]
+struct ListChangedCounter(Arc<std::sync::atomic::AtomicUsize>);
+
+impl rmcp::ClientHandler for ListChangedCounter {
+    async fn on_tool_list_changed(
+        &self,
+        _context: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+async fn tool_names(
+    client: &rmcp::service::RunningService<rmcp::RoleClient, ListChangedCounter>,
+) -> Vec<String> {
+    client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn toolsets_change_live_and_connected_clients_are_told() {
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    use rmcp::ServiceExt;
+    let s = start().await;
+    let (status, view) = s
+        .call(
+            "PUT",
+            "/api/setup/toolsets",
+            Some(json!({"toolsets": "core"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["toolsets"], "core");
+    assert_eq!(view["changed"], true, "the harness started with every tool");
+    assert!(view["listBytes"].as_u64().unwrap() <= view["budget"].as_u64().unwrap());
+    let sharing = view["sets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "sharing")
+        .unwrap();
+    assert_eq!(sharing["offered"], false);
+    assert!(
+        sharing["tools"].as_u64().unwrap() >= 5 && sharing["listBytes"].as_u64().unwrap() > 1000
+    );
+
+    let counter = ListChangedCounter::default();
+    let mut config = StreamableHttpClientTransportConfig::with_uri(s.server.mcp_url());
+    config.auth_header = Some(TEST_KEY.to_owned());
+    let client = counter
+        .clone()
+        .serve(rmcp::transport::StreamableHttpClientTransport::from_config(
+            config,
+        ))
+        .await
+        .unwrap();
+    assert!(!tool_names(&client)
+        .await
+        .iter()
+        .any(|n| n == "coda_add_permission"));
+    let refused = client
+        .call_tool(rmcp::model::CallToolRequestParams::new(
+            "coda_get_permissions",
+        ))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("`sharing` toolset"), "{refused}");
+
+    let (status, view) = s
+        .call(
+            "PUT",
+            "/api/setup/toolsets",
+            Some(json!({"toolsets": "core, sharing"})),
+        )
+        .await;
+    assert_eq!(
+        (status, view["changed"].clone()),
+        (200, json!(true)),
+        "{view}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while counter.0.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no tools/list_changed arrived"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let names = tool_names(&client).await;
+    assert!(
+        names.iter().any(|n| n == "coda_add_permission"),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.contains("analytics")));
+
+    // The same choice again changes nothing and tells nobody; a wrong name changes nothing.
+    let (status, view) = s
+        .call(
+            "PUT",
+            "/api/setup/toolsets",
+            Some(json!({"toolsets": "sharing,core"})),
+        )
+        .await;
+    assert_eq!((status, view["changed"].clone()), (200, json!(false)));
+    for bad in [
+        json!({"toolsets": "core,rows"}),
+        json!({"toolsets": 5}),
+        json!({"sets": "all"}),
+    ] {
+        let (status, body) = s
+            .call("PUT", "/api/setup/toolsets", Some(bad.clone()))
+            .await;
+        assert_eq!(status, 400, "{bad} → {body}");
+    }
+    let (_, body) = s
+        .call(
+            "PUT",
+            "/api/setup/toolsets",
+            Some(json!({"toolsets": "core,rows"})),
+        )
+        .await;
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("'rows' is not a toolset"),
+        "{body}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(counter.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let (_, view) = s.call("GET", "/api/setup/toolsets", None).await;
+    assert_eq!(view["toolsets"], "core,sharing");
+    // Remembered for the next start.
+    let (_, settings) = s.call("GET", "/api/setup/settings", None).await;
+    assert_eq!(settings["toolsets"], "core,sharing");
+    client.cancel().await.unwrap();
+    s.stop().await;
+}

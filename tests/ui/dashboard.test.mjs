@@ -283,6 +283,23 @@ test("Setup: change the token, rotate the key, the tunnel without an authtoken, 
 
     // Rotating the key: the old key stops working at once.
     const init = { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "k", version: "1" } } };
+
+    // Tools offered: taking a group out takes its tools out of every client's tools/list.
+    const toolNames = async () => {
+      const s = await rpc(server.mcp, init, undefined, server.key);
+      await rpc(server.mcp, { jsonrpc: "2.0", method: "notifications/initialized" }, s.session, server.key);
+      const list = await rpc(server.mcp, { jsonrpc: "2.0", id: 2, method: "tools/list" }, s.session, server.key);
+      return list.json.result.tools.map((t) => t.name);
+    };
+    const analytics = 'label[data-toolset="analytics"] input';
+    await page.waitForSelector(analytics);
+    assert.ok(await page.isChecked(analytics), "the server offers all");
+    assert.ok((await toolNames()).includes("coda_list_doc_analytics"));
+    await page.uncheck(analytics);
+    await page.waitForFunction(() => /Tools offered: core,docs,pages,formulas,sharing,automations,admin$/.test(document.querySelector("#toast.show")?.textContent || ""));
+    assert.match(await page.textContent("#toolsets-result"), /^Offered: core,docs,pages,formulas,sharing,automations,admin — \d+ tools, [\d.]+k characters/);
+    const names = await toolNames();
+    assert.ok(!names.includes("coda_list_doc_analytics") && names.includes("coda_list_rows"), names.join(" "));
     const before = await rpc(server.mcp, init, undefined, server.key);
     assert.equal(before.status, 200);
     await page.click("#rotate-key");
