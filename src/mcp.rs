@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use crate::engine::{Engine, ToolCall};
 use crate::events::SessionKind;
 use crate::prompts;
-use crate::tools::{resources, ToolError};
+use crate::tools::{resources, ProgressSink, ToolError};
 
 /// What the server tells a client at `initialize`, so the model knows how to start.
 const INSTRUCTIONS: &str = "Tools for the user's Coda workspace. Start with coda_list_documents to find a docId, \
@@ -96,6 +96,35 @@ impl CodaMcp {
         self.engine.session_seen(&session, &name, &version, kind);
         (session, format!("{name} {version}").trim().to_owned())
     }
+}
+
+/// Progress reports a call may have waiting to be sent; past that, reports are dropped
+/// (progress is advisory, and a slow client must not hold up the call).
+const PROGRESS_QUEUE: usize = 16;
+
+/// A sink sending a call's progress to its client as `notifications/progress` under `token`,
+/// in order, and the task doing it (it ends once the sink is dropped and the queue is sent).
+fn progress_to(
+    peer: rmcp::Peer<RoleServer>,
+    token: rmcp::model::ProgressToken,
+) -> (ProgressSink, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<crate::tools::Progress>(PROGRESS_QUEUE);
+    let forwarder = tokio::spawn(async move {
+        while let Some(p) = rx.recv().await {
+            let mut note = rmcp::model::ProgressNotificationParam::new(token.clone(), p.done)
+                .with_message(p.message);
+            if let Some(total) = p.total {
+                note = note.with_total(total);
+            }
+            if peer.notify_progress(note).await.is_err() {
+                return;
+            }
+        }
+    });
+    let sink = ProgressSink::new(move |p| {
+        let _ = tx.try_send(p);
+    });
+    (sink, forwarder)
 }
 
 /// Builds an rmcp model value from its JSON form (the model types are non-exhaustive).
@@ -322,11 +351,20 @@ impl ServerHandler for CodaMcp {
             session: &session,
             client: &client,
         };
-        let result = match self
-            .engine
-            .run_tool(call, args, &self.engine.exec_options())
-            .await
-        {
+        let mut opts = self.engine.exec_options();
+        opts.cancel = Some(ctx.ct.clone());
+        let forwarder = ctx.meta.get_progress_token().map(|token| {
+            let (sink, forwarder) = progress_to(ctx.peer.clone(), token);
+            opts.progress = Some(sink);
+            forwarder
+        });
+        let outcome = self.engine.run_tool(call, args, &opts).await;
+        // Every report is delivered before the result: none may follow it.
+        drop(opts);
+        if let Some(forwarder) = forwarder {
+            let _ = forwarder.await;
+        }
+        let result = match outcome {
             // Built directly from the value (no clone): this is every MCP call's hot path.
             Ok(out) => CallToolResult::structured(out.value),
             Err(e) => error_result(&format!("{name}: {e}")),

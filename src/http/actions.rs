@@ -59,6 +59,8 @@ fn tool_error_response(name: &str, e: ToolError) -> Response {
             error(StatusCode::BAD_REQUEST, "invalid_arguments", message)
         }
         ToolError::Unsupported(_) => error(StatusCode::BAD_REQUEST, "unsupported", message),
+        // Actions carry no cancellation; should one ever come, nothing was sent.
+        ToolError::Cancelled => error(StatusCode::CONFLICT, "cancelled", message),
         ToolError::Coda(c) => match c.status() {
             Some(404) => error(StatusCode::NOT_FOUND, "not_found", message),
             Some(400 | 422) => error(StatusCode::BAD_REQUEST, "coda_rejected", message),

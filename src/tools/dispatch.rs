@@ -28,6 +28,9 @@ pub async fn run(
     let args = if args.is_null() { json!({}) } else { args };
     validate(&args, schema, "").map_err(ToolError::InvalidArguments)?;
     let mut args = args.as_object().cloned().unwrap_or_default();
+    if opts.cancelled() {
+        return Err(ToolError::Cancelled);
+    }
     let mut run = Run::new(client, opts);
     ids_from_links(&mut run, tool, &mut args).await?;
     let value = match tool.call {

@@ -37,6 +37,9 @@ pub enum ToolError {
     /// The request cannot be served as asked (e.g. an unusable link or a result too large).
     #[error("{0}")]
     Unsupported(String),
+    /// The client cancelled the call before anything was sent to Coda.
+    #[error("cancelled by the client before anything was sent to Coda")]
+    Cancelled,
 }
 
 /// A tool's result plus what it cost.
@@ -66,6 +69,10 @@ pub struct ExecOptions {
     /// after it (the rest are reported as not sent), so a slow call still returns its
     /// `requestId`s instead of being cut off.
     pub deadline: Option<tokio::time::Instant>,
+    /// Where progress goes when the client asked for it (`progressToken`).
+    pub progress: Option<super::ProgressSink>,
+    /// Cancelled when the client cancels the call: it stops at the next safe point.
+    pub cancel: Option<tokio_util::sync::CancellationToken>,
 }
 
 impl ExecOptions {
@@ -73,6 +80,18 @@ impl ExecOptions {
     pub(super) fn past_deadline(&self) -> bool {
         self.deadline
             .is_some_and(|d| tokio::time::Instant::now() >= d)
+    }
+
+    /// Whether the client cancelled the call.
+    pub(super) fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|c| c.is_cancelled())
+    }
+
+    /// Reports progress, when the client asked for it.
+    pub(super) fn report(&self, done: f64, total: Option<f64>, message: impl Into<String>) {
+        if let Some(sink) = &self.progress {
+            sink.report(done, total, message);
+        }
     }
 }
 
@@ -83,6 +102,8 @@ impl Default for ExecOptions {
             output_budget: 100_000,
             keep_oversized: false,
             deadline: None,
+            progress: None,
+            cancel: None,
         }
     }
 }
@@ -99,6 +120,8 @@ pub(super) struct Poller {
     max: Duration,
     deadline: tokio::time::Instant,
     checked: bool,
+    cancel: Option<tokio_util::sync::CancellationToken>,
+    checks: u32,
 }
 
 impl Poller {
@@ -109,20 +132,43 @@ impl Poller {
             max,
             deadline,
             checked: false,
+            cancel: None,
+            checks: 0,
         }
     }
 
+    /// The same, ending early when the client cancels the call (waiting is always safe to stop:
+    /// what was sent stays sent, and the result says it is not yet confirmed).
+    pub fn cancelled_by(mut self, opts: &ExecOptions) -> Self {
+        self.cancel = opts.cancel.clone();
+        self
+    }
+
     /// Waits for the next check; false once the deadline passed (there is always a first
-    /// check, and one at or after the deadline).
+    /// check, and one at or after the deadline) or the call was cancelled.
     pub async fn wait(&mut self) -> bool {
         let now = tokio::time::Instant::now();
         if self.checked && now >= self.deadline {
             return false;
         }
-        tokio::time::sleep(self.delay.min(self.deadline.saturating_duration_since(now))).await;
+        let pause =
+            tokio::time::sleep(self.delay.min(self.deadline.saturating_duration_since(now)));
+        match &self.cancel {
+            Some(cancel) => tokio::select! {
+                _ = pause => {}
+                _ = cancel.cancelled() => return false,
+            },
+            None => pause.await,
+        }
         self.checked = true;
+        self.checks += 1;
         self.delay = (self.delay * 3 / 2).min(self.max);
         true
+    }
+
+    /// How many checks it has let through.
+    pub fn checks(&self) -> u32 {
+        self.checks
     }
 }
 
@@ -133,6 +179,9 @@ pub(super) struct Run<'a> {
     requests: u32,
     retries: u32,
     rate_limited: u32,
+    /// Whether waits for a write report their checks as progress (a bulk write reports its
+    /// batches instead).
+    pub report_waits: bool,
 }
 
 impl<'a> Run<'a> {
@@ -154,6 +203,7 @@ impl<'a> Run<'a> {
             requests: 0,
             retries: 0,
             rate_limited: 0,
+            report_waits: true,
         }
     }
 
@@ -169,6 +219,15 @@ impl<'a> Run<'a> {
         self.retries += resp.retries;
         self.rate_limited += resp.rate_limited;
         Ok(resp)
+    }
+
+    /// Reports a check of a wait as progress (unless a bulk write reports its batches).
+    pub fn report_wait(&self, poll: &Poller, what: &str) {
+        if self.report_waits {
+            let n = poll.checks();
+            self.opts
+                .report(f64::from(n), None, format!("{what} (check {n})"));
+        }
     }
 
     /// When waiting for a write must end: the wait timeout, or the caller's deadline if sooner.
@@ -449,7 +508,21 @@ pub(super) async fn list_items(
         // the rest of the skip for the next page.
         skip = skip.saturating_sub(page_len);
         match coda_next {
+            // A cancelled listing stops between pages, handing back where to go on.
+            Some(token) if items.len() < limit && run.opts.cancelled() => {
+                next = Some(Resume {
+                    skip,
+                    token: Some(token),
+                    query: vec![],
+                });
+                break;
+            }
             Some(token) if items.len() < limit => {
+                run.opts.report(
+                    items.len() as f64,
+                    None,
+                    format!("read {} so far", items.len()),
+                );
                 req.query.retain(|(k, _)| k != "pageToken");
                 req.query.push(("pageToken".into(), token));
             }
@@ -596,9 +669,10 @@ async fn confirm_without_request_id(
             ),
         );
     }
-    let mut poll = Poller::new(CHECK_FIRST, CHECK_MAX, run.wait_until());
+    let mut poll = Poller::new(CHECK_FIRST, CHECK_MAX, run.wait_until()).cancelled_by(run.opts);
     let mut last_error = None;
     while poll.wait().await {
+        run.report_wait(&poll, "waiting for Coda to show the change");
         let seen = match (check.how, run.send(&probe).await) {
             (Confirm::Gone, Err(CodaError::Api { status: 404, .. })) => true,
             (Confirm::Listed { array, key, .. }, Ok(listing)) => {
@@ -648,8 +722,9 @@ pub(super) async fn wait_for_mutation(
     result: &mut Map<String, Value>,
 ) -> Result<bool, ToolError> {
     let status_path = path_of("requestId", ["mutationStatus", request_id])?;
-    let mut poll = Poller::new(CHECK_FIRST, CHECK_MAX, run.wait_until());
+    let mut poll = Poller::new(CHECK_FIRST, CHECK_MAX, run.wait_until()).cancelled_by(run.opts);
     while poll.wait().await {
+        run.report_wait(&poll, "waiting for Coda to apply the write");
         match run.send(&CodaRequest::get(status_path.clone())).await {
             Ok(status) if status["completed"].as_bool() == Some(true) => {
                 if let Some(w) = status.get("warning") {

@@ -10,6 +10,7 @@ mod exec;
 pub mod links;
 mod page_text;
 mod params;
+pub mod progress;
 mod resolve_link;
 pub mod resources;
 mod search;
@@ -25,6 +26,7 @@ pub use catalogue::CATALOGUE;
 pub use def::{Call, Confirm, Effect, Loc, Param, ToolDef};
 pub use dispatch::run;
 pub use exec::{ExecOptions, ToolError, ToolOutput};
+pub use progress::{Progress, ProgressSink};
 
 /// Checks arguments against a tool's schema, naming the offending argument.
 pub fn validate_arguments(

@@ -216,8 +216,10 @@ async fn export_page(run: &mut Run<'_>, page_path: &CodaPath) -> Result<String, 
         Duration::from_millis(200),
         Duration::from_secs(2),
         tokio::time::Instant::now() + EXPORT_WAIT,
-    );
+    )
+    .cancelled_by(run.opts);
     while poll.wait().await {
+        run.report_wait(&poll, "waiting for Coda to export the page");
         match run.send(&CodaRequest::get(status_path.clone())).await {
             Ok(status) => {
                 if let Some(link) = status["downloadLink"].as_str() {

@@ -76,6 +76,7 @@ pub(super) async fn upsert_rows(
     let mut failures = 0usize;
     let mut first_error: Option<ToolError> = None;
     let total = batches.len();
+    run.report_waits = false;
     for (n, batch) in batches.into_iter().enumerate() {
         let first = batch.first().map(|(i, _)| *i).unwrap_or(0);
         let last = batch.last().map(|(i, _)| *i).unwrap_or(0);
@@ -89,6 +90,17 @@ pub(super) async fn upsert_rows(
                 "status": "not sent: the call ran out of time before this batch; send these rows again"}));
             continue;
         }
+        if run.opts.cancelled() {
+            // A safe point: the batches before were sent whole (and waited for), none after.
+            not_sent.push(json!({"batch": n + 1, "rows": [first, last], "sent": false,
+                "status": "not sent: the call was cancelled before this batch"}));
+            continue;
+        }
+        run.opts.report(
+            n as f64 + 0.5,
+            Some(total as f64),
+            format!("sending batch {} of {total} (rows {first}–{last})", n + 1),
+        );
         let mut batch_req = req.clone();
         batch_req.body = Some(body);
         let outcome = match run.send_full(&batch_req).await {
@@ -97,6 +109,11 @@ pub(super) async fn upsert_rows(
         };
         match outcome {
             Ok(result) => {
+                run.opts.report(
+                    (n + 1) as f64,
+                    Some(total as f64),
+                    format!("batch {} of {total} applied", n + 1),
+                );
                 let mut entry = json!({"batch": n + 1, "rows": [first, last], "requestId": result["requestId"],
                     "completed": result["completed"]});
                 if let Some(ids) = result["addedRowIds"].as_array() {
