@@ -14,6 +14,7 @@ pub mod demo;
 pub mod engine;
 pub mod events;
 pub mod flags;
+pub mod guides;
 pub mod health;
 pub mod http;
 pub mod launch;

@@ -259,12 +259,20 @@ impl ServerHandler for CodaMcp {
         _request: Option<PaginatedRequestParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        let docs = resources::list_docs(&self.client_for(&ctx), &self.engine.exec_options())
-            .await
-            .map_err(|e| {
-                McpError::internal_error(format!("could not list Coda docs: {e}"), None)
-            })?;
-        decode(json!({"resources": docs}))
+        // The guides first: they are there even when Coda cannot be reached.
+        let mut listed: Vec<Value> = crate::guides::GUIDES
+            .iter()
+            .map(|g| {
+                json!({"uri": g.uri(), "name": g.name, "title": g.title,
+                "description": g.description, "mimeType": "text/markdown"})
+            })
+            .collect();
+        match resources::list_docs(&self.client_for(&ctx), &self.engine.exec_options()).await {
+            Ok(Value::Array(docs)) => listed.extend(docs),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "resources/list: the docs could not be listed"),
+        }
+        decode(json!({"resources": listed}))
     }
 
     async fn list_resource_templates(
@@ -281,13 +289,18 @@ impl ServerHandler for CodaMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         let uri = request.uri;
+        if let Some(guide) = crate::guides::by_uri(&uri) {
+            let result: ReadResourceResult = decode(json!({"contents": [
+                {"uri": uri, "mimeType": "text/markdown", "text": guide.text}]}))?;
+            return Ok(result.into());
+        }
         match resources::read(&uri, &self.client_for(&ctx), &self.engine.exec_options()).await {
             Ok(Some(resource)) => {
                 let result: ReadResourceResult = decode(json!({"contents": resource.contents(&uri)}))?;
                 Ok(result.into())
             }
             Ok(None) => Err(McpError::resource_not_found(
-                format!("Unknown resource '{uri}': use coda://docs/{{docId}}, coda://docs/{{docId}}/pages/{{pageId}} or coda://docs/{{docId}}/tables/{{tableId}}"),
+                format!("Unknown resource '{uri}': use coda://docs/{{docId}}, coda://docs/{{docId}}/schema, coda://docs/{{docId}}/pages/{{pageId}}, coda://docs/{{docId}}/tables/{{tableId}} or a guide from resources/list"),
                 Some(json!({"uri": uri})))),
             Err(ToolError::Coda(e)) if e.status() == Some(404) => Err(McpError::resource_not_found(
                 format!("Resource '{uri}' was not found in Coda: {e}"), Some(json!({"uri": uri})))),

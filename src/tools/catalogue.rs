@@ -63,7 +63,7 @@ pub static CATALOGUE: &[ToolDef] = &[
             WAIT])
         .write("POST", "/docs", W),
     tool("coda_delete_doc", "Delete a doc",
-        "Delete a Coda doc permanently (it goes to the trash for a while). Ask the user before using this.")
+        "Delete a Coda doc. The API cannot undo this (the owner can restore it from Coda's trash for a while). Ask the user first.")
         .operations(&["deleteDoc", "getDoc"])
         .params(&[DOC_ID, WAIT])
         .write("DELETE", "/docs/{docId}", W).destructive().idempotent()

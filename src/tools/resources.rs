@@ -18,6 +18,9 @@ pub fn templates() -> Value {
             "description": "A page's text as markdown.", "mimeType": "text/markdown"},
         {"uriTemplate": "coda://docs/{docId}/tables/{tableId}", "name": "table", "title": "Coda table as CSV",
             "description": "A table's rows as CSV (first row: column names).", "mimeType": "text/csv"},
+        {"uriTemplate": "coda://docs/{docId}/schema", "name": "schema", "title": "Coda doc schema",
+            "description": "Every table and view of a doc with its columns: types, formulas, display column, row counts — in one read.",
+            "mimeType": "application/json"},
     ])
 }
 
@@ -96,6 +99,80 @@ fn csv_line(columns: &[String], row: &Value) -> String {
         .join(",")
 }
 
+/// Columns listed per table at most (Coda's tables rarely have more; the note says when cut).
+const MAX_SCHEMA_COLUMNS: usize = 500;
+
+/// Tables described in one schema at most.
+const MAX_SCHEMA_TABLES: usize = 200;
+
+/// A doc's schema: every table and view with its columns (type, formula, display), so a model
+/// learns the whole doc in one read instead of a `coda_get_table` per table.
+async fn schema(run: &mut Run<'_>, doc: &str) -> Result<ResourceText, ToolError> {
+    let d = run
+        .send(&CodaRequest::get(path_of("uri", ["docs", doc])?))
+        .await?;
+    let tables = list(
+        run,
+        CodaRequest::get(path_of("uri", ["docs", doc, "tables"])?),
+        MAX_SCHEMA_TABLES,
+    )
+    .await?;
+    let mut missing = Vec::new();
+    if let Some(token) = tables["nextPageToken"].as_str() {
+        missing.push(format!("only the first {MAX_SCHEMA_TABLES} tables are described; list the rest with coda_list_tables (docId {doc}, pageToken {token})"));
+    }
+    let mut described = Vec::new();
+    for t in tables["items"].as_array().into_iter().flatten() {
+        let id = t["id"].as_str().unwrap_or_default();
+        let table = run
+            .send(&CodaRequest::get(path_of(
+                "uri",
+                ["docs", doc, "tables", id],
+            )?))
+            .await?;
+        let columns = list(
+            run,
+            CodaRequest::get(path_of("uri", ["docs", doc, "tables", id, "columns"])?),
+            MAX_SCHEMA_COLUMNS,
+        )
+        .await?;
+        if columns["nextPageToken"].is_string() {
+            missing.push(format!("table {id} has more than {MAX_SCHEMA_COLUMNS} columns; list them with coda_list_columns"));
+        }
+        let columns: Vec<Value> = columns["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                let mut col = json!({"id": c["id"], "name": c["name"],
+                    "type": c["format"]["type"].as_str().unwrap_or("text")});
+                for key in ["display", "calculated", "formula", "defaultValue"] {
+                    if let Some(v) = c.get(key).filter(|v| !v.is_null() && *v != &json!(false)) {
+                        col[key] = v.clone();
+                    }
+                }
+                if let Some(options) = c["format"].get("options").filter(|o| !o.is_null()) {
+                    col["options"] = options.clone();
+                }
+                col
+            })
+            .collect();
+        let mut entry = json!({"id": table["id"], "name": table["name"],
+            "tableType": table["tableType"], "rowCount": table["rowCount"], "columns": columns});
+        if let Some(parent) = table.get("parentTable").filter(|p| !p.is_null()) {
+            entry["viewOf"] = parent["name"].clone();
+        }
+        described.push(entry);
+    }
+    let out = json!({"doc": {"id": d["id"], "name": d["name"], "browserLink": d["browserLink"]},
+        "tables": described});
+    Ok(ResourceText {
+        mime: "application/json",
+        text: serde_json::to_string_pretty(&out).unwrap_or_default(),
+        note: (!missing.is_empty()).then(|| format!("Incomplete: {}.", missing.join("; "))),
+    })
+}
+
 /// Reads one resource. `Ok(None)` when the URI is not one of ours.
 pub async fn read(
     uri: &str,
@@ -146,6 +223,9 @@ pub async fn read(
                 text: serde_json::to_string_pretty(&d).unwrap_or_default(),
                 note: (!missing.is_empty()).then(|| format!("Incomplete: {}.", missing.join("; "))),
             }))
+        }
+        [doc, kind] if kind == "schema" && !doc.is_empty() => {
+            Ok(Some(schema(&mut run, doc).await?))
         }
         [doc, kind, page] if kind == "pages" => {
             let text = page_text(

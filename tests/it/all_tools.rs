@@ -894,13 +894,28 @@ async fn resources_and_prompts() {
         [
             "coda://docs/{docId}",
             "coda://docs/{docId}/pages/{pageId}",
-            "coda://docs/{docId}/tables/{tableId}"
+            "coda://docs/{docId}/tables/{tableId}",
+            "coda://docs/{docId}/schema"
         ]
     );
     let docs = c.list_all_resources().await.unwrap();
     assert!(
         docs.iter().any(|r| r.uri == format!("coda://docs/{PLAN}")),
         "docs are listed as resources"
+    );
+    let guides: Vec<&str> = docs
+        .iter()
+        .map(|r| r.uri.as_str())
+        .filter(|u| u.starts_with("coda://guides/"))
+        .collect();
+    assert_eq!(
+        guides,
+        [
+            "coda://guides/queries",
+            "coda://guides/values",
+            "coda://guides/rate-limits",
+            "coda://guides/writes"
+        ]
     );
 
     let read = |uri: String| {
@@ -920,6 +935,46 @@ async fn resources_and_prompts() {
         serde_json::from_str(doc["contents"][0]["text"].as_str().unwrap()).unwrap();
     assert_eq!(doc_json["name"], "Project Plan");
     assert!(doc_json["tables"].as_array().unwrap().len() >= 2);
+    let guide = read("coda://guides/queries".into()).await;
+    assert_eq!(guide["contents"][0]["mimeType"], "text/markdown");
+    assert!(guide["contents"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains(r#""Status":"Done""#));
+    // The whole doc's schema in one read: every table with its columns and their types.
+    let schema = read(format!("coda://docs/{PLAN}/schema")).await;
+    assert_eq!(schema["contents"][0]["mimeType"], "application/json");
+    assert_eq!(
+        schema["contents"].as_array().unwrap().len(),
+        1,
+        "complete: no note"
+    );
+    let schema: Value =
+        serde_json::from_str(schema["contents"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(schema["doc"]["name"], "Project Plan");
+    let tasks = schema["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "Tasks")
+        .unwrap_or_else(|| panic!("{schema}"));
+    assert_eq!(tasks["rowCount"], coda_mcp::demo::TASK_ROWS);
+    let column = |name: &str| {
+        tasks["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {tasks}"))
+            .clone()
+    };
+    assert_eq!(column("Task")["display"], true);
+    assert_eq!(column("Estimate (h)")["type"], "number");
+    assert_eq!(
+        schema["tables"].as_array().unwrap().len(),
+        doc_json["tables"].as_array().unwrap().len(),
+        "every table of the doc"
+    );
     let page = read(format!("coda://docs/{BOOK}/pages/canvas-Benefits")).await;
     assert_eq!(page["contents"][0]["mimeType"], "text/markdown");
     assert!(page["contents"][0]["text"]
@@ -950,7 +1005,70 @@ async fn resources_and_prompts() {
 
     let prompts = c.list_all_prompts().await.unwrap();
     let names: Vec<&str> = prompts.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["summarize_doc", "find_rows", "status_update"]);
+    assert_eq!(
+        names,
+        [
+            "summarize_doc",
+            "find_rows",
+            "status_update",
+            "weekly_status",
+            "design_table",
+            "import_csv",
+            "audit_sharing"
+        ]
+    );
+    // Each renders with its required arguments, naming the tools it needs.
+    for (name, args, needs) in [
+        (
+            "design_table",
+            json!({"docId": PLAN, "purpose": "tracking hiring candidates"}),
+            "schema",
+        ),
+        (
+            "import_csv",
+            json!({"docId": PLAN, "tableIdOrName": "Tasks", "csv": "Task,Status\nShip it,Done"}),
+            "coda_create_rows",
+        ),
+        (
+            "audit_sharing",
+            json!({"docId": PLAN}),
+            "coda_get_permissions",
+        ),
+        (
+            "weekly_status",
+            json!({"docId": PLAN, "tableIdOrName": "Tasks"}),
+            "sortBy updatedAt",
+        ),
+    ] {
+        let prompt = c
+            .get_prompt(
+                GetPromptRequestParams::new(name).with_arguments(args.as_object().unwrap().clone()),
+            )
+            .await
+            .unwrap();
+        let text = serde_json::to_value(&prompt.messages[0]).unwrap();
+        let text = text["content"]["text"].as_str().unwrap().to_owned();
+        assert!(
+            text.contains(PLAN) && text.contains(needs),
+            "{name}: {text}"
+        );
+        assert!(
+            !text.contains("{docId}") && !text.contains("{audience}"),
+            "{name}: {text}"
+        );
+    }
+    let e = c
+        .get_prompt(
+            GetPromptRequestParams::new("import_csv").with_arguments(
+                json!({"docId": PLAN, "tableIdOrName": "Tasks"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+        )
+        .await
+        .expect_err("csv required");
+    assert!(e.to_string().contains("csv"), "{e}");
     let args = json!({"docId": PLAN, "tableIdOrName": "Tasks", "description": "blocked tasks owned by Ada"});
     let prompt = c
         .get_prompt(
