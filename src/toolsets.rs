@@ -80,6 +80,7 @@ impl Toolset {
             | "fetch"
             | "coda_resolve_link"
             | "coda_get_mutation_status"
+            | "coda_rate_budget"
             | "coda_list_documents"
             | "coda_get_document"
             | "coda_list_pages"

@@ -14,6 +14,15 @@ const fn q(name: &'static str, schema: &'static str) -> Param {
         schema,
     }
 }
+/// An argument the server itself consumes (never sent to Coda as is).
+const fn local(name: &'static str, schema: &'static str) -> Param {
+    Param {
+        name,
+        loc: Loc::Local,
+        required: false,
+        schema,
+    }
+}
 const fn body(name: &'static str, required: bool, schema: &'static str) -> Param {
     Param {
         name,
@@ -40,7 +49,7 @@ pub static CATALOGUE: &[ToolDef] = &[
     tool("coda_list_documents", "List Coda docs",
         "List the Coda docs the token can see, with IDs, names, owners, folders and links. Use it first to find a docId; filter by name with query.")
         .operations(&["listDocs"])
-        .params(&[SEARCH_TERM, q("isOwner", r#"{"type":"boolean","description":"Only docs owned by the token's user."}"#),
+        .params(&[q("query", r#"{"type":"string","description":"Only docs whose name contains this text."}"#), q("isOwner", r#"{"type":"boolean","description":"Only docs owned by the token's user."}"#),
             IS_PUBLISHED, q("sourceDoc", r#"{"type":"string","description":"Only docs copied from this doc ID."}"#),
             q("isStarred", r#"{"type":"boolean","description":"true: only starred docs; false: only unstarred docs."}"#),
             q("inGallery", r#"{"type":"boolean","description":"Only docs visible in the gallery."}"#),
@@ -59,6 +68,7 @@ pub static CATALOGUE: &[ToolDef] = &[
             body("sourceDoc", false, r#"{"type":"string","description":"ID of a doc to copy."}"#),
             body("timezone", false, r#"{"type":"string","description":"Timezone of the new doc, e.g. America/Los_Angeles."}"#),
             body("folderId", false, r#"{"type":"string","description":"Folder to create the doc in (fl-xxxx). Defaults to the user's private folder."}"#),
+            local("markdown", r#"{"type":"string","description":"The first page's content as markdown (instead of initialPage.pageContent)."}"#),
             body("initialPage", false, r#"{"type":"object","description":"The first page: {\"name\", \"subtitle\", \"iconName\", \"pageContent\": {\"type\": \"canvas\", \"canvasContent\": {\"format\": \"markdown\", \"content\": \"...\"}}}."}"#),
             WAIT])
         .write("POST", "/docs", W),
@@ -102,7 +112,7 @@ pub static CATALOGUE: &[ToolDef] = &[
     tool("coda_search_principals", "Search people and groups to share with",
         "Search the users and groups a doc can be shared with, by name or email.")
         .operations(&["searchPrincipals"])
-        .params(&[DOC_ID, SEARCH_TERM])
+        .params(&[DOC_ID, q("query", r#"{"type":"string","description":"Part of a person's name or email address, or of a group's name."}"#)])
         .get("/docs/{docId}/acl/principals/search", R),
     tool("coda_get_acl_settings", "Get a doc's sharing settings",
         "Get a doc's sharing settings: whether editors may change permissions, viewers may copy or request editing.")
@@ -153,6 +163,7 @@ pub static CATALOGUE: &[ToolDef] = &[
             body("iconName", false, r#"{"type":"string","description":"Name of the page's icon."}"#),
             body("imageUrl", false, r#"{"type":"string","description":"URL of the cover image."}"#),
             body("parentPageId", false, r#"{"type":"string","description":"Parent page ID, to create a subpage."}"#),
+            local("markdown", r#"{"type":"string","description":"The page's content as markdown (instead of pageContent)."}"#),
             body("pageContent", false, r#"{"type":"object","description":"Initial content: {\"type\": \"canvas\", \"canvasContent\": {\"format\": \"markdown\", \"content\": \"Hello\"}} or {\"type\": \"embed\", \"url\": \"https://...\"}.","properties":{"type":{"type":"string","enum":["canvas","embed","syncPage"]}},"required":["type"]}"#),
             WAIT])
         .write("POST", "/docs/{docId}/pages", CW),
@@ -170,6 +181,8 @@ pub static CATALOGUE: &[ToolDef] = &[
             body("iconName", false, r#"{"type":"string","description":"New icon name."}"#),
             body("imageUrl", false, r#"{"type":"string","description":"New cover image URL."}"#),
             body("isHidden", false, r#"{"type":"boolean","description":"Hide the page from the doc's page list."}"#),
+            local("markdown", r#"{"type":"string","description":"Markdown to add to the page (instead of contentUpdate)."}"#),
+            local("insertionMode", r#"{"type":"string","enum":["append","prepend","replace"],"default":"append","description":"Where the markdown goes; replace swaps the whole content."}"#),
             body("contentUpdate", false, r#"{"type":"object","description":"Content change: {\"insertionMode\": \"append\" | \"prepend\" | \"replace\", \"canvasContent\": {\"format\": \"markdown\", \"content\": \"...\"}, \"elementId\"?: \"...\"}.","properties":{"insertionMode":{"type":"string","enum":["append","prepend","replace"]},"canvasContent":{"type":"object","properties":{"format":{"type":"string","enum":["html","markdown"]},"content":{"type":"string"}},"required":["format","content"]},"elementId":{"type":"string"}},"required":["insertionMode","canvasContent"]}"#),
             WAIT])
         .write("PUT", "/docs/{docId}/pages/{pageIdOrName}", CW).destructive(),
@@ -329,17 +342,20 @@ pub static CATALOGUE: &[ToolDef] = &[
         .params(&[])
         .get("/whoami", R),
     tool("coda_resolve_browser_link", "Resolve a Coda URL",
-        "Resolve a Coda browser URL (doc, page, table, row…) to the API resource it points at.")
+        "Ask Coda which object a browser URL points at (type, ID, name, API href), also for custom domains and, with degradeGracefully, deleted objects. For the IDs other tools take, coda_resolve_link is quicker.")
         .operations(&["resolveBrowserLink"])
         .params(&[
             Param { name: "url", loc: Loc::Query, required: true, schema: r#"{"type":"string","minLength":1,"description":"The Coda URL to resolve."}"# },
             q("degradeGracefully", r#"{"type":"boolean","description":"For a deleted object, return its nearest existing parent instead of an error."}"#)])
         .get("/resolveBrowserLink", R),
     ToolDef { name: "coda_resolve_link", title: "Get the IDs in a Coda URL",
-        description: "Turn any Coda URL (doc, page, table, row) into the IDs the other tools take: docId, pageId, tableId, rowId.",
+        description: "Turn a Coda URL (doc, page, table, row) into the IDs other tools take: docId, pageId, tableId, rowId. Parsed without a Coda call when it can be.",
         operations: &["resolveBrowserLink"], effect: Effect::Read,
         params: &[Param { name: "url", loc: Loc::Local, required: true, schema: r#"{"type":"string","minLength":1,"description":"A Coda URL, e.g. https://coda.io/d/Plan_dAbCDeFGH01/Tasks_suXyz#Tasks_tuGrid/r5"}"# }],
         call: Call::ResolveLink },
+    ToolDef { name: "coda_rate_budget", title: "Rate-limit headroom",
+        description: "How many Coda reads and writes can be sent now without waiting, per rate class. Check before bulk work.",
+        operations: &[], effect: Effect::Read, params: &[], call: Call::RateBudget },
     tool("coda_get_mutation_status", "Check whether a write finished",
         "Check whether a write (by its requestId) has been applied. A 404 right after the write is normal: try again in a moment.")
         .operations(&["getMutationStatus"])
@@ -356,7 +372,7 @@ pub static CATALOGUE: &[ToolDef] = &[
         "Views, copies, likes and sessions per doc over time (published docs and docs in workspaces you administer).")
         .operations(&["listDocAnalytics"])
         .params(&[
-            q("docIds", r#"{"type":"array","items":{"type":"string"},"description":"Only these docs."}"#), WORKSPACE_FILTER, SEARCH_TERM, IS_PUBLISHED,
+            q("docIds", r#"{"type":"array","items":{"type":"string"},"description":"Only these docs."}"#), WORKSPACE_FILTER, q("query", r#"{"type":"string","description":"Only docs whose title contains this text."}"#), IS_PUBLISHED,
             SINCE_DATE, UNTIL_DATE, SCALE,
             q("orderBy", r#"{"type":"string","enum":["date","docId","title","createdAt","publishedAt","likes","copies","views","sessionsDesktop","sessionsMobile","sessionsOther","totalSessions","aiCreditsChat","aiCreditsBlock","aiCreditsColumn","aiCreditsAssistant","aiCreditsReviewer","aiCredits"],"description":"Order of the results."}"#),
             DIRECTION, LIMIT, PAGE_TOKEN])
@@ -374,7 +390,7 @@ pub static CATALOGUE: &[ToolDef] = &[
     tool("coda_list_pack_analytics", "Pack analytics",
         "Installs and invocations per Pack over time, for Packs you can manage.")
         .operations(&["listPackAnalytics"])
-        .params(&[PACK_IDS, WORKSPACE_FILTER, SEARCH_TERM, SINCE_DATE, UNTIL_DATE, SCALE,
+        .params(&[PACK_IDS, WORKSPACE_FILTER, q("query", r#"{"type":"string","description":"Only Packs whose name contains this text."}"#), SINCE_DATE, UNTIL_DATE, SCALE,
             q("orderBy", r#"{"type":"string","enum":["date","packId","name","createdAt","docInstalls","workspaceInstalls","numFormulaInvocations","numActionInvocations","numSyncInvocations","numMetadataInvocations","docsActivelyUsing","docsActivelyUsing7Day","docsActivelyUsing30Day","docsActivelyUsing90Day","docsActivelyUsingAllTime","workspacesActivelyUsing","workspacesActivelyUsing7Day","workspacesActivelyUsing30Day","workspacesActivelyUsing90Day","workspacesActivelyUsingAllTime","workspacesWithActiveSubscriptions","workspacesWithSuccessfulTrials","revenueUsd"],"description":"Order of the results."}"#),
             DIRECTION, IS_PUBLISHED, LIMIT, PAGE_TOKEN])
         .list("/analytics/packs", AN),

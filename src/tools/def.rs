@@ -76,6 +76,8 @@ pub enum Call {
     Search,
     /// ChatGPT's `fetch`.
     Fetch,
+    /// The rate-limit headroom per class (no Coda request).
+    RateBudget,
 }
 
 /// How a write's effect is confirmed before the tool reports `completed: true`. Coda

@@ -28,6 +28,7 @@ pub async fn run(
     let args = if args.is_null() { json!({}) } else { args };
     validate(&args, schema, "").map_err(ToolError::InvalidArguments)?;
     let mut args = args.as_object().cloned().unwrap_or_default();
+    super::shorthand::expand(tool.name, &mut args)?;
     if opts.cancelled() {
         return Err(ToolError::Cancelled);
     }
@@ -128,6 +129,7 @@ pub async fn run(
             search::search(&mut run, args["query"].as_str().unwrap_or_default()).await?
         }
         Call::Fetch => search::fetch(&mut run, args["id"].as_str().unwrap_or_default()).await?,
+        Call::RateBudget => super::budget::rate_budget(run.client).await,
     };
     let value = if opts.keep_oversized {
         value

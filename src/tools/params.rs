@@ -14,16 +14,16 @@ macro_rules! param {
 // ---- path identifiers
 param!(/// `docId` in the path.
     DOC_ID, "docId", Path, true,
-    r#"{"type":"string","minLength":1,"description":"ID of the doc, e.g. AbCDeFGH01 (from coda_list_documents), or a Coda URL of it."}"#);
+    r#"{"type":"string","minLength":1,"description":"The doc's ID (e.g. AbCDeFGH01, from coda_list_documents) or its Coda URL."}"#);
 param!(/// `tableIdOrName` in the path.
     TABLE, "tableIdOrName", Path, true,
-    r#"{"type":"string","minLength":1,"description":"ID or name of the table, e.g. grid-pqRst-U or Tasks (from coda_list_tables). Names work but IDs survive renames."}"#);
+    r#"{"type":"string","minLength":1,"description":"Table ID (grid-…) or name, from coda_list_tables; IDs survive renames."}"#);
 param!(/// `rowIdOrName` in the path.
     ROW, "rowIdOrName", Path, true,
-    r#"{"type":"string","minLength":1,"description":"ID of the row (i-xxxx) or its display-column value. Names must be unique in the table."}"#);
+    r#"{"type":"string","minLength":1,"description":"Row ID (i-…) or its display-column value (must be unique in the table)."}"#);
 param!(/// `pageIdOrName` in the path.
     PAGE, "pageIdOrName", Path, true,
-    r#"{"type":"string","minLength":1,"description":"ID of the page (canvas-xxxx, from coda_list_pages) or its name. Names are easily changed by users; prefer IDs."}"#);
+    r#"{"type":"string","minLength":1,"description":"Page ID (canvas-…, from coda_list_pages) or name; prefer IDs."}"#);
 param!(/// `columnIdOrName` in the path.
     COLUMN, "columnIdOrName", Path, true,
     r#"{"type":"string","minLength":1,"description":"ID (c-xxxx) or name of the column (from coda_get_table or coda_list_columns)."}"#);
@@ -61,31 +61,28 @@ param!(/// `folderId` in the path.
 // ---- paging and common query parameters
 param!(/// `limit` for list tools: how many items to return in total.
     LIMIT, "limit", Local, false,
-    r#"{"type":"integer","minimum":1,"maximum":1000,"default":25,"description":"How many items to return. The server fetches as many Coda pages as needed to return this many (fewer only at the end)."}"#);
+    r#"{"type":"integer","minimum":1,"maximum":1000,"default":25,"description":"How many items to return in all (Coda's pages are followed for you)."}"#);
 param!(/// `pageToken` to continue a list.
     PAGE_TOKEN, "pageToken", Query, false,
-    r#"{"type":"string","description":"Continue a previous listing: pass the nextPageToken it returned. Other filters are then taken from the token."}"#);
+    r#"{"type":"string","description":"The previous call's nextPageToken, to continue it (its filters come with it)."}"#);
 param!(/// `sortBy=name` for formulas, controls, tables.
     SORT_BY_NAME, "sortBy", Query, false,
     r#"{"type":"string","enum":["name"],"description":"Sort by name."}"#);
 param!(/// `useColumnNames` for row reads.
     USE_COLUMN_NAMES, "useColumnNames", Query, false,
-    r#"{"type":"boolean","default":true,"description":"Key row values by column name instead of column ID. Easier to read; IDs are stable across renames. (Coda's own default is false; this server defaults to true.)"}"#);
+    r#"{"type":"boolean","default":true,"description":"Key values by column name (default here) instead of column ID."}"#);
 param!(/// `valueFormat` for row reads.
     VALUE_FORMAT, "valueFormat", Query, false,
-    r#"{"type":"string","enum":["simple","simpleWithArrays","rich"],"default":"simple","description":"How cell values are rendered: simple (plain values), simpleWithArrays (lists as arrays), rich (typed objects for people, links, currency)."}"#);
+    r#"{"type":"string","enum":["simple","simpleWithArrays","rich"],"default":"simple","description":"simple (plain), simpleWithArrays (lists stay lists) or rich (typed people, links, currency)."}"#);
 param!(/// `disableParsing` for writes.
     DISABLE_PARSING, "disableParsing", Query, false,
-    r#"{"type":"boolean","description":"If true, values are stored as given and not parsed (e.g. a date-looking string stays text)."}"#);
+    r#"{"type":"boolean","description":"Store values exactly as sent (no parsing into dates, numbers…)."}"#);
 param!(/// `visibleOnly` for rows and columns.
     VISIBLE_ONLY, "visibleOnly", Query, false,
     r#"{"type":"boolean","description":"Only rows/columns visible in the table's current view."}"#);
 param!(/// `wait` for writes.
     WAIT, "wait", Local, false,
-    r#"{"type":"boolean","default":true,"description":"Wait until Coda has applied the write (polls its mutation status, or the resource when Coda gives no requestId; up to 20 s). If false, returns as soon as Coda accepted it (with the requestId when Coda gives one)."}"#);
-param!(/// `query` search term.
-    SEARCH_TERM, "query", Query, false,
-    r#"{"type":"string","description":"Search term used to filter the results."}"#);
+    r#"{"type":"boolean","default":true,"description":"Wait (up to 20 s) until Coda has applied the write. false: answer at once, with the requestId."}"#);
 param!(/// `workspaceId` as a filter.
     WORKSPACE_FILTER, "workspaceId", Query, false,
     r#"{"type":"string","description":"Only items in this workspace (ws-xxxx)."}"#);

@@ -508,3 +508,85 @@ async fn coda_429s_are_retried_and_reported_when_they_persist() {
     client.cancel().await.unwrap();
     h.stop().await;
 }
+
+#[tokio::test]
+async fn markdown_shorthand_writes_page_content_and_the_budget_tool_counts_what_was_used() {
+    let h = Harness::start().await;
+    let c = connect(&h).await;
+    let plan = "AbCDeFGH01";
+    let created = ok(&call(
+        &c,
+        "coda_create_page",
+        json!({"docId": plan, "name": "Shorthand", "markdown": "# Plan\n\nFirst line"}),
+    )
+    .await);
+    let page = created["id"].as_str().unwrap().to_owned();
+    assert!(page_text(&c, plan, &page).await.contains("First line"));
+    ok(&call(
+        &c,
+        "coda_update_page",
+        json!({"docId": plan, "pageIdOrName": page, "markdown": "Second line"}),
+    )
+    .await);
+    let after = page_text(&c, plan, &page).await;
+    assert!(
+        after.contains("First line") && after.contains("Second line"),
+        "appended by default: {after}"
+    );
+    ok(&call(
+        &c,
+        "coda_update_page",
+        json!({"docId": plan, "pageIdOrName": page, "markdown": "Only this", "insertionMode": "replace"}),
+    )
+    .await);
+    let replaced = page_text(&c, plan, &page).await;
+    assert!(
+        replaced.contains("Only this") && !replaced.contains("First line"),
+        "{replaced}"
+    );
+    let both = err_text(
+        &call(
+            &c,
+            "coda_create_page",
+            json!({"docId": plan, "markdown": "x", "pageContent": {"type": "canvas",
+                "canvasContent": {"format": "markdown", "content": "y"}}}),
+        )
+        .await,
+    );
+    assert!(
+        both.contains("either 'markdown' or 'pageContent'"),
+        "{both}"
+    );
+
+    // The budget: the writes above used the write and page-content classes' windows.
+    let budget = ok(&call(&c, "coda_rate_budget", json!({})).await);
+    let class = |name: &str| {
+        budget["classes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["class"] == name)
+            .unwrap_or_else(|| panic!("{budget}"))
+            .clone()
+    };
+    let content = class("doc-content-write");
+    assert!(
+        content["available"].as_u64().unwrap() < content["limit"].as_u64().unwrap(),
+        "{budget}"
+    );
+    assert_eq!(class("analytics")["available"], class("analytics")["limit"]);
+    c.cancel().await.unwrap();
+    h.stop().await;
+}
+
+async fn page_text(c: &common::Client, doc: &str, page: &str) -> String {
+    ok(&call(
+        c,
+        "coda_get_page_content",
+        json!({"docId": doc, "pageIdOrName": page}),
+    )
+    .await)["text"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
