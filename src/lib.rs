@@ -19,6 +19,7 @@ pub mod health;
 pub mod http;
 pub mod launch;
 pub mod mcp;
+pub mod mcp_log;
 pub mod oauth;
 pub mod openapi;
 pub mod packaging;

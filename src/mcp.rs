@@ -3,11 +3,11 @@
 //! `tools/list` and `tools/call` onto the catalogue.
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, GetPromptRequestParams,
-    GetPromptResponse, GetPromptResult, Implementation, InitializeResult, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ServerCapabilities,
-    ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
+    GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation, InitializeResult,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    Reference, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use crate::engine::{Engine, ToolCall};
 use crate::events::SessionKind;
 use crate::prompts;
+use crate::tools::complete::{self, Target};
 use crate::tools::{resources, ProgressSink, ToolError};
 
 /// What the server tells a client at `initialize`, so the model knows how to start.
@@ -33,6 +34,8 @@ pub struct CodaMcp {
     engine: Engine,
     /// The session ID when serving one client over stdio.
     stdio_session: Option<String>,
+    /// The least severe log level the client asked for (`logging/setLevel`), if it asked.
+    log_level: logging::Chosen,
 }
 
 /// The header `coda-mcp stdio` adds when it bridges to a running server, so the dashboard
@@ -45,6 +48,7 @@ impl CodaMcp {
         CodaMcp {
             engine,
             stdio_session: None,
+            log_level: Default::default(),
         }
     }
 
@@ -54,6 +58,7 @@ impl CodaMcp {
         CodaMcp {
             engine,
             stdio_session: Some(format!("stdio-{}", std::process::id())),
+            log_level: Default::default(),
         }
     }
 
@@ -98,6 +103,88 @@ impl CodaMcp {
     }
 }
 
+/// MCP logging: deprecated by the 2026-07-28 revision, still what clients of the earlier ones
+/// use, so rmcp's logging types are used here knowingly.
+#[allow(deprecated)]
+mod logging {
+    use rmcp::model::{LoggingLevel, SetLevelRequestParams};
+    use rmcp::RoleServer;
+    use serde_json::json;
+
+    use super::SESSION_GONE_CHECK;
+
+    /// The level a session chose, shared by its handler and its forwarder.
+    pub(super) type Chosen = std::sync::Arc<std::sync::Mutex<Option<LoggingLevel>>>;
+
+    /// Takes the session's choice; true the first time it chooses.
+    pub(super) fn choose(chosen: &Chosen, request: SetLevelRequestParams) -> bool {
+        chosen
+            .lock()
+            .expect("log level")
+            .replace(request.level)
+            .is_none()
+    }
+
+    /// Sends the server's log records at or above the session's chosen level to its client as
+    /// `notifications/message`, until the client goes.
+    pub(super) fn forward(peer: rmcp::Peer<RoleServer>, level: Chosen) {
+        let mut records = crate::mcp_log::subscribe();
+        tokio::spawn(async move {
+            loop {
+                let record = tokio::select! {
+                    r = records.recv() => r,
+                    _ = tokio::time::sleep(SESSION_GONE_CHECK) => {
+                        if peer.is_transport_closed() { return; }
+                        continue;
+                    }
+                };
+                let record = match record {
+                    Ok(r) => r,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                let severity = mcp_level(&record.level);
+                let wanted = *level.lock().expect("log level");
+                if wanted.is_none_or(|w| rank(severity) < rank(w)) {
+                    continue;
+                }
+                let note = serde_json::from_value(json!({"level": severity,
+                    "logger": record.target, "data": record.message}));
+                let Ok(note) = note else { continue };
+                #[allow(deprecated)]
+                let sent = peer.notify_logging_message(note).await;
+                if sent.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// A level's place in MCP's order, least severe first.
+    fn rank(level: LoggingLevel) -> u8 {
+        match level {
+            LoggingLevel::Debug => 0,
+            LoggingLevel::Info => 1,
+            LoggingLevel::Notice => 2,
+            LoggingLevel::Warning => 3,
+            LoggingLevel::Error => 4,
+            LoggingLevel::Critical => 5,
+            LoggingLevel::Alert => 6,
+            LoggingLevel::Emergency => 7,
+        }
+    }
+
+    /// MCP's level for a tracing level.
+    fn mcp_level(level: &tracing::Level) -> LoggingLevel {
+        match *level {
+            tracing::Level::ERROR => LoggingLevel::Error,
+            tracing::Level::WARN => LoggingLevel::Warning,
+            tracing::Level::INFO => LoggingLevel::Info,
+            _ => LoggingLevel::Debug,
+        }
+    }
+}
+
 /// Progress reports a call may have waiting to be sent; past that, reports are dropped
 /// (progress is advisory, and a slow client must not hold up the call).
 const PROGRESS_QUEUE: usize = 16;
@@ -127,8 +214,13 @@ fn progress_to(
     (sink, forwarder)
 }
 
-/// Builds an rmcp model value from its JSON form (the model types are non-exhaustive).
-fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, McpError> {
+/// Builds an rmcp result from its JSON form (the model types are non-exhaustive). Every result
+/// built here is whole, so it says `resultType: "complete"` as the 2026-07-28 revision requires
+/// (rmcp takes it out again for clients of earlier revisions).
+fn decode<T: serde::de::DeserializeOwned>(mut value: Value) -> Result<T, McpError> {
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("resultType".into(), json!("complete"));
+    }
     serde_json::from_value(value)
         .map_err(|e| McpError::internal_error(format!("malformed result: {e}"), None))
 }
@@ -167,14 +259,18 @@ pub fn unknown_tool_error(engine: &Engine, name: &str) -> McpError {
 
 impl ServerHandler for CodaMcp {
     fn get_info(&self) -> ServerConfig {
-        let mut info = InitializeResult::new(
-            ServerCapabilities::builder()
-                .enable_tools()
-                .enable_tool_list_changed()
-                .enable_resources()
-                .enable_prompts()
-                .build(),
-        );
+        // Logging is deprecated in the 2026-07-28 revision, yet still what clients of the
+        // earlier revisions (most of them) use; it is offered to those.
+        #[allow(deprecated)]
+        let capabilities = ServerCapabilities::builder()
+            .enable_logging()
+            .enable_completions()
+            .enable_prompts()
+            .enable_resources()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .build();
+        let mut info = InitializeResult::new(capabilities);
         info.server_info = serde_json::from_value::<Implementation>(json!({
             "name": "coda-mcp", "title": "Coda MCP Desktop", "version": env!("CARGO_PKG_VERSION"),
         }))
@@ -235,6 +331,67 @@ impl ServerHandler for CodaMcp {
         }
     }
 
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        let target = match &request.r#ref {
+            Reference::Prompt(p) => Target::Prompt(&p.name),
+            Reference::Resource(r) => Target::Template(&r.uri),
+            _ => return decode(json!({"completion": {"values": []}})),
+        };
+        let context = request
+            .context
+            .as_ref()
+            .and_then(|c| c.arguments.clone())
+            .unwrap_or_default();
+        let found = complete::values(
+            &self.client_for(&ctx),
+            &self.engine.exec_options(),
+            target,
+            &request.argument.name,
+            &request.argument.value,
+            &context,
+        )
+        .await
+        .unwrap_or_else(|e| {
+            // A hint while typing: Coda failing means no suggestions, not an error dialog.
+            tracing::debug!(error = %e, "completion: Coda could not be asked");
+            Vec::new()
+        });
+        let total = found.len();
+        let values: Vec<String> = found.into_iter().take(complete::MAX_VALUES).collect();
+        decode(json!({"completion": {"values": values, "total": total,
+            "hasMore": total > complete::MAX_VALUES}}))
+    }
+
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        // Removed in the 2026-07-28 revision: a client of it gets "method not found".
+        if ctx
+            .protocol_version()
+            .is_some_and(|v| v.as_str() >= rmcp::model::ProtocolVersion::V_2026_07_28.as_str())
+        {
+            return Err(McpError::method_not_found::<
+                rmcp::model::SetLevelRequestMethod,
+            >());
+        }
+        let first = logging::choose(&self.log_level, request);
+        // The server's log is the owner's: other callers' sessions hear nothing from it.
+        let owner = self
+            .caller(&ctx)
+            .is_none_or(|c| matches!(c, crate::caller::Caller::Owner));
+        if first && owner {
+            logging::forward(ctx.peer.clone(), self.log_level.clone());
+        }
+        Ok(())
+    }
+
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
@@ -250,8 +407,7 @@ impl ServerHandler for CodaMcp {
             .filter(|t| may_write || t.is_read_only())
             .map(|t| t.to_mcp_json())
             .collect();
-        serde_json::from_value(json!({"tools": tools}))
-            .map_err(|e| McpError::internal_error(format!("tool catalogue is invalid: {e}"), None))
+        decode(json!({ "tools": tools }))
     }
 
     async fn list_resources(

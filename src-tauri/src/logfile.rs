@@ -61,6 +61,7 @@ pub fn init(to_file: bool) -> Option<tracing_appender::non_blocking::WorkerGuard
                 .with_ansi(false)
                 .with_writer(w)
         }))
+        .with(coda_mcp::mcp_log::layer())
         .init();
     guard
 }

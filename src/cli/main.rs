@@ -116,13 +116,17 @@ enum Command {
 }
 
 fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // MCP sessions that ask (`logging/setLevel`) get this crate's records too.
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(coda_mcp::mcp_log::layer());
     match format {
-        LogFormat::Pretty => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => registry.with(stderr).init(),
+        LogFormat::Json => registry.with(stderr.json()).init(),
     }
 }
 

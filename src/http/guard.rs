@@ -39,11 +39,38 @@ const KNOWN_METHODS: &[&str] = &[
     "notifications/progress",
     "notifications/roots/list_changed",
     "server/discover",
+    "subscriptions/listen",
     "tasks/get",
     "tasks/list",
     "tasks/cancel",
     "tasks/result",
 ];
+
+/// Methods the 2026-07-28 revision removed: a request of that revision naming one is "method
+/// not found" (HTTP 404), however its params look.
+const REMOVED_IN_STATELESS: &[&str] = &[
+    "initialize",
+    "ping",
+    "logging/setLevel",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "tasks/list",
+    "tasks/result",
+];
+
+/// The first revision without sessions or `initialize` (requests carry their version).
+const STATELESS_REVISION: &str = "2026-07-28";
+
+/// Whether a request speaks the stateless revision: its `_meta` names a version from it on,
+/// or it carries no session and its `MCP-Protocol-Version` header does.
+fn speaks_stateless(obj: &serde_json::Map<String, Value>, header_says: bool) -> bool {
+    let meta = obj
+        .get("params")
+        .and_then(|p| p.get("_meta"))
+        .and_then(|m| m.get("io.modelcontextprotocol/protocolVersion"))
+        .and_then(Value::as_str);
+    header_says || meta.is_some_and(|v| v >= STATELESS_REVISION)
+}
 
 /// A JSON-RPC error to answer with, and the HTTP status to carry it.
 pub struct RpcError {
@@ -95,10 +122,12 @@ pub enum Message {
 /// Classifies a POST body as the guard does: an MCP message, a direct tool call, or the
 /// JSON-RPC error code it is rejected with. (Public for the fuzzers.)
 pub fn classify_message(bytes: &[u8]) -> Result<Message, i64> {
-    check_message(bytes).map_err(|e| e.code)
+    check_message(bytes, false).map_err(|e| e.code)
 }
 
-fn check_message(bytes: &[u8]) -> Result<Message, RpcError> {
+/// Checks a POST body; `stateless_header` when the request has no session and its
+/// `MCP-Protocol-Version` header names the stateless revision or later.
+fn check_message(bytes: &[u8], stateless_header: bool) -> Result<Message, RpcError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
         rpc_error(
             StatusCode::BAD_REQUEST,
@@ -181,6 +210,24 @@ fn check_message(bytes: &[u8]) -> Result<Message, RpcError> {
         }
     }
     if let Some(m) = method {
+        // The stateless revision has no direct calls and none of the removed methods (an
+        // `initialize` naming its own protocolVersion is an older client's, and served).
+        let removed = REMOVED_IN_STATELESS.contains(&m)
+            && !(m == "initialize"
+                && obj
+                    .get("params")
+                    .is_some_and(|p| p.get("protocolVersion").is_some()));
+        if obj.contains_key("id")
+            && (removed || !KNOWN_METHODS.contains(&m))
+            && speaks_stateless(obj, stateless_header)
+        {
+            return Err(rpc_error(
+                StatusCode::NOT_FOUND,
+                id,
+                -32601,
+                format!("Method not found: '{m}' is not a method of MCP {STATELESS_REVISION}"),
+            ));
+        }
         if obj.contains_key("id") && !KNOWN_METHODS.contains(&m) {
             return Ok(Message::Direct(value));
         }
@@ -388,7 +435,13 @@ async fn guard_post(state: AppState, req: Request, next: Next) -> Response {
             )
         }
     };
-    match check_message(&bytes) {
+    let stateless_header = !parts.headers.contains_key("mcp-session-id")
+        && parts
+            .headers
+            .get("mcp-protocol-version")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v >= STATELESS_REVISION);
+    match check_message(&bytes, stateless_header) {
         Err(rejection) => return rejection.into_response(),
         Ok(Message::Direct(message)) => {
             let session = parts
@@ -627,7 +680,7 @@ mod tests {
     use super::*;
 
     fn code(body: &str) -> Option<i64> {
-        let resp = match check_message(body.as_bytes()) {
+        let resp = match check_message(body.as_bytes(), false) {
             Err(e) => e.into_response(),
             Ok(Message::Direct(_)) => return Some(-1),
             Ok(Message::Mcp) => return None,

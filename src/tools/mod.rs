@@ -5,6 +5,7 @@
 
 mod budget;
 mod catalogue;
+pub mod complete;
 mod def;
 mod dispatch;
 mod exec;
