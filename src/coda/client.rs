@@ -91,6 +91,7 @@ impl CodaRequest {
     fn is_write(&self) -> bool {
         self.method != Method::GET && self.method != Method::HEAD
     }
+
 }
 
 /// A successful Coda answer.
@@ -216,8 +217,9 @@ impl CodaClient {
     }
 
     /// Sends `req`, pacing first and retrying by the rules: 429 always (honouring
-    /// `Retry-After`), 5xx and transport errors only for reads — a write is never sent twice
-    /// unless Coda said it was not taken.
+    /// `Retry-After`, for which the pacer pauses the request's whole rate class), 5xx and
+    /// transport errors only for reads — a write is never sent twice unless Coda said it was
+    /// not taken.
     pub async fn send(&self, req: &CodaRequest) -> Result<CodaResponse, CodaError> {
         let token = self.token.as_ref().ok_or(CodaError::NoToken)?;
         let url = req.path.under(&self.root);
@@ -225,6 +227,15 @@ impl CodaClient {
         let mut rate_limited = 0u32;
         let mut failures = 0u32;
         loop {
+            // Another session's 429 may have paused this class for longer than a call may
+            // wait: say so now rather than send into the limit.
+            let paused = self.pacer.paused_for(req.class);
+            if paused > MAX_RETRY_AFTER {
+                return Err(CodaError::RateLimited {
+                    retries: rate_limited,
+                    retry_after: Some(paused),
+                });
+            }
             self.pacer.acquire(req.class).await;
             let mut builder = self
                 .http
@@ -254,9 +265,11 @@ impl CodaClient {
             let status = response.status().as_u16();
             if status == 429 {
                 let asked = retry_after(response.headers(), chrono::Utc::now());
-                if rate_limited >= self.retry.max_429_retries
-                    || asked.is_some_and(|d| d > MAX_RETRY_AFTER)
-                {
+                // The whole class is over Coda's limit, not just this request: every session
+                // holds back for as long as Coda asked (or our own backoff).
+                let wait = asked.unwrap_or_else(|| self.backoff(rate_limited + 1));
+                self.pacer.pause(req.class, wait);
+                if rate_limited >= self.retry.max_429_retries || wait > MAX_RETRY_AFTER {
                     return Err(CodaError::RateLimited {
                         retries: rate_limited,
                         retry_after: asked,
@@ -264,10 +277,9 @@ impl CodaClient {
                 }
                 rate_limited += 1;
                 retries += 1;
-                // Coda's own figure is honoured in full (never retried earlier than asked).
-                let wait = asked.unwrap_or_else(|| self.backoff(rate_limited));
-                tracing::debug!(path = %req.path, ?wait, "coda rate-limited; backing off");
-                tokio::time::sleep(wait).await;
+                // Coda's own figure is honoured in full (never retried earlier than asked):
+                // the pacer's pause holds this request back too.
+                tracing::debug!(path = %req.path, ?wait, "coda rate-limited; the class is paused");
                 continue;
             }
             let bytes = match response.bytes().await {

@@ -105,6 +105,14 @@ async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response
         .into_response();
     }
     state.requests_received.fetch_add(1, Ordering::SeqCst);
+    let class = rate_class(req.method(), req.uri().path());
+    if let Some(i) = RateClass::ALL.iter().position(|c| *c == class) {
+        state.received_by_class[i].fetch_add(1, Ordering::SeqCst);
+    }
+    if let Some(wait) = state.take_throttle(req.uri().path()) {
+        state.throttled.fetch_add(1, Ordering::SeqCst);
+        return too_many_requests(Some(wait));
+    }
     if req.method() == Method::GET && state.take_read_fault(req.uri().path()) {
         // A read that fails before doing anything: safe for a client to retry.
         return coda_error(
@@ -114,7 +122,6 @@ async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response
         .into_response();
     }
     if let Some(limits) = state.config.limits {
-        let class = rate_class(req.method(), req.uri().path());
         let pacer = state
             .limiters
             .lock()
@@ -124,17 +131,7 @@ async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response
             .clone();
         if let Err(wait) = pacer.try_acquire(class).await {
             state.throttled.fetch_add(1, Ordering::SeqCst);
-            let mut resp = coda_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many requests. Please slow down and retry later.",
-            )
-            .into_response();
-            if state.config.retry_after_header {
-                let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-                resp.headers_mut()
-                    .insert("retry-after", HeaderValue::from(secs));
-            }
-            return resp;
+            return too_many_requests(state.config.retry_after_header.then_some(wait));
         }
     }
     if req.method() != Method::GET {
@@ -167,4 +164,19 @@ async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response
         }
     }
     next.run(req).await
+}
+
+/// Coda's 429, with `Retry-After` in whole seconds (at least 1) when given.
+fn too_many_requests(retry_after: Option<std::time::Duration>) -> Response {
+    let mut resp = coda_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many requests. Please slow down and retry later.",
+    )
+    .into_response();
+    if let Some(wait) = retry_after {
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        resp.headers_mut()
+            .insert("retry-after", HeaderValue::from(secs));
+    }
+    resp
 }

@@ -75,6 +75,10 @@ pub(crate) struct DemoState {
     pub(super) fail_writes: std::sync::atomic::AtomicU32,
     /// Reads whose path contains the text fail with 503 before doing anything, this many times.
     pub(super) fail_reads: Mutex<(String, u32)>,
+    /// The next request whose path contains the text gets a 429 with this `Retry-After`.
+    pub(super) throttle_next: Mutex<Option<(String, Duration)>>,
+    /// Authenticated requests received per rate class ([`crate::coda::RateClass::ALL`] order).
+    pub(super) received_by_class: [AtomicU64; 5],
     pub(super) workspace: Mutex<model::Workspace>,
     pub(super) mutations: Mutex<HashMap<String, Mutation>>,
     pub(super) limiters: Mutex<HashMap<String, Arc<Pacer>>>,
@@ -92,5 +96,15 @@ impl DemoState {
             return true;
         }
         false
+    }
+
+    /// The `Retry-After` to answer a request of `path` with, when it is the one to throttle
+    /// (see `DemoHandle::throttle_next`).
+    pub(super) fn take_throttle(&self, path: &str) -> Option<Duration> {
+        let mut armed = self.throttle_next.lock().expect("throttle_next");
+        match armed.as_ref() {
+            Some((part, _)) if path.contains(part.as_str()) => armed.take().map(|(_, d)| d),
+            _ => None,
+        }
     }
 }

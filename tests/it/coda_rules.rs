@@ -577,3 +577,64 @@ async fn sync_tokens_list_only_the_rows_changed_since() {
     c.cancel().await.unwrap();
     h.stop().await;
 }
+
+/// A 429 means the whole rate class is over Coda's limit for this user: once one session
+/// hears it, no session sends another request of that class until `Retry-After` has passed,
+/// while other classes go on.
+#[tokio::test]
+async fn a_429_pauses_its_rate_class_for_every_session() {
+    let h = Harness::start().await;
+    let clients = futures::future::join_all((0..4).map(|_| connect(&h))).await;
+    let row = |id: &str| json!({"docId": PLAN, "tableIdOrName": "Tasks", "rowIdOrName": id});
+    h.demo
+        .throttle_next("/rows/i-Tsk0001", Duration::from_secs(2));
+    let first = call(&clients[0], "coda_get_row", row("i-Tsk0001"));
+    let rest = async {
+        while h.demo.throttled() == 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let throttled_at = tokio::time::Instant::now();
+        // Let the 429 reach the client (requests already under way are not counted).
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let reads_before = h.demo.received(RateClass::Read);
+        let others = futures::future::join_all(
+            clients[1..]
+                .iter()
+                .enumerate()
+                .map(|(i, c)| call(c, "coda_get_row", row(&format!("i-Tsk000{}", i + 2)))),
+        );
+        let probe = async {
+            let asked = tokio::time::Instant::now();
+            let docs = call(&clients[1], "coda_list_documents", json!({"limit": 1})).await;
+            let docs_took = asked.elapsed();
+            tokio::time::sleep_until(throttled_at + Duration::from_millis(1_700)).await;
+            let reads_during = h.demo.received(RateClass::Read) - reads_before;
+            (docs, docs_took, reads_during)
+        };
+        let (others, (docs, docs_took, reads_during)) = futures::join!(others, probe);
+        (throttled_at, others, docs, docs_took, reads_during)
+    };
+    let (first, (throttled_at, others, docs, docs_took, reads_during)) =
+        futures::join!(first, rest);
+    assert_eq!(
+        reads_during, 0,
+        "no read reached Coda while the read class was paused"
+    );
+    ok(&docs);
+    assert!(
+        docs_took < Duration::from_secs(1),
+        "another class (list-docs) is not paused: took {docs_took:?}"
+    );
+    assert_eq!(ok(&first)["id"], "i-Tsk0001");
+    for (i, r) in others.iter().enumerate() {
+        assert_eq!(ok(r)["id"], format!("i-Tsk000{}", i + 2));
+    }
+    assert!(
+        throttled_at.elapsed() >= Duration::from_millis(1_900),
+        "the reads waited for Coda's Retry-After"
+    );
+    for c in clients {
+        c.cancel().await.unwrap();
+    }
+    h.stop().await;
+}
