@@ -122,7 +122,7 @@ pub static CATALOGUE: &[ToolDef] = &[
         "List the categories a published doc can be filed under in the Coda gallery.")
         .operations(&["listCategories"])
         .params(&[LIMIT])
-        .list("/categories", R),
+        .list("/categories", R).without_page_size(),
     tool("coda_publish_doc", "Publish a doc",
         "Publish a doc to the web (or update its publishing settings): slug, discoverability, categories and mode.")
         .operations(&["publishDoc", "getMutationStatus"])
@@ -403,7 +403,7 @@ pub static CATALOGUE: &[ToolDef] = &[
         .operations(&["listWorkspaceMembers"])
         .params(&[WORKSPACE_PATH,
             q("includedRoles", r#"{"type":"array","items":{"type":"string","enum":["Admin","DocMaker","Editor"]},"description":"Only members with these roles."}"#), LIMIT, PAGE_TOKEN])
-        .list("/workspaces/{workspaceId}/users", R),
+        .list("/workspaces/{workspaceId}/users", R).without_page_size(),
     tool("coda_change_user_role", "Change a member's role",
         "Change a workspace member's role (Admin, DocMaker or Editor). Affects billing; ask first.")
         .operations(&["changeUserRole"])
