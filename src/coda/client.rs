@@ -21,6 +21,9 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// (`coda.io`, `codahosted.io` and their subdomains). The configured API's host is trusted too.
 const DOWNLOAD_HOSTS: [&str; 2] = ["coda.io", "codahosted.io"];
 
+/// The header that asks Coda to answer from the doc's latest version or not at all.
+const DOC_VERSION_HEADER: &str = "X-Coda-Doc-Version";
+
 /// Redirects a download may follow.
 const MAX_DOWNLOAD_REDIRECTS: usize = 5;
 
@@ -67,6 +70,9 @@ pub struct CodaRequest {
     pub class: RateClass,
     /// The caller answers a 504 by asking for a smaller page, so the client must not retry it.
     pub halve_on_504: bool,
+    /// Sends `X-Coda-Doc-Version: latest`: Coda answers 400 rather than from a copy of the
+    /// doc that lags its latest edits (then [`CodaError::DocNotLatest`]).
+    pub require_latest: bool,
 }
 
 impl CodaRequest {
@@ -79,6 +85,7 @@ impl CodaRequest {
             body: None,
             class: RateClass::Read,
             halve_on_504: false,
+            require_latest: false,
         }
     }
 
@@ -245,6 +252,9 @@ impl CodaClient {
             if let Some(body) = &req.body {
                 builder = builder.json(body);
             }
+            if req.require_latest {
+                builder = builder.header(DOC_VERSION_HEADER, "latest");
+            }
             let outcome = builder.send().await;
             let response = match outcome {
                 Ok(r) => r,
@@ -314,7 +324,20 @@ impl CodaClient {
                 )));
             }
             if !(200..300).contains(&status) {
-                return Err(CodaError::from_response(status, &bytes));
+                let error = CodaError::from_response(status, &bytes);
+                return Err(match error {
+                    // Asked for the latest version, Coda's 400 (without a complaint about an
+                    // argument) says its copy of the doc is not there yet.
+                    CodaError::Api {
+                        status: 400,
+                        message,
+                        validation,
+                        ..
+                    } if req.require_latest && validation.is_empty() => {
+                        CodaError::DocNotLatest(message)
+                    }
+                    other => other,
+                });
             }
             let body = if bytes.is_empty() {
                 Value::Null

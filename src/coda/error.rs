@@ -37,6 +37,11 @@ pub enum CodaError {
     /// No Coda token is configured.
     #[error("no Coda API token is configured: set CODA_API_TOKEN (or run with --demo)")]
     NoToken,
+    /// A read sent with `X-Coda-Doc-Version: latest` (`requireLatest`) was refused with 400:
+    /// Coda's copy of the doc does not have its latest edits yet. Usual for a few seconds
+    /// after a write; retrying shortly is the cure.
+    #[error("Coda's copy of this doc does not have its latest edits yet (400 with requireLatest: {0}); retry in a few seconds, or call without requireLatest to read the copy as it is")]
+    DocNotLatest(String),
     /// `getMutationStatus` answered 404: usual for a few seconds after a write, until Coda has
     /// recorded it (and forever for an id Coda never issued).
     #[error("Coda API error 404: the write is not visible yet — Coda answers 404 for a few seconds after a write, until it has recorded it; try again in a few seconds (a requestId Coda never issued stays 404)")]
@@ -91,6 +96,7 @@ impl CodaError {
         match self {
             CodaError::Api { status, .. } => Some(*status),
             CodaError::RateLimited { .. } => Some(429),
+            CodaError::DocNotLatest(_) => Some(400),
             CodaError::WriteNotRecordedYet => Some(404),
             _ => None,
         }

@@ -407,7 +407,7 @@ pub(super) async fn update_row(
         Err(r) => return r.into_response(),
     };
     let rid = row_id.clone();
-    let request_id = enqueue(&s, move |ws| {
+    let request_id = enqueue(&s, Some(doc.clone()), move |ws| {
         let Some(t) = ws
             .docs
             .iter_mut()
@@ -503,7 +503,7 @@ pub(super) async fn upsert_rows(
         Ok(v) => v,
         Err(r) => return r.into_response(),
     };
-    let request_id = enqueue(&s, move |ws| {
+    let request_id = enqueue(&s, Some(doc.clone()), move |ws| {
         let Some(t) = ws
             .docs
             .iter_mut()

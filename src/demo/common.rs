@@ -181,14 +181,20 @@ pub(super) fn new_id(prefix: &str) -> String {
     format!("{prefix}{}", &id[..10])
 }
 
-/// Registers a mutation and applies `change` after the configured delay, like Coda's queue.
-pub(super) fn enqueue(s: &Shared, change: impl FnOnce(&mut Workspace) + Send + 'static) -> String {
+/// Registers a mutation of `doc` (none for a new doc or a folder) and applies `change`
+/// after the configured delay, like Coda's queue.
+pub(super) fn enqueue(
+    s: &Shared,
+    doc: Option<String>,
+    change: impl FnOnce(&mut Workspace) + Send + 'static,
+) -> String {
     let request_id = format!("mutate:{}", uuid::Uuid::new_v4());
     s.mutations.lock().expect("mutations").insert(
         request_id.clone(),
         Mutation {
             created: tokio::time::Instant::now(),
             completed: false,
+            doc,
         },
     );
     let state = s.clone();
@@ -201,6 +207,16 @@ pub(super) fn enqueue(s: &Shared, change: impl FnOnce(&mut Workspace) + Send + '
         }
     });
     request_id
+}
+
+/// Whether a write to `doc` is accepted but not yet applied: Coda's copy of the doc is then
+/// behind, and a read asking for the latest version (`X-Coda-Doc-Version: latest`) gets 400.
+pub(super) fn doc_is_behind(s: &DemoState, doc: &str) -> bool {
+    s.mutations
+        .lock()
+        .expect("mutations")
+        .values()
+        .any(|m| !m.completed && m.doc.as_deref() == Some(doc))
 }
 
 pub(super) fn now_iso() -> String {

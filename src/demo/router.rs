@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use super::common::{coda_error, Shared};
+use super::common::{coda_error, doc_is_behind, Shared};
 use super::{
     analytics, api, automations, docs, domains, formulas, pages, row_actions, sharing, workspaces,
 };
@@ -85,7 +85,8 @@ fn rate_class(method: &Method, path: &str) -> RateClass {
     }
 }
 
-/// Authentication, rate limiting, the 2 MB request limit and the write counter.
+/// Authentication, rate limiting, the 2 MB request limit, a stale doc's 400 and the write
+/// counter.
 async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response {
     let token = req
         .headers()
@@ -134,6 +135,15 @@ async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response
             return too_many_requests(state.config.retry_after_header.then_some(wait));
         }
     }
+    if req.method() == Method::GET && wants_latest(&req) {
+        if let Some(doc) = doc_of(req.uri().path()).filter(|d| doc_is_behind(&state, d)) {
+            return coda_error(
+                StatusCode::BAD_REQUEST,
+                &format!("The latest version of doc '{doc}' is not yet available to the API. Try again shortly, or leave out the X-Coda-Doc-Version header."),
+            )
+            .into_response();
+        }
+    }
     if req.method() != Method::GET {
         let too_big = req
             .headers()
@@ -179,4 +189,19 @@ fn too_many_requests(retry_after: Option<std::time::Duration>) -> Response {
             .insert("retry-after", HeaderValue::from(secs));
     }
     resp
+}
+
+/// Whether a read asks for the doc's latest version (`X-Coda-Doc-Version: latest`).
+fn wants_latest(req: &Request) -> bool {
+    req.headers()
+        .get("x-coda-doc-version")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("latest"))
+}
+
+/// The doc a path below the API root is in (`/docs/{doc}/…`).
+fn doc_of(path: &str) -> Option<&str> {
+    let mut segments = path.split('/').filter(|s| !s.is_empty());
+    segments.find(|s| *s == "docs")?;
+    segments.next()
 }

@@ -64,6 +64,8 @@ pub(super) struct ExportJob {
 pub(super) struct Mutation {
     pub(super) created: tokio::time::Instant,
     pub(super) completed: bool,
+    /// The doc it changes (none for a new doc or a folder).
+    pub(super) doc: Option<String>,
 }
 
 /// Shared state of a running demo server.

@@ -209,6 +209,6 @@ async fn delete_folder(State(s): State<Shared>, Path(id): Path<String>) -> Respo
             .into_response();
         }
     }
-    enqueue(&s, move |ws| ws.folders.retain(|f| f.id != id));
+    enqueue(&s, None, move |ws| ws.folders.retain(|f| f.id != id));
     accepted(json!({}))
 }

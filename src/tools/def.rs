@@ -19,6 +19,9 @@ pub enum Loc {
     WholeBody,
     /// Consumed by the server itself (`limit` across pages, `wait`).
     Local,
+    /// A boolean that, when true, sends `X-Coda-Doc-Version: latest`: Coda then answers 400
+    /// rather than from a copy of the doc that lags its latest edits.
+    DocVersionHeader,
 }
 
 /// One tool argument.

@@ -221,6 +221,7 @@ pub(super) fn build(
     let mut query = Vec::new();
     let mut body = Map::new();
     let mut whole_body = None;
+    let mut require_latest = false;
     for p in tool.params {
         let value = args.get(p.name).cloned().or_else(|| {
             (p.loc == Loc::Query)
@@ -256,6 +257,7 @@ pub(super) fn build(
                 body.insert(p.name.to_owned(), value);
             }
             Loc::WholeBody => whole_body = Some(value),
+            Loc::DocVersionHeader => require_latest = value.as_bool() == Some(true),
             Loc::Local => {}
         }
     }
@@ -290,6 +292,7 @@ pub(super) fn build(
         body,
         class,
         halve_on_504: false,
+        require_latest,
     })
 }
 

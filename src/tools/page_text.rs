@@ -203,6 +203,7 @@ async fn export_page(run: &mut Run<'_>, page_path: &CodaPath) -> Result<String, 
         body: Some(json!({"outputFormat": "markdown"})),
         class: RateClass::DocContentWrite,
         halve_on_504: false,
+        require_latest: false,
     };
     let started = run.send(&begin).await?;
     let id = started["id"]

@@ -70,7 +70,7 @@ param!(/// `sortBy=name` for formulas, controls, tables.
     r#"{"type":"string","enum":["name"],"description":"Sort by name."}"#);
 param!(/// `useColumnNames` for row reads.
     USE_COLUMN_NAMES, "useColumnNames", Query, false,
-    r#"{"type":"boolean","default":true,"description":"Key row values by column name instead of column ID. Easier to read; IDs are stable across renames. (Coda's own default is false; this server defaults to true.)"}"#);
+    r#"{"type":"boolean","default":true,"description":"Key values by column name, else by column ID (stable across renames; Coda's default)."}"#);
 param!(/// `valueFormat` for row reads.
     VALUE_FORMAT, "valueFormat", Query, false,
     r#"{"type":"string","enum":["simple","simpleWithArrays","rich"],"default":"simple","description":"How cell values are rendered: simple (plain values), simpleWithArrays (lists as arrays), rich (typed objects for people, links, currency)."}"#);
@@ -80,6 +80,9 @@ param!(/// `disableParsing` for writes.
 param!(/// `visibleOnly` for rows and columns.
     VISIBLE_ONLY, "visibleOnly", Query, false,
     r#"{"type":"boolean","description":"Only rows/columns visible in the table's current view."}"#);
+param!(/// `X-Coda-Doc-Version: latest` for reads where a stale answer matters (rows, tables).
+    REQUIRE_LATEST, "requireLatest", DocVersionHeader, false,
+    r#"{"type":"boolean","description":"Fail if Coda's copy lags recent edits."}"#);
 param!(/// `wait` for writes.
     WAIT, "wait", Local, false,
     r#"{"type":"boolean","default":true,"description":"Wait until Coda has applied the write (polls its mutation status, or the resource when Coda gives no requestId; up to 20 s). If false, returns as soon as Coda accepted it (with the requestId when Coda gives one)."}"#);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use coda_mcp::coda::{RateClass, RateLimits};
 use coda_mcp::demo::DemoConfig;
-use common::{call, connect, err_text, ok, quick_demo, Harness};
+use common::{call, connect, err_text, eventually, ok, quick_demo, Harness};
 use serde_json::{json, Value};
 
 const PLAN: &str = "AbCDeFGH01";
@@ -636,5 +636,57 @@ async fn a_429_pauses_its_rate_class_for_every_session() {
     for c in clients {
         c.cancel().await.unwrap();
     }
+    h.stop().await;
+}
+
+/// `requireLatest` sends Coda's `X-Coda-Doc-Version: latest`: while a write to the doc is
+/// accepted but not applied, such a read is Coda's 400 and the tool says to retry shortly;
+/// without it the copy as it is (stale) is read. Once the write is applied it reads the
+/// new value.
+#[tokio::test]
+async fn require_latest_refuses_a_stale_copy_and_says_to_retry() {
+    let demo = DemoConfig {
+        write_delay: Duration::from_millis(1_500),
+        ..quick_demo()
+    };
+    let h = Harness::start_with(demo, |_| {}).await;
+    let c = connect(&h).await;
+    let row = json!({"docId": PLAN, "tableIdOrName": "Tasks", "rowIdOrName": "i-Tsk0030"});
+    let latest = |mut args: Value| {
+        args["requireLatest"] = json!(true);
+        args
+    };
+    let before = ok(&call(&c, "coda_get_row", latest(row.clone())).await)["values"]["Task"].clone();
+    ok(&call(
+        &c,
+        "coda_update_row",
+        json!({"docId": PLAN, "tableIdOrName": "Tasks", "rowIdOrName": "i-Tsk0030", "wait": false,
+            "row": {"cells": [{"column": "Task", "value": "Fresh title"}]}}),
+    )
+    .await);
+    let stale = ok(&call(&c, "coda_get_row", row.clone()).await);
+    assert_eq!(
+        stale["values"]["Task"], before,
+        "without it, the stale copy"
+    );
+    let table = json!({"docId": PLAN, "tableIdOrName": "Tasks"});
+    for (tool, args) in [
+        ("coda_get_row", row.clone()),
+        ("coda_list_rows", table.clone()),
+        ("coda_get_table", table),
+    ] {
+        let text = err_text(&call(&c, tool, latest(args)).await);
+        assert!(
+            text.contains("does not have its latest edits yet")
+                && text.contains("retry in a few seconds"),
+            "{tool}: {text}"
+        );
+    }
+    let fresh = eventually(&c, "coda_get_row", latest(row), |r| {
+        r.is_error == Some(false)
+    })
+    .await;
+    assert_eq!(ok(&fresh)["values"]["Task"], "Fresh title");
+    c.cancel().await.unwrap();
     h.stop().await;
 }
