@@ -7,7 +7,7 @@ use rand::Rng;
 use reqwest::Method;
 use serde_json::Value;
 
-use super::{CodaError, CodaPath, Pacer, RateClass, RateLimits, Secret};
+use super::{CodaError, CodaPath, Pacer, RateClass, RateLimits, Refused, Secret};
 
 /// Coda's public API root.
 pub const DEFAULT_BASE_URL: &str = "https://coda.io/apis/v1";
@@ -99,6 +99,14 @@ impl CodaRequest {
         self.method != Method::GET && self.method != Method::HEAD
     }
 
+    /// What this request is, should Coda refuse it with 403.
+    fn refused(&self) -> Refused {
+        match self.path.segments() {
+            _ if self.is_write() => Refused::Write,
+            [docs, doc, ..] if docs == "docs" => Refused::Doc(doc.clone()),
+            _ => Refused::Read,
+        }
+    }
 }
 
 /// A successful Coda answer.
@@ -336,6 +344,14 @@ impl CodaClient {
                     } if req.require_latest && validation.is_empty() => {
                         CodaError::DocNotLatest(message)
                     }
+                    CodaError::Api {
+                        status: 403,
+                        message,
+                        ..
+                    } => CodaError::Forbidden {
+                        refused: req.refused(),
+                        message,
+                    },
                     other => other,
                 });
             }

@@ -188,6 +188,19 @@ pub(super) fn enqueue(
     doc: Option<String>,
     change: impl FnOnce(&mut Workspace) + Send + 'static,
 ) -> String {
+    enqueue_warning(s, doc, move |ws| {
+        change(ws);
+        None
+    })
+}
+
+/// [`enqueue`] for a change that may come with a warning, which the mutation status then
+/// carries (`{completed: true, warning}`), as Coda's does.
+pub(super) fn enqueue_warning(
+    s: &Shared,
+    doc: Option<String>,
+    change: impl FnOnce(&mut Workspace) -> Option<String> + Send + 'static,
+) -> String {
     let request_id = format!("mutate:{}", uuid::Uuid::new_v4());
     s.mutations.lock().expect("mutations").insert(
         request_id.clone(),
@@ -195,15 +208,17 @@ pub(super) fn enqueue(
             created: tokio::time::Instant::now(),
             completed: false,
             doc,
+            warning: None,
         },
     );
     let state = s.clone();
     let id = request_id.clone();
     tokio::spawn(async move {
         tokio::time::sleep(state.config.write_delay).await;
-        change(&mut state.workspace.lock().expect("workspace"));
+        let warning = change(&mut state.workspace.lock().expect("workspace"));
         if let Some(m) = state.mutations.lock().expect("mutations").get_mut(&id) {
             m.completed = true;
+            m.warning = warning;
         }
     });
     request_id

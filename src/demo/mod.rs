@@ -28,9 +28,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::coda::Secret;
 
-pub use sample::{PEOPLE, TASK_ROWS};
+pub use sample::{PEOPLE, PLAN_DOC, TASK_ROWS};
 use state::DemoState;
-pub use state::{DemoConfig, DEMO_TOKEN};
+pub use state::{DemoConfig, RestrictedToken, DEMO_DOC_TOKEN, DEMO_READ_ONLY_TOKEN, DEMO_TOKEN};
 
 /// A running demo server. Dropping the handle does not stop it; call [`DemoHandle::shutdown`].
 #[derive(Clone)]

@@ -12,6 +12,7 @@ use axum::routing::get;
 use axum::Router;
 
 use super::common::{coda_error, doc_is_behind, Shared};
+use super::state::Grant;
 use super::{
     analytics, api, automations, docs, domains, formulas, pages, row_actions, sharing, workspaces,
 };
@@ -85,9 +86,9 @@ fn rate_class(method: &Method, path: &str) -> RateClass {
     }
 }
 
-/// Authentication, rate limiting, the 2 MB request limit, a stale doc's 400 and the write
-/// counter.
-async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response {
+/// Authentication (with the token's limits: read-only, one doc), rate limiting, the 2 MB
+/// request limit, a stale doc's 400 and the write counter.
+async fn gate(State(state): State<Shared>, mut req: Request, next: Next) -> Response {
     let token = req
         .headers()
         .get("authorization")
@@ -98,14 +99,30 @@ async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response
         return coda_error(StatusCode::UNAUTHORIZED, "Missing or invalid API token.")
             .into_response();
     };
-    if token != state.config.token.expose() {
+    let grant = if token == state.config.token.expose() {
+        Grant::default()
+    } else if let Some(r) = state
+        .config
+        .restricted_tokens
+        .iter()
+        .find(|r| r.token.expose() == token)
+    {
+        Grant {
+            read_only: r.read_only,
+            doc: r.doc.clone(),
+        }
+    } else {
         return coda_error(
             StatusCode::UNAUTHORIZED,
             "The API token is invalid or has been revoked.",
         )
         .into_response();
-    }
+    };
     state.requests_received.fetch_add(1, Ordering::SeqCst);
+    if let Some(why) = grant.refusal(req.method() == Method::GET, req.uri().path()) {
+        return coda_error(StatusCode::FORBIDDEN, &why).into_response();
+    }
+    req.extensions_mut().insert(grant);
     let class = rate_class(req.method(), req.uri().path());
     if let Some(i) = RateClass::ALL.iter().position(|c| *c == class) {
         state.received_by_class[i].fetch_add(1, Ordering::SeqCst);

@@ -6,7 +6,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use coda_mcp::coda::{RateClass, RateLimits};
+use coda_mcp::coda::{RateClass, RateLimits, Secret};
 use coda_mcp::demo::DemoConfig;
 use common::{call, connect, err_text, eventually, ok, quick_demo, Harness};
 use serde_json::{json, Value};
@@ -687,6 +687,135 @@ async fn require_latest_refuses_a_stale_copy_and_says_to_retry() {
     })
     .await;
     assert_eq!(ok(&fresh)["values"]["Task"], "Fresh title");
+    c.cancel().await.unwrap();
+    h.stop().await;
+}
+
+/// A read-only token (Coda lets a person make one) reads as usual; a write is Coda's 403,
+/// which the tool turns into "this token is read-only", and nothing is written.
+#[tokio::test]
+async fn a_read_only_token_reads_and_a_refused_write_says_why() {
+    let h = Harness::start_with(quick_demo(), |c| {
+        c.coda_token = Some(Secret::new(coda_mcp::demo::DEMO_READ_ONLY_TOKEN))
+    })
+    .await;
+    let c = connect(&h).await;
+    let row = json!({"docId": PLAN, "tableIdOrName": "Tasks", "rowIdOrName": "i-Tsk0031"});
+    assert_eq!(ok(&call(&c, "coda_get_row", row).await)["id"], "i-Tsk0031");
+    let writes = h.demo.writes_received();
+    let text = err_text(
+        &call(
+            &c,
+            "coda_update_row",
+            json!({"docId": PLAN, "tableIdOrName": "Tasks", "rowIdOrName": "i-Tsk0031",
+            "row": {"cells": [{"column": "Status", "value": "Done"}]}}),
+        )
+        .await,
+    );
+    assert!(
+        text.contains("403") && text.contains("read-only") && text.contains("write access"),
+        "{text}"
+    );
+    let text = err_text(
+        &call(
+            &c,
+            "coda_create_rows",
+            json!({"docId": PLAN, "tableIdOrName": "Tasks",
+            "rows": [{"cells": [{"column": "Task", "value": "Not with this token"}]}]}),
+        )
+        .await,
+    );
+    assert!(text.contains("read-only"), "{text}");
+    assert_eq!(h.demo.writes_received(), writes, "Coda refused both writes");
+    c.cancel().await.unwrap();
+    h.stop().await;
+}
+
+/// A doc-scoped token: `listDocs` shows its one doc, any other doc is Coda's 403 (the tool
+/// says the token is restricted to other docs), and its own doc reads and writes as usual.
+#[tokio::test]
+async fn a_doc_scoped_token_reaches_its_doc_only() {
+    let h = Harness::start_with(quick_demo(), |c| {
+        c.coda_token = Some(Secret::new(coda_mcp::demo::DEMO_DOC_TOKEN))
+    })
+    .await;
+    let c = connect(&h).await;
+    let docs = ok(&call(&c, "coda_list_documents", json!({})).await);
+    let ids: Vec<&str> = docs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [PLAN], "only the doc the token is scoped to");
+    let text = err_text(&call(&c, "coda_list_tables", json!({"docId": "HaNdBoOk02"})).await);
+    assert!(
+        text.contains("403")
+            && text.contains("HaNdBoOk02")
+            && text.contains("restricted to other docs"),
+        "{text}"
+    );
+    ok(&call(&c, "coda_list_tables", json!({"docId": PLAN})).await);
+    let r = ok(&call(
+        &c,
+        "coda_update_row",
+        json!({"docId": PLAN, "tableIdOrName": "Tasks", "rowIdOrName": "i-Tsk0032",
+        "row": {"cells": [{"column": "Status", "value": "Done"}]}}),
+    )
+    .await);
+    assert_eq!(r["completed"], true, "{r}");
+    assert_eq!(
+        ok(&call(&c, "coda_whoami", json!({})).await)["scoped"],
+        true
+    );
+    c.cancel().await.unwrap();
+    h.stop().await;
+}
+
+/// Coda's mutation status can carry a `warning` once a write is applied; the write's result
+/// passes it on so the model sees it: a value a number column could not parse, and an upsert
+/// whose key matched several rows (each batch's, and all of them at the top).
+#[tokio::test]
+async fn mutation_warnings_reach_the_model() {
+    let h = Harness::start().await;
+    let c = connect(&h).await;
+    let r = ok(&call(
+        &c,
+        "coda_update_row",
+        json!({"docId": PLAN, "tableIdOrName": "Tasks", "rowIdOrName": "i-Tsk0033",
+        "row": {"cells": [{"column": "Estimate (h)", "value": "about a day"}]}}),
+    )
+    .await);
+    assert_eq!(r["completed"], true, "{r}");
+    assert!(
+        r["warning"]
+            .as_str()
+            .is_some_and(|w| w.contains("could not be parsed as a number")),
+        "{r}"
+    );
+    let r = ok(&call(
+        &c,
+        "coda_create_rows",
+        json!({"docId": PLAN, "tableIdOrName": "Tasks", "keyColumns": ["Status"],
+        "rows": [{"cells": [{"column": "Status", "value": "Blocked"}, {"column": "Estimate (h)", "value": 3}]}]}),
+    )
+    .await);
+    assert_eq!(r["completed"], true, "{r}");
+    let warning = r["warnings"][0]["warning"].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("matched") && warning.contains("all of them were updated"),
+        "{r}"
+    );
+    assert_eq!(r["batches"][0]["warning"], r["warnings"][0]["warning"]);
+    // A write without a warning has none.
+    let plain = ok(&call(
+        &c,
+        "coda_update_row",
+        json!({"docId": PLAN, "tableIdOrName": "Tasks", "rowIdOrName": "i-Tsk0033",
+        "row": {"cells": [{"column": "Estimate (h)", "value": 8}]}}),
+    )
+    .await);
+    assert!(plain.get("warning").is_none(), "{plain}");
     c.cancel().await.unwrap();
     h.stop().await;
 }
