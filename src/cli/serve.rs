@@ -193,6 +193,9 @@ pub async fn demo_only(port: u16, unlimited: bool) -> anyhow::Result<()> {
     }
     if let Some(token) = coda_mcp::secrets::env_secret("CODA_API_TOKEN") {
         config.token = Secret::new(token);
+        // A token of one's own: the built-in read-only and doc-scoped ones (public
+        // strings) are not accepted either.
+        config.restricted_tokens.clear();
     }
     let builtin = config.token.expose() == demo::DEMO_TOKEN;
     let handle = demo::start(config, port).await.with_context(|| {

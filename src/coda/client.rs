@@ -7,7 +7,7 @@ use rand::Rng;
 use reqwest::Method;
 use serde_json::Value;
 
-use super::{CodaError, CodaPath, Pacer, RateClass, RateLimits, Secret};
+use super::{CodaError, CodaPath, Pacer, RateClass, RateLimits, Refused, Secret};
 
 /// Coda's public API root.
 pub const DEFAULT_BASE_URL: &str = "https://coda.io/apis/v1";
@@ -20,6 +20,9 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// Hosts an export's download link (and every redirect after it) may point at: Coda's own
 /// (`coda.io`, `codahosted.io` and their subdomains). The configured API's host is trusted too.
 const DOWNLOAD_HOSTS: [&str; 2] = ["coda.io", "codahosted.io"];
+
+/// The header that asks Coda to answer from the doc's latest version or not at all.
+const DOC_VERSION_HEADER: &str = "X-Coda-Doc-Version";
 
 /// Redirects a download may follow.
 const MAX_DOWNLOAD_REDIRECTS: usize = 5;
@@ -67,6 +70,9 @@ pub struct CodaRequest {
     pub class: RateClass,
     /// The caller answers a 504 by asking for a smaller page, so the client must not retry it.
     pub halve_on_504: bool,
+    /// Sends `X-Coda-Doc-Version: latest`: Coda answers 400 rather than from a copy of the
+    /// doc that lags its latest edits (then [`CodaError::DocNotLatest`]).
+    pub require_latest: bool,
 }
 
 impl CodaRequest {
@@ -79,6 +85,7 @@ impl CodaRequest {
             body: None,
             class: RateClass::Read,
             halve_on_504: false,
+            require_latest: false,
         }
     }
 
@@ -90,6 +97,15 @@ impl CodaRequest {
 
     fn is_write(&self) -> bool {
         self.method != Method::GET && self.method != Method::HEAD
+    }
+
+    /// What this request is, should Coda refuse it with 403.
+    fn refused(&self) -> Refused {
+        match self.path.segments() {
+            _ if self.is_write() => Refused::Write,
+            [docs, doc, ..] if docs == "docs" => Refused::Doc(doc.clone()),
+            _ => Refused::Read,
+        }
     }
 }
 
@@ -216,8 +232,9 @@ impl CodaClient {
     }
 
     /// Sends `req`, pacing first and retrying by the rules: 429 always (honouring
-    /// `Retry-After`), 5xx and transport errors only for reads — a write is never sent twice
-    /// unless Coda said it was not taken.
+    /// `Retry-After`, for which the pacer pauses the request's whole rate class), 5xx and
+    /// transport errors only for reads — a write is never sent twice unless Coda said it was
+    /// not taken.
     pub async fn send(&self, req: &CodaRequest) -> Result<CodaResponse, CodaError> {
         let token = self.token.as_ref().ok_or(CodaError::NoToken)?;
         let url = req.path.under(&self.root);
@@ -225,6 +242,15 @@ impl CodaClient {
         let mut rate_limited = 0u32;
         let mut failures = 0u32;
         loop {
+            // Another session's 429 may have paused this class for longer than a call may
+            // wait: say so now rather than send into the limit.
+            let paused = self.pacer.paused_for(req.class);
+            if paused > MAX_RETRY_AFTER {
+                return Err(CodaError::RateLimited {
+                    retries: rate_limited,
+                    retry_after: Some(paused),
+                });
+            }
             self.pacer.acquire(req.class).await;
             let mut builder = self
                 .http
@@ -233,6 +259,9 @@ impl CodaClient {
                 .query(&req.query);
             if let Some(body) = &req.body {
                 builder = builder.json(body);
+            }
+            if req.require_latest {
+                builder = builder.header(DOC_VERSION_HEADER, "latest");
             }
             let outcome = builder.send().await;
             let response = match outcome {
@@ -254,9 +283,11 @@ impl CodaClient {
             let status = response.status().as_u16();
             if status == 429 {
                 let asked = retry_after(response.headers(), chrono::Utc::now());
-                if rate_limited >= self.retry.max_429_retries
-                    || asked.is_some_and(|d| d > MAX_RETRY_AFTER)
-                {
+                // The whole class is over Coda's limit, not just this request: every session
+                // holds back for as long as Coda asked (or our own backoff).
+                let wait = asked.unwrap_or_else(|| self.backoff(rate_limited + 1));
+                self.pacer.pause(req.class, wait);
+                if rate_limited >= self.retry.max_429_retries || wait > MAX_RETRY_AFTER {
                     return Err(CodaError::RateLimited {
                         retries: rate_limited,
                         retry_after: asked,
@@ -264,10 +295,9 @@ impl CodaClient {
                 }
                 rate_limited += 1;
                 retries += 1;
-                // Coda's own figure is honoured in full (never retried earlier than asked).
-                let wait = asked.unwrap_or_else(|| self.backoff(rate_limited));
-                tracing::debug!(path = %req.path, ?wait, "coda rate-limited; backing off");
-                tokio::time::sleep(wait).await;
+                // Coda's own figure is honoured in full (never retried earlier than asked):
+                // the pacer's pause holds this request back too.
+                tracing::debug!(path = %req.path, ?wait, "coda rate-limited; the class is paused");
                 continue;
             }
             let bytes = match response.bytes().await {
@@ -302,7 +332,28 @@ impl CodaClient {
                 )));
             }
             if !(200..300).contains(&status) {
-                return Err(CodaError::from_response(status, &bytes));
+                let error = CodaError::from_response(status, &bytes);
+                return Err(match error {
+                    // Asked for the latest version, Coda's 400 (without a complaint about an
+                    // argument) says its copy of the doc is not there yet.
+                    CodaError::Api {
+                        status: 400,
+                        message,
+                        validation,
+                        ..
+                    } if req.require_latest && validation.is_empty() => {
+                        CodaError::DocNotLatest(message)
+                    }
+                    CodaError::Api {
+                        status: 403,
+                        message,
+                        ..
+                    } => CodaError::Forbidden {
+                        refused: req.refused(),
+                        message,
+                    },
+                    other => other,
+                });
             }
             let body = if bytes.is_empty() {
                 Value::Null

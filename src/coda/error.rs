@@ -37,10 +37,50 @@ pub enum CodaError {
     /// No Coda token is configured.
     #[error("no Coda API token is configured: set CODA_API_TOKEN (or run with --demo)")]
     NoToken,
+    /// Coda answered 403: the token may not do this. Which limit a token has (read-only,
+    /// one doc) Coda's answer does not say, so the advice follows from what was refused.
+    #[error("{}", forbidden_message(.refused, .message))]
+    Forbidden {
+        /// What the request was.
+        refused: Refused,
+        /// Coda's own message.
+        message: String,
+    },
+    /// A read sent with `X-Coda-Doc-Version: latest` (`requireLatest`) was refused with 400:
+    /// Coda's copy of the doc does not have its latest edits yet. Usual for a few seconds
+    /// after a write; retrying shortly is the cure.
+    #[error("Coda's copy of this doc does not have its latest edits yet (400 with requireLatest: {0}); retry in a few seconds, or call without requireLatest to read the copy as it is")]
+    DocNotLatest(String),
     /// `getMutationStatus` answered 404: usual for a few seconds after a write, until Coda has
     /// recorded it (and forever for an id Coda never issued).
     #[error("Coda API error 404: the write is not visible yet — Coda answers 404 for a few seconds after a write, until it has recorded it; try again in a few seconds (a requestId Coda never issued stays 404)")]
     WriteNotRecordedYet,
+}
+
+/// What a request Coda refused with 403 was, for advice that fits it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// A write (POST/PUT/PATCH/DELETE): a read-only token, or one limited to other docs.
+    Write,
+    /// A read of this doc: the token is limited to other docs (doc-scoped), or its user has
+    /// no access to this one.
+    Doc(String),
+    /// Any other read.
+    Read,
+}
+
+fn forbidden_message(refused: &Refused, message: &str) -> String {
+    match refused {
+        Refused::Write => format!(
+            "Coda refused this write (403 Forbidden: {message}): the Coda API token lacks access for it — a read-only token cannot write and a doc-scoped one cannot reach other docs; some changes also need more rights in the doc (see Coda's message). Reading may still work; to write, the user needs a token with write access to this doc (coda.io/account → API settings). Do not retry with the same token."
+        ),
+        Refused::Doc(doc) => format!(
+            "Coda refused access to doc {doc} (403 Forbidden: {message}): the Coda API token lacks access to it — it is restricted to other docs (doc-scoped), or its user cannot open this doc. coda_list_documents shows the docs this token can reach."
+        ),
+        Refused::Read => format!(
+            "Coda refused this request (403 Forbidden: {message}): this Coda API token lacks access to it (tokens can be restricted to one doc or to reading). Use a token with that access."
+        ),
+    }
 }
 
 impl CodaError {
@@ -91,6 +131,8 @@ impl CodaError {
         match self {
             CodaError::Api { status, .. } => Some(*status),
             CodaError::RateLimited { .. } => Some(429),
+            CodaError::DocNotLatest(_) => Some(400),
+            CodaError::Forbidden { .. } => Some(403),
             CodaError::WriteNotRecordedYet => Some(404),
             _ => None,
         }

@@ -9,7 +9,7 @@ mod secret;
 pub mod tls;
 
 pub use client::{CodaClient, CodaRequest, CodaResponse, RetryPolicy, DEFAULT_BASE_URL};
-pub use error::CodaError;
+pub use error::{CodaError, Refused};
 pub use pacer::{Pacer, RateClass, RateLimitSpecError, RateLimits};
 pub use path::{check_segment, BadSegment, CodaPath};
 pub use secret::Secret;

@@ -170,6 +170,9 @@ impl std::fmt::Display for RateLimits {
 pub struct Pacer {
     limits: RateLimits,
     windows: [Mutex<VecDeque<Instant>>; 5],
+    /// Per class, when Coda's last 429 allows requests again: a 429 means the whole class is
+    /// over the limit for this user, so no session sends into it until then.
+    paused_until: [std::sync::Mutex<Option<Instant>>; 5],
     /// Extra time a slot stays taken, so that requests delayed in transit still arrive
     /// inside the server's window (zero for a server-side limiter).
     margin_percent: u32,
@@ -181,6 +184,7 @@ impl Pacer {
         Pacer {
             limits,
             windows: Default::default(),
+            paused_until: Default::default(),
             margin_percent: 0,
         }
     }
@@ -191,6 +195,7 @@ impl Pacer {
         Pacer {
             limits,
             windows: Default::default(),
+            paused_until: Default::default(),
             margin_percent: 10,
         }
     }
@@ -209,11 +214,39 @@ impl Pacer {
         (count, window + margin)
     }
 
-    /// Waits until one more request of `class` fits in its window, then claims the slot.
-    /// Returns how long it waited.
+    /// Holds every request of `class` back for `wait` from now, because Coda answered 429:
+    /// the class is over the limit for this user, whichever session asks next. A pause never
+    /// shortens one already in force.
+    pub fn pause(&self, class: RateClass, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut paused = self.paused_until[class.index()]
+            .lock()
+            .expect("paused_until");
+        if paused.is_none_or(|p| p < until) {
+            *paused = Some(until);
+        }
+    }
+
+    /// How long `class` stays paused by a 429 (zero when it is not).
+    pub fn paused_for(&self, class: RateClass) -> Duration {
+        self.paused_until[class.index()]
+            .lock()
+            .expect("paused_until")
+            .map_or(Duration::ZERO, |until| {
+                until.saturating_duration_since(Instant::now())
+            })
+    }
+
+    /// Waits out a 429's pause of `class` (see [`Pacer::pause`]) and until one more request
+    /// of it fits in its window, then claims the slot. Returns how long it waited.
     pub async fn acquire(&self, class: RateClass) -> Duration {
         let started = Instant::now();
         loop {
+            let paused = self.paused_for(class);
+            if !paused.is_zero() {
+                tokio::time::sleep(paused).await;
+                continue;
+            }
             match self.try_acquire(class).await {
                 Ok(()) => return started.elapsed(),
                 Err(wait) => tokio::time::sleep(wait.max(Duration::from_millis(1))).await,
@@ -324,6 +357,24 @@ mod tests {
         let waited = pacer.acquire(RateClass::ListDocs).await;
         assert!(waited >= Duration::from_secs(6), "waited {waited:?}");
         // Other classes are independent.
+        assert_eq!(pacer.acquire(RateClass::Read).await, Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_paused_class_waits_for_the_pause_and_others_do_not() {
+        let pacer = Pacer::new(RateLimits::CODA);
+        pacer.pause(RateClass::Read, Duration::from_secs(2));
+        pacer.pause(RateClass::Read, Duration::from_millis(500));
+        assert_eq!(
+            pacer.paused_for(RateClass::Read),
+            Duration::from_secs(2),
+            "a shorter pause does not shorten the one in force"
+        );
+        assert_eq!(pacer.acquire(RateClass::Write).await, Duration::ZERO);
+        assert_eq!(pacer.acquire(RateClass::ListDocs).await, Duration::ZERO);
+        let waited = pacer.acquire(RateClass::Read).await;
+        assert!(waited >= Duration::from_secs(2), "waited {waited:?}");
+        assert_eq!(pacer.paused_for(RateClass::Read), Duration::ZERO);
         assert_eq!(pacer.acquire(RateClass::Read).await, Duration::ZERO);
     }
 }

@@ -4,26 +4,36 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use serde_json::{json, Value};
 
 use super::common::*;
 use super::model::{Cell, ColumnType, Doc, Table, ValueFormat, Workspace};
 use super::sample::PEOPLE;
+use super::state::Grant;
 
 /// Coda's 85 KB row limit.
 const MAX_ROW_BYTES: usize = 85 * 1024;
 
-pub(super) async fn whoami(State(s): State<Shared>) -> Response {
+pub(super) async fn whoami(
+    State(s): State<Shared>,
+    Extension(grant): Extension<Grant>,
+) -> Response {
     let ws = s.workspace.lock().expect("workspace");
-    Json(json!({"name": ws.owner.name, "loginId": ws.owner.email, "type": "user", "scoped": false,
+    Json(json!({"name": ws.owner.name, "loginId": ws.owner.email, "type": "user", "scoped": grant.is_limited(),
         "tokenName": "Demo token", "href": format!("{}/whoami", s.api_base),
         "pictureLink": "https://cdn.coda.io/avatars/default_avatar.png",
         "workspace": {"id": ws.id, "type": "workspace", "organizationId": "org-demo",
             "browserLink": format!("https://coda.io/docs?workspaceId={}", ws.id), "name": ws.name}})).into_response()
 }
 
-pub(super) async fn list_docs(State(s): State<Shared>, Query(raw): Query<Params>) -> Response {
+/// `listDocs`: a doc-scoped token sees its one doc only.
+pub(super) async fn list_docs(
+    State(s): State<Shared>,
+    Extension(grant): Extension<Grant>,
+    Query(raw): Query<Params>,
+) -> Response {
     respond((|| {
         let paging = paging(&s, raw)?;
         let query = paging.params.get("query").map(|q| q.to_lowercase());
@@ -39,6 +49,7 @@ pub(super) async fn list_docs(State(s): State<Shared>, Query(raw): Query<Params>
                     .is_none_or(|q| d.name.to_lowercase().contains(q))
             })
             .filter(|d| folder.is_none_or(|f| &d.folder_id == f))
+            .filter(|d| grant.reaches(&d.id))
             .filter(|_| is_owner != Some(false))
             .map(|d| d.to_json(&s.api_base, &ws))
             .collect();
@@ -256,7 +267,11 @@ pub(super) async fn mutation_status(State(s): State<Shared>, Path(id): Path<Stri
     let mutations = s.mutations.lock().expect("mutations");
     match mutations.get(&id) {
         Some(m) if m.created.elapsed() >= s.config.status_lag => {
-            Json(json!({"completed": m.completed})).into_response()
+            let mut status = json!({"completed": m.completed});
+            if let Some(w) = &m.warning {
+                status["warning"] = json!(w);
+            }
+            Json(status).into_response()
         }
         _ => coda_error(
             StatusCode::NOT_FOUND,
@@ -375,6 +390,25 @@ pub(super) fn parse_cells(
         .collect()
 }
 
+/// Coda's warnings for values a number column could not parse (stored as text instead).
+fn unparsed_numbers(t: &Table, cells: &[(usize, Cell)]) -> Vec<String> {
+    cells
+        .iter()
+        .filter_map(|(idx, cell)| match (&t.columns[*idx], cell) {
+            (col, Cell::Text(text)) if col.kind == ColumnType::Number => Some(format!(
+                "Value '{text}' could not be parsed as a number for column '{}'; it was stored as text.",
+                col.name
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The mutation status's `warning`: the warnings in one sentence each, or none.
+fn warning_of(warnings: Vec<String>) -> Option<String> {
+    (!warnings.is_empty()).then(|| warnings.join(" "))
+}
+
 pub(super) async fn update_row(
     State(s): State<Shared>,
     Path((doc, table, row)): Path<(String, String, String)>,
@@ -400,28 +434,33 @@ pub(super) async fn update_row(
             .get("row")
             .ok_or_else(|| validation_error("row", "Expected a row object {cells: [...]}."))?;
         let cells = parse_cells(&ws, d, t, row_value, "row")?;
-        Ok((d.id.clone(), t.id.clone(), t.rows[i].id.clone(), cells))
+        let warnings = unparsed_numbers(t, &cells);
+        Ok((
+            d.id.clone(),
+            t.id.clone(),
+            t.rows[i].id.clone(),
+            cells,
+            warnings,
+        ))
     })();
-    let (doc_id, table_id, row_id, cells) = match result {
+    let (doc_id, table_id, row_id, cells, warnings) = match result {
         Ok(v) => v,
         Err(r) => return r.into_response(),
     };
     let rid = row_id.clone();
-    let request_id = enqueue(&s, move |ws| {
-        let Some(t) = ws
+    let request_id = enqueue_warning(&s, Some(doc.clone()), move |ws| {
+        let t = ws
             .docs
             .iter_mut()
             .find(|d| d.id == doc_id)
-            .and_then(|d| d.table_mut(&table_id))
-        else {
-            return;
-        };
+            .and_then(|d| d.table_mut(&table_id))?;
         if let Some(i) = t.rows.iter().position(|r| r.id == rid) {
             for (idx, cell) in cells {
                 t.rows[i].cells[idx] = cell;
             }
             t.touch(i, now_iso());
         }
+        warning_of(warnings)
     });
     (
         StatusCode::ACCEPTED,
@@ -481,7 +520,13 @@ pub(super) async fn upsert_rows(
         // Decide now which rows are new, so the ids we answer with are the ids that land.
         let mut planned = Vec::new();
         let mut added = Vec::new();
-        for cells in parsed {
+        let mut warnings = Vec::new();
+        for (n, cells) in parsed.into_iter().enumerate() {
+            warnings.extend(
+                unparsed_numbers(t, &cells)
+                    .into_iter()
+                    .map(|w| format!("rows[{n}]: {w}")),
+            );
             let key_values: Vec<(usize, Cell)> = keys
                 .iter()
                 .filter_map(|k| cells.iter().find(|(i, _)| i == k).cloned())
@@ -497,23 +542,27 @@ pub(super) async fn upsert_rows(
             }
             planned.push((cells, key_values, new_id));
         }
-        Ok((d.id.clone(), t.id.clone(), planned, added, !keys.is_empty()))
+        Ok((
+            d.id.clone(),
+            t.id.clone(),
+            planned,
+            added,
+            !keys.is_empty(),
+            warnings,
+        ))
     })();
-    let (doc_id, table_id, planned, added, upsert) = match result {
+    let (doc_id, table_id, planned, added, upsert, mut warnings) = match result {
         Ok(v) => v,
         Err(r) => return r.into_response(),
     };
-    let request_id = enqueue(&s, move |ws| {
-        let Some(t) = ws
+    let request_id = enqueue_warning(&s, Some(doc.clone()), move |ws| {
+        let t = ws
             .docs
             .iter_mut()
             .find(|d| d.id == doc_id)
-            .and_then(|d| d.table_mut(&table_id))
-        else {
-            return;
-        };
+            .and_then(|d| d.table_mut(&table_id))?;
         let now = now_iso();
-        for (cells, key_values, new_id) in planned {
+        for (n, (cells, key_values, new_id)) in planned.into_iter().enumerate() {
             match new_id {
                 None => {
                     let matching: Vec<usize> = t
@@ -523,6 +572,12 @@ pub(super) async fn upsert_rows(
                         .filter(|(_, r)| key_values.iter().all(|(i, c)| &r.cells[*i] == c))
                         .map(|(i, _)| i)
                         .collect();
+                    if matching.len() > 1 {
+                        warnings.push(format!(
+                            "rows[{n}] matched {} existing rows on keyColumns; all of them were updated.",
+                            matching.len()
+                        ));
+                    }
                     for i in matching {
                         for (idx, cell) in &cells {
                             t.rows[i].cells[*idx] = cell.clone();
@@ -549,6 +604,7 @@ pub(super) async fn upsert_rows(
             }
         }
         t.updated_at = now;
+        warning_of(warnings)
     });
     // Coda names the added rows only for a plain insert ("Only applicable when keyColumns is
     // not set or empty"); an upsert's answer is just the requestId.

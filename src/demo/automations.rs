@@ -140,7 +140,7 @@ async fn trigger_automation(
     }) {
         return e.into_response();
     }
-    let request_id = enqueue(&s, move |ws| {
+    let request_id = enqueue(&s, Some(doc.clone()), move |ws| {
         if let Some(d) = ws.doc_mut(&doc) {
             d.extras.webhook_runs.push((rule, payload));
         }

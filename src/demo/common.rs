@@ -181,26 +181,57 @@ pub(super) fn new_id(prefix: &str) -> String {
     format!("{prefix}{}", &id[..10])
 }
 
-/// Registers a mutation and applies `change` after the configured delay, like Coda's queue.
-pub(super) fn enqueue(s: &Shared, change: impl FnOnce(&mut Workspace) + Send + 'static) -> String {
+/// Registers a mutation of `doc` (none for a new doc or a folder) and applies `change`
+/// after the configured delay, like Coda's queue.
+pub(super) fn enqueue(
+    s: &Shared,
+    doc: Option<String>,
+    change: impl FnOnce(&mut Workspace) + Send + 'static,
+) -> String {
+    enqueue_warning(s, doc, move |ws| {
+        change(ws);
+        None
+    })
+}
+
+/// [`enqueue`] for a change that may come with a warning, which the mutation status then
+/// carries (`{completed: true, warning}`), as Coda's does.
+pub(super) fn enqueue_warning(
+    s: &Shared,
+    doc: Option<String>,
+    change: impl FnOnce(&mut Workspace) -> Option<String> + Send + 'static,
+) -> String {
     let request_id = format!("mutate:{}", uuid::Uuid::new_v4());
     s.mutations.lock().expect("mutations").insert(
         request_id.clone(),
         Mutation {
             created: tokio::time::Instant::now(),
             completed: false,
+            doc,
+            warning: None,
         },
     );
     let state = s.clone();
     let id = request_id.clone();
     tokio::spawn(async move {
         tokio::time::sleep(state.config.write_delay).await;
-        change(&mut state.workspace.lock().expect("workspace"));
+        let warning = change(&mut state.workspace.lock().expect("workspace"));
         if let Some(m) = state.mutations.lock().expect("mutations").get_mut(&id) {
             m.completed = true;
+            m.warning = warning;
         }
     });
     request_id
+}
+
+/// Whether a write to `doc` is accepted but not yet applied: Coda's copy of the doc is then
+/// behind, and a read asking for the latest version (`X-Coda-Doc-Version: latest`) gets 400.
+pub(super) fn doc_is_behind(s: &DemoState, doc: &str) -> bool {
+    s.mutations
+        .lock()
+        .expect("mutations")
+        .values()
+        .any(|m| !m.completed && m.doc.as_deref() == Some(doc))
 }
 
 pub(super) fn now_iso() -> String {

@@ -115,7 +115,7 @@ pub(super) async fn create_doc(State(s): State<Shared>, body: Bytes) -> Response
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
-    let request_id = enqueue(&s, move |ws| ws.docs.push(doc));
+    let request_id = enqueue(&s, None, move |ws| ws.docs.push(doc));
     json["requestId"] = json!(request_id);
     (StatusCode::CREATED, Json(json)).into_response()
 }
@@ -124,7 +124,9 @@ pub(super) async fn delete_doc(State(s): State<Shared>, Path(doc): Path<String>)
     if let Err(e) = with_doc(&s, &doc, |_, _| Ok(())) {
         return e.into_response();
     }
-    enqueue(&s, move |ws| ws.docs.retain(|d| d.id != doc));
+    enqueue(&s, Some(doc.clone()), move |ws| {
+        ws.docs.retain(|d| d.id != doc)
+    });
     accepted(json!({}))
 }
 
@@ -205,7 +207,7 @@ async fn publish(State(s): State<Shared>, Path(doc): Path<String>, body: Bytes) 
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
-    let request_id = enqueue(&s, move |ws| {
+    let request_id = enqueue(&s, Some(doc.clone()), move |ws| {
         if let Some(d) = ws.doc_mut(&doc) {
             d.extras.published = Some(settings);
         }

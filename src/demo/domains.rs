@@ -55,7 +55,7 @@ async fn add_domain(State(s): State<Shared>, Path(doc): Path<String>, body: Byte
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
-    enqueue(&s, move |ws| {
+    enqueue(&s, Some(doc.clone()), move |ws| {
         if let Some(d) = ws.doc_mut(&doc) {
             d.extras.domains.push(json!({"customDocDomain": domain, "setupStatus": "pending", "hasCertificate": false, "hasDnsDocId": false}));
         }

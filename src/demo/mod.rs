@@ -28,9 +28,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::coda::Secret;
 
-pub use sample::{PEOPLE, TASK_ROWS};
+pub use sample::{PEOPLE, PLAN_DOC, TASK_ROWS};
 use state::DemoState;
-pub use state::{DemoConfig, DEMO_TOKEN};
+pub use state::{DemoConfig, RestrictedToken, DEMO_DOC_TOKEN, DEMO_READ_ONLY_TOKEN, DEMO_TOKEN};
 
 /// A running demo server. Dropping the handle does not stop it; call [`DemoHandle::shutdown`].
 #[derive(Clone)]
@@ -72,6 +72,23 @@ impl DemoHandle {
         *self.state.fail_reads.lock().expect("fail_reads") = (path_part.to_owned(), n);
     }
 
+    /// Makes the next request whose path contains `path_part` answer 429 with
+    /// `Retry-After: retry_after` (whole seconds), as Coda does when a rate class is full.
+    pub fn throttle_next(&self, path_part: &str, retry_after: std::time::Duration) {
+        *self.state.throttle_next.lock().expect("throttle_next") =
+            Some((path_part.to_owned(), retry_after));
+    }
+
+    /// Number of authenticated requests of `class` the demo received (tests count what
+    /// arrives during a pause).
+    pub fn received(&self, class: crate::coda::RateClass) -> u64 {
+        let i = crate::coda::RateClass::ALL
+            .iter()
+            .position(|c| *c == class)
+            .expect("a rate class");
+        self.state.received_by_class[i].load(Ordering::SeqCst)
+    }
+
     /// Names of the automation rules run by webhook, per doc, in order (for tests).
     pub fn webhook_runs(&self, doc_id: &str) -> Vec<String> {
         let ws = self.state.workspace.lock().expect("workspace");
@@ -109,6 +126,8 @@ pub async fn start(config: DemoConfig, port: u16) -> std::io::Result<DemoHandle>
         exports: Mutex::new(HashMap::new()),
         fail_writes: std::sync::atomic::AtomicU32::new(0),
         fail_reads: Mutex::new((String::new(), 0)),
+        throttle_next: Mutex::new(None),
+        received_by_class: Default::default(),
         workspace: Mutex::new(sample::workspace()),
         mutations: Mutex::new(HashMap::new()),
         limiters: Mutex::new(HashMap::new()),

@@ -296,7 +296,7 @@ async fn create_page(State(s): State<Shared>, Path(doc): Path<String>, body: Byt
         Err(e) => return e.into_response(),
     };
     let id = page.id.clone();
-    let request_id = enqueue(&s, move |ws| {
+    let request_id = enqueue(&s, Some(doc.clone()), move |ws| {
         if let Some(d) = ws.doc_mut(&doc) {
             d.pages.push(page);
         }
@@ -350,7 +350,7 @@ async fn update_page(
         Err(e) => return e.into_response(),
     };
     let id = page_id.clone();
-    let request_id = enqueue(&s, move |ws| {
+    let request_id = enqueue(&s, Some(doc.clone()), move |ws| {
         let Some(p) = ws
             .doc_mut(&doc)
             .and_then(|d| d.pages.iter_mut().find(|p| p.id == page_id))
@@ -406,7 +406,7 @@ async fn delete_page(
         Err(e) => return e.into_response(),
     };
     let id = page_id.clone();
-    let request_id = enqueue(&s, move |ws| {
+    let request_id = enqueue(&s, Some(doc.clone()), move |ws| {
         if let Some(d) = ws.doc_mut(&doc) {
             // Subpages go with their parent.
             let mut doomed = vec![page_id];
@@ -471,7 +471,7 @@ async fn delete_content(
         Err(e) => return e.into_response(),
     };
     let id = page_id.clone();
-    let request_id = enqueue(&s, move |ws| {
+    let request_id = enqueue(&s, Some(doc.clone()), move |ws| {
         if let Some(p) = ws
             .doc_mut(&doc)
             .and_then(|d| d.pages.iter_mut().find(|p| p.id == page_id))

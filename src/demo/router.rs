@@ -11,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use super::common::{coda_error, Shared};
+use super::common::{coda_error, doc_is_behind, Shared};
+use super::state::Grant;
 use super::{
     analytics, api, automations, docs, domains, formulas, pages, row_actions, sharing, workspaces,
 };
@@ -85,8 +86,9 @@ fn rate_class(method: &Method, path: &str) -> RateClass {
     }
 }
 
-/// Authentication, rate limiting, the 2 MB request limit and the write counter.
-async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response {
+/// Authentication (with the token's limits: read-only, one doc), rate limiting, the 2 MB
+/// request limit, a stale doc's 400 and the write counter.
+async fn gate(State(state): State<Shared>, mut req: Request, next: Next) -> Response {
     let token = req
         .headers()
         .get("authorization")
@@ -97,14 +99,38 @@ async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response
         return coda_error(StatusCode::UNAUTHORIZED, "Missing or invalid API token.")
             .into_response();
     };
-    if token != state.config.token.expose() {
+    let grant = if token == state.config.token.expose() {
+        Grant::default()
+    } else if let Some(r) = state
+        .config
+        .restricted_tokens
+        .iter()
+        .find(|r| r.token.expose() == token)
+    {
+        Grant {
+            read_only: r.read_only,
+            doc: r.doc.clone(),
+        }
+    } else {
         return coda_error(
             StatusCode::UNAUTHORIZED,
             "The API token is invalid or has been revoked.",
         )
         .into_response();
-    }
+    };
     state.requests_received.fetch_add(1, Ordering::SeqCst);
+    if let Some(why) = grant.refusal(req.method() == Method::GET, req.uri().path()) {
+        return coda_error(StatusCode::FORBIDDEN, &why).into_response();
+    }
+    req.extensions_mut().insert(grant);
+    let class = rate_class(req.method(), req.uri().path());
+    if let Some(i) = RateClass::ALL.iter().position(|c| *c == class) {
+        state.received_by_class[i].fetch_add(1, Ordering::SeqCst);
+    }
+    if let Some(wait) = state.take_throttle(req.uri().path()) {
+        state.throttled.fetch_add(1, Ordering::SeqCst);
+        return too_many_requests(Some(wait));
+    }
     if req.method() == Method::GET && state.take_read_fault(req.uri().path()) {
         // A read that fails before doing anything: safe for a client to retry.
         return coda_error(
@@ -114,7 +140,6 @@ async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response
         .into_response();
     }
     if let Some(limits) = state.config.limits {
-        let class = rate_class(req.method(), req.uri().path());
         let pacer = state
             .limiters
             .lock()
@@ -124,17 +149,16 @@ async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response
             .clone();
         if let Err(wait) = pacer.try_acquire(class).await {
             state.throttled.fetch_add(1, Ordering::SeqCst);
-            let mut resp = coda_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many requests. Please slow down and retry later.",
+            return too_many_requests(state.config.retry_after_header.then_some(wait));
+        }
+    }
+    if req.method() == Method::GET && wants_latest(&req) {
+        if let Some(doc) = doc_of(req.uri().path()).filter(|d| doc_is_behind(&state, d)) {
+            return coda_error(
+                StatusCode::BAD_REQUEST,
+                &format!("The latest version of doc '{doc}' is not yet available to the API. Try again shortly, or leave out the X-Coda-Doc-Version header."),
             )
             .into_response();
-            if state.config.retry_after_header {
-                let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-                resp.headers_mut()
-                    .insert("retry-after", HeaderValue::from(secs));
-            }
-            return resp;
         }
     }
     if req.method() != Method::GET {
@@ -167,4 +191,34 @@ async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response
         }
     }
     next.run(req).await
+}
+
+/// Coda's 429, with `Retry-After` in whole seconds (at least 1) when given.
+fn too_many_requests(retry_after: Option<std::time::Duration>) -> Response {
+    let mut resp = coda_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many requests. Please slow down and retry later.",
+    )
+    .into_response();
+    if let Some(wait) = retry_after {
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        resp.headers_mut()
+            .insert("retry-after", HeaderValue::from(secs));
+    }
+    resp
+}
+
+/// Whether a read asks for the doc's latest version (`X-Coda-Doc-Version: latest`).
+fn wants_latest(req: &Request) -> bool {
+    req.headers()
+        .get("x-coda-doc-version")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("latest"))
+}
+
+/// The doc a path below the API root is in (`/docs/{doc}/…`).
+fn doc_of(path: &str) -> Option<&str> {
+    let mut segments = path.split('/').filter(|s| !s.is_empty());
+    segments.find(|s| *s == "docs")?;
+    segments.next()
 }

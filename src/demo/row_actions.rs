@@ -51,7 +51,7 @@ pub(super) async fn delete_rows(
         Err(e) => return e.into_response(),
     };
     let answer_ids = ids.clone();
-    let request_id = enqueue(&s, move |ws| {
+    let request_id = enqueue(&s, Some(doc.clone()), move |ws| {
         if let Some(t) = ws.doc_mut(&doc).and_then(|d| d.table_mut(&table_id)) {
             t.rows.retain(|r| !ids.contains(&r.id));
             for (i, r) in t.rows.iter_mut().enumerate() {
@@ -76,7 +76,7 @@ pub(super) async fn delete_row(
         Err(e) => return e.into_response(),
     };
     let id = row_id.clone();
-    let request_id = enqueue(&s, move |ws| {
+    let request_id = enqueue(&s, Some(doc.clone()), move |ws| {
         if let Some(t) = ws.doc_mut(&doc).and_then(|d| d.table_mut(&table_id)) {
             t.rows.retain(|r| r.id != row_id);
             for (i, r) in t.rows.iter_mut().enumerate() {
@@ -110,7 +110,7 @@ async fn push_button(
         Err(e) => return e.into_response(),
     };
     let (rid, cid) = (row_id.clone(), column_id.clone());
-    let request_id = enqueue(&s, move |ws| {
+    let request_id = enqueue(&s, Some(doc.clone()), move |ws| {
         if let Some(d) = ws.doc_mut(&doc) {
             d.extras
                 .webhook_runs

@@ -36,6 +36,9 @@ pub const PEOPLE: [Person; 6] = [
 /// Number of rows in the large `Tasks` table.
 pub const TASK_ROWS: usize = 180;
 
+/// The "Project Plan" doc's ID (the doc-scoped demo token's one doc).
+pub const PLAN_DOC: &str = "AbCDeFGH01";
+
 const T0: &str = "2026-01-05T09:00:00.000Z";
 
 /// A tiny deterministic generator so the sample is the same on every run.
@@ -322,7 +325,7 @@ fn project_plan() -> Doc {
 
     Doc {
         extras: DocExtras::default(),
-        id: "AbCDeFGH01".into(), name: "Project Plan".into(), icon: "rocket".into(),
+        id: PLAN_DOC.into(), name: "Project Plan".into(), icon: "rocket".into(),
         folder_id: "fl-Work0001".into(), folder_name: "Work".into(),
         pages: vec![
             page("canvas-Overview", "Overview", "What we are building this year", "compass", None, &[

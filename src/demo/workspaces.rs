@@ -36,11 +36,14 @@ fn check_workspace(ws: &Workspace, id: &str) -> Result<(), ApiError> {
     }
 }
 
+/// `listWorkspaceMembers` declares no `limit`: as Coda, pages have the default size
+/// whatever a caller asks.
 async fn list_members(
     State(s): State<Shared>,
     Path(wid): Path<String>,
-    Query(raw): Query<Params>,
+    Query(mut raw): Query<Params>,
 ) -> Response {
+    raw.remove("limit");
     respond(paging(&s, raw).and_then(|p| {
         let ws = s.workspace.lock().expect("workspace");
         check_workspace(&ws, &wid)?;
@@ -206,6 +209,6 @@ async fn delete_folder(State(s): State<Shared>, Path(id): Path<String>) -> Respo
             .into_response();
         }
     }
-    enqueue(&s, move |ws| ws.folders.retain(|f| f.id != id));
+    enqueue(&s, None, move |ws| ws.folders.retain(|f| f.id != id));
     accepted(json!({}))
 }

@@ -132,7 +132,7 @@ pub static CATALOGUE: &[ToolDef] = &[
         "List the categories a published doc can be filed under in the Coda gallery.")
         .operations(&["listCategories"])
         .params(&[LIMIT])
-        .list("/categories", R),
+        .list("/categories", R).without_page_size(),
     tool("coda_publish_doc", "Publish a doc",
         "Publish a doc to the web (or update its publishing settings): slug, discoverability, categories and mode.")
         .operations(&["publishDoc", "getMutationStatus"])
@@ -231,7 +231,7 @@ pub static CATALOGUE: &[ToolDef] = &[
     ToolDef { name: "coda_get_table", title: "Get a table and its columns",
         description: "Get a table's details (row count, display column, parent page) together with its columns (IDs, names, types, select options). Call it before writing rows so you use real column names.",
         operations: &["getTable", "listColumns"], effect: Effect::Read,
-        params: &[DOC_ID, TABLE, q("useUpdatedTableLayouts", r#"{"type":"boolean","description":"Report detail and form layouts as such."}"#)],
+        params: &[DOC_ID, TABLE, q("useUpdatedTableLayouts", r#"{"type":"boolean","description":"Report detail and form layouts as such."}"#), REQUIRE_LATEST],
         call: Call::TableWithColumns },
     tool("coda_list_columns", "List columns of a table",
         "List a table's columns with IDs, names, types and formats.")
@@ -244,18 +244,18 @@ pub static CATALOGUE: &[ToolDef] = &[
         .params(&[DOC_ID, TABLE, COLUMN])
         .get("/docs/{docId}/tables/{tableIdOrName}/columns/{columnIdOrName}", R),
     tool("coda_list_rows", "List rows of a table",
-        "List rows of a table with their values, optionally filtered by one column (query) and sorted. Returns up to limit rows and a nextPageToken when more exist. Values are keyed by column name unless useColumnNames is false.")
+        "List rows of a table with their values, optionally filtered by one column (query) and sorted. Returns up to limit rows and a nextPageToken when more exist.")
         .operations(&["listRows"])
         .params(&[DOC_ID, TABLE,
             q("query", r#"{"type":"string","description":"Filter rows by one column: <column ID or \"quoted name\">:<JSON value>, e.g. \"Status\":\"Done\" or c-abc:42."}"#),
             q("sortBy", r#"{"type":"string","enum":["createdAt","natural","updatedAt"],"description":"Row order. natural is the table's own order (not allowed with visibleOnly=false)."}"#),
             USE_COLUMN_NAMES, VALUE_FORMAT, VISIBLE_ONLY,
-            q("syncToken", r#"{"type":"string","description":"Only rows changed since the listing that returned this nextSyncToken."}"#), LIMIT, PAGE_TOKEN])
+            q("syncToken", r#"{"type":"string","description":"Only rows changed since the listing that returned this nextSyncToken."}"#), REQUIRE_LATEST, LIMIT, PAGE_TOKEN])
         .list("/docs/{docId}/tables/{tableIdOrName}/rows", R),
     tool("coda_get_row", "Get one row",
         "Get one row of a table by row ID or name, with all its values and its parent table.")
         .operations(&["getRow"])
-        .params(&[DOC_ID, TABLE, ROW, USE_COLUMN_NAMES, VALUE_FORMAT])
+        .params(&[DOC_ID, TABLE, ROW, USE_COLUMN_NAMES, VALUE_FORMAT, REQUIRE_LATEST])
         .get("/docs/{docId}/tables/{tableIdOrName}/rows/{rowIdOrName}", R),
     ToolDef { name: "coda_create_rows", title: "Add or upsert rows",
         description: "Add any number of rows to a table, or upsert them with keyColumns (rows whose key cells match are updated instead — every match). Large inputs are sent in batches within Coda's size and rate limits; the result lists each batch's outcome and the IDs of added rows.",
@@ -296,7 +296,7 @@ pub static CATALOGUE: &[ToolDef] = &[
     tool("coda_get_formula", "Get a named formula's value",
         "Get a named formula's current value (a canvas formula given a name), by ID or name.")
         .operations(&["getFormula"])
-        .params(&[DOC_ID, FORMULA])
+        .params(&[DOC_ID, FORMULA, REQUIRE_LATEST])
         .get("/docs/{docId}/formulas/{formulaIdOrName}", R),
     tool("coda_list_controls", "List controls",
         "List a doc's controls (sliders, checkboxes, select lists, buttons…) with IDs and names.")
@@ -306,7 +306,7 @@ pub static CATALOGUE: &[ToolDef] = &[
     tool("coda_get_control", "Get a control's value",
         "Get a control's type (slider, select, checkbox, date picker, button…) and its current value.")
         .operations(&["getControl"])
-        .params(&[DOC_ID, CONTROL])
+        .params(&[DOC_ID, CONTROL, REQUIRE_LATEST])
         .get("/docs/{docId}/controls/{controlIdOrName}", R),
     // ------------------------------------------------------------------ custom domains
     tool("coda_list_custom_doc_domains", "List a doc's custom domains",
@@ -419,7 +419,7 @@ pub static CATALOGUE: &[ToolDef] = &[
         .operations(&["listWorkspaceMembers"])
         .params(&[WORKSPACE_PATH,
             q("includedRoles", r#"{"type":"array","items":{"type":"string","enum":["Admin","DocMaker","Editor"]},"description":"Only members with these roles."}"#), LIMIT, PAGE_TOKEN])
-        .list("/workspaces/{workspaceId}/users", R),
+        .list("/workspaces/{workspaceId}/users", R).without_page_size(),
     tool("coda_change_user_role", "Change a member's role",
         "Change a workspace member's role (Admin, DocMaker or Editor). Affects billing; ask first.")
         .operations(&["changeUserRole"])

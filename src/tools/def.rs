@@ -19,6 +19,9 @@ pub enum Loc {
     WholeBody,
     /// Consumed by the server itself (`limit` across pages, `wait`).
     Local,
+    /// A boolean that, when true, sends `X-Coda-Doc-Version: latest`: Coda then answers 400
+    /// rather than from a copy of the doc that lags its latest edits.
+    DocVersionHeader,
 }
 
 /// One tool argument.
@@ -56,6 +59,9 @@ pub enum Call {
     List {
         path: &'static str,
         class: RateClass,
+        /// Whether Coda's operation takes `limit` (a page size); without it pages follow
+        /// `pageToken` only and are cut to the caller's `limit` here.
+        sends_limit: bool,
     },
     /// A write (POST/PUT/PATCH/DELETE), confirmed as `confirm` says when `wait`.
     Write {
@@ -160,11 +166,43 @@ impl ToolDef {
         self
     }
 
-    /// A paginated GET of `path`, followed to the caller's `limit`.
+    /// A paginated GET of `path`, followed to the caller's `limit`, asking Coda for pages of
+    /// that size (`limit`) unless [`ToolDef::without_page_size`] says the operation has none.
     pub const fn list(mut self, path: &'static str, class: RateClass) -> Self {
         self.effect = Effect::Read;
-        self.call = Call::List { path, class };
+        self.call = Call::List {
+            path,
+            class,
+            sends_limit: true,
+        };
         self
+    }
+
+    /// A list whose Coda operation declares no `limit` (e.g. `listWorkspaceMembers`): it is
+    /// never sent there, so Coda's own page size is followed by `pageToken`.
+    pub const fn without_page_size(mut self) -> Self {
+        match self.call {
+            Call::List { path, class, .. } => {
+                self.call = Call::List {
+                    path,
+                    class,
+                    sends_limit: false,
+                };
+                self
+            }
+            _ => panic!("only a list has a page size"),
+        }
+    }
+
+    /// Whether the tool sends Coda a `limit` (only lists whose operation declares one).
+    pub fn sends_limit(&self) -> bool {
+        matches!(
+            self.call,
+            Call::List {
+                sends_limit: true,
+                ..
+            }
+        )
     }
 
     /// A write (`method` on `path`), confirmed through Coda's mutation status unless

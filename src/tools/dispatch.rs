@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use serde_json::{json, Map, Value};
 
 use super::exec::{
-    build, finish_write, list, resolve_browser_link, Check, ExecOptions, Run, ToolError, ToolOutput,
+    build, finish_write, list, list_pages, resolve_browser_link, Check, ExecOptions, PageSize, Run,
+    ToolError, ToolOutput,
 };
 use super::links::{self, CodaLink, IdKind};
 use super::validate::validate;
@@ -47,9 +48,18 @@ pub async fn run(
                 Err(e) => return Err(e.into()),
             }
         }
-        Call::List { path, class } => {
+        Call::List {
+            path,
+            class,
+            sends_limit,
+        } => {
             let req = build(tool, schema, &args, "GET", path, class)?;
-            list(&mut run, req, limit_arg(&args, schema)).await?
+            let pages = if sends_limit {
+                PageSize::Limit(usize::MAX)
+            } else {
+                PageSize::Codas
+            };
+            list_pages(&mut run, req, limit_arg(&args, schema), pages).await?
         }
         Call::Write {
             method,

@@ -280,6 +280,7 @@ pub(super) fn build(
     let mut query = Vec::new();
     let mut body = Map::new();
     let mut whole_body = None;
+    let mut require_latest = false;
     for p in tool.params {
         let value = args.get(p.name).cloned().or_else(|| {
             (p.loc == Loc::Query)
@@ -315,6 +316,7 @@ pub(super) fn build(
                 body.insert(p.name.to_owned(), value);
             }
             Loc::WholeBody => whole_body = Some(value),
+            Loc::DocVersionHeader => require_latest = value.as_bool() == Some(true),
             Loc::Local => {}
         }
     }
@@ -349,6 +351,7 @@ pub(super) fn build(
         body,
         class,
         halve_on_504: false,
+        require_latest,
     })
 }
 
@@ -412,17 +415,25 @@ pub(super) struct Listing {
     pub sync: Option<String>,
 }
 
+/// What a listing asks Coda for on each page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PageSize {
+    /// `limit=` what is still wanted, at most this many (halved after a 504).
+    Limit(usize),
+    /// The operation declares no `limit`: never sent, Coda's own page size is followed.
+    Codas,
+}
+
 /// Follows Coda's pages until `limit` items, the end, or `budget` (the sum of `measure`
 /// over the items kept; at least one item is always kept). Coda clamps page sizes silently
 /// and ignores `limit` once a `pageToken` is given, so a page may bring more than we need:
 /// the listing then stops inside it and its continuation token says where to resume there.
-/// Pages ask for at most `page_cap` items. A 504 (large docs) is answered by halving the
-/// page size.
+/// Pages are as `pages` says. A 504 (large docs) is answered by halving the page size.
 pub(super) async fn list_items(
     run: &mut Run<'_>,
     mut req: CodaRequest,
     limit: usize,
-    page_cap: usize,
+    pages: PageSize,
     budget: usize,
     measure: &(dyn Fn(&Value) -> usize + Sync),
 ) -> Result<Listing, ToolError> {
@@ -462,17 +473,24 @@ pub(super) async fn list_items(
             .iter()
             .find(|(k, _)| k == "pageToken")
             .map(|(_, v)| v.clone());
-        let want = page_size.unwrap_or_else(|| remaining.saturating_add(skip).min(page_cap));
+        let want = match pages {
+            PageSize::Limit(cap) => {
+                Some(page_size.unwrap_or_else(|| remaining.saturating_add(skip).min(cap)))
+            }
+            PageSize::Codas => None,
+        };
         req.query.retain(|(k, _)| k != "limit");
-        req.query.push(("limit".into(), want.to_string()));
-        req.halve_on_504 = this_token.is_none() && want > 1;
-        let page = match run.send(&req).await {
-            Err(CodaError::Api { status: 504, .. }) if req.halve_on_504 => {
+        if let Some(want) = want {
+            req.query.push(("limit".into(), want.to_string()));
+        }
+        req.halve_on_504 = this_token.is_none() && want.is_some_and(|w| w > 1);
+        let page = match (run.send(&req).await, want) {
+            (Err(CodaError::Api { status: 504, .. }), Some(want)) if req.halve_on_504 => {
                 page_size = Some((want / 2).max(1));
                 tracing::debug!(path = %req.path, limit = want / 2, "coda timed out (504); halving the page size");
                 continue;
             }
-            other => other?,
+            (other, _) => other?,
         };
         let page_items = page["items"]
             .as_array()
@@ -546,12 +564,22 @@ pub(super) async fn list_items(
     })
 }
 
-/// A list tool's result: up to `limit` items within the output budget (whole items only),
-/// `count`, and a `nextPageToken` when more exist.
+/// [`list_pages`] of an operation that takes `limit` (every one the composites list).
 pub(super) async fn list(
     run: &mut Run<'_>,
     req: CodaRequest,
     limit: usize,
+) -> Result<Value, ToolError> {
+    list_pages(run, req, limit, PageSize::Limit(usize::MAX)).await
+}
+
+/// A list tool's result: up to `limit` items within the output budget (whole items only),
+/// `count`, and a `nextPageToken` when more exist; pages as `pages` says.
+pub(super) async fn list_pages(
+    run: &mut Run<'_>,
+    req: CodaRequest,
+    limit: usize,
+    pages: PageSize,
 ) -> Result<Value, ToolError> {
     let budget = run.item_budget();
     let json_len = |item: &Value| {
@@ -559,7 +587,7 @@ pub(super) async fn list(
             .map(|s| s.len() + 1)
             .unwrap_or(0)
     };
-    let listing = list_items(run, req, limit, usize::MAX, budget, &json_len).await?;
+    let listing = list_items(run, req, limit, pages, budget, &json_len).await?;
     let mut out = json!({"items": listing.items, "count": listing.items.len()});
     if let Some(token) = listing.next {
         out["nextPageToken"] = json!(token);
@@ -763,6 +791,86 @@ mod tests {
             .iter()
             .map(|r| r["id"].as_str().unwrap().to_owned())
             .collect()
+    }
+
+    /// A fake list operation on loopback with Coda's own page size of 3 (8 items), which
+    /// honours `limit` when given; every request's query is logged.
+    async fn paged_server() -> (
+        CodaClient,
+        std::sync::Arc<std::sync::Mutex<Vec<HashMap<String, String>>>>,
+    ) {
+        use axum::extract::Query;
+        let seen: std::sync::Arc<std::sync::Mutex<Vec<HashMap<String, String>>>> =
+            Default::default();
+        let log = seen.clone();
+        let app = axum::Router::new().route(
+            "/apis/v1/items",
+            axum::routing::get(move |Query(q): Query<HashMap<String, String>>| {
+                let log = log.clone();
+                async move {
+                    log.lock().unwrap().push(q.clone());
+                    let start: usize = q.get("pageToken").and_then(|t| t.parse().ok()).unwrap_or(0);
+                    let size: usize = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(3);
+                    let end = (start + size).min(8);
+                    let items: Vec<Value> = (start..end)
+                        .map(|i| json!({"id": format!("r{i}")}))
+                        .collect();
+                    let mut body = json!({"items": items});
+                    if end < 8 {
+                        body["nextPageToken"] = json!(end.to_string());
+                    }
+                    axum::Json(body)
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let client = CodaClient::new(
+            &format!("http://{addr}/apis/v1"),
+            Some(crate::coda::Secret::new("test-token")),
+            crate::coda::RateLimits::CODA.scaled(100),
+            crate::coda::RetryPolicy::default(),
+        )
+        .unwrap();
+        (client, seen)
+    }
+
+    /// An operation that declares no `limit` (listWorkspaceMembers, listCategories) never
+    /// gets one: Coda's own pages are followed by `pageToken` and cut to the caller's limit
+    /// here, with a token that resumes inside the cut page.
+    #[tokio::test]
+    async fn a_list_without_a_page_size_never_sends_limit() {
+        let (client, seen) = paged_server().await;
+        let opts = ExecOptions::default();
+        let mut run = Run::new(&client, &opts);
+        let first = list_pages(&mut run, CodaRequest::get("/items"), 5, PageSize::Codas)
+            .await
+            .unwrap();
+        assert_eq!(ids(&first), ["r0", "r1", "r2", "r3", "r4"]);
+        let token = first["nextPageToken"].as_str().unwrap().to_owned();
+        let rest = list_pages(
+            &mut run,
+            CodaRequest::get("/items").query("pageToken", token),
+            5,
+            PageSize::Codas,
+        )
+        .await
+        .unwrap();
+        assert_eq!(ids(&rest), ["r5", "r6", "r7"]);
+        assert!(rest.get("nextPageToken").is_none());
+        let queries = std::mem::take(&mut *seen.lock().unwrap());
+        assert_eq!(queries.len(), 4, "two pages for each call: {queries:?}");
+        assert!(
+            queries.iter().all(|q| !q.contains_key("limit")),
+            "no page asked for a limit: {queries:?}"
+        );
+        // An operation that declares it is asked for pages of what is still wanted.
+        let sized = list(&mut run, CodaRequest::get("/items"), 5).await.unwrap();
+        assert_eq!(sized["count"], 5);
+        let queries = seen.lock().unwrap().clone();
+        assert_eq!(queries.len(), 1);
+        assert_eq!(queries[0]["limit"], "5");
     }
 
     /// Resuming inside the first page (skip 6) when a 504 halves the page to fewer items than

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::exec::{hex_json, list_items, unhex_json, Poller, Run, ToolError};
+use super::exec::{hex_json, list_items, unhex_json, PageSize, Poller, Run, ToolError};
 use crate::coda::{CodaError, CodaPath, CodaRequest, RateClass};
 
 fn render_line(style: &str, text: &str, plain: bool, numbered: &mut usize) -> String {
@@ -130,7 +130,7 @@ async fn page_lines(
     // Each line costs its text, a list marker (at most "1234567. ") and the newline.
     let measure =
         |item: &Value| json_len(item["itemContent"]["content"].as_str().unwrap_or("")) + 12;
-    let listing = list_items(run, req, usize::MAX, 500, budget, &measure).await?;
+    let listing = list_items(run, req, usize::MAX, PageSize::Limit(500), budget, &measure).await?;
     let mut numbered = resume.numbered;
     let rendered: Vec<String> = listing
         .items
@@ -203,6 +203,7 @@ async fn export_page(run: &mut Run<'_>, page_path: &CodaPath) -> Result<String, 
         body: Some(json!({"outputFormat": "markdown"})),
         class: RateClass::DocContentWrite,
         halve_on_504: false,
+        require_latest: false,
     };
     let started = run.send(&begin).await?;
     let id = started["id"]

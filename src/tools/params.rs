@@ -80,6 +80,9 @@ param!(/// `disableParsing` for writes.
 param!(/// `visibleOnly` for rows and columns.
     VISIBLE_ONLY, "visibleOnly", Query, false,
     r#"{"type":"boolean","description":"Only rows/columns visible in the table's current view."}"#);
+param!(/// `X-Coda-Doc-Version: latest` for reads where a stale answer matters (rows, tables).
+    REQUIRE_LATEST, "requireLatest", DocVersionHeader, false,
+    r#"{"type":"boolean","description":"true: fail (then retry) rather than read a copy that lags recent edits."}"#);
 param!(/// `wait` for writes.
     WAIT, "wait", Local, false,
     r#"{"type":"boolean","default":true,"description":"Wait (up to 20 s) until Coda has applied the write. false: answer at once, with the requestId."}"#);

@@ -5,7 +5,7 @@
 use percent_encoding::percent_decode_str;
 use serde_json::{json, Value};
 
-use super::exec::{list, list_items, path_of, ExecOptions, Run, ToolError};
+use super::exec::{list, list_items, path_of, ExecOptions, PageSize, Run, ToolError};
 use super::page_text::page_text;
 use crate::coda::{CodaClient, CodaRequest, RateClass};
 
@@ -261,7 +261,7 @@ pub async fn read(
                 &mut run,
                 CodaRequest::get(base.child("rows")).query("useColumnNames", "true"),
                 MAX_CSV_ROWS,
-                usize::MAX,
+                PageSize::Limit(usize::MAX),
                 budget,
                 &measure,
             )

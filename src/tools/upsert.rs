@@ -75,6 +75,7 @@ pub(super) async fn upsert_rows(
     let mut added: Option<Vec<Value>> = None;
     let mut failures = 0usize;
     let mut first_error: Option<ToolError> = None;
+    let mut warnings: Vec<Value> = Vec::new();
     let total = batches.len();
     run.report_waits = false;
     for (n, batch) in batches.into_iter().enumerate() {
@@ -116,6 +117,12 @@ pub(super) async fn upsert_rows(
                 );
                 let mut entry = json!({"batch": n + 1, "rows": [first, last], "requestId": result["requestId"],
                     "completed": result["completed"]});
+                // Coda's mutation status may warn (e.g. a key matched several rows): the
+                // model must see it, per batch and at the top.
+                if let Some(w) = result.get("warning") {
+                    entry["warning"] = w.clone();
+                    warnings.push(json!({"batch": n + 1, "warning": w}));
+                }
                 if let Some(ids) = result["addedRowIds"].as_array() {
                     added
                         .get_or_insert_with(Vec::new)
@@ -174,6 +181,9 @@ pub(super) async fn upsert_rows(
     }
     if !rejected.is_empty() {
         out["rejectedRows"] = json!(rejected);
+    }
+    if !warnings.is_empty() {
+        out["warnings"] = json!(warnings);
     }
     if failures > 0 || unsent > 0 || !rejected.is_empty() {
         out["status"] = json!(format!(

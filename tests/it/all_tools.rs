@@ -58,6 +58,100 @@ fn every_operation_in_operations_tsv_is_covered_by_a_tool() {
     }
 }
 
+/// The operations of `operations.tsv` that declare a `limit` query parameter: those of
+/// Coda's 1.4.17 spec (checked against the spec below when `shared/coda-api` is beside the
+/// repository) and the newer ones whose entry in its README names `limit`.
+const OPS_WITH_LIMIT: [&str; 14] = [
+    "listDocs",
+    "getPermissions",
+    "listPages",
+    "listTables",
+    "listColumns",
+    "listRows",
+    "listFormulas",
+    "listControls",
+    "listDocAnalytics",
+    "listPageAnalytics",
+    "listPackAnalytics",
+    "listPackFormulaAnalytics",
+    // Newer than 1.4.17 (README: "query: ..., limit, pageToken").
+    "listFolders",
+    "listPageContent",
+];
+const NEWER_WITH_LIMIT: [&str; 2] = ["listFolders", "listPageContent"];
+
+/// The operationIds in an OpenAPI YAML file whose parameters include `limit` (inline, or
+/// the shared `#/components/parameters/limit`), read line by line in the spec's layout.
+fn spec_operations_with_limit(spec: &str) -> HashSet<String> {
+    let mut found = HashSet::new();
+    let mut operation: Option<String> = None;
+    for line in spec.lines() {
+        if line.starts_with("  /") || (line.starts_with("    ") && !line.starts_with("     ")) {
+            operation = None;
+        }
+        if let Some(id) = line.strip_prefix("      operationId: ") {
+            operation = Some(id.trim().to_owned());
+        }
+        let limit = matches!(
+            line.trim_end(),
+            "        - name: limit" | "        - $ref: '#/components/parameters/limit'"
+        );
+        if let (true, Some(op)) = (limit, &operation) {
+            found.insert(op.clone());
+        }
+    }
+    found
+}
+
+/// Coda's `limit` only goes to operations that declare it; the others are paged by
+/// `pageToken` alone (and cut to the caller's `limit` here).
+#[test]
+fn limit_is_sent_only_to_operations_that_declare_it() {
+    let ops = tsv_operations();
+    let spec_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/coda-api/openapi-v1.4.17.yml");
+    if let Ok(spec) = std::fs::read_to_string(&spec_path) {
+        let mut from_spec: Vec<String> = spec_operations_with_limit(&spec)
+            .into_iter()
+            .filter(|op| ops.contains_key(op.as_str()))
+            .collect();
+        from_spec.sort();
+        let mut listed: Vec<String> = OPS_WITH_LIMIT
+            .iter()
+            .filter(|op| !NEWER_WITH_LIMIT.contains(op))
+            .map(|op| op.to_string())
+            .collect();
+        listed.sort();
+        assert_eq!(from_spec, listed, "OPS_WITH_LIMIT matches Coda's spec");
+    }
+    let mut lists = 0;
+    for t in CATALOGUE {
+        let op = t.operations[0];
+        match t.call {
+            Call::List { .. } => {
+                lists += 1;
+                assert_eq!(
+                    t.sends_limit(),
+                    OPS_WITH_LIMIT.contains(&op),
+                    "{} ({op}) sends limit only if Coda's operation declares it",
+                    t.name
+                );
+            }
+            _ => assert!(!t.sends_limit(), "{}", t.name),
+        }
+    }
+    assert_eq!(lists, 16, "every list tool was checked");
+    let without: Vec<&str> = CATALOGUE
+        .iter()
+        .filter(|t| matches!(t.call, Call::List { .. }) && !t.sends_limit())
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(
+        without,
+        ["coda_list_categories", "coda_list_workspace_members"]
+    );
+}
+
 /// `operationId → (method, path, rate class)` from `operations.tsv`.
 fn tsv_operations(
 ) -> std::collections::HashMap<&'static str, (&'static str, &'static str, &'static str)> {
@@ -78,7 +172,7 @@ fn every_tool_calls_its_operation_with_codas_method_path_and_rate_class() {
     let mut checked = 0;
     for t in CATALOGUE {
         let (method, path, class) = match t.call {
-            Call::Get { path, class } | Call::List { path, class } => ("GET", path, class),
+            Call::Get { path, class } | Call::List { path, class, .. } => ("GET", path, class),
             Call::Write {
                 method,
                 path,

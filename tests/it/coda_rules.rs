@@ -6,9 +6,9 @@ use crate::common;
 
 use std::time::Duration;
 
-use coda_mcp::coda::{RateClass, RateLimits};
+use coda_mcp::coda::{RateClass, RateLimits, Secret};
 use coda_mcp::demo::DemoConfig;
-use common::{call, connect, err_text, ok, quick_demo, Harness};
+use common::{call, connect, err_text, eventually, ok, quick_demo, Harness};
 use serde_json::{json, Value};
 
 const PLAN: &str = "AbCDeFGH01";
@@ -574,6 +574,248 @@ async fn sync_tokens_list_only_the_rows_changed_since() {
         refused.contains("400") || refused.to_lowercase().contains("sync token"),
         "{refused}"
     );
+    c.cancel().await.unwrap();
+    h.stop().await;
+}
+
+/// A 429 means the whole rate class is over Coda's limit for this user: once one session
+/// hears it, no session sends another request of that class until `Retry-After` has passed,
+/// while other classes go on.
+#[tokio::test]
+async fn a_429_pauses_its_rate_class_for_every_session() {
+    let h = Harness::start().await;
+    let clients = futures::future::join_all((0..4).map(|_| connect(&h))).await;
+    let row = |id: &str| json!({"docId": PLAN, "tableIdOrName": "Tasks", "rowIdOrName": id});
+    h.demo
+        .throttle_next("/rows/i-Tsk0001", Duration::from_secs(2));
+    let first = call(&clients[0], "coda_get_row", row("i-Tsk0001"));
+    let rest = async {
+        while h.demo.throttled() == 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let throttled_at = tokio::time::Instant::now();
+        // Let the 429 reach the client (requests already under way are not counted).
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let reads_before = h.demo.received(RateClass::Read);
+        let others = futures::future::join_all(
+            clients[1..]
+                .iter()
+                .enumerate()
+                .map(|(i, c)| call(c, "coda_get_row", row(&format!("i-Tsk000{}", i + 2)))),
+        );
+        let probe = async {
+            let asked = tokio::time::Instant::now();
+            let docs = call(&clients[1], "coda_list_documents", json!({"limit": 1})).await;
+            let docs_took = asked.elapsed();
+            tokio::time::sleep_until(throttled_at + Duration::from_millis(1_700)).await;
+            let reads_during = h.demo.received(RateClass::Read) - reads_before;
+            (docs, docs_took, reads_during)
+        };
+        let (others, (docs, docs_took, reads_during)) = futures::join!(others, probe);
+        (throttled_at, others, docs, docs_took, reads_during)
+    };
+    let (first, (throttled_at, others, docs, docs_took, reads_during)) =
+        futures::join!(first, rest);
+    assert_eq!(
+        reads_during, 0,
+        "no read reached Coda while the read class was paused"
+    );
+    ok(&docs);
+    assert!(
+        docs_took < Duration::from_secs(1),
+        "another class (list-docs) is not paused: took {docs_took:?}"
+    );
+    assert_eq!(ok(&first)["id"], "i-Tsk0001");
+    for (i, r) in others.iter().enumerate() {
+        assert_eq!(ok(r)["id"], format!("i-Tsk000{}", i + 2));
+    }
+    assert!(
+        throttled_at.elapsed() >= Duration::from_millis(1_900),
+        "the reads waited for Coda's Retry-After"
+    );
+    for c in clients {
+        c.cancel().await.unwrap();
+    }
+    h.stop().await;
+}
+
+/// `requireLatest` sends Coda's `X-Coda-Doc-Version: latest`: while a write to the doc is
+/// accepted but not applied, such a read is Coda's 400 and the tool says to retry shortly;
+/// without it the copy as it is (stale) is read. Once the write is applied it reads the
+/// new value.
+#[tokio::test]
+async fn require_latest_refuses_a_stale_copy_and_says_to_retry() {
+    let demo = DemoConfig {
+        write_delay: Duration::from_millis(1_500),
+        ..quick_demo()
+    };
+    let h = Harness::start_with(demo, |_| {}).await;
+    let c = connect(&h).await;
+    let row = json!({"docId": PLAN, "tableIdOrName": "Tasks", "rowIdOrName": "i-Tsk0030"});
+    let latest = |mut args: Value| {
+        args["requireLatest"] = json!(true);
+        args
+    };
+    let before = ok(&call(&c, "coda_get_row", latest(row.clone())).await)["values"]["Task"].clone();
+    ok(&call(
+        &c,
+        "coda_update_row",
+        json!({"docId": PLAN, "tableIdOrName": "Tasks", "rowIdOrName": "i-Tsk0030", "wait": false,
+            "row": {"cells": [{"column": "Task", "value": "Fresh title"}]}}),
+    )
+    .await);
+    let stale = ok(&call(&c, "coda_get_row", row.clone()).await);
+    assert_eq!(
+        stale["values"]["Task"], before,
+        "without it, the stale copy"
+    );
+    let table = json!({"docId": PLAN, "tableIdOrName": "Tasks"});
+    for (tool, args) in [
+        ("coda_get_row", row.clone()),
+        ("coda_list_rows", table.clone()),
+        ("coda_get_table", table),
+    ] {
+        let text = err_text(&call(&c, tool, latest(args)).await);
+        assert!(
+            text.contains("does not have its latest edits yet")
+                && text.contains("retry in a few seconds"),
+            "{tool}: {text}"
+        );
+    }
+    let fresh = eventually(&c, "coda_get_row", latest(row), |r| {
+        r.is_error == Some(false)
+    })
+    .await;
+    assert_eq!(ok(&fresh)["values"]["Task"], "Fresh title");
+    c.cancel().await.unwrap();
+    h.stop().await;
+}
+
+/// A read-only token (Coda lets a person make one) reads as usual; a write is Coda's 403,
+/// which the tool turns into "this token is read-only", and nothing is written.
+#[tokio::test]
+async fn a_read_only_token_reads_and_a_refused_write_says_why() {
+    let h = Harness::start_with(quick_demo(), |c| {
+        c.coda_token = Some(Secret::new(coda_mcp::demo::DEMO_READ_ONLY_TOKEN))
+    })
+    .await;
+    let c = connect(&h).await;
+    let row = json!({"docId": PLAN, "tableIdOrName": "Tasks", "rowIdOrName": "i-Tsk0031"});
+    assert_eq!(ok(&call(&c, "coda_get_row", row).await)["id"], "i-Tsk0031");
+    let writes = h.demo.writes_received();
+    let text = err_text(
+        &call(
+            &c,
+            "coda_update_row",
+            json!({"docId": PLAN, "tableIdOrName": "Tasks", "rowIdOrName": "i-Tsk0031",
+            "row": {"cells": [{"column": "Status", "value": "Done"}]}}),
+        )
+        .await,
+    );
+    assert!(
+        text.contains("403") && text.contains("read-only") && text.contains("write access"),
+        "{text}"
+    );
+    let text = err_text(
+        &call(
+            &c,
+            "coda_create_rows",
+            json!({"docId": PLAN, "tableIdOrName": "Tasks",
+            "rows": [{"cells": [{"column": "Task", "value": "Not with this token"}]}]}),
+        )
+        .await,
+    );
+    assert!(text.contains("read-only"), "{text}");
+    assert_eq!(h.demo.writes_received(), writes, "Coda refused both writes");
+    c.cancel().await.unwrap();
+    h.stop().await;
+}
+
+/// A doc-scoped token: `listDocs` shows its one doc, any other doc is Coda's 403 (the tool
+/// says the token is restricted to other docs), and its own doc reads and writes as usual.
+#[tokio::test]
+async fn a_doc_scoped_token_reaches_its_doc_only() {
+    let h = Harness::start_with(quick_demo(), |c| {
+        c.coda_token = Some(Secret::new(coda_mcp::demo::DEMO_DOC_TOKEN))
+    })
+    .await;
+    let c = connect(&h).await;
+    let docs = ok(&call(&c, "coda_list_documents", json!({})).await);
+    let ids: Vec<&str> = docs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [PLAN], "only the doc the token is scoped to");
+    let text = err_text(&call(&c, "coda_list_tables", json!({"docId": "HaNdBoOk02"})).await);
+    assert!(
+        text.contains("403")
+            && text.contains("HaNdBoOk02")
+            && text.contains("restricted to other docs"),
+        "{text}"
+    );
+    ok(&call(&c, "coda_list_tables", json!({"docId": PLAN})).await);
+    let r = ok(&call(
+        &c,
+        "coda_update_row",
+        json!({"docId": PLAN, "tableIdOrName": "Tasks", "rowIdOrName": "i-Tsk0032",
+        "row": {"cells": [{"column": "Status", "value": "Done"}]}}),
+    )
+    .await);
+    assert_eq!(r["completed"], true, "{r}");
+    assert_eq!(
+        ok(&call(&c, "coda_whoami", json!({})).await)["scoped"],
+        true
+    );
+    c.cancel().await.unwrap();
+    h.stop().await;
+}
+
+/// Coda's mutation status can carry a `warning` once a write is applied; the write's result
+/// passes it on so the model sees it: a value a number column could not parse, and an upsert
+/// whose key matched several rows (each batch's, and all of them at the top).
+#[tokio::test]
+async fn mutation_warnings_reach_the_model() {
+    let h = Harness::start().await;
+    let c = connect(&h).await;
+    let r = ok(&call(
+        &c,
+        "coda_update_row",
+        json!({"docId": PLAN, "tableIdOrName": "Tasks", "rowIdOrName": "i-Tsk0033",
+        "row": {"cells": [{"column": "Estimate (h)", "value": "about a day"}]}}),
+    )
+    .await);
+    assert_eq!(r["completed"], true, "{r}");
+    assert!(
+        r["warning"]
+            .as_str()
+            .is_some_and(|w| w.contains("could not be parsed as a number")),
+        "{r}"
+    );
+    let r = ok(&call(
+        &c,
+        "coda_create_rows",
+        json!({"docId": PLAN, "tableIdOrName": "Tasks", "keyColumns": ["Status"],
+        "rows": [{"cells": [{"column": "Status", "value": "Blocked"}, {"column": "Estimate (h)", "value": 3}]}]}),
+    )
+    .await);
+    assert_eq!(r["completed"], true, "{r}");
+    let warning = r["warnings"][0]["warning"].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("matched") && warning.contains("all of them were updated"),
+        "{r}"
+    );
+    assert_eq!(r["batches"][0]["warning"], r["warnings"][0]["warning"]);
+    // A write without a warning has none.
+    let plain = ok(&call(
+        &c,
+        "coda_update_row",
+        json!({"docId": PLAN, "tableIdOrName": "Tasks", "rowIdOrName": "i-Tsk0033",
+        "row": {"cells": [{"column": "Estimate (h)", "value": 8}]}}),
+    )
+    .await);
+    assert!(plain.get("warning").is_none(), "{plain}");
     c.cancel().await.unwrap();
     h.stop().await;
 }
