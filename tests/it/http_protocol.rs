@@ -458,3 +458,48 @@ async fn calls_on_one_kept_alive_connection_do_not_stall() {
     }
     h.stop().await;
 }
+
+/// The 2026-07-28 revision has no `initialize`, `ping` or `logging/setLevel`, and no
+/// direct calls: a request of it naming one of those, or no method at all, is 404 / -32601,
+/// whatever its params look like. Older clients are served as before.
+#[tokio::test]
+async fn stateless_requests_for_removed_or_unknown_methods_are_not_found() {
+    let h = Harness::start().await;
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {}});
+    for (id, method) in [
+        (1, "initialize"),
+        (2, "logging/setLevel"),
+        (3, "resources/subscribe"),
+        (4, "unknown/method"),
+    ] {
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": {"_meta": meta}});
+        // By the header alone, and by `_meta` alone.
+        for version in [Some("2026-07-28"), None] {
+            let (status, _, text) = h
+                .post_with_version(
+                    &body.to_string(),
+                    Some("application/json, text/event-stream"),
+                    None,
+                    version,
+                )
+                .await;
+            assert_eq!(status, 404, "{method} {version:?}: {text}");
+            let answer: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(answer["error"]["code"], -32601, "{text}");
+            assert_eq!(answer["id"], id, "the id is echoed");
+        }
+    }
+    // Without the revision's marks, an unknown method is still ChatGPT's direct call, and an
+    // older client's `initialize` opens a session.
+    let body = json!({"jsonrpc": "2.0", "id": 5, "method": "unknown/method", "params": {}});
+    let (status, _, text) = h
+        .post(&body.to_string(), Some("application/json"), None)
+        .await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("Unknown tool"), "{text}");
+    let sid = h.raw_session("2025-06-18").await;
+    assert!(!sid.is_empty());
+    h.stop().await;
+}

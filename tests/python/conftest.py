@@ -21,12 +21,13 @@ KEY = "cmk_python-sdk-test-key-0000000000000000"
 
 
 @contextlib.contextmanager
-def running_server(extra_args=(), data_dir=None, on_ready=None):
+def running_server(extra_args=(), data_dir=None, on_ready=None, env_extra=None):
     """`coda-mcp serve --demo` on a free port, stopped with SIGTERM (which must exit 0).
     `on_ready` receives the dashboard URL line. It offers every toolset."""
     # Every tool (the default is the `core` toolset; tests/it/cli.rs checks that default).
     env = dict(os.environ, RUST_LOG="warn", CODA_MCP_KEY=KEY, CODA_MCP_KEYCHAIN="off", CODA_MCP_TOOLSETS="all",
                CODA_MCP_DATA_DIR=data_dir or os.path.join(tempfile.gettempdir(), "coda-mcp-tests"))
+    env.update(env_extra or {})
     env.pop("CODA_API_TOKEN", None)
     proc = subprocess.Popen(
         [binary(), "serve", "--demo", "--port", "0", *extra_args],
