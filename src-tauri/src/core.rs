@@ -336,7 +336,7 @@ impl AppCore {
         let slot = self.server.lock().await;
         let (launched, _) = slot.as_ref()?;
         let state = &launched.server.state;
-        let doc = coda_mcp::openapi::actions(state.engine.catalogue(), &state.server_url());
+        let doc = coda_mcp::openapi::actions(&state.engine.catalogue(), &state.server_url());
         let public = state.engine.public().is_public();
         serde_json::to_string_pretty(&doc).ok().map(|s| (s, public))
     }
