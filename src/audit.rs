@@ -46,6 +46,10 @@ pub struct AuditStore {
     retention: Duration,
 }
 
+/// Most calls the charts read for an hour (the newest; beyond this the oldest minutes look
+/// quieter than they were).
+pub const SAMPLES: usize = 200_000;
+
 /// Records waiting for the writer before new ones are dropped (and counted).
 const QUEUE: usize = 10_000;
 
@@ -196,6 +200,32 @@ impl AuditStore {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// When each call since `from` started, whether it succeeded and how long it took (at
+    /// most [`SAMPLES`] of the newest): what the Status view's charts are drawn from.
+    pub fn samples_since(
+        &self,
+        from: DateTime<Utc>,
+    ) -> Result<Vec<crate::metrics::CallSample>, AuditError> {
+        self.flush();
+        let conn = self.conn.lock().expect("audit");
+        let mut stmt = conn.prepare(
+            "SELECT id, at, ok, duration_ms FROM calls WHERE at >= ?1 ORDER BY at DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![from.to_rfc3339(), SAMPLES as i64], |r| {
+            let at: String = r.get(1)?;
+            Ok((r.get::<_, String>(0)?, at, r.get::<_, bool>(2)?, r.get::<_, f64>(3)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, at, ok, ms) = row?;
+            if let Ok(at) = DateTime::parse_from_rfc3339(&at) {
+                let at = at.with_timezone(&Utc);
+                out.push(crate::metrics::CallSample { id, at, ok, ms });
+            }
+        }
+        Ok(out)
     }
 
     /// All kept calls as CSV, newest first. A text cell a spreadsheet would read as a

@@ -104,6 +104,18 @@ impl Default for EngineConfig {
     }
 }
 
+/// The rate classes the dashboard shows, by the names it uses.
+pub const HEADROOM_CLASSES: [(&str, crate::coda::RateClass); 5] = [
+    ("read", crate::coda::RateClass::Read),
+    ("write", crate::coda::RateClass::Write),
+    ("docContentWrite", crate::coda::RateClass::DocContentWrite),
+    ("listDocs", crate::coda::RateClass::ListDocs),
+    ("analytics", crate::coda::RateClass::Analytics),
+];
+
+/// How often the headroom is sampled for the history (each minute keeps its lowest sample).
+pub const HEADROOM_SAMPLE_EVERY: Duration = Duration::from_secs(5);
+
 /// Pass-through callers whose clients (and pacers) are kept.
 const GUEST_CLIENTS: usize = 256;
 
@@ -143,6 +155,8 @@ struct Inner {
     /// Counts changes of the offer, so every session can tell its client (`tools/list_changed`).
     tools_changed: tokio::sync::watch::Sender<u64>,
     health: HealthCache,
+    /// The owner's rate-limit headroom over the last hour (the Status view's chart).
+    headroom: crate::metrics::HeadroomHistory,
     /// The OAuth authorization server (approved apps, their grants and tokens).
     oauth: crate::oauth::OAuth,
     started: Instant,
@@ -207,6 +221,7 @@ impl Engine {
                 offer: std::sync::RwLock::new((catalogue, toolsets)),
                 tools_changed: tokio::sync::watch::Sender::new(0),
                 health,
+                headroom: Default::default(),
                 oauth,
                 started: Instant::now(),
                 public,
@@ -427,6 +442,35 @@ impl Engine {
     /// A receiver that wakes whenever the tools on offer change.
     pub fn watch_tools(&self) -> tokio::sync::watch::Receiver<u64> {
         self.inner.tools_changed.subscribe()
+    }
+
+    /// The owner's headroom per rate class now, by the names the dashboard uses.
+    pub async fn headroom_now(&self) -> Vec<(&'static str, crate::metrics::Headroom)> {
+        let coda = self.coda();
+        let mut out = Vec::new();
+        for (name, class) in HEADROOM_CLASSES {
+            let (limit, _) = self.inner.config.rate_limits.get(class);
+            out.push((
+                name,
+                crate::metrics::Headroom {
+                    free: coda.pacer().headroom(class).await,
+                    limit,
+                },
+            ));
+        }
+        out
+    }
+
+    /// Records the headroom now in the last hour's history, and returns it.
+    pub async fn sample_headroom(&self) -> Vec<(&'static str, crate::metrics::Headroom)> {
+        let now = self.headroom_now().await;
+        self.inner.headroom.record(chrono::Utc::now(), now.clone());
+        now
+    }
+
+    /// The last hour's headroom, a minute at a time.
+    pub fn headroom_history(&self) -> Vec<crate::metrics::HeadroomMinute> {
+        self.inner.headroom.minutes()
     }
 
     /// The cached Coda health.

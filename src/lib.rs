@@ -3,6 +3,7 @@
 //! The faces (the `coda-mcp` CLI, later the desktop shell and the dashboard) configure an
 //! [`Engine`] and start [`http::start`]; see `ARCHITECTURE.md` for the map.
 
+pub mod apps;
 pub mod audit;
 pub mod bounded;
 pub mod caller;
@@ -20,6 +21,7 @@ pub mod http;
 pub mod launch;
 pub mod mcp;
 pub mod mcp_log;
+pub mod metrics;
 pub mod oauth;
 pub mod openapi;
 pub mod packaging;

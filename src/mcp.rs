@@ -74,6 +74,14 @@ impl CodaMcp {
             .and_then(|p| p.extensions.get::<crate::caller::Caller>())
     }
 
+    /// Whether this request's client shows MCP Apps views (declared at `initialize`, or in a
+    /// 2026-07-28 request's own `_meta`).
+    fn shows_views(&self, ctx: &RequestContext<RoleServer>) -> bool {
+        ctx.client_capabilities()
+            .and_then(|c| serde_json::to_value(c).ok())
+            .is_some_and(|c| crate::apps::client_supports(&c))
+    }
+
     /// The session ID and the client's name, announcing the session on first sight.
     fn who(&self, ctx: &RequestContext<RoleServer>) -> (String, String) {
         let parts = ctx.extensions.get::<http::request::Parts>();
@@ -279,6 +287,24 @@ impl ServerHandler for CodaMcp {
         info
     }
 
+    async fn initialize(
+        &self,
+        request: rmcp::model::InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        context.peer.set_peer_info(request.clone());
+        let mut result = self.negotiate_initialize(&request)?;
+        // The views extension is advertised to the clients that declare it, and only to them.
+        let declared = serde_json::to_value(&request.capabilities)
+            .is_ok_and(|c| crate::apps::client_supports(&c));
+        if declared {
+            let mut extensions = result.capabilities.extensions.take().unwrap_or_default();
+            extensions.insert(crate::apps::EXTENSION.into(), Default::default());
+            result.capabilities.extensions = Some(extensions);
+        }
+        Ok(result)
+    }
+
     async fn on_initialized(&self, context: rmcp::service::NotificationContext<RoleServer>) {
         // A session that began with `initialize` is told of changed toolsets on its stream.
         let peer = context.peer.clone();
@@ -400,12 +426,19 @@ impl ServerHandler for CodaMcp {
         self.who(&ctx);
         // An app approved for reading only is offered only the tools that read.
         let may_write = self.caller(&ctx).is_none_or(|c| c.may_write());
+        let views = self.shows_views(&ctx);
         let tools: Vec<Value> = self
             .engine
             .catalogue()
             .iter()
             .filter(|t| may_write || t.is_read_only())
-            .map(|t| t.to_mcp_json())
+            .map(|t| {
+                let mut tool = t.to_mcp_json();
+                if views {
+                    crate::apps::decorate_tool(&mut tool);
+                }
+                tool
+            })
             .collect();
         decode(json!({ "tools": tools }))
     }
@@ -415,14 +448,20 @@ impl ServerHandler for CodaMcp {
         _request: Option<PaginatedRequestParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        // The guides first: they are there even when Coda cannot be reached.
-        let mut listed: Vec<Value> = crate::guides::GUIDES
+        // The views (for a client that shows them) and the guides first: they are there even
+        // when Coda cannot be reached.
+        let views: Vec<Value> = if self.shows_views(&ctx) {
+            crate::apps::VIEWS.iter().map(|v| v.listing()).collect()
+        } else {
+            Vec::new()
+        };
+        let mut listed: Vec<Value> = views;
+        listed.extend(crate::guides::GUIDES
             .iter()
             .map(|g| {
                 json!({"uri": g.uri(), "name": g.name, "title": g.title,
                 "description": g.description, "mimeType": "text/markdown"})
-            })
-            .collect();
+            }));
         match resources::list_docs(&self.client_for(&ctx), &self.engine.exec_options()).await {
             Ok(Value::Array(docs)) => listed.extend(docs),
             Ok(_) => {}
@@ -445,6 +484,10 @@ impl ServerHandler for CodaMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         let uri = request.uri;
+        if let Some(view) = crate::apps::by_uri(&uri) {
+            let result: ReadResourceResult = decode(json!({ "contents": view.contents() }))?;
+            return Ok(result.into());
+        }
         if let Some(guide) = crate::guides::by_uri(&uri) {
             let result: ReadResourceResult = decode(json!({"contents": [
                 {"uri": uri, "mimeType": "text/markdown", "text": guide.text}]}))?;
@@ -513,7 +556,16 @@ impl ServerHandler for CodaMcp {
             return Err(unknown_tool_error(&self.engine, &name));
         };
         let args = request.arguments.map(Value::Object).unwrap_or(Value::Null);
-        let (session, client) = self.who(&ctx);
+        let (session, mut client) = self.who(&ctx);
+        // A call a view made through its host says so (the dashboard and the audit show it).
+        let via = [request.meta.as_ref(), Some(&ctx.meta)]
+            .into_iter()
+            .flatten()
+            .find_map(|m| m.get(crate::apps::VIA_VIEW).and_then(Value::as_str).map(str::to_owned));
+        if let Some(view) = via {
+            let view: String = view.chars().filter(|c| c.is_ascii_alphanumeric()).take(20).collect();
+            client = format!("{client} (from the {view} view)");
+        }
         let call = ToolCall {
             tool: (tool, schema),
             caller: self.caller(&ctx),

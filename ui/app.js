@@ -7,6 +7,9 @@ const $ = (id) => document.getElementById(id);
 const state = {
   sessions: new Map(), calls: [], callIds: new Set(), log: [], paused: false, setup: {}, status: {},
   lastId: 0, query: "", startedAt: null, settings: null, oauth: { grants: [], pending: [] },
+  // The charts: per minute (keyed by its start in ms) the calls, errors and durations, and the
+  // lowest headroom per class; `seen` holds the call ids already counted.
+  metrics: { minutes: new Map(), headroom: new Map(), seen: new Set(), loaded: false },
 };
 // Long-running windows keep only this much in memory (the audit history keeps the rest).
 const MAX_LOG = 1000, MAX_CALLS = 1000, MAX_SESSIONS = 500;
@@ -105,6 +108,120 @@ function renderStatus() {
   $("headroom").replaceChildren(...Object.entries(s.headroom || {}).map(([k, h]) =>
     card(k, `${h.free} of ${h.limit} per ${h.window_s} s`, h.free === 0 ? "bad" : "", `headroom-${k}`)));
 }
+// ---- the Status view's charts (plain SVG): the last hour, a minute a column
+const MINUTE = 60000, HOUR_MINUTES = 60;
+const minuteOf = (t) => Math.floor(t / MINUTE) * MINUTE;
+function pct(sorted, p) { return sorted.length ? sorted[Math.min(sorted.length, Math.max(1, Math.ceil(p / 100 * sorted.length))) - 1] : null; }
+function minuteBucket(t) {
+  const m = state.metrics.minutes;
+  if (!m.has(t)) m.set(t, { calls: 0, errors: 0, durations: [], p50: null, p99: null });
+  return m.get(t);
+}
+function countCall(id, at, ok, ms) {
+  const seen = state.metrics.seen;
+  if (id && seen.has(id)) return;
+  if (id) { seen.add(id); if (seen.size > 20000) seen.delete(seen.values().next().value); }
+  const b = minuteBucket(minuteOf(new Date(at).getTime()));
+  b.calls += 1; b.errors += ok ? 0 : 1;
+  if (b.durations) { b.durations.push(ms); b.durations.sort((x, y) => x - y); b.p50 = pct(b.durations, 50); b.p99 = pct(b.durations, 99); }
+}
+function noteHeadroom(headroom) {
+  const t = minuteOf(Date.now()), kept = state.metrics.headroom.get(t) || {};
+  for (const [k, h] of Object.entries(headroom || {})) {
+    const free = kept[k] ? Math.min(kept[k].free, h.free) : h.free;
+    kept[k] = { free, limit: h.limit };
+  }
+  state.metrics.headroom.set(t, kept);
+}
+async function loadMetrics() {
+  try {
+    const r = await fetch("/api/metrics", { credentials: "same-origin" });
+    if (!r.ok) return;
+    const m = await r.json();
+    const now = minuteOf(Date.now());
+    for (const x of m.minutes) {
+      const t = new Date(x.t).getTime();
+      if (t === now) continue; // the current minute is rebuilt from its calls below
+      state.metrics.minutes.set(t, { calls: x.calls, errors: x.errors, durations: null, p50: x.p50_ms, p99: x.p99_ms });
+    }
+    for (const c of m.current) countCall(c.id, c.at, c.ok, c.ms);
+    for (const h of m.headroom) {
+      const t = new Date(h.t).getTime(), kept = state.metrics.headroom.get(t);
+      state.metrics.headroom.set(t, kept ? Object.fromEntries(Object.entries(h.classes).map(([k, v]) => [k, kept[k] && kept[k].free < v.free ? kept[k] : v])) : h.classes);
+    }
+    state.metrics.loaded = true;
+    renderCharts();
+  } catch { /* the charts stay empty; the rest of the page works */ }
+}
+function svgEl(tag, attrs = {}, text) {
+  const e = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+const W = 600, H = 140, TOP = 14, BOTTOM = 18;
+function niceMax(v) { if (v <= 0) return 1; const p = 10 ** Math.floor(Math.log10(v)); return Math.ceil(v / p) * p; }
+function frame(svg, max, unit) {
+  const y = (v) => TOP + (H - TOP - BOTTOM) * (1 - v / max);
+  svg.replaceChildren(
+    svgEl("line", { class: "grid", x1: 0, x2: W, y1: y(0), y2: y(0) }),
+    svgEl("line", { class: "grid", x1: 0, x2: W, y1: y(max), y2: y(max) }),
+    svgEl("text", { x: 2, y: TOP - 3 }, `${max}${unit}`),
+    svgEl("text", { x: 2, y: H - 3 }, "60 min ago"),
+    svgEl("text", { x: W - 2, y: H - 3, "text-anchor": "end" }, "now"));
+  return y;
+}
+function bars(name, values, cls) {
+  const fig = document.querySelector(`[data-chart="${name}"]`), svg = fig.querySelector("svg");
+  const max = niceMax(Math.max(0, ...values)), y = frame(svg, max, ""), w = W / values.length;
+  values.forEach((v, i) => { if (v > 0) svg.append(svgEl("rect", { class: `bar ${cls}`, x: i * w + 1, width: Math.max(1, w - 2), y: y(v), height: y(0) - y(v), "data-minute": i }, undefined)); });
+  const last = values[values.length - 1];
+  fig.querySelector(".now").textContent = `${last} this minute`;
+  svg.setAttribute("aria-label", `${fig.querySelector("figcaption").firstChild.textContent.trim()}: ${values.reduce((a, b) => a + b, 0)} in the last hour, ${last} this minute`);
+}
+function lines(name, series, unit, max, nowText) {
+  const fig = document.querySelector(`[data-chart="${name}"]`), svg = fig.querySelector("svg");
+  const all = series.flatMap((s) => s.values.filter((v) => v !== null));
+  const top = max ?? niceMax(Math.max(0, ...all)), y = frame(svg, top, unit), step = W / (HOUR_MINUTES - 1);
+  series.forEach((s, i) => {
+    let d = "", pen = "M";
+    s.values.forEach((v, x) => { if (v === null) { pen = "M"; return; } d += `${pen}${(x * step).toFixed(1)},${y(v).toFixed(1)} `; pen = "L"; });
+    if (d) svg.append(svgEl("path", { class: `line s${i}`, d, "data-series": s.name }));
+  });
+  let legend = fig.querySelector(".legend");
+  if (!legend) { legend = el("div", { class: "legend" }); fig.append(legend); }
+  legend.replaceChildren(...series.map((s, i) => el("span", {}, el("i", { class: `s${i}` }), s.name)));
+  fig.querySelector(".now").textContent = nowText;
+  svg.setAttribute("aria-label", `${fig.querySelector("figcaption").firstChild.textContent.trim()}: ${nowText}`);
+}
+let chartsPending = false;
+function renderCharts() {
+  if (chartsPending) return;
+  chartsPending = true;
+  requestAnimationFrame(() => {
+    chartsPending = false;
+    if (!document.getElementById("charts")) return;
+    const now = minuteOf(Date.now()), ts = Array.from({ length: HOUR_MINUTES }, (_, i) => now - (HOUR_MINUTES - 1 - i) * MINUTE);
+    for (const t of state.metrics.minutes.keys()) if (t < ts[0]) state.metrics.minutes.delete(t);
+    for (const t of state.metrics.headroom.keys()) if (t < ts[0]) state.metrics.headroom.delete(t);
+    const at = (t) => state.metrics.minutes.get(t);
+    bars("calls", ts.map((t) => at(t)?.calls || 0), "");
+    bars("errors", ts.map((t) => at(t)?.errors || 0), "err");
+    const p50 = ts.map((t) => at(t)?.p50 ?? null), p99 = ts.map((t) => at(t)?.p99 ?? null);
+    const lastP = [...p99].reverse().find((v) => v !== null), lastM = [...p50].reverse().find((v) => v !== null);
+    lines("latency", [{ name: "p50", values: p50.map((v) => v === null ? null : Math.round(v)) }, { name: "p99", values: p99.map((v) => v === null ? null : Math.round(v)) }],
+      "", undefined, lastM === undefined ? "no calls yet" : `p50 ${Math.round(lastM)} ms, p99 ${Math.round(lastP)} ms`);
+    const classes = ["read", "write", "docContentWrite", "listDocs", "analytics"];
+    const free = (t, k) => { const h = state.metrics.headroom.get(t)?.[k]; return h ? Math.round(100 * h.free / Math.max(1, h.limit)) : null; };
+    const lowest = classes.map((k) => [k, [...ts].reverse().map((t) => free(t, k)).find((v) => v !== null)]).filter(([, v]) => v !== undefined);
+    const worst = lowest.sort((a, b) => a[1] - b[1])[0];
+    lines("headroom", classes.map((k) => ({ name: k, values: ts.map((t) => free(t, k)) })), "%", 100,
+      worst ? `lowest now: ${worst[0]} ${worst[1]} % free` : "no samples yet");
+  });
+}
+// A new minute moves the charts along even when nothing happens.
+setInterval(() => { if (!document.hidden && state.metrics.loaded) renderCharts(); }, 10000);
+
 function tickUptime() {
   const v = document.querySelector('[data-card="uptime"] .value');
   if (v) v.textContent = uptimeText();
@@ -193,7 +310,7 @@ function renderSetup() {
   $("schema-note").hidden = !!s.public_url;
 }
 
-function renderAll() { renderStatus(); renderNotice(); renderSessions(); renderCalls(); renderLog(); renderSetup(); }
+function renderAll() { renderStatus(); renderNotice(); renderSessions(); renderCalls(); renderLog(); renderSetup(); if (state.metrics.loaded) renderCharts(); }
 
 // ---- OAuth: connection requests waiting for the owner, and the apps connected. Drawn only
 // when they change (a checkbox the person is about to tick must not be drawn anew under them).
@@ -277,6 +394,7 @@ function apply(e, seq) {
   if (e.type === "status") {
     state.status = { ...state.status, ...e.status };
     if (e.status.started_at) state.startedAt = new Date(e.status.started_at).getTime();
+    noteHeadroom(e.status.headroom);
     return;
   }
   if (e.type === "session") {
@@ -301,6 +419,7 @@ function apply(e, seq) {
     if (e.type === "oauth_request") toast(`${e.client} asks to connect: allow or deny it at the top of the page`);
     loadOAuth();
   } else if (e.type === "tool_call") {
+    countCall(e.id, e.at, e.ok, e.duration_ms);
     const s = state.sessions.get(e.session) || { session: e.session, client: e.client, client_version: "", kind: "mcp", started: e.at, calls: 0, errors: 0, open_streams: 0 };
     s.calls += 1; s.errors += e.ok ? 0 : 1; s.last_activity = e.at; state.sessions.set(e.session, s);
     keepSessions();
@@ -529,4 +648,4 @@ window.addEventListener("coda-mcp-desktop", (e) => toast(e.detail));
 // ---- start
 const start = tabs.find((t) => `#${t.getAttribute("aria-controls")}` === location.hash) || tabs[0];
 select(start, false);
-loadState().then((since) => { renderAll(); listen(since); loadSettings(); loadOAuth(); loadClients(); loadToolsets(); }).catch((e) => { $("conn").textContent = `error: ${e.message}`; $("conn").className = "pill down"; });
+loadState().then((since) => { renderAll(); listen(since); loadSettings(); loadOAuth(); loadClients(); loadToolsets(); loadMetrics(); }).catch((e) => { $("conn").textContent = `error: ${e.message}`; $("conn").className = "pill down"; });

@@ -83,6 +83,7 @@ where
         .route("/api/state", get(api_state))
         .route("/api/events", get(api_events))
         .route("/api/calls", get(api_calls))
+        .route("/api/metrics", get(api_metrics))
         .route("/api/calls.csv", get(api_calls_csv))
         .route("/api/key/reveal", post(api_reveal_key))
         .route("/api/oauth", get(api_oauth))
@@ -228,15 +229,10 @@ async fn status(state: &AppState) -> Value {
     let (coda, _) = engine.health().snapshot();
     let (per_minute, error_rate) = engine.events().rates();
     let mut headroom = serde_json::Map::new();
-    for (name, class) in [
-        ("read", RateClass::Read),
-        ("write", RateClass::Write),
-        ("docContentWrite", RateClass::DocContentWrite),
-        ("listDocs", RateClass::ListDocs),
-        ("analytics", RateClass::Analytics),
-    ] {
-        let (limit, window) = config.rate_limits.get(class);
-        headroom.insert(name.into(), json!({"free": engine.coda().pacer().headroom(class).await, "limit": limit, "window_s": window.as_secs()}));
+    let now = engine.sample_headroom().await;
+    for ((name, class), (_, h)) in crate::engine::HEADROOM_CLASSES.into_iter().zip(now) {
+        let (_, window) = config.rate_limits.get(class);
+        headroom.insert(name.into(), json!({"free": h.free, "limit": h.limit, "window_s": window.as_secs()}));
     }
     let uptime = engine.uptime();
     let started = chrono::Utc::now()
@@ -280,6 +276,41 @@ fn ensure_status_ticker(state: &AppState) {
             engine.events().publish(EventKind::Status { status });
         }
     });
+}
+
+/// The Status view's charts: the last hour's calls, errors and latency per minute (from the
+/// audit history, so a restart keeps them) and the owner's headroom per minute.
+async fn api_metrics(State(state): State<AppState>) -> Response {
+    let engine = state.engine.clone();
+    let now = chrono::Utc::now();
+    let from = crate::metrics::minute_of(now)
+        - chrono::TimeDelta::minutes(crate::metrics::MINUTES as i64 - 1);
+    let samples = tokio::task::spawn_blocking(move || match engine.audit() {
+        Some(audit) => audit.samples_since(from).map_err(|e| e.to_string()),
+        None => Ok(Vec::new()),
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()));
+    match samples {
+        Ok(samples) => Json(json!({
+            "minutes": crate::metrics::per_minute(&samples, now),
+            // The current minute's calls themselves: the page goes on adding live calls to it.
+            "current": samples.iter().filter(|c| crate::metrics::minute_of(c.at) == crate::metrics::minute_of(now)).collect::<Vec<_>>(),
+            "headroom": state.engine.headroom_history().iter().map(|m| {
+                let mut classes = serde_json::Map::new();
+                for (name, h) in &m.classes {
+                    classes.insert((*name).into(), json!(h));
+                }
+                json!({"t": m.t, "classes": classes})
+            }).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "audit_unavailable",
+            format!("the call history could not be read: {e}"),
+        ),
+    }
 }
 
 /// A snapshot for the first paint: status, sessions, recent calls and the setup facts.

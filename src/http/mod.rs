@@ -322,6 +322,18 @@ pub async fn start_with(
         }
     });
     memory::spawn(cancel.clone());
+    // The headroom chart's history: sampled all the time, not only while a dashboard looks.
+    let sampled = engine.clone();
+    let sampling = cancel.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(crate::engine::HEADROOM_SAMPLE_EVERY);
+        loop {
+            tokio::select! {
+                _ = sampling.cancelled() => break,
+                _ = every.tick() => { sampled.sample_headroom().await; }
+            }
+        }
+    });
     let stop = cancel.clone();
     let task = tokio::spawn(local.serve(listener, stop));
     Ok(RunningServer {

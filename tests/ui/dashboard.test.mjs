@@ -121,6 +121,16 @@ test("the dashboard shows sessions and tool calls live and keeps the history", a
     assert.equal(await cardText("error-rate"), "50 %");
     assert.ok(Number(await cardText("sessions")) >= 1);
     assert.match(await cardText("account"), /the built-in demo workspace/, "the Status view says it is the demo");
+    // The charts drew those calls live: two in the hour, one of them an error, with latencies,
+    // and the headroom sampled.
+    const chartLabel = (name) => page.getAttribute(`[data-chart="${name}"] svg`, "aria-label");
+    await page.waitForFunction(() => /: 2 in the last hour/.test(document.querySelector('[data-chart="calls"] svg')?.getAttribute("aria-label") || ""), null, { timeout: 5000 });
+    assert.match(await chartLabel("errors"), /: 1 in the last hour/);
+    assert.match(await chartLabel("latency"), /p50 \d+ ms, p99 \d+ ms/);
+    assert.ok(await page.locator('[data-chart="calls"] rect.bar').count() >= 1);
+    await page.waitForFunction(() => document.querySelectorAll('[data-chart="headroom"] path.line').length === 5, null, { timeout: 5000 });
+    assert.match(await chartLabel("headroom"), /lowest now: \w+ \d+ % free/);
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-charts.png"), fullPage: true });
 
     // A second session, to filter the log by session.
     const init2 = await rpc(server.mcp, { jsonrpc: "2.0", id: 0, method: "initialize",
@@ -227,6 +237,12 @@ test("the dashboard shows sessions and tool calls live and keeps the history", a
     await stopServer(server);
     server = await startServer(dataDir);
     await page.goto(server.dashboard);
+    // The charts come back from the history after the restart.
+    await page.waitForFunction(() => {
+      const m = /: (\d+) in the last hour/.exec(document.querySelector('[data-chart="calls"] svg')?.getAttribute("aria-label") || "");
+      return m && Number(m[1]) >= 3;
+    }, null, { timeout: 5000 });
+    assert.match(await chartLabel("errors"), /: 1 in the last hour/);
     await page.click("#tab-calls");
     await page.locator("#call-rows tr", { hasText: "coda_get_row" }).first().waitFor({ timeout: 3000 });
     await page.fill("#call-search", "list_documents");
