@@ -42,6 +42,7 @@ fi
 npm_tools tests/conformance "the MCP conformance suite and Node 22"
 npm_tools tests/conformance-auth "the conformance suite's authorization-server scenarios (pre-release)"
 npm_tools tests/ui "playwright-core"
+npm_tools tests/apps "the MCP Apps host side (ext-apps), the MCP client SDK, esbuild and playwright-core"
 npm_tools tests/clients "the MCP Inspector CLI and mcp-remote"
 npm_tools tests/mcpb "the Claude Desktop extension packager"
 npm_tools packaging "the Tauri CLI (packages, update signing)"
@@ -72,6 +73,8 @@ suite "MCP conformance suite" bash tests/conformance/run.sh
 suite "MCP conformance suite: the OAuth authorization server (consent in Chromium)" \
   bash tests/conformance-auth/run.sh
 suite "Dashboard in Chromium (screenshots in artifacts/)" node --test tests/ui/
+suite "MCP Apps views in Chromium, in a host built on ext-apps (screenshots in artifacts/)" \
+  node --test tests/apps/
 suite "Desktop app under Xvfb via tauri-driver (screenshots in artifacts/)" \
   "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/desktop
 suite "Fuzz targets (${FUZZ_SECONDS:-60} s each)" scripts/fuzz.sh "${FUZZ_SECONDS:-60}"

@@ -40,7 +40,8 @@ pub static VIEWS: &[View] = &[
         name: "rows",
         uri: "ui://coda/rows.html",
         title: "Coda rows",
-        description: "A table's rows with typed cells: sort, filter, page, edit cells and add rows.",
+        description:
+            "A table's rows with typed cells: sort, filter, page, edit cells and add rows.",
         tools: &["coda_list_rows", "coda_get_table"],
         page: include_str!("../views/rows.html"),
     },
@@ -72,10 +73,17 @@ impl View {
         let pages = PAGES.get_or_init(|| {
             VIEWS
                 .iter()
-                .map(|v| v.page.replace("/*STYLE*/", STYLE).replace("/*BRIDGE*/", BRIDGE))
+                .map(|v| {
+                    v.page
+                        .replace("/*STYLE*/", STYLE)
+                        .replace("/*BRIDGE*/", BRIDGE)
+                })
                 .collect()
         });
-        let i = VIEWS.iter().position(|v| v.uri == self.uri).expect("a view of VIEWS");
+        let i = VIEWS
+            .iter()
+            .position(|v| v.uri == self.uri)
+            .expect("a view of VIEWS");
         &pages[i]
     }
 
@@ -138,21 +146,38 @@ mod tests {
         for v in VIEWS {
             let html = v.html();
             assert!(html.starts_with("<!doctype html>"), "{}", v.name);
-            assert!(!html.contains("/*STYLE*/") && !html.contains("/*BRIDGE*/"), "{}", v.name);
-            assert!(html.contains("ui/initialize"), "{} speaks the extension", v.name);
+            assert!(
+                !html.contains("/*STYLE*/") && !html.contains("/*BRIDGE*/"),
+                "{}",
+                v.name
+            );
+            assert!(
+                html.contains("ui/initialize"),
+                "{} speaks the extension",
+                v.name
+            );
             // No asset from anywhere: no URL, no loaded script, style or image.
             for outside in ["http://", "https://", "src=", "@import", "url("] {
-                assert!(!html.contains(outside), "{}: '{outside}' in the page", v.name);
+                assert!(
+                    !html.contains(outside),
+                    "{}: '{outside}' in the page",
+                    v.name
+                );
             }
         }
     }
 
     #[test]
     fn only_clients_declaring_the_extension_are_offered_views() {
-        assert!(client_supports(&json!({"extensions": {EXTENSION: {"mimeTypes": [MIME]}}})));
-        assert!(!client_supports(&json!({"extensions": {EXTENSION: {"mimeTypes": ["text/html"]}}})));
+        assert!(client_supports(
+            &json!({"extensions": {EXTENSION: {"mimeTypes": [MIME]}}})
+        ));
+        assert!(!client_supports(
+            &json!({"extensions": {EXTENSION: {"mimeTypes": ["text/html"]}}})
+        ));
         assert!(!client_supports(&json!({})));
-        let mut tool = json!({"name": "coda_list_rows", "_meta": {"coda/operations": ["listRows"]}});
+        let mut tool =
+            json!({"name": "coda_list_rows", "_meta": {"coda/operations": ["listRows"]}});
         decorate_tool(&mut tool);
         assert_eq!(tool["_meta"]["ui"]["resourceUri"], "ui://coda/rows.html");
         assert_eq!(tool["_meta"]["coda/operations"][0], "listRows");

@@ -215,7 +215,12 @@ impl AuditStore {
         )?;
         let rows = stmt.query_map(params![from.to_rfc3339(), SAMPLES as i64], |r| {
             let at: String = r.get(1)?;
-            Ok((r.get::<_, String>(0)?, at, r.get::<_, bool>(2)?, r.get::<_, f64>(3)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                at,
+                r.get::<_, bool>(2)?,
+                r.get::<_, f64>(3)?,
+            ))
         })?;
         let mut out = Vec::new();
         for row in rows {

@@ -456,12 +456,10 @@ impl ServerHandler for CodaMcp {
             Vec::new()
         };
         let mut listed: Vec<Value> = views;
-        listed.extend(crate::guides::GUIDES
-            .iter()
-            .map(|g| {
-                json!({"uri": g.uri(), "name": g.name, "title": g.title,
+        listed.extend(crate::guides::GUIDES.iter().map(|g| {
+            json!({"uri": g.uri(), "name": g.name, "title": g.title,
                 "description": g.description, "mimeType": "text/markdown"})
-            }));
+        }));
         match resources::list_docs(&self.client_for(&ctx), &self.engine.exec_options()).await {
             Ok(Value::Array(docs)) => listed.extend(docs),
             Ok(_) => {}
@@ -561,9 +559,17 @@ impl ServerHandler for CodaMcp {
         let via = [request.meta.as_ref(), Some(&ctx.meta)]
             .into_iter()
             .flatten()
-            .find_map(|m| m.get(crate::apps::VIA_VIEW).and_then(Value::as_str).map(str::to_owned));
+            .find_map(|m| {
+                m.get(crate::apps::VIA_VIEW)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            });
         if let Some(view) = via {
-            let view: String = view.chars().filter(|c| c.is_ascii_alphanumeric()).take(20).collect();
+            let view: String = view
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .take(20)
+                .collect();
             client = format!("{client} (from the {view} view)");
         }
         let call = ToolCall {

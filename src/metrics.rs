@@ -156,8 +156,15 @@ mod tests {
 
     #[test]
     fn calls_fall_into_their_minute_with_percentiles() {
-        let sample = |at, ok, ms| CallSample { id: String::new(), at, ok, ms };
-        let mut calls: Vec<CallSample> = (1..=100).map(|i| sample(at(59, i % 50), true, i as f64)).collect();
+        let sample = |at, ok, ms| CallSample {
+            id: String::new(),
+            at,
+            ok,
+            ms,
+        };
+        let mut calls: Vec<CallSample> = (1..=100)
+            .map(|i| sample(at(59, i % 50), true, i as f64))
+            .collect();
         calls.push(sample(at(58, 3), false, 7.0));
         calls.push(sample(at(-5, 0), true, 1.0)); // over an hour ago: left out
         let minutes = per_minute(&calls, at(59, 30));

@@ -159,16 +159,20 @@ function svgEl(tag, attrs = {}, text) {
   if (text !== undefined) e.textContent = text;
   return e;
 }
-const W = 600, H = 140, TOP = 14, BOTTOM = 18;
+const W = 600, H = 140, TOP = 4, BOTTOM = 4;
 function niceMax(v) { if (v <= 0) return 1; const p = 10 ** Math.floor(Math.log10(v)); return Math.ceil(v / p) * p; }
+// The plot stretches with its box; its labels are HTML around it, so text never stretches.
 function frame(svg, max, unit) {
   const y = (v) => TOP + (H - TOP - BOTTOM) * (1 - v / max);
+  const fig = svg.closest("figure");
+  if (!fig.querySelector(".ticks")) {
+    svg.before(el("div", { class: "scale" }));
+    svg.after(el("div", { class: "ticks" }, el("span", {}, "60 min ago"), el("span", {}, "now")));
+  }
+  fig.querySelector(".scale").textContent = `${max}${unit}`;
   svg.replaceChildren(
     svgEl("line", { class: "grid", x1: 0, x2: W, y1: y(0), y2: y(0) }),
-    svgEl("line", { class: "grid", x1: 0, x2: W, y1: y(max), y2: y(max) }),
-    svgEl("text", { x: 2, y: TOP - 3 }, `${max}${unit}`),
-    svgEl("text", { x: 2, y: H - 3 }, "60 min ago"),
-    svgEl("text", { x: W - 2, y: H - 3, "text-anchor": "end" }, "now"));
+    svgEl("line", { class: "grid", x1: 0, x2: W, y1: y(max), y2: y(max) }));
   return y;
 }
 function bars(name, values, cls) {
@@ -185,7 +189,12 @@ function lines(name, series, unit, max, nowText) {
   const top = max ?? niceMax(Math.max(0, ...all)), y = frame(svg, top, unit), step = W / (HOUR_MINUTES - 1);
   series.forEach((s, i) => {
     let d = "", pen = "M";
-    s.values.forEach((v, x) => { if (v === null) { pen = "M"; return; } d += `${pen}${(x * step).toFixed(1)},${y(v).toFixed(1)} `; pen = "L"; });
+    // A line through the minutes with values, and a short mark at each, so a lone minute shows.
+    s.values.forEach((v, x) => {
+      if (v === null) { pen = "M"; return; }
+      const px = x * step, py = y(v).toFixed(1);
+      d += `${pen}${px.toFixed(1)},${py} M${(px - 3).toFixed(1)},${py} L${Math.min(W, px + 3).toFixed(1)},${py} M${px.toFixed(1)},${py} `; pen = "L";
+    });
     if (d) svg.append(svgEl("path", { class: `line s${i}`, d, "data-series": s.name }));
   });
   let legend = fig.querySelector(".legend");

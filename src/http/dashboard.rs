@@ -26,7 +26,6 @@ use serde_json::{json, Value};
 
 use super::answer::error;
 use super::AppState;
-use crate::coda::RateClass;
 use crate::events::EventKind;
 
 const COOKIE: &str = "coda_mcp_dashboard";
@@ -232,7 +231,10 @@ async fn status(state: &AppState) -> Value {
     let now = engine.sample_headroom().await;
     for ((name, class), (_, h)) in crate::engine::HEADROOM_CLASSES.into_iter().zip(now) {
         let (_, window) = config.rate_limits.get(class);
-        headroom.insert(name.into(), json!({"free": h.free, "limit": h.limit, "window_s": window.as_secs()}));
+        headroom.insert(
+            name.into(),
+            json!({"free": h.free, "limit": h.limit, "window_s": window.as_secs()}),
+        );
     }
     let uptime = engine.uptime();
     let started = chrono::Utc::now()

@@ -21,7 +21,7 @@ const ROOT = join(HERE, "..", "..");
 const BIN = process.env.CODA_MCP_BIN || join(ROOT, "target", "debug", "coda-mcp");
 const ARTIFACTS = join(ROOT, "artifacts");
 const KEY = "cmk_views-test-key-0000000000000000000000";
-const PLAN = "AbCDeFGH01", BOOK = "dHaNdBoOk02";
+const PLAN = "AbCDeFGH01", BOOK = "HaNdBoOk02";
 const UI = "io.modelcontextprotocol/ui", MIME = "text/html;profile=mcp-app";
 const BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--disable-background-networking"];
 
@@ -97,11 +97,8 @@ before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   dataDir = mkdtempSync(join(tmpdir(), "coda-mcp-views-"));
   // The host side, bundled for the page as the package's docs describe (no CDN).
-  const entry = join(dataDir, "host-entry.mjs");
-  writeFileSync(entry, 'export * from "@modelcontextprotocol/ext-apps/app-bridge";\n');
-  execFileSync(join(HERE, "node_modules", ".bin", "esbuild"), [entry, "--bundle", "--format=iife", "--global-name=McpAppBridge",
-    "--platform=browser", "--log-level=warning", `--outfile=${join(dataDir, "bridge.js")}`, `--resolve-extensions=.mjs,.js`,
-    `--alias:@modelcontextprotocol/ext-apps=${join(HERE, "node_modules", "@modelcontextprotocol", "ext-apps")}`], { cwd: HERE });
+  execFileSync(join(HERE, "node_modules", ".bin", "esbuild"), [join(HERE, "host-entry.mjs"), "--bundle", "--format=iife",
+    "--global-name=McpAppBridge", "--platform=browser", "--log-level=warning", `--outfile=${join(dataDir, "bridge.js")}`], { cwd: HERE });
   const bridgeJs = readFileSync(join(dataDir, "bridge.js"));
   hostServer = createServer((req, res) => {
     if (req.url === "/bridge.js") { res.writeHead(200, { "content-type": "text/javascript" }); res.end(bridgeJs); return; }
@@ -232,7 +229,7 @@ test("rows: typed cells, sort, filter, pages, an edited cell and an added row, t
   // The audit says those writes came from the view.
   const token = new URL(server.dashboard).searchParams.get("token");
   const calls = await (await fetch(new URL("/api/calls?q=coda_update_row", server.mcp), { headers: { Authorization: `Bearer ${token}` } })).json();
-  const edit = (calls.calls || calls).find((c) => c.tool === "coda_update_row");
+  const edit = calls.items.find((c) => c.tool === "coda_update_row");
   assert.match(edit.client, /\(from the rows view\)/, JSON.stringify(edit));
 });
 
@@ -261,7 +258,11 @@ test("doc and page views render, links open through the host", async () => {
   await page.screenshot({ path: join(ARTIFACTS, "view-doc.png"), fullPage: true });
 
   view = await show(client, "coda_get_page_content", { docId: BOOK, pageIdOrName: "canvas-Benefits" });
-  await view.locator("#page h2").first().waitFor({ timeout: 10000 });
+  await view.locator("#page h2").first().waitFor({ timeout: 10000 }).catch(async (e) => {
+    const f = page.frames().find((x) => x.url() === "about:srcdoc");
+    console.log("DEBUG", f && (await f.evaluate(() => document.body.innerHTML)).slice(0, 2000), pageErrors, cspViolations);
+    throw e;
+  });
   assert.equal((await view.locator("#page h2").first().textContent()).trim(), "Benefits");
   await page.screenshot({ path: join(ARTIFACTS, "view-page.png"), fullPage: true });
   assert.deepEqual(cspViolations, [], "nothing refused by the views' CSP");

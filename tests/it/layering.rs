@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     // Leaves: files of the person's own, the Coda client, prompt texts.
     &[
-        "private", "coda", "prompts", "guides", "mcp_log", "metrics", "apps", "defaults", "flags", "toolsets",
+        "private", "coda", "prompts", "guides", "mcp_log", "metrics", "apps", "defaults", "flags",
+        "toolsets",
     ],
     // Plain parts on top of them.
     &[
