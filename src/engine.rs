@@ -20,6 +20,8 @@ pub struct EngineConfig {
     pub read_only: bool,
     /// The toolsets offered (every tool unless a face chooses fewer).
     pub toolsets: crate::tools::Toolsets,
+    /// Offer MCP Apps views to the clients that can show them (`--no-views` turns them off).
+    pub views: bool,
     /// Client-side pacing limits.
     pub rate_limits: RateLimits,
     /// Retry rules.
@@ -73,6 +75,7 @@ impl Default for EngineConfig {
             coda_token: None,
             read_only: false,
             toolsets: crate::tools::Toolsets::all(),
+            views: true,
             rate_limits: RateLimits::CODA,
             retry: RetryPolicy::default(),
             write_wait_timeout: Duration::from_secs(20),

@@ -50,6 +50,8 @@ pub struct LaunchOptions {
     pub read_only: bool,
     /// The toolsets offered.
     pub toolsets: crate::tools::Toolsets,
+    /// MCP Apps views for the clients that show them.
+    pub views: bool,
     /// A fixed public URL (reverse proxy).
     pub public_url: Option<String>,
     /// No authentication on loopback.
@@ -102,6 +104,7 @@ impl Default for LaunchOptions {
             coda_base_url: DEFAULT_BASE_URL.to_owned(),
             read_only: false,
             toolsets: crate::tools::Toolsets::default_for_clients(),
+            views: true,
             public_url: None,
             no_auth: false,
             pass_through: true,
@@ -276,6 +279,7 @@ pub async fn launch(
         coda_base_url: options.coda_base_url.clone(),
         read_only: options.read_only,
         toolsets: options.toolsets.clone(),
+        views: options.views,
         session_idle_timeout: options.session_idle_timeout.max(Duration::from_secs(1)),
         public_hosts,
         public_url: options.public_url.clone(),

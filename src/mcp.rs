@@ -77,9 +77,11 @@ impl CodaMcp {
     /// Whether this request's client shows MCP Apps views (declared at `initialize`, or in a
     /// 2026-07-28 request's own `_meta`).
     fn shows_views(&self, ctx: &RequestContext<RoleServer>) -> bool {
-        ctx.client_capabilities()
-            .and_then(|c| serde_json::to_value(c).ok())
-            .is_some_and(|c| crate::apps::client_supports(&c))
+        self.engine.config().views
+            && ctx
+                .client_capabilities()
+                .and_then(|c| serde_json::to_value(c).ok())
+                .is_some_and(|c| crate::apps::client_supports(&c))
     }
 
     /// The session ID and the client's name, announcing the session on first sight.
@@ -295,8 +297,9 @@ impl ServerHandler for CodaMcp {
         context.peer.set_peer_info(request.clone());
         let mut result = self.negotiate_initialize(&request)?;
         // The views extension is advertised to the clients that declare it, and only to them.
-        let declared = serde_json::to_value(&request.capabilities)
-            .is_ok_and(|c| crate::apps::client_supports(&c));
+        let declared = self.engine.config().views
+            && serde_json::to_value(&request.capabilities)
+                .is_ok_and(|c| crate::apps::client_supports(&c));
         if declared {
             let mut extensions = result.capabilities.extensions.take().unwrap_or_default();
             extensions.insert(crate::apps::EXTENSION.into(), Default::default());

@@ -39,6 +39,9 @@ pub struct Settings {
     pub update_url: Option<String>,
     /// Which tools the server offers, by toolset (`core` unless the person chooses more).
     pub toolsets: crate::toolsets::Toolsets,
+    /// Offer MCP Apps views (tables, docs and pages shown inside the conversation) to the
+    /// clients that can show them.
+    pub views: bool,
 }
 
 impl Default for Settings {
@@ -57,6 +60,7 @@ impl Default for Settings {
             pass_through_on_tunnel: false,
             update_url: None,
             toolsets: crate::toolsets::Toolsets::default_for_clients(),
+            views: true,
         }
     }
 }

@@ -256,9 +256,51 @@ function renderSessions() {
     el("td", {}, el("code", {}, s.session.slice(0, 12))))));
   $("sessions-empty").hidden = rows.length > 0;
 }
+// ---- the preview of a view (MCP Apps): this page plays the host, by hand. The view runs in a
+// sandbox without this page's origin and talks to it only through postMessage; its reads run
+// through /api/preview, and nothing it asks can change Coda.
+const preview = { frame: null, call: null, result: null };
+async function previewCall(tool, args) {
+  try { return await act("POST", "/api/preview", { tool, arguments: args || {} }); }
+  catch (err) { return { content: [{ type: "text", text: err.message }], isError: true }; }
+}
+window.addEventListener("message", async (ev) => {
+  const frame = $("view-frame");
+  if (!frame || ev.source !== frame.contentWindow) return;
+  const m = ev.data, reply = (body) => frame.contentWindow.postMessage({ jsonrpc: "2.0", id: m.id, ...body }, "*");
+  if (!m || m.jsonrpc !== "2.0" || !m.method) return;
+  if (m.method === "ui/initialize") {
+    reply({ result: { protocolVersion: "2026-01-26", hostInfo: { name: "coda-mcp dashboard", version: "1" },
+      hostCapabilities: { serverTools: {}, openLinks: {}, updateModelContext: { text: {} } },
+      hostContext: { theme: matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light", displayMode: "inline", platform: "web" } } });
+  } else if (m.method === "ui/notifications/initialized") {
+    const send = (method, params) => frame.contentWindow.postMessage({ jsonrpc: "2.0", method, params }, "*");
+    send("ui/notifications/tool-input", { arguments: preview.call.args || {} });
+    send("ui/notifications/tool-result", await previewCall(preview.call.tool, preview.call.args));
+  } else if (m.method === "ui/notifications/size-changed") {
+    if (m.params && m.params.height) frame.style.height = `${Math.min(m.params.height + 8, 900)}px`;
+  } else if (m.method === "tools/call") {
+    reply({ result: await previewCall(m.params.name, m.params.arguments) });
+  } else if (m.method === "ui/open-link") {
+    const url = String(m.params && m.params.url || "");
+    if (/^https:\/\//.test(url)) window.open(url, "_blank", "noopener");
+    reply({ result: {} });
+  } else if (m.id !== undefined) {
+    reply({ result: {} });
+  }
+});
+function openPreview(c) {
+  preview.call = c;
+  $("detail-view").hidden = false; $("detail-preview").hidden = true;
+  $("view-frame").src = `/ui/views/${encodeURIComponent(state.setup.views[c.tool])}`;
+}
 function callRow(c) {
   const open = () => { $("detail-title").textContent = `${c.tool} — ${c.ok ? "ok" : "failed"}`;
-    $("detail-body").textContent = JSON.stringify(c, null, 2); $("call-detail").showModal(); };
+    $("detail-body").textContent = JSON.stringify(c, null, 2);
+    const view = state.setup.views && state.setup.views[c.tool];
+    $("detail-preview").hidden = !view; $("detail-view").hidden = true; $("view-frame").removeAttribute("src");
+    $("detail-preview").onclick = () => openPreview(c);
+    $("call-detail").showModal(); };
   return el("tr", { tabindex: "0", "data-call": c.id, onclick: open, onkeydown: (e) => { if (e.key === "Enter") open(); } },
     el("td", { title: c.at }, rel(c.at)), el("td", {}, el("code", {}, (c.session || "").slice(0, 8))), el("td", {}, c.tool),
     el("td", { class: "args" }, argSummary(c.args)),

@@ -215,6 +215,7 @@ impl AppCore {
                 .unwrap_or_else(|| defaults.coda_base_url.clone()),
             read_only: settings.read_only,
             toolsets: settings.toolsets.clone(),
+            views: settings.views,
             pass_through_public: settings.pass_through_on_tunnel,
             audit_days: i64::from(settings.audit_retention_days),
             claude_config: self.claude_config.clone(),

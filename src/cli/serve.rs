@@ -44,6 +44,10 @@ pub struct ServeArgs {
     /// comma-separated (`coda-mcp tools --stats` shows what each costs).
     #[arg(long, env = "CODA_MCP_TOOLSETS", default_value = "core", value_name = "SETS", value_parser = coda_mcp::toolsets::parse_flag)]
     toolsets: coda_mcp::tools::Toolsets,
+    /// Do not offer MCP Apps views (tables, docs and pages shown inside ChatGPT, Claude and
+    /// other hosts that support them): every client gets plain results.
+    #[arg(long, env = "CODA_MCP_NO_VIEWS", value_parser = flags::switch)]
+    no_views: bool,
     /// The public HTTPS URL this server is reached at (a tunnel or reverse proxy); its host
     /// is then accepted besides loopback.
     #[arg(long, value_name = "URL")]
@@ -127,6 +131,7 @@ pub async fn serve(args: ServeArgs, store: Arc<dyn SecretStore>) -> anyhow::Resu
         coda_base_url: args.coda_base_url,
         read_only: args.read_only,
         toolsets: args.toolsets,
+        views: !args.no_views,
         public_url: args.public_url,
         no_auth: args.no_auth,
         pass_through: !args.no_pass_through,

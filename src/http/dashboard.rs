@@ -36,7 +36,14 @@ pub const DASHBOARD_HEADER: &str = "x-coda-mcp-dashboard";
 /// What the dashboard's pages may load and run: only their own files and API (the Tauri
 /// window's IPC besides), no inline script, no framing by another page.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-connect-src 'self' ipc: http://ipc.localhost; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+connect-src 'self' ipc: http://ipc.localhost; frame-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// What a view previewed in the dashboard may do: run its own inline script and style, nothing
+/// else — no request anywhere (it talks to the dashboard only through postMessage), framed only
+/// by the dashboard (in a sandbox without the dashboard's origin).
+pub const VIEW_CSP: &str =
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; \
+connect-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
 
 /// How often the Status view's numbers are published while a dashboard listens.
 const STATUS_EVERY: Duration = Duration::from_secs(2);
@@ -79,6 +86,8 @@ where
         .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
         .route("/ui/", get(file))
         .route("/ui/{name}", get(file))
+        .route("/ui/views/{name}", get(view_page))
+        .route("/api/preview", post(api_preview))
         .route("/api/state", get(api_state))
         .route("/api/events", get(api_events))
         .route("/api/calls", get(api_calls))
@@ -220,6 +229,84 @@ async fn file(req: Request) -> Response {
     }
 }
 
+/// A view (MCP Apps) for the dashboard's preview: the same page a host gets.
+async fn view_page(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    match crate::apps::VIEWS.iter().find(|v| v.name == name) {
+        Some(view) => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-cache"),
+                (header::CONTENT_SECURITY_POLICY, VIEW_CSP),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                (header::REFERRER_POLICY, "no-referrer"),
+            ],
+            view.html(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreviewCall {
+    tool: String,
+    #[serde(default)]
+    arguments: serde_json::Map<String, Value>,
+}
+
+/// Runs a reading tool for a view previewed in the dashboard (its first result, and the reads
+/// the view makes); answers as a `tools/call` result. Nothing that changes Coda runs from here.
+async fn api_preview(State(state): State<AppState>, body: Bytes) -> Response {
+    let call: PreviewCall = match serde_json::from_slice(&body) {
+        Ok(c) => c,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("the preview takes {{\"tool\", \"arguments\"}}: {e}"),
+            )
+        }
+    };
+    let engine = &state.engine;
+    let catalogue = engine.catalogue();
+    let Some((tool, schema)) = catalogue.get(&call.tool) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "unknown_tool",
+            format!("'{}' is not a tool this server offers", call.tool),
+        );
+    };
+    if !tool.is_read_only() {
+        return error(
+            StatusCode::FORBIDDEN,
+            "preview_reads_only",
+            format!(
+                "the dashboard's preview only reads: '{}' changes Coda, which only your assistant does",
+                call.tool
+            ),
+        );
+    }
+    let owner = crate::caller::Caller::Owner;
+    let run = crate::engine::ToolCall {
+        tool: (tool, schema),
+        caller: Some(&owner),
+        session: "dashboard-preview",
+        client: "dashboard preview",
+    };
+    let answer = match engine
+        .run_tool(run, Value::Object(call.arguments), &engine.exec_options())
+        .await
+    {
+        Ok(out) => json!({"content": [{"type": "text", "text": out.value.to_string()}],
+            "structuredContent": out.value, "isError": false}),
+        Err(e) => {
+            json!({"content": [{"type": "text", "text": format!("{}: {e}", call.tool)}], "isError": true})
+        }
+    };
+    Json(answer).into_response()
+}
+
 /// What the Status view shows: the same object on first paint (`/api/state`) and in every
 /// `status` event, so the page renders both the same way.
 async fn status(state: &AppState) -> Value {
@@ -347,6 +434,8 @@ async fn api_state(State(state): State<AppState>) -> Json<Value> {
             "can_tunnel": state.can_tunnel,
             "has_settings": state.has_settings,
             "demo": config.demo,
+            // The tools whose results a view shows, for the Tool calls view's preview.
+            "views": if config.views { crate::apps::VIEWS.iter().flat_map(|v| v.tools.iter().map(move |t| (t.to_string(), json!(v.name)))).collect::<serde_json::Map<_, _>>() } else { Default::default() },
             "pass_through": config.pass_through,
             "audit_retention_days": config.audit_retention_days,
         },

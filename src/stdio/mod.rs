@@ -45,6 +45,9 @@ pub struct StdioArgs {
     /// docs, pages, formulas, sharing, automations, admin, analytics; or all).
     #[arg(long, env = "CODA_MCP_TOOLSETS", default_value = "core", value_name = "SETS", value_parser = crate::toolsets::parse_flag)]
     pub toolsets: crate::tools::Toolsets,
+    /// When serving in this process: no MCP Apps views.
+    #[arg(long, env = "CODA_MCP_NO_VIEWS", value_parser = flags::switch)]
+    pub no_views: bool,
     /// When serving in this process: the Coda API root.
     #[arg(long, env = "CODA_API_BASE_URL", default_value = DEFAULT_BASE_URL, value_name = "URL", value_parser = flags::http_url)]
     pub coda_base_url: String,
@@ -212,6 +215,7 @@ async fn in_process(
     let mut config = EngineConfig {
         read_only: args.read_only,
         toolsets: args.toolsets.clone(),
+        views: !args.no_views,
         data_dir: root.map(|d| if args.demo { d.join("demo") } else { d }),
         ..EngineConfig::default()
     };

@@ -527,3 +527,85 @@ async fn dashboard_pages_carry_a_content_security_policy() {
     }
     h.stop().await;
 }
+
+/// The Tool calls view previews a call's view: the view page comes under its own CSP (inline
+/// script, no request anywhere, framed only by the dashboard), and the preview runs reads only.
+#[tokio::test]
+async fn view_previews_read_and_never_write() {
+    let h = Harness::start().await;
+    let token = h.dashboard_token();
+    let page = h
+        .http
+        .get(format!("{}/ui/views/rows", h.base()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("connect-src 'none'") && csp.contains("frame-ancestors 'self'"),
+        "{csp}"
+    );
+    assert!(page.text().await.unwrap().contains("ui/initialize"));
+    let missing = h
+        .http
+        .get(format!("{}/ui/views/nothing", h.base()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let preview = |body: Value| {
+        let h = &h;
+        let token = token.clone();
+        async move {
+            let resp = h
+                .http
+                .post(format!("{}/api/preview", h.base()))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .header("x-coda-mcp-dashboard", "1")
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, read) = preview(json!({"tool": "coda_list_rows",
+        "arguments": {"docId": "AbCDeFGH01", "tableIdOrName": "Tasks", "limit": 3}}))
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(read["isError"], false);
+    assert_eq!(
+        read["structuredContent"]["items"].as_array().unwrap().len(),
+        3
+    );
+    let writes_before = h.demo.writes_received();
+    let (status, refused) = preview(json!({"tool": "coda_update_row", "arguments": {"docId": "AbCDeFGH01",
+        "tableIdOrName": "Tasks", "rowIdOrName": "i-Tsk0001", "row": {"cells": [{"column": "Task", "value": "x"}]}}}))
+    .await;
+    assert_eq!(status, 403, "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("only reads"));
+    assert_eq!(
+        h.demo.writes_received(),
+        writes_before,
+        "nothing reached Coda"
+    );
+    // Without the dashboard's header (another local page), the preview is refused too.
+    let foreign = h
+        .http
+        .post(format!("{}/api/preview", h.base()))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(json!({"tool": "coda_whoami"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 403);
+    h.stop().await;
+}

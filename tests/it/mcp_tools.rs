@@ -591,3 +591,66 @@ async fn page_text(c: &common::Client, doc: &str, page: &str) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// A client that declares MCP Apps (the `io.modelcontextprotocol/ui` extension).
+async fn connect_showing_views(
+    h: &Harness,
+) -> rmcp::service::RunningService<rmcp::RoleClient, rmcp::model::ClientInfo> {
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    use rmcp::ServiceExt;
+    let mut info = rmcp::model::ClientInfo::default();
+    let mut extensions = rmcp::model::ExtensionCapabilities::new();
+    extensions.insert(
+        coda_mcp::apps::EXTENSION.into(),
+        json!({"mimeTypes": [coda_mcp::apps::MIME]})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    info.capabilities.extensions = Some(extensions);
+    let mut config = StreamableHttpClientTransportConfig::with_uri(h.url());
+    config.auth_header = Some(common::TEST_KEY.to_owned());
+    info.serve(rmcp::transport::StreamableHttpClientTransport::from_config(
+        config,
+    ))
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn views_are_offered_only_when_both_sides_want_them() {
+    for views in [true, false] {
+        let h = Harness::start_with(common::quick_demo(), |c| c.views = views).await;
+        let c = connect_showing_views(&h).await;
+        let advertised = c
+            .peer_info()
+            .and_then(|i| i.capabilities.extensions.clone())
+            .is_some_and(|e| e.contains_key(coda_mcp::apps::EXTENSION));
+        assert_eq!(
+            advertised, views,
+            "the extension is advertised only when views are on"
+        );
+        let tools = c.list_all_tools().await.unwrap();
+        let rows = tools.iter().find(|t| t.name == "coda_list_rows").unwrap();
+        let meta = serde_json::to_value(&rows.meta).unwrap();
+        assert_eq!(
+            meta["ui"]["resourceUri"].as_str(),
+            views.then_some("ui://coda/rows.html"),
+            "{meta}"
+        );
+        let listed = c.list_all_resources().await.unwrap();
+        assert_eq!(
+            listed.iter().filter(|r| r.uri.starts_with("ui://")).count(),
+            if views { 3 } else { 0 }
+        );
+        // A plain client never sees a view, whatever the server offers.
+        let plain = connect(&h).await;
+        let plain_tools = plain.list_all_tools().await.unwrap();
+        assert!(plain_tools
+            .iter()
+            .all(|t| serde_json::to_value(&t.meta).unwrap().get("ui").is_none()));
+        plain.cancel().await.unwrap();
+        c.cancel().await.unwrap();
+        h.stop().await;
+    }
+}

@@ -186,7 +186,7 @@ test("the dashboard shows sessions and tool calls live and keeps the history", a
     await page.locator("#call-rows tr", { hasText: "coda_list_documents" }).first().click();
     await page.waitForSelector("dialog[open]");
     assert.match(await page.textContent("#detail-body"), /"tool": "coda_list_documents"/);
-    await page.click("dialog[open] button");
+    await page.click("dialog[open] form button");
 
     // The schema copies; with the tunnel off, the page says ChatGPT needs the public URL.
     await page.click("#tab-setup");
@@ -259,6 +259,24 @@ test("the dashboard shows sessions and tool calls live and keeps the history", a
     assert.ok(rows.every((r) => r.includes("coda_list_documents")), JSON.stringify(rows));
     await page.fill("#call-search", "");
     await page.locator("#call-rows tr", { hasText: "coda_whoami" }).first().waitFor({ timeout: 3000 });
+
+    // A call whose tool has a view: the detail previews what an MCP Apps host shows, with the
+    // result read again now; the preview only reads, so an edit there is refused and reverts.
+    await rpc(server.mcp, { jsonrpc: "2.0", id: 3, method: "tools/call", params: { name: "coda_list_rows", arguments: { docId: "AbCDeFGH01", tableIdOrName: "Tasks", limit: 5 } } }, init3.session);
+    await page.locator("#call-rows tr", { hasText: "coda_list_rows" }).first().click();
+    await page.click("#detail-preview");
+    const view = page.frameLocator("#view-frame");
+    await view.locator("#rows tr").nth(4).waitFor({ timeout: 10000 });
+    assert.equal(await view.locator("#rows tr").count(), 5);
+    const firstTask = (await view.locator('#rows tr:first-child td[data-column="Task"]').textContent()).trim();
+    await view.locator('#rows tr:first-child td[data-column="Task"]').dblclick();
+    await view.locator('#rows tr:first-child td[data-column="Task"] input').fill("Not from the dashboard");
+    await view.locator('#rows tr:first-child td[data-column="Task"] input').press("Enter");
+    await view.locator("#status.bad").waitFor({ timeout: 5000 });
+    assert.match(await view.locator("#status").textContent(), /only reads/);
+    assert.equal((await view.locator('#rows tr:first-child td[data-column="Task"]').textContent()).trim(), firstTask);
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-view-preview.png"), fullPage: true });
+    await page.keyboard.press("Escape");
     assert.deepEqual(pageErrors, [], "no script errors");
     assert.deepEqual(cspViolations, [], "nothing refused by the Content-Security-Policy");
   } finally {
