@@ -595,10 +595,10 @@ async fn page_text(c: &common::Client, doc: &str, page: &str) -> String {
 /// A client that declares MCP Apps (the `io.modelcontextprotocol/ui` extension).
 async fn connect_showing_views(
     h: &Harness,
-) -> rmcp::service::RunningService<rmcp::RoleClient, rmcp::model::ClientInfo> {
+) -> rmcp::service::RunningService<rmcp::RoleClient, rmcp::model::ClientConfig> {
     use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
     use rmcp::ServiceExt;
-    let mut info = rmcp::model::ClientInfo::default();
+    let mut info = rmcp::model::ClientConfig::default();
     let mut extensions = rmcp::model::ExtensionCapabilities::new();
     extensions.insert(
         coda_mcp::apps::EXTENSION.into(),
