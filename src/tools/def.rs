@@ -321,7 +321,8 @@ impl ToolDef {
             "description": self.description,
             "inputSchema": self.input_schema(),
             "annotations": {"title": self.title, "readOnlyHint": read_only, "destructiveHint": destructive,
-                "idempotentHint": idempotent, "openWorldHint": true},
+                // Only a tool that calls no Coda operation (the rate budget) stays inside.
+                "idempotentHint": idempotent, "openWorldHint": !self.operations.is_empty()},
             "_meta": {"coda/operations": self.operations},
         })
     }
