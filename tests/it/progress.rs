@@ -189,18 +189,31 @@ async fn cancelling_a_bulk_write_stops_between_batches() {
         .cancel(Some("the person changed their mind".into()))
         .await
         .unwrap();
-    // The batch in flight lands whole; no batch after it is sent.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // The batch in flight lands whole…
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let landed = task_count(&h, "Cancelled").await;
+        assert!(
+            landed == 0 || landed == 500,
+            "a batch lands whole, not {landed} rows"
+        );
+        if landed == 500 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sent batch never landed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // …and none after it is sent (uncancelled, the next would follow within moments).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
         h.demo.writes_received() - writes_before,
         1,
         "only the first batch was sent"
     );
-    assert_eq!(
-        task_count(&h, "Cancelled").await,
-        500,
-        "the sent batch landed whole"
-    );
+    assert_eq!(task_count(&h, "Cancelled").await, 500);
     // The session goes on serving.
     let c2 = common::connect(&h).await;
     common::ok(
