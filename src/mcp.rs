@@ -25,9 +25,6 @@ then coda_list_tables and coda_get_table to see tables and their columns, then r
 (filter with query, e.g. \"Status\":\"Done\"). List tools return nextPageToken when more items exist. Write tools \
 wait until Coda has applied the change.";
 
-/// How often a session's change watcher looks whether its client has gone.
-const SESSION_GONE_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
-
 /// One MCP session's handler. rmcp creates one per session; all share the [`Engine`].
 #[derive(Clone)]
 pub struct CodaMcp {
@@ -36,6 +33,10 @@ pub struct CodaMcp {
     stdio_session: Option<String>,
     /// The least severe log level the client asked for (`logging/setLevel`), if it asked.
     log_level: logging::Chosen,
+    /// Cancelled when the session ends (rmcp drops its handler, the last clone of this), so
+    /// the tasks that tell the client of changes end with it.
+    ended: tokio_util::sync::CancellationToken,
+    _alive: std::sync::Arc<tokio_util::sync::DropGuard>,
 }
 
 /// The header `coda-mcp stdio` adds when it bridges to a running server, so the dashboard
@@ -45,21 +46,24 @@ pub const BRIDGE_HEADER: &str = "x-coda-mcp-bridge";
 impl CodaMcp {
     /// A handler over `engine`.
     pub fn new(engine: Engine) -> Self {
+        CodaMcp::serving(engine, None)
+    }
+
+    fn serving(engine: Engine, stdio_session: Option<String>) -> Self {
+        let ended = tokio_util::sync::CancellationToken::new();
         CodaMcp {
             engine,
-            stdio_session: None,
+            stdio_session,
             log_level: Default::default(),
+            _alive: std::sync::Arc::new(ended.clone().drop_guard()),
+            ended,
         }
     }
 
     /// A handler for one client on stdin/stdout (`coda-mcp stdio` serving in-process): there
     /// is no HTTP session, so the process is the session.
     pub fn stdio(engine: Engine) -> Self {
-        CodaMcp {
-            engine,
-            stdio_session: Some(format!("stdio-{}", std::process::id())),
-            log_level: Default::default(),
-        }
+        CodaMcp::serving(engine, Some(format!("stdio-{}", std::process::id())))
     }
 
     /// The Coda client for this request's caller: the authentication layer attached who is
@@ -121,8 +125,6 @@ mod logging {
     use rmcp::RoleServer;
     use serde_json::json;
 
-    use super::SESSION_GONE_CHECK;
-
     /// The level a session chose, shared by its handler and its forwarder.
     pub(super) type Chosen = std::sync::Arc<std::sync::Mutex<Option<LoggingLevel>>>;
 
@@ -137,16 +139,17 @@ mod logging {
 
     /// Sends the server's log records at or above the session's chosen level to its client as
     /// `notifications/message`, until the client goes.
-    pub(super) fn forward(peer: rmcp::Peer<RoleServer>, level: Chosen) {
+    pub(super) fn forward(
+        peer: rmcp::Peer<RoleServer>,
+        level: Chosen,
+        ended: tokio_util::sync::CancellationToken,
+    ) {
         let mut records = crate::mcp_log::subscribe();
         tokio::spawn(async move {
             loop {
                 let record = tokio::select! {
                     r = records.recv() => r,
-                    _ = tokio::time::sleep(SESSION_GONE_CHECK) => {
-                        if peer.is_transport_closed() { return; }
-                        continue;
-                    }
+                    _ = ended.cancelled() => return,
                 };
                 let record = match record {
                     Ok(r) => r,
@@ -313,6 +316,7 @@ impl ServerHandler for CodaMcp {
         let peer = context.peer.clone();
         let mut changes = self.engine.watch_tools();
         changes.borrow_and_update();
+        let ended = self.ended.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -321,12 +325,7 @@ impl ServerHandler for CodaMcp {
                             return;
                         }
                     }
-                    // Nothing ends this loop when a session closes quietly but the check.
-                    _ = tokio::time::sleep(SESSION_GONE_CHECK) => {
-                        if peer.is_transport_closed() {
-                            return;
-                        }
-                    }
+                    _ = ended.cancelled() => return,
                 }
             }
         });
@@ -416,7 +415,7 @@ impl ServerHandler for CodaMcp {
             .caller(&ctx)
             .is_none_or(|c| matches!(c, crate::caller::Caller::Owner));
         if first && owner {
-            logging::forward(ctx.peer.clone(), self.log_level.clone());
+            logging::forward(ctx.peer.clone(), self.log_level.clone(), self.ended.clone());
         }
         Ok(())
     }
