@@ -442,6 +442,12 @@ impl Engine {
         true
     }
 
+    /// How many sessions are waiting to be told of a change of the tools on offer (each
+    /// session's watcher ends with the session).
+    pub fn tool_watchers(&self) -> usize {
+        self.inner.tools_changed.receiver_count()
+    }
+
     /// A receiver that wakes whenever the tools on offer change.
     pub fn watch_tools(&self) -> tokio::sync::watch::Receiver<u64> {
         self.inner.tools_changed.subscribe()

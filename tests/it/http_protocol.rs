@@ -503,3 +503,44 @@ async fn stateless_requests_for_removed_or_unknown_methods_are_not_found() {
     assert!(!sid.is_empty());
     h.stop().await;
 }
+
+/// Each session's watcher (it tells the client of changed toolsets) ends with the session,
+/// not some time later: closed sessions leave no watcher behind.
+#[tokio::test]
+async fn a_sessions_change_watcher_ends_with_the_session() {
+    let h = Harness::start().await;
+    let engine = h.server.state.engine.clone();
+    let before = engine.tool_watchers();
+    let mut sessions = Vec::new();
+    for _ in 0..3 {
+        sessions.push(h.raw_session("2025-06-18").await);
+    }
+    let settle = |want: usize| {
+        let engine = engine.clone();
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while engine.tool_watchers() != want {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{} watchers, not {want}",
+                    engine.tool_watchers()
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    settle(before + 3).await;
+    for sid in &sessions {
+        let resp = h
+            .http
+            .delete(h.url())
+            .header("mcp-session-id", sid)
+            .header("mcp-protocol-version", "2025-06-18")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    settle(before).await;
+    h.stop().await;
+}
