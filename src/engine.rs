@@ -470,11 +470,10 @@ impl Engine {
         out
     }
 
-    /// Records the headroom now in the last hour's history, and returns it.
-    pub async fn sample_headroom(&self) -> Vec<(&'static str, crate::metrics::Headroom)> {
+    /// Records the headroom now in the last hour's history (the server's sampler calls this).
+    pub async fn sample_headroom(&self) {
         let now = self.headroom_now().await;
-        self.inner.headroom.record(chrono::Utc::now(), now.clone());
-        now
+        self.inner.headroom.record(chrono::Utc::now(), now);
     }
 
     /// The last hour's headroom, a minute at a time.

@@ -315,7 +315,8 @@ async fn status(state: &AppState) -> Value {
     let (coda, _) = engine.health().snapshot();
     let (per_minute, error_rate) = engine.events().rates();
     let mut headroom = serde_json::Map::new();
-    let now = engine.sample_headroom().await;
+    // The history is the sampler's (http::start); this only reads.
+    let now = engine.headroom_now().await;
     for ((name, class), (_, h)) in crate::engine::HEADROOM_CLASSES.into_iter().zip(now) {
         let (_, window) = config.rate_limits.get(class);
         headroom.insert(
