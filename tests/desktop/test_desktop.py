@@ -182,8 +182,25 @@ def session():
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def keep_failure_artifacts(name: str, wd, tmp: pathlib.Path):
+    """A failed test's evidence under artifacts/desktop-failures/NAME/: a screenshot (while the
+    session still answers), tauri-driver's and WebKitWebDriver's output, the app's own logs."""
+    where = ARTIFACTS / "desktop-failures" / name
+    where.mkdir(parents=True, exist_ok=True)
+    try:
+        wd.screenshot(where / "screen.png")
+    except Exception as e:  # noqa: BLE001 - the session may be what failed
+        (where / "screen.txt").write_text(f"no screenshot: {e!r}\n")
+    for log in [tmp / "driver.log", *sorted((tmp / "xdg-data").glob("*/logs/*.log"))]:
+        if log.is_file():
+            shutil.copy(log, where / log.name)
+    journal = subprocess.run(["dmesg", "--ctime"], capture_output=True, text=True)
+    if journal.returncode == 0:
+        (where / "dmesg.txt").write_text(journal.stdout[-20000:])
+
+
 @pytest.fixture
-def desktop(session):
+def desktop(session, request):
     """tauri-driver on top of `session`: (driver, tmp, env, screen)."""
     screen, env, tmp = session
     port, native = free_port(), free_port()
@@ -201,6 +218,9 @@ def desktop(session):
             app_pid = json.loads((tmp / "data" / "server.json").read_text())["pid"]
         except (OSError, ValueError, KeyError):
             pass
+        report = getattr(request.node, "rep_call", None)
+        if report is None or not report.passed:
+            keep_failure_artifacts(request.node.name, wd, tmp)
         wd.quit()
         driver.terminate()
         try:
