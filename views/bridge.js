@@ -52,10 +52,28 @@ const Host = (() => {
       if (result.isError) throw new Error(text || `${name} failed`);
       return result.structuredContent || (text ? JSON.parse(text) : {});
     },
-    openLink(url) { return request("ui/open-link", { url }); },
+    /** Asks the host to open a web link; any other scheme (javascript:, file:, data:, …) is refused here. */
+    openLink(url) {
+      const safe = webLink(url);
+      return safe ? request("ui/open-link", { url: safe }) : Promise.reject(new Error("only web links are opened"));
+    },
     tell(text) { return request("ui/update-model-context", { content: [{ type: "text", text }] }).catch(() => {}); },
   };
 })();
+/** `url` as a web link a view may show and open — https, or http on this machine — else null. */
+function webLink(url) {
+  try {
+    const u = new URL(String(url));
+    if (u.protocol === "https:") return u.href;
+    if (u.protocol === "http:" && ["localhost", "127.0.0.1", "[::1]"].includes(u.hostname)) return u.href;
+  } catch { /* not an absolute URL */ }
+  return null;
+}
+/** A link to `url` opened through the host, or `label` as plain text when `url` is not a web link. */
+function linkTo(label, url) {
+  const safe = webLink(url);
+  return safe ? h("a", { href: safe, rel: "noopener noreferrer", onclick: (e) => { e.preventDefault(); Host.openLink(safe); } }, label) : label;
+}
 /** The structured result of a tool-result notification (or its text parsed). */
 function resultOf(params) {
   if (params.structuredContent) return params.structuredContent;

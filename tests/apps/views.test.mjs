@@ -268,3 +268,33 @@ test("doc and page views render, links open through the host", async () => {
   assert.deepEqual(cspViolations, [], "nothing refused by the views' CSP");
   assert.deepEqual(pageErrors, [], "no script errors");
 });
+
+test("views render and open web links only: javascript:, file: and data: links stay text", async () => {
+  // A doc whose browserLink is a script: the title is plain text, nothing reaches the host.
+  target = client;
+  const { tools } = await client.listTools();
+  const uri = tools.find((t) => t.name === "coda_get_document")._meta.ui.resourceUri;
+  const content = (await client.readResource({ uri })).contents[0];
+  const real = await client.callTool({ name: "coda_get_document", arguments: { docId: PLAN } });
+  const evil = "javascript:parent.postMessage('pwned','*')";
+  const crafted = JSON.parse(JSON.stringify(real));
+  crafted.structuredContent.browserLink = evil;
+  crafted.content = [{ type: "text", text: JSON.stringify(crafted.structuredContent) }];
+  const opened = (await page.evaluate(() => window.opened.length));
+  await page.evaluate(({ html, csp, args, result }) => window.host.show(html, csp, args, result),
+    { html: content.text, csp: cspFor(content._meta.ui), args: { docId: PLAN }, result: crafted });
+  const view = page.frameLocator("#view");
+  await view.locator("#tables li[data-table]").first().waitFor({ timeout: 10000 });
+  assert.equal(await view.locator("#title a").count(), 0, "no link for a javascript: URL");
+  assert.match(await view.locator("#title").textContent(), /\S/, "the title is still shown, as text");
+  assert.equal(await view.locator('a[href^="javascript:"]').count(), 0);
+  // The bridge itself refuses to ask the host to open anything but a web link.
+  const frame = page.frames().find((f) => f.url() === "about:srcdoc");
+  for (const url of [evil, "file:///etc/passwd", "data:text/html,<script>alert(1)</script>", "http://example.com/"]) {
+    const outcome = await frame.evaluate((u) => Host.openLink(u).then(() => "opened", (e) => e.message), url);
+    assert.equal(outcome, "only web links are opened", url);
+    assert.equal(await frame.evaluate((u) => typeof linkTo("label", u), url), "string", `${url} is shown as text`);
+  }
+  assert.equal(await frame.evaluate(() => linkTo("x", "https://coda.io/d/_dAbc").tagName), "A");
+  assert.equal(await page.evaluate(() => window.opened.length), opened, "nothing was opened");
+});
