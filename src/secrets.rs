@@ -180,14 +180,16 @@ pub fn random_token(prefix: &str) -> Secret {
 }
 
 /// The proof that a server holds `key`, for `coda-mcp stdio`'s challenge: HMAC-SHA256 under
-/// the key of the bridge's fresh `nonce` and the port the server listens on. The key itself
-/// never travels; binding the port means a process on another port cannot relay the
-/// challenge to the real server and pass its answer off as its own.
-pub fn bridge_proof(key: &Secret, nonce: &str, port: u16) -> String {
+/// the key of the bridge's fresh `nonce` and the socket address (IP and port) the challenge
+/// arrived at. The key itself never travels; binding the whole address means a process on
+/// another address or port — `[::1]:P` beside the server's `127.0.0.1:P`, say — cannot relay
+/// the challenge to the real server and pass its answer off as its own.
+pub fn bridge_proof(key: &Secret, nonce: &str, at: std::net::SocketAddr) -> String {
     use hmac::{KeyInit, Mac};
+    let at = std::net::SocketAddr::new(at.ip().to_canonical(), at.port());
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.expose().as_bytes())
         .expect("HMAC takes any key length");
-    mac.update(format!("coda-mcp bridge v1\n{nonce}\n{port}").as_bytes());
+    mac.update(format!("coda-mcp bridge v2\n{nonce}\n{at}").as_bytes());
     mac.finalize()
         .into_bytes()
         .iter()
@@ -195,9 +197,14 @@ pub fn bridge_proof(key: &Secret, nonce: &str, port: u16) -> String {
         .collect()
 }
 
-/// Whether `proof` is [`bridge_proof`] of `key`, `nonce` and `port` (compared in constant time).
-pub fn bridge_proof_matches(key: &Secret, nonce: &str, port: u16, proof: &str) -> bool {
-    let expected = bridge_proof(key, nonce, port);
+/// Whether `proof` is [`bridge_proof`] of `key`, `nonce` and `at` (compared in constant time).
+pub fn bridge_proof_matches(
+    key: &Secret,
+    nonce: &str,
+    at: std::net::SocketAddr,
+    proof: &str,
+) -> bool {
+    let expected = bridge_proof(key, nonce, at);
     expected.len() == proof.len()
         && expected
             .bytes()

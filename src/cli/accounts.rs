@@ -154,10 +154,12 @@ async fn tell_running_servers(old: Option<Secret>) {
             continue;
         }
         told += 1;
-        let change = match &old {
-            Some(old) if running::proves_key(&url, old.expose()).await => {
-                running::tell_key_changed(&url, old).await
-            }
+        let pinned = match &old {
+            Some(old) => running::proves_key(&url, old.expose()).await,
+            None => None,
+        };
+        let change = match (&old, pinned) {
+            (Some(old), Some(pinned)) => running::tell_key_changed(&pinned, old).await,
             _ => KeyChange::Refused(
                 "it does not hold the key this rotation replaced (its key comes from CODA_MCP_KEY, or it has none kept)".into(),
             ),

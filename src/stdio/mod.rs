@@ -151,8 +151,12 @@ pub async fn run(args: StdioArgs, store: Arc<dyn SecretStore>) -> anyhow::Result
                     eprintln!("coda-mcp stdio: no server answers at {url}");
                 } else {
                     let key = bridge_key(store.clone()).await;
+                    let pinned = match &key {
+                        Some(k) => running::proves_key(&url, k).await,
+                        None => None,
+                    };
                     match &key {
-                        Some(k) if !running::proves_key(&url, k).await => {
+                        Some(_) if pinned.is_none() => {
                             let message = format!(
                                 "the server at {url} did not prove it holds this app's connection key, so the key was not sent to it: \
                                  either the key here (CODA_MCP_KEY, else the keychain) is not the server's — use the one `coda-mcp key show` prints \
@@ -177,7 +181,8 @@ pub async fn run(args: StdioArgs, store: Arc<dyn SecretStore>) -> anyhow::Result
                                 eprintln!("coda-mcp stdio: {note}");
                             }
                             eprintln!("coda-mcp stdio: bridging to the running server at {url}");
-                            return bridge::bridge(&url, key).await;
+                            // With a key, to the very address that proved it holds it.
+                            return bridge::bridge(pinned.as_deref().unwrap_or(&url), key).await;
                         }
                     }
                 }

@@ -57,29 +57,32 @@ pub fn is_loopback_url(url: &str) -> bool {
 }
 
 /// Whether the server at `mcp_url` proves it holds `key`: it answers a fresh challenge with
-/// [`secrets::bridge_proof`], which only the key's holder can compute. The key is not sent.
-pub async fn proves_key(mcp_url: &str, key: &str) -> bool {
-    let Some(port) = url::Url::parse(mcp_url)
-        .ok()
-        .and_then(|u| u.port_or_known_default())
-    else {
-        return false;
-    };
+/// [`secrets::bridge_proof`] for the very address that answered, which only the key's holder
+/// can compute. The key is not sent. Returns `mcp_url` pinned to that address (its host
+/// replaced by the IP that answered), so the key then goes to the same socket and never to
+/// whatever a second lookup of `localhost` finds.
+pub async fn proves_key(mcp_url: &str, key: &str) -> Option<String> {
     let (Some(client), Some(mut proof_url)) = (client(), beside(mcp_url, "/bridge/proof")) else {
-        return false;
+        return None;
     };
     let nonce: String = (0..32)
         .map(|_| format!("{:02x}", rand::random::<u8>()))
         .collect();
     proof_url.query_pairs_mut().append_pair("nonce", &nonce);
-    let proof = match client.get(proof_url).send().await {
-        Ok(r) if r.status().is_success() => r.json::<Value>().await.ok(),
-        _ => None,
-    };
-    proof
-        .as_ref()
-        .and_then(|p| p["proof"].as_str())
-        .is_some_and(|p| secrets::bridge_proof_matches(&Secret::new(key), nonce.as_str(), port, p))
+    let response = client.get(proof_url).send().await.ok()?;
+    let answered = response.remote_addr()?;
+    if !response.status().is_success() || !answered.ip().to_canonical().is_loopback() {
+        return None;
+    }
+    let proof = response.json::<Value>().await.ok()?;
+    let proof = proof["proof"].as_str()?;
+    if !secrets::bridge_proof_matches(&Secret::new(key), nonce.as_str(), answered, proof) {
+        return None;
+    }
+    let mut pinned = url::Url::parse(mcp_url).ok()?;
+    pinned.set_ip_host(answered.ip().to_canonical()).ok()?;
+    pinned.set_port(Some(answered.port())).ok()?;
+    Some(pinned.to_string())
 }
 
 /// What a running server did when told the key changed.

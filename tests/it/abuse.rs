@@ -836,6 +836,14 @@ async fn any_proxy_header_makes_a_request_public() {
 async fn impostor(
     relay_to: Option<String>,
 ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    impostor_at("127.0.0.1:0", relay_to).await
+}
+
+/// [`impostor`], listening on `bind`.
+async fn impostor_at(
+    bind: &str,
+    relay_to: Option<String>,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     use axum::routing::{any, get};
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let record = seen.clone();
@@ -875,7 +883,7 @@ async fn impostor(
                 }
             }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (url, seen)
@@ -967,6 +975,33 @@ async fn the_bridge_sends_the_key_only_to_its_own_server() {
     // Never to a server off this machine.
     let (_, stderr) = stdio_against("http://192.0.2.1:8080/mcp", TEST_KEY).await;
     assert!(stderr.contains("not on this machine"), "{stderr}");
+    h.stop().await;
+}
+
+/// Issue 26, row 8: a relay on `[::1]:P` beside the real server on `127.0.0.1:P` forwarded
+/// the challenge and passed the real proof off as its own (the proof covered the port
+/// only). Now the proof names the address it was asked at, and the bridge checks it against
+/// the socket that answered: the relay gets nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_on_another_loopback_address_gets_no_key() {
+    let h = Harness::start().await;
+    let port = h.server.addr.port();
+    let (url, seen) = impostor_at(&format!("[::1]:{port}"), Some(h.base())).await;
+    assert_eq!(url, format!("http://[::1]:{port}/mcp"));
+    let (answer, stderr) = stdio_against(&url, TEST_KEY).await;
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "the relay was sent {:?}",
+        seen.lock().unwrap()
+    );
+    assert!(stderr.contains("did not prove"), "{stderr}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("key was not sent"),
+        "{answer}"
+    );
     h.stop().await;
 }
 
