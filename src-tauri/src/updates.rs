@@ -89,9 +89,13 @@ pub fn cannot_check(update_url: Option<&str>, pubkey: Option<&str>) -> Option<&'
 fn explain(e: &tauri_plugin_updater::Error) -> String {
     use tauri_plugin_updater::Error as E;
     match e {
-        E::Minisign(_) | E::Base64(_) | E::SignatureUtf8(_) | E::SignedVersionMismatch { .. } => {
+        E::Minisign(_) | E::Base64(_) | E::SignatureUtf8(_) => {
             format!("the update's signature does not match this app's key, so it was not installed ({e})")
         }
+        E::SignedVersionMismatch { signed, announced } => format!(
+            "the update server announced {announced}, but the package is signed as {signed}, so it was not installed (an older release offered as a newer one)"
+        ),
+        E::MissingSignedVersion => "the update's signature does not name its version, so it was not installed (sign it with --app-version)".into(),
         E::Reqwest(_) | E::Network(_) => format!("could not reach the update server: {e}"),
         E::ReleaseNotFound => "the update server answered, but not with an update manifest".into(),
         E::InsecureTransportProtocol => {
@@ -191,7 +195,7 @@ pub async fn install(app: &AppHandle, core: &Arc<AppCore>) -> Result<(), String>
     });
     tracing::info!(%version, "installing the update");
     let installed = match tauri::utils::platform::bundle_type() {
-        Some(tauri::utils::config::BundleType::Deb) => install_deb(&bytes).await,
+        Some(tauri::utils::config::BundleType::Deb) => install_deb(&bytes, &version).await,
         _ => update.install(&bytes).map_err(|e| explain(&e)),
     };
     installed.map_err(fail)?;
@@ -202,13 +206,68 @@ pub async fn install(app: &AppHandle, core: &Arc<AppCore>) -> Result<(), String>
 }
 
 /// Installs a verified Debian package: `dpkg -i` as root, else through `pkexec` (the desktop's
-/// password prompt).
-async fn install_deb(bytes: &[u8]) -> Result<(), String> {
-    let dir = tempfile_dir().map_err(|e| format!("cannot keep the downloaded package: {e}"))?;
+/// password prompt). The signature (checked by the plugin, with `requireSignedVersion`) binds
+/// the announced version; the package must also say that version itself and be newer than
+/// the installed one in dpkg's own terms, so no signed older package is ever installed. It is
+/// kept in a directory created exclusively with a random name (0700), as a 0600 file.
+async fn install_deb(bytes: &[u8], version: &str) -> Result<(), String> {
+    let dir =
+        private_download_dir().map_err(|e| format!("cannot keep the downloaded package: {e}"))?;
     let path = dir.join("coda-mcp-desktop-update.deb");
-    std::fs::write(&path, bytes).map_err(|e| format!("cannot keep the downloaded package: {e}"))?;
-    let as_root = is_root();
-    let mut command = if as_root {
+    let outcome = async {
+        write_private(&path, bytes)
+            .map_err(|e| format!("cannot keep the downloaded package: {e}"))?;
+        check_deb_version(&path, version).await?;
+        dpkg_install(&path).await
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+    outcome
+}
+
+/// The package's own version is the one announced and signed, and newer than what is installed.
+async fn check_deb_version(path: &std::path::Path, version: &str) -> Result<(), String> {
+    let field = tokio::process::Command::new("dpkg-deb")
+        .args(["-f"])
+        .arg(path)
+        .arg("Version")
+        .output()
+        .await
+        .map_err(|e| format!("cannot read the package's version: {e}"))?;
+    let inside = String::from_utf8_lossy(&field.stdout).trim().to_owned();
+    if !field.status.success() || inside.is_empty() {
+        return Err("the download is not a Debian package with a version".into());
+    }
+    if inside != version.trim_start_matches('v') {
+        return Err(format!(
+            "the package is version {inside}, not the {version} announced: not installed"
+        ));
+    }
+    let installed = tokio::process::Command::new("dpkg-query")
+        .args(["-W", "-f=${Version}", "coda-mcp-desktop"])
+        .output()
+        .await
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|v| !v.is_empty());
+    if let Some(installed) = installed {
+        let newer = tokio::process::Command::new("dpkg")
+            .args(["--compare-versions", &inside, "gt", &installed])
+            .status()
+            .await
+            .map_err(|e| format!("cannot compare versions: {e}"))?;
+        if !newer.success() {
+            return Err(format!(
+                "the package ({inside}) is not newer than the installed {installed}: not installed"
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn dpkg_install(path: &std::path::Path) -> Result<(), String> {
+    let mut command = if is_root() {
         tokio::process::Command::new("dpkg")
     } else {
         let mut c = tokio::process::Command::new("pkexec");
@@ -217,13 +276,11 @@ async fn install_deb(bytes: &[u8]) -> Result<(), String> {
     };
     let out = command
         .arg("-i")
-        .arg(&path)
+        .arg(path)
         .env("DEBIAN_FRONTEND", "noninteractive")
         .output()
         .await
-        .map_err(|e| format!("cannot run dpkg: {e}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    let out = out?;
+        .map_err(|e| format!("cannot run dpkg: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
@@ -235,10 +292,28 @@ async fn install_deb(bytes: &[u8]) -> Result<(), String> {
     }
 }
 
-fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("coda-mcp-desktop-update-{}", std::process::id()));
-    coda_mcp::private::create_dir(&dir)?;
+/// A new directory for the download: a random name nobody can have prepared, created
+/// exclusively (it fails if anything is there), readable by this user only.
+fn private_download_dir() -> std::io::Result<std::path::PathBuf> {
+    let name = coda_mcp::secrets::random_token("coda-mcp-desktop-update-");
+    let dir = std::env::temp_dir().join(name.expose());
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(&dir)?;
     Ok(dir)
+}
+
+/// Writes a new 0600 file (never an existing one).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 fn is_root() -> bool {
@@ -267,6 +342,40 @@ pub fn watch(app: AppHandle, core: Arc<AppCore>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn downloads_go_to_a_new_private_directory_as_a_private_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let a = private_download_dir().unwrap();
+        let b = private_download_dir().unwrap();
+        assert_ne!(a, b, "a random name each time");
+        assert_eq!(
+            std::fs::metadata(&a).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        let name = a.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.starts_with("coda-mcp-desktop-update-") && name.len() > 40,
+            "{name}"
+        );
+        // Nothing already there is ever used: not a directory, not a file (a planted link).
+        let package = a.join("coda-mcp-desktop-update.deb");
+        write_private(&package, b"x").unwrap();
+        assert_eq!(
+            std::fs::metadata(&package).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(
+            write_private(&package, b"y").is_err(),
+            "an existing file is never written"
+        );
+        std::os::unix::fs::symlink("/etc/passwd", b.join("coda-mcp-desktop-update.deb")).unwrap();
+        assert!(write_private(&b.join("coda-mcp-desktop-update.deb"), b"z").is_err());
+        for dir in [a, b] {
+            std::fs::remove_dir_all(dir).unwrap();
+        }
+    }
 
     #[test]
     fn the_menu_and_the_reasons_say_what_is_going_on() {

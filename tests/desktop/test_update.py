@@ -3,8 +3,9 @@ update key (a fresh minisign key pair from the pinned Tauri CLI) — as 0.1.0, p
 installed with apt-get, and as 0.1.1, packaged and signed. The installed 0.1.0 runs under Xvfb
 with the local server as its update URL; from its dashboard window: an older version offered
 is ignored, an unreachable server and a package whose signature does not match change nothing
-and say why; then the signed 0.1.1 is downloaded, checked, installed with dpkg, and the app
-restarts into it, keeping its settings and data."""
+and say why, and so do the downgrade attacks (the signed 0.1.1 announced as 0.1.2, a signature
+that names no version); then the signed 0.1.1 is downloaded, checked, installed with dpkg, and
+the app restarts into it, keeping its settings and data."""
 
 import json
 import os
@@ -59,14 +60,17 @@ def test_a_signed_newer_version_is_installed_and_everything_else_is_refused(desk
     www.mkdir()
     new_deb = build_and_package(NEW, pubkey)
     shutil.copy(new_deb, www / "coda-mcp-desktop_new.deb")
-    subprocess.run([str(TAURI), "signer", "sign", "-f", str(keys / "update.key"), "-p", "",
-                    str(www / "coda-mcp-desktop_new.deb")], check=True, capture_output=True, timeout=300)
-    good_signature = (www / "coda-mcp-desktop_new.deb.sig").read_text()
+    def sign(path: pathlib.Path, *bind: str) -> str:
+        subprocess.run([str(TAURI), "signer", "sign", "-f", str(keys / "update.key"), "-p", "", *bind, str(path)],
+                       check=True, capture_output=True, timeout=300)
+        return (path.parent / (path.name + ".sig")).read_text()
+
+    # A signature that names no version (what an older CLI made): refused, whatever it covers.
+    unbound_signature = sign(www / "coda-mcp-desktop_new.deb")
+    good_signature = sign(www / "coda-mcp-desktop_new.deb", "--app-version", NEW)
     # A signature by the same key, but of another file: it does not match the package.
     (www / "other.txt").write_text("not the package")
-    subprocess.run([str(TAURI), "signer", "sign", "-f", str(keys / "update.key"), "-p", "",
-                    str(www / "other.txt")], check=True, capture_output=True, timeout=120)
-    wrong_signature = (www / "other.txt.sig").read_text()
+    wrong_signature = sign(www / "other.txt", "--app-version", NEW)
     old_deb = build_and_package(OLD, pubkey)
 
     port = free_port()
@@ -115,6 +119,21 @@ def test_a_signed_newer_version_is_installed_and_everything_else_is_refused(desk
         assert "not installed" in refused, refused
         assert package_version() == OLD, "nothing was installed"
         wd.screenshot(ARTIFACTS / "update-refused.png")
+
+        # The signed 0.1.1 offered as a higher 0.1.2: the signature names 0.1.1, so it is refused.
+        manifest("0.1.2", good_signature)
+        check_now(wd, "0.1.2 is available")
+        wd.script("document.querySelector('#install-update').click()")
+        refused = wait_until("the version refusal", lambda: "signed as" in update_text(wd) and update_text(wd))
+        assert "0.1.2" in refused and NEW in refused and "not installed" in refused, refused
+        assert package_version() == OLD, "nothing was installed"
+
+        # A signature that does not name the version it was made for.
+        manifest(NEW, unbound_signature)
+        check_now(wd, f"{NEW} is available")
+        wd.script("document.querySelector('#install-update').click()")
+        refused = wait_until("the unbound refusal", lambda: "does not name its version" in update_text(wd) and update_text(wd))
+        assert package_version() == OLD, "nothing was installed"
 
         # The signed newer version: downloaded, checked, installed, and the app restarts into it.
         manifest(NEW, good_signature)
