@@ -22,6 +22,7 @@ pub mod launch;
 pub mod mcp;
 pub mod mcp_log;
 pub mod metrics;
+pub mod netshare;
 pub mod oauth;
 pub mod openapi;
 pub mod packaging;

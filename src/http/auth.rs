@@ -7,7 +7,6 @@
 //! the public face (the tunnel, or a reverse proxy forwarding the public host to loopback)
 //! always authenticates.
 
-use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,13 +19,13 @@ use axum::response::Response;
 use super::answer::error;
 use crate::coda::{CodaError, CodaRequest, Secret};
 use crate::engine::Engine;
+use crate::netshare::{Limit, WindowCounts};
 
 use crate::caller::Caller;
 
-/// Failed attempts allowed per client network (an IPv4 address, an IPv6 /64) per window
-/// before it is locked out.
-const MAX_FAILURES: usize = 10;
-const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// Failed attempts allowed per client network (an IPv4 address, an IPv6 /64; five times as
+/// many for an IPv6 /48) per minute before it is locked out.
+const FAILURES: Limit = Limit::per(10, Duration::from_secs(60));
 /// Client networks whose failures are remembered (the least recently failing go first).
 const FAILURE_TABLE: usize = 10_000;
 /// How long a Coda verdict on a pass-through token is trusted, and how many are kept.
@@ -40,7 +39,7 @@ const WHOAMI_PER_MINUTE: f64 = 60.0;
 /// What authentication remembers across requests, shared by both faces: failures per client
 /// network, Coda's verdicts on tokens, and the budget of `/whoami` checks.
 struct Memory {
-    failures: Mutex<lru::LruCache<IpAddr, VecDeque<Instant>>>,
+    failures: WindowCounts,
     verdicts: Mutex<lru::LruCache<[u8; 32], (bool, Instant)>>,
     /// Checks left in the budget and when it was last refilled.
     whoami: Mutex<(f64, Instant)>,
@@ -65,7 +64,7 @@ impl Auth {
     /// The layers for the loopback listener and the tunnel, sharing one memory.
     pub fn faces(engine: Engine) -> (Auth, Auth) {
         let memory = Arc::new(Memory {
-            failures: bounded(FAILURE_TABLE),
+            failures: WindowCounts::new(FAILURES, FAILURE_TABLE),
             verdicts: bounded(VERDICTS),
             whoami: Mutex::new((WHOAMI_PER_MINUTE, Instant::now())),
         });
@@ -78,30 +77,11 @@ impl Auth {
     }
 
     fn locked_out(&self, ip: IpAddr) -> Option<Duration> {
-        let network = super::conn::client_network(ip);
-        let mut failures = self.memory.failures.lock().expect("failures");
-        let list = failures.get_mut(&network)?;
-        let now = Instant::now();
-        while list
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > FAILURE_WINDOW)
-        {
-            list.pop_front();
-        }
-        (list.len() >= MAX_FAILURES).then(|| {
-            FAILURE_WINDOW.saturating_sub(now.duration_since(*list.front().expect("full")))
-        })
+        self.memory.failures.check(ip).err()
     }
 
     fn record_failure(&self, ip: IpAddr) {
-        let network = super::conn::client_network(ip);
-        let mut failures = self.memory.failures.lock().expect("failures");
-        let list = failures.get_or_insert_mut(network, VecDeque::new);
-        list.push_back(Instant::now());
-        // A network locked out needs no more than the window's worth of failures.
-        while list.len() > MAX_FAILURES {
-            list.pop_front();
-        }
+        self.memory.failures.record(ip);
     }
 
     /// Checks a connection key typed on the OAuth consent page: the key is always accepted (so
@@ -315,11 +295,22 @@ pub async fn check(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
         req.extensions_mut().insert(Caller::Owner);
         return next.run(req).await;
     }
-    // An app the owner approved: its access token, for this very resource. Checked before
-    // the lockout, like the key: a valid token is never locked out by someone else's guesses.
-    if bearer.starts_with("cmo_") {
-        let token = Secret::new(bearer);
-        return match auth.engine.oauth().access(&token) {
+    // An app the owner approved: its access token, for this very resource. A token known to
+    // be valid a moment ago goes on at once (someone else's guesses never lock it out); any
+    // other bearer, of whatever shape, meets the lockout before the database is asked.
+    let oauth_token = bearer
+        .starts_with("cmo_")
+        .then(|| Secret::new(bearer.clone()));
+    let recent = oauth_token
+        .as_ref()
+        .and_then(|t| auth.engine.oauth().recently_valid(t));
+    if recent.is_none() {
+        if let Some(wait) = auth.locked_out(ip) {
+            return locked_out_response(wait);
+        }
+    }
+    if let Some(token) = oauth_token {
+        return match recent.or_else(|| auth.engine.oauth().access(&token)) {
             Some(access)
                 if super::resource::same_resource(&access.resource, &format!("{base}/mcp")) =>
             {
@@ -335,9 +326,6 @@ pub async fn check(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
                 unauthorized("Invalid token: unknown, expired or revoked; the app should refresh it or connect again")
             }
         };
-    }
-    if let Some(wait) = auth.locked_out(ip) {
-        return locked_out_response(wait);
     }
     let public = !auth.allow_no_auth || public_host;
     if public && config.pass_through && !config.pass_through_public {
@@ -388,7 +376,7 @@ mod tests {
     #[tokio::test]
     async fn an_ipv6_64_is_one_client_for_the_lockout() {
         let auth = auth();
-        for i in 0..MAX_FAILURES {
+        for i in 0..FAILURES.per_network {
             auth.record_failure(format!("2001:db8:7:7::{i:x}").parse().unwrap());
         }
         assert!(auth
@@ -416,7 +404,7 @@ mod tests {
         for i in 0..(FAILURE_TABLE + 500) as u32 {
             auth.record_failure(std::net::Ipv4Addr::from(i).into());
         }
-        assert_eq!(auth.memory.failures.lock().unwrap().len(), FAILURE_TABLE);
+        assert_eq!(auth.memory.failures.remembered(), FAILURE_TABLE);
     }
 
     #[test]

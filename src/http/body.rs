@@ -50,6 +50,14 @@ const BUDGET_TOTAL: usize = 64 * 1024 * 1024;
 const BUDGET_GUESTS: usize = 48 * 1024 * 1024;
 /// … and each one of them at most this much (two bodies of the largest size).
 const BUDGET_PER_GUEST: usize = 2 * MAX_BODY_BYTES;
+/// Unauthenticated bodies (the OAuth endpoints', at most 64 KiB each) are held per client
+/// network: four of the largest from one network, sixteen from an IPv6 /48, 8 MiB in all —
+/// so strangers waiting on half-sent bodies never keep another network's token exchange out.
+const STRANGERS: crate::netshare::Shares = crate::netshare::Shares {
+    per_network: 4 * super::oauth::MAX_BODY_BYTES,
+    per_wide: 16 * super::oauth::MAX_BODY_BYTES,
+    total: 8 * 1024 * 1024,
+};
 
 /// A request's body, set aside by [`hold`] until [`read`] takes it.
 #[derive(Clone)]
@@ -107,6 +115,7 @@ struct Usage {
     total: usize,
     guests: usize,
     per_guest: HashMap<Principal, usize>,
+    strangers: crate::netshare::Held,
 }
 
 /// How [`read`] reads: within the shared budget, and at most `limit` bytes for one body.
@@ -139,6 +148,8 @@ pub struct BodyBudget {
 struct Lease {
     budget: BodyBudget,
     principal: Principal,
+    /// Where an unauthenticated caller came from (their bytes count toward its network).
+    stranger: Option<std::net::IpAddr>,
     bytes: usize,
 }
 
@@ -146,10 +157,11 @@ struct Lease {
 struct NoRoom;
 
 impl BodyBudget {
-    fn lease(&self, principal: Principal) -> Lease {
+    fn lease(&self, principal: Principal, from: std::net::IpAddr) -> Lease {
         Lease {
             budget: self.clone(),
             principal,
+            stranger: (principal == Principal::Anonymous).then_some(from),
             bytes: 0,
         }
     }
@@ -170,8 +182,15 @@ impl Lease {
         }
         if self.principal != Principal::Owner {
             let mine = usage.per_guest.get(&self.principal).copied().unwrap_or(0);
-            if usage.guests + n > BUDGET_GUESTS || mine + n > BUDGET_PER_GUEST {
+            if usage.guests + n > BUDGET_GUESTS
+                || (self.stranger.is_none() && mine + n > BUDGET_PER_GUEST)
+            {
                 return Err(NoRoom);
+            }
+            if let Some(ip) = self.stranger {
+                if !usage.strangers.take(&STRANGERS, ip, n) {
+                    return Err(NoRoom);
+                }
             }
             usage.guests += n;
             *usage.per_guest.entry(self.principal).or_default() += n;
@@ -189,6 +208,9 @@ impl Drop for Lease {
         }
         let mut usage = self.budget.usage.lock().expect("budget");
         usage.total -= self.bytes;
+        if let Some(ip) = self.stranger {
+            usage.strangers.give_back(ip, self.bytes);
+        }
         if self.principal != Principal::Owner {
             usage.guests -= self.bytes;
             if let Some(mine) = usage.per_guest.get_mut(&self.principal) {
@@ -277,8 +299,13 @@ pub async fn read(State(reader): State<Reader>, req: Request, next: Next) -> Res
         // Unauthenticated routes (OAuth) read within the strangers' share.
         .unwrap_or(Principal::Anonymous);
     let mcp = req.uri().path() == "/mcp";
+    let from = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
     let (parts, _) = req.into_parts();
-    let mut lease = budget.lease(principal);
+    let mut lease = budget.lease(principal, from);
     let unread = match read_within(&mut body, &mut lease, limit).await {
         Ok(bytes) => {
             // The lease lasts until the answer is ready: the bytes are handled until then.
@@ -315,7 +342,7 @@ pub async fn read(State(reader): State<Reader>, req: Request, next: Next) -> Res
         Unread::Busy => (
             StatusCode::SERVICE_UNAVAILABLE,
             "busy",
-            "The server is holding as many request bodies as it allows for this caller right now; retry in a moment".to_owned(),
+            "The server is holding as many request bodies as it allows for this caller (or, unauthenticated, this network) right now; retry in a moment".to_owned(),
         ),
         Unread::Broken(e) => (
             StatusCode::BAD_REQUEST,
@@ -352,7 +379,8 @@ mod tests {
     fn guests_share_the_budget_and_the_owner_keeps_a_reserve() {
         let budget = BodyBudget::default();
         let guest = |n: u8| Principal::Token([n; 32]);
-        let mut one = budget.lease(guest(1));
+        let here = std::net::IpAddr::from([127, 0, 0, 1]);
+        let mut one = budget.lease(guest(1), here);
         one.grow(BUDGET_PER_GUEST)
             .ok()
             .expect("a guest's own share");
@@ -360,7 +388,7 @@ mod tests {
         // Other guests fill what guests may hold together.
         let mut others = Vec::new();
         for n in 2.. {
-            let mut lease = budget.lease(guest(n));
+            let mut lease = budget.lease(guest(n), here);
             if lease.grow(BUDGET_PER_GUEST).is_err() {
                 break;
             }
@@ -368,7 +396,7 @@ mod tests {
         }
         assert_eq!(budget.held(), BUDGET_GUESTS);
         // The owner still has its reserve.
-        let mut owner = budget.lease(Principal::Owner);
+        let mut owner = budget.lease(Principal::Owner, here);
         owner
             .grow(BUDGET_TOTAL - BUDGET_GUESTS)
             .ok()
@@ -376,5 +404,36 @@ mod tests {
         assert!(owner.grow(1).is_err(), "the total is the total");
         drop((one, others, owner));
         assert_eq!(budget.held(), 0, "every byte given back");
+    }
+
+    #[test]
+    fn strangers_are_held_per_network() {
+        let budget = BodyBudget::default();
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let oauth_body = super::super::oauth::MAX_BODY_BYTES;
+        let mut flooder = Vec::new();
+        for _ in 0..130 {
+            let mut lease = budget.lease(Principal::Anonymous, ip("192.0.2.66"));
+            if lease.grow(oauth_body).is_ok() {
+                flooder.push(lease);
+            }
+        }
+        assert_eq!(flooder.len(), 4, "one network holds four bodies");
+        let mut other = budget.lease(Principal::Anonymous, ip("198.51.100.1"));
+        other
+            .grow(oauth_body)
+            .ok()
+            .expect("another network is not kept out");
+        // The /64s of one /48 share its allowance.
+        let mut v6 = Vec::new();
+        for i in 0..100 {
+            let mut lease = budget.lease(Principal::Anonymous, ip(&format!("2001:db8:4:{i:x}::1")));
+            if lease.grow(oauth_body).is_ok() {
+                v6.push(lease);
+            }
+        }
+        assert_eq!(v6.len(), 16);
+        drop((flooder, other, v6));
+        assert_eq!(budget.held(), 0);
     }
 }

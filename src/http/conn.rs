@@ -7,12 +7,11 @@
 //! - A request's head must arrive within [`HEADER_TIMEOUT`], which is also how long a
 //!   kept-alive connection may sit idle: a client that stalls mid-headers, or opens
 //!   connections and sends nothing, holds nothing for long.
-//! - Connections are capped per face and per client network (an IPv4 address, an IPv6 /64),
-//!   so one stranger cannot take every connection; a connection over the cap is closed at once.
+//! - Connections are capped per face and per client network (an IPv4 address, an IPv6 /64,
+//!   and four times that for an IPv6 /48), so one stranger cannot take every connection; a connection over the cap is closed at once.
 //! - HTTP/2 is bounded like HTTP/1: few concurrent streams, small flow-control windows (what
 //!   the peer may send before we read), small header lists.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -64,22 +63,12 @@ impl ConnLimits {
     };
 }
 
-/// The network a client address stands for when counting what one client may hold: an IPv4
-/// address, or an IPv6 /64 (one subscriber commonly holds a whole /64, so single IPv6
-/// addresses would be free to make up).
-pub(crate) fn client_network(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let mut segments = v6.segments();
-                segments[4..].fill(0);
-                IpAddr::from(segments)
-            }
-        },
-    }
-}
+pub(crate) use crate::netshare::client_network;
+
+/// The local address a client connected to (on sockets the loopback listener accepted; the
+/// stdio bridge's proof binds it).
+#[derive(Clone, Copy, Debug)]
+pub struct LocalAddr(pub SocketAddr);
 
 /// The open connections of one face, counted in all and per client network.
 #[derive(Clone)]
@@ -90,27 +79,23 @@ pub struct Connections {
 
 #[derive(Default)]
 struct Counts {
-    open: Mutex<(usize, HashMap<IpAddr, usize>)>,
+    open: Mutex<crate::netshare::Held>,
     closed: Notify,
 }
 
 /// One admitted connection; it stops counting when dropped.
 pub struct Admitted {
     inner: Arc<Counts>,
-    network: IpAddr,
+    ip: IpAddr,
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        let mut open = self.inner.open.lock().expect("connections");
-        open.0 -= 1;
-        if let Some(n) = open.1.get_mut(&self.network) {
-            *n -= 1;
-            if *n == 0 {
-                open.1.remove(&self.network);
-            }
-        }
-        drop(open);
+        self.inner
+            .open
+            .lock()
+            .expect("connections")
+            .give_back(self.ip, 1);
         self.inner.closed.notify_waiters();
     }
 }
@@ -124,25 +109,27 @@ impl Connections {
         }
     }
 
-    /// Admits a connection from `ip`, or `None` when the face or that client is at its cap.
+    /// Admits a connection from `ip`, or `None` when the face, that client network or its
+    /// IPv6 /48 (four clients' worth) is at its cap.
     pub fn admit(&self, ip: IpAddr) -> Option<Admitted> {
-        let network = client_network(ip);
+        let shares = crate::netshare::Shares {
+            per_network: self.limits.per_client,
+            per_wide: self.limits.per_client.saturating_mul(4),
+            total: self.limits.max,
+        };
         let mut open = self.inner.open.lock().expect("connections");
-        let from_client = open.1.get(&network).copied().unwrap_or(0);
-        if open.0 >= self.limits.max || from_client >= self.limits.per_client {
+        if !open.take(&shares, ip, 1) {
             return None;
         }
-        open.0 += 1;
-        *open.1.entry(network).or_default() += 1;
         Some(Admitted {
             inner: self.inner.clone(),
-            network,
+            ip,
         })
     }
 
     /// Connections open right now.
     pub fn open(&self) -> usize {
-        self.inner.open.lock().expect("connections").0
+        self.inner.open.lock().expect("connections").total()
     }
 
     /// Waits until every connection has closed.
@@ -215,7 +202,8 @@ impl Face {
                 Ok((socket, remote)) => {
                     // Best effort: a socket that refuses it still works, only slower.
                     let _ = socket.set_nodelay(true);
-                    self.serve_connection(socket, remote, stop.clone());
+                    let local = socket.local_addr().ok().map(LocalAddr);
+                    self.serve_accepted(socket, remote, local, stop.clone());
                 }
                 // Out of file descriptors and the like: wait a moment rather than spin.
                 Err(e) => {
@@ -236,6 +224,20 @@ impl Face {
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        self.serve_accepted(io, remote, None, stop);
+    }
+
+    /// [`Face::serve_connection`], telling the router also which local address the client
+    /// connected to (a socket this face accepted itself).
+    fn serve_accepted<I>(
+        &self,
+        io: I,
+        remote: SocketAddr,
+        local: Option<LocalAddr>,
+        stop: CancellationToken,
+    ) where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let Some(admitted) = self.connections.admit(remote.ip()) else {
             tracing::debug!(client = %remote.ip(), "connection refused: at the connection cap");
             return;
@@ -246,6 +248,9 @@ impl Face {
             let _admitted = admitted;
             let service = tower::service_fn(move |mut req: axum::extract::Request<_>| {
                 req.extensions_mut().insert(ConnectInfo(remote));
+                if let Some(local) = local {
+                    req.extensions_mut().insert(local);
+                }
                 router.clone().oneshot(req.map(axum::body::Body::new))
             });
             let service = TowerToHyperService::new(service);

@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     // Leaves: files of the person's own, the Coda client, prompt texts.
     &[
         "private", "coda", "prompts", "guides", "mcp_log", "metrics", "apps", "defaults", "flags",
-        "toolsets",
+        "toolsets", "netshare",
     ],
     // Plain parts on top of them.
     &[
