@@ -371,21 +371,33 @@ function renderOAuth() {
   for (const p of state.oauth.pending) {
     const card = el("div", { class: "banner oauth-request", "data-request": p.request });
     const text = el("p", {});
-    text.append("Connection request: ", el("strong", {}, p.client), ` (${p.client_kind}) asks to ${p.scopes.includes("coda:write") ? "read and change" : "read"} your Coda docs; answers go to `, el("strong", {}, p.redirect_host), ".");
+    text.append(el("strong", {}, p.client), ` asks to ${p.scopes.includes("coda:write") ? "read and change" : "read"} your Coda docs; its answers go to `, el("strong", {}, p.redirect_host), ".");
     card.append(text);
+    // What tells two requests apart: when, from where, which browser, how the app is known.
+    const facts = el("ul", { class: "facts" });
+    facts.append(el("li", {}, `Asked ${new Date(p.came).toLocaleTimeString()} from network ${p.network}`),
+      el("li", {}, p.provenance), el("li", {}, `Browser: ${p.user_agent || "not said"}`));
+    const likeness = el("li", { class: `likeness ${p.likeness.verdict}` }, p.likeness_text);
+    facts.append(likeness);
+    card.append(facts);
     let write = null;
     if (p.scopes.includes("coda:write")) {
-      const label = el("label", { class: "check" }); write = el("input", { type: "checkbox" }); write.checked = true;
-      label.append(write, " allow changes"); card.append(label);
+      const label = el("label", { class: "check" }); write = el("input", { type: "checkbox" }); write.checked = false;
+      label.append(write, " also allow changes"); card.append(label);
     }
+    const code = el("input", { type: "text", class: "pairing-code", placeholder: "ABC-DEF", "aria-label": `the code on ${p.client}'s approval page`, autocomplete: "off", maxlength: "9", size: "9" });
+    const codeLabel = el("label", { class: "code" }, "Code on the approval page in your browser: ");
+    codeLabel.append(code);
     const allow = el("button", {}, "Allow"), deny = el("button", {}, "Deny");
+    const row = el("div", { class: "answer" });
     const answer = async (yes) => {
-      try { await act("POST", `/api/oauth/pending/${encodeURIComponent(p.request)}`, { allow: yes, write: write ? write.checked : false }); toast(yes ? `${p.client} allowed` : `${p.client} denied`); }
+      try { await act("POST", `/api/oauth/pending/${encodeURIComponent(p.request)}`, { allow: yes, write: write ? write.checked : false, code: code.value }); toast(yes ? `${p.client} allowed` : `${p.client} denied`); }
       catch (err) { toast(err.message); }
       loadOAuth();
     };
     allow.addEventListener("click", () => answer(true)); deny.addEventListener("click", () => answer(false));
-    card.append(allow, " ", deny);
+    row.append(codeLabel, allow, deny);
+    card.append(row);
     box.append(card);
   }
   box.hidden = state.oauth.pending.length === 0;
@@ -405,8 +417,18 @@ function renderOAuth() {
   }
   $("apps-empty").hidden = state.oauth.grants.length > 0;
 }
+// Grant events come in bursts (a refresh, a revocation, several apps at once): one reload
+// at a time, and at most one more after it, however many arrive.
+let oauthLoading = null, oauthAgain = false;
 async function loadOAuth() {
-  try { const r = await fetch("/api/oauth"); if (r.ok) { state.oauth = await r.json(); renderOAuth(); } } catch { /* the next event tries again */ }
+  if (oauthLoading) { oauthAgain = true; return oauthLoading; }
+  oauthLoading = (async () => {
+    try { const r = await fetch("/api/oauth"); if (r.ok) { state.oauth = await r.json(); renderOAuth(); } } catch { /* the next event tries again */ }
+    await new Promise((done) => setTimeout(done, 500));
+  })();
+  await oauthLoading;
+  oauthLoading = null;
+  if (oauthAgain) { oauthAgain = false; return loadOAuth(); }
 }
 
 // ---- data
@@ -467,7 +489,7 @@ function apply(e, seq) {
     applySettings(e.settings);
     return;
   } else if (e.type === "oauth_request" || e.type === "oauth_decided" || e.type === "oauth_grants_changed") {
-    if (e.type === "oauth_request") toast(`${e.client} asks to connect: allow or deny it at the top of the page`);
+    if (e.type === "oauth_request") toast(`${e.client} asks to connect: allow it at the top of the page with the code its approval page shows, or deny it`);
     loadOAuth();
   } else if (e.type === "tool_call") {
     countCall(e.id, e.at, e.ok, e.duration_ms);

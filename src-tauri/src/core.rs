@@ -72,7 +72,7 @@ pub fn url_changed_notice(url: &str) -> String {
 
 /// The tray's notice while an app waits for the owner's approval (OAuth).
 pub fn oauth_request_notice(client: &str, redirect_host: &str) -> String {
-    format!("{client} asks to connect (answers go to {redirect_host}): open the dashboard to allow or deny it")
+    format!("{client} asks to connect (answers go to {redirect_host}): allow it on its approval page in your browser, or in the dashboard with the code that page shows")
 }
 
 /// Whether a notice is an app waiting for approval (not a changed URL).

@@ -579,24 +579,37 @@ async fn api_oauth(State(state): State<AppState>) -> Response {
         .waiting()
         .iter()
         .map(|p| {
+            let host = p.redirect_host();
+            let likeness =
+                crate::oauth::known::judge(&p.client.name, &p.client.kind, &p.client.id, &host);
             json!({"request": p.id, "client": p.client.name, "client_kind": p.client.kind,
-                "redirect_host": p.redirect_host(), "scopes": p.scopes})
+                "redirect_host": host, "scopes": p.scopes, "came": p.came.to_rfc3339(),
+                "network": p.network(), "user_agent": p.user_agent,
+                "provenance": super::oauth::provenance(p),
+                "likeness": likeness, "likeness_text": likeness.say(&host)})
         })
         .collect();
     Json(json!({"grants": grants, "pending": pending})).into_response()
 }
 
-/// `POST /api/oauth/pending/{id}` `{"allow": bool, "write": bool}`: the owner answers a
-/// connection request from the dashboard (the consent page then goes on by itself).
+/// `POST /api/oauth/pending/{id}` `{"allow": bool, "write": bool, "code": "ABC-DEF"}`: the
+/// owner answers a connection request from the dashboard. Allowing needs the code the
+/// request's consent page shows, so only a request whose page is in front of the owner can
+/// be allowed (its page then goes on by itself); denying needs none.
 async fn api_oauth_decide(
     State(state): State<AppState>,
     axum::extract::Path(id): axum::extract::Path<String>,
     Json(body): Json<Value>,
 ) -> Response {
     let allow = body["allow"].as_bool().unwrap_or(false);
-    let write = body["write"].as_bool().unwrap_or(true);
-    match state.engine.oauth().decide(&id, allow, write) {
-        Some(_) => {
+    let write = body["write"].as_bool().unwrap_or(false);
+    let code = body["code"].as_str();
+    match state
+        .engine
+        .oauth()
+        .decide(&id, crate::oauth::By::Dashboard(code), allow, write)
+    {
+        Ok(_) => {
             state
                 .engine
                 .events()
@@ -606,7 +619,20 @@ async fn api_oauth_decide(
                 });
             Json(json!({"decided": true, "allowed": allow})).into_response()
         }
-        None => error(
+        Err(crate::oauth::Undecided::NoCode) => error(
+            StatusCode::BAD_REQUEST,
+            "code_required",
+            "Type the code the app's approval page shows in your browser. No page with a code in front of you? Then this request is not yours: deny it.",
+        ),
+        Err(crate::oauth::Undecided::WrongCode(other)) => error(
+            StatusCode::FORBIDDEN,
+            "wrong_code",
+            match other {
+                Some(name) => format!("That code belongs to another request (from {name}): the request you are answering is not the page in front of you. Nothing was allowed; deny this one."),
+                None => "That is not this request's code: nothing was allowed. Check the code on the approval page in your browser; if no page shows it, this request is not yours.".to_owned(),
+            },
+        ),
+        Err(_) => error(
             StatusCode::NOT_FOUND,
             "not_found",
             "That request was already answered or has expired",

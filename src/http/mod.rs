@@ -224,9 +224,12 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// `GET /bridge/proof?nonce=…`: `coda-mcp stdio` asks this before it sends the connection
-/// key, so that only a server that holds the key gets it (see [`crate::secrets::bridge_proof`]).
+/// key, so that only a server that holds the key gets it (see [`crate::secrets::bridge_proof`]):
+/// the proof names the address the request arrived at, so a relay on another address gets
+/// a proof the bridge refuses.
 async fn bridge_proof(
     State(state): State<AppState>,
+    local: Option<axum::Extension<conn::LocalAddr>>,
     axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> axum::response::Response {
     let nonce = query.get("nonce").map(String::as_str).unwrap_or("");
@@ -237,12 +240,15 @@ async fn bridge_proof(
             "nonce must be 32 to 128 hexadecimal characters",
         );
     }
-    let port = url::Url::parse(&state.local_url)
-        .ok()
-        .and_then(|u| u.port_or_known_default())
-        .unwrap_or(0);
+    let Some(axum::Extension(conn::LocalAddr(at))) = local else {
+        return answer::error(
+            axum::http::StatusCode::NOT_FOUND,
+            "not_here",
+            "the bridge's proof is given on the loopback listener only",
+        );
+    };
     Json(json!({
-        "proof": crate::secrets::bridge_proof(&state.engine.connection_key(), nonce, port)
+        "proof": crate::secrets::bridge_proof(&state.engine.connection_key(), nonce, at)
     }))
     .into_response()
 }
@@ -331,6 +337,25 @@ pub async fn start_with(
             tokio::select! {
                 _ = sampling.cancelled() => break,
                 _ = every.tick() => { sampled.sample_headroom().await; }
+            }
+        }
+    });
+    // OAuth's stored state stays bounded while running, not only when it is opened.
+    let pruned = engine.clone();
+    let pruning = cancel.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(crate::oauth::PRUNE_EVERY);
+        every.tick().await;
+        loop {
+            tokio::select! {
+                _ = pruning.cancelled() => break,
+                _ = every.tick() => {
+                    let engine = pruned.clone();
+                    let done = tokio::task::spawn_blocking(move || engine.oauth().prune()).await;
+                    if let Ok(Err(e)) = done {
+                        tracing::warn!(error = %e, "pruning the OAuth store failed");
+                    }
+                }
             }
         }
     });

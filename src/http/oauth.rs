@@ -24,7 +24,8 @@ use super::resource::{base_url, same_resource};
 use super::AppState;
 use crate::caller::{SCOPE_READ, SCOPE_WRITE};
 use crate::oauth::{
-    cimd::Fetcher, parse_scope, redirect_uri_allowed, Client, Limited, OAuth, Pending,
+    cimd::Fetcher, known, parse_scope, redirect_uri_allowed, By, Client, Limited, OAuth, Pending,
+    Refused, Status, Undecided, TOO_MANY_REFRESHES,
 };
 
 /// Largest body an OAuth endpoint reads (registrations and forms are a few hundred bytes).
@@ -126,6 +127,40 @@ fn client_ip(addr: Option<&axum::Extension<ConnectInfo<SocketAddr>>>) -> IpAddr 
         .unwrap_or(IpAddr::from([127, 0, 0, 1]))
 }
 
+/// The 429 of an OAuth endpoint whose per-network limit is spent.
+fn too_many(what: &str, wait: std::time::Duration) -> Response {
+    let mut resp = oauth_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_requests",
+        format!(
+            "too many {what} from this network; try again in {} s",
+            wait.as_secs().max(1)
+        ),
+    );
+    if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
+/// The cookie that ties a consent request's answer to the browser its page was served to.
+fn page_cookie_name(request: &str) -> String {
+    format!("cmcp_consent_{request}")
+}
+
+/// The page secret the browser presents for `request`, if any.
+fn page_secret<'h>(headers: &'h HeaderMap, request: &str) -> Option<&'h str> {
+    let name = page_cookie_name(request);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
 /// An OAuth error answer (RFC 6749 §5.2, RFC 7591 §3.2.2).
 fn oauth_error(status: StatusCode, code: &str, description: impl Into<String>) -> Response {
     let mut resp = (
@@ -152,18 +187,9 @@ async fn register(
     body: axum::body::Bytes,
 ) -> Response {
     let oauth = state.engine.oauth();
-    if !oauth.allow(
-        Limited::Registration,
-        super::conn::client_network(client_ip(addr.as_ref())),
-    ) {
-        let mut resp = oauth_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_requests",
-            "too many registrations from this address; try again in a minute",
-        );
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-        return resp;
+    let from = client_ip(addr.as_ref());
+    if let Err(wait) = oauth.allow(Limited::Registration, from) {
+        return too_many("registrations", wait);
     }
     let Ok(meta) = serde_json::from_slice::<Value>(&body) else {
         return oauth_error(
@@ -236,8 +262,9 @@ async fn register(
         kind: "registered".into(),
         name,
         redirect_uris,
+        ..Client::default()
     };
-    if let Err(e) = oauth.store().save_client(&client) {
+    if let Err(e) = oauth.store().save_client(&client, Some(from)) {
         return oauth_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "temporarily_unavailable",
@@ -339,17 +366,33 @@ fn redirect_error(
     resp
 }
 
-/// The client named by `client_id`: a registered one, or a metadata document's.
-async fn find_client(oauth: &OAuth, client_id: &str) -> Result<Client, String> {
-    if Fetcher::is_document_url(client_id) {
+/// The client named by `client_id`: a registered one, or a metadata document's. A document
+/// is fetched only for a consent request (`fetch_for`: the network asking, whose requests
+/// are rate-limited); elsewhere only a client kept here counts.
+async fn find_client(
+    oauth: &OAuth,
+    client_id: &str,
+    fetch_for: Option<IpAddr>,
+) -> Result<Client, String> {
+    if let (true, Some(from)) = (Fetcher::is_document_url(client_id), fetch_for) {
         let client = oauth
             .cimd
             .client(client_id)
             .await
             .map_err(|e| e.to_string())?;
-        // Kept for the dashboard's list of connected apps.
-        let _ = oauth.store().save_client(&client);
-        return Ok(client);
+        // Kept for the token endpoint and the dashboard's list of connected apps.
+        let _ = oauth.store().save_client(&client, Some(from));
+        return Ok(oauth
+            .store()
+            .client(client_id)
+            .ok()
+            .flatten()
+            .map(|kept| Client {
+                created: kept.created,
+                network: kept.network,
+                ..client.clone()
+            })
+            .unwrap_or(client));
     }
     match oauth.store().client(client_id) {
         Ok(Some(c)) => Ok(c),
@@ -370,13 +413,11 @@ async fn authorize(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let oauth = state.engine.oauth();
-    if !oauth.allow(
-        Limited::Request,
-        super::conn::client_network(client_ip(addr.as_ref())),
-    ) {
+    let from = client_ip(addr.as_ref());
+    if oauth.allow(Limited::Request, from).is_err() {
         return error_page(
             StatusCode::TOO_MANY_REQUESTS,
-            "Too many connection requests from this address: try again in a minute.",
+            "Too many connection requests from this network: try again in a minute.",
         );
     }
     let base = base_url(&state.engine, &headers, is_public(public.as_deref()));
@@ -386,7 +427,7 @@ async fn authorize(
             "The request names no client (client_id).",
         );
     };
-    let client = match find_client(oauth, client_id).await {
+    let client = match find_client(oauth, client_id, Some(from)).await {
         Ok(c) => c,
         Err(why) => return error_page(StatusCode::BAD_REQUEST, &why),
     };
@@ -407,14 +448,27 @@ async fn authorize(
         }
     };
     let client_state = q.get("state").cloned();
+    // The browser is sent back with an error only to an address that is no stranger's
+    // choice: a known app's host, this machine, or an app the owner has approved before.
+    // Anything else gets a page (no open redirect from the owner's domain).
+    let redirect_host = url::Url::parse(&redirect_uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    let verified = known::trusted_redirect_host(&redirect_host)
+        || oauth.store().has_grant(&client.id).unwrap_or(false);
     let fail = |code: &str, description: &str| {
-        redirect_error(
-            &redirect_uri,
-            client_state.as_deref(),
-            &base,
-            code,
-            description,
-        )
+        if verified {
+            redirect_error(
+                &redirect_uri,
+                client_state.as_deref(),
+                &base,
+                code,
+                description,
+            )
+        } else {
+            error_page(StatusCode::BAD_REQUEST, description)
+        }
     };
     if q.get("response_type").map(String::as_str) != Some("code") {
         return fail(
@@ -451,15 +505,36 @@ async fn authorize(
         Ok(s) => s,
         Err(why) => return fail("invalid_scope", &why),
     };
-    let pending = oauth.add_pending(OAuth::request(
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let kept = oauth.add_pending(Pending::new(
         client,
         redirect_uri,
         client_state,
         challenge,
         scopes,
         expected,
-        base,
+        base.clone(),
+        from,
+        user_agent,
     ));
+    let (pending, page) = match kept {
+        Ok(kept) => kept,
+        Err(Refused::NetworkFull) => {
+            return error_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many connection requests from this network are waiting for the owner: answer or close them, or try again in a few minutes.",
+            )
+        }
+        Err(Refused::Full) => {
+            return error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many connection requests are waiting for the owner: try again in a few minutes.",
+            )
+        }
+    };
     state
         .engine
         .events()
@@ -470,59 +545,117 @@ async fn authorize(
             redirect_host: pending.redirect_host(),
             scopes: pending.scopes.clone(),
         });
-    consent_page(&pending, None)
+    let mut resp = consent_page(&pending, None, state.engine.config().demo);
+    let secure = if base.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{}={}; Path=/oauth/authorize; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
+        page_cookie_name(&pending.id),
+        page.expose(),
+        crate::oauth::PENDING_TTL.as_secs()
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// How long ago, in words.
+fn ago(seconds: i64) -> String {
+    match seconds.max(0) {
+        s if s < 90 => format!("{s} s ago"),
+        s if s < 5_400 => format!("{} min ago", s / 60),
+        s if s < 129_600 => format!("{} h ago", s / 3_600),
+        s => format!("{} days ago", s / 86_400),
+    }
+}
+
+/// Who the app is, in one sentence for the consent page and the dashboard: how it is known,
+/// and since when.
+pub(super) fn provenance(p: &Pending) -> String {
+    if p.client.kind == "metadata document" {
+        return format!(
+            "It is identified by its metadata document at {}.",
+            p.client.id
+        );
+    }
+    let age = chrono::Utc::now().timestamp() - p.client.created;
+    let from = if p.client.network.is_empty() {
+        String::new()
+    } else {
+        format!(" from {}", p.client.network)
+    };
+    format!("It registered with this server {}{from}.", ago(age))
 }
 
 /// The page the owner sees: who asks, where the answer goes (in large type), what it may do,
-/// the connection key, Allow and Deny. While the dashboard is open the request shows there
-/// too, and this page goes on by itself once it is answered there.
-fn consent_page(p: &Pending, problem: Option<&str>) -> Response {
+/// the code the dashboard asks for, the connection key, Allow and Deny. While the dashboard
+/// is open the request shows there too, and this page goes on by itself once it is answered
+/// there (with this page's code).
+fn consent_page(p: &Pending, problem: Option<&str>, demo: bool) -> Response {
     let writes = p.scopes.iter().any(|s| s == SCOPE_WRITE);
-    let kind = if p.client.kind == "metadata document" {
-        format!(
-            "identified by its metadata document at <code>{}</code>",
-            escape(&p.client.id)
-        )
-    } else {
-        "registered with this server just now or earlier".to_owned()
+    let likeness = known::judge(
+        &p.client.name,
+        &p.client.kind,
+        &p.client.id,
+        &p.redirect_host(),
+    );
+    let warning = match likeness {
+        known::Likeness::Impersonates(_) => format!(
+            "<p class=\"problem\" role=\"alert\">{}</p>",
+            escape(&likeness.say(&p.redirect_host()))
+        ),
+        _ => String::new(),
     };
     let write_box = if writes {
-        "<label class=\"check\"><input type=\"checkbox\" name=\"write\" value=\"1\" checked> Allow it to change Coda too (create, update and delete docs, pages, tables and rows)</label>"
+        "<label class=\"check\"><input type=\"checkbox\" name=\"write\" value=\"1\"> Also allow it to change Coda (create, update and delete docs, pages, tables and rows)</label>"
     } else {
         ""
     };
     let problem = problem
         .map(|m| format!("<p class=\"problem\" role=\"alert\">{}</p>", escape(m)))
         .unwrap_or_default();
+    let workspace = if demo {
+        "the built-in demo workspace"
+    } else {
+        "your Coda account"
+    };
     let body = format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Allow {name} to use your Coda?</title><link rel="stylesheet" href="/oauth/consent.css"></head>
 <body><main>
 <h1>Allow <strong>{name}</strong> to use your Coda workspace?</h1>
-<p class="who">The app is {kind}. If you allow it, its answers go to</p>
+<p class="who">{provenance} If you allow it, its answers go to</p>
 <p class="host">{host}</p>
-<p>It asks to <strong>{what}</strong> through this Coda MCP server, with your Coda account, until you revoke it (dashboard → Connected apps, or <code>coda-mcp oauth revoke</code>).</p>
+{warning}
+<p>It asks to <strong>{what}</strong> through this Coda MCP server, with {workspace}, until you revoke it (dashboard → Connected apps, or <code>coda-mcp oauth revoke</code>).</p>
 {problem}
 <form method="post" action="/oauth/authorize" id="consent" data-request="{id}">
 <input type="hidden" name="request" value="{id}">
 {write_box}
 <label for="key">Connection key</label>
-<input type="password" id="key" name="key" autocomplete="off" placeholder="cmk_… (coda-mcp key show, or the dashboard)">
+<input type="password" id="key" name="key" autocomplete="off" placeholder="cmk_… (Setup in the dashboard, or coda-mcp key show)">
 <div class="buttons"><button type="submit" name="decision" value="allow">Allow</button>
 <button type="submit" name="decision" value="deny" formnovalidate>Deny</button></div>
 </form>
-<p class="hint" id="elsewhere">You can also answer in the Coda MCP Desktop dashboard while it is open; this page then continues by itself.</p>
+<p class="hint" id="elsewhere">Or answer in the Coda MCP Desktop dashboard: it asks for this code, which only this page shows —</p>
+<p class="code" id="pairing-code" aria-label="approval code">{code}</p>
+<p class="hint">If the dashboard shows a request whose code is not on a page in front of you, it is not yours: deny it.</p>
 </main><script src="/oauth/consent.js"></script></body></html>"#,
         name = escape(&p.client.name),
-        kind = kind,
+        provenance = escape(&provenance(p)),
         host = escape(&p.redirect_host()),
         what = if writes {
-            "read and change your Coda docs"
+            "read your Coda docs, and change them if you tick the box"
         } else {
             "read your Coda docs"
         },
         id = escape(&p.id),
+        code = escape(&p.code),
     );
     let origin = url::Url::parse(&p.redirect_uri)
         .ok()
@@ -532,14 +665,17 @@ fn consent_page(p: &Pending, problem: Option<&str>) -> Response {
     resp
 }
 
-/// `POST /oauth/authorize`: the consent form. Allow needs the connection key; a wrong key
-/// counts toward the address's lockout, as on `/mcp`.
+/// `POST /oauth/authorize`: the consent form, from the browser its page was served to (its
+/// cookie). Allow needs the connection key; a wrong key counts toward the network's lockout,
+/// as on `/mcp`.
 async fn consent(
     State((state, auth)): Ctx,
     addr: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     let oauth = state.engine.oauth();
+    let demo = state.engine.config().demo;
     let request_id = form.get("request").map(String::as_str).unwrap_or("");
     let Some(pending) = oauth.pending(request_id) else {
         return error_page(
@@ -547,7 +683,15 @@ async fn consent(
             "This approval request is unknown or has expired (they last ten minutes): start connecting again from the app.",
         );
     };
-    if let Some(answer) = &pending.decided {
+    let Some(secret) = page_secret(&headers, request_id) else {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "This answer did not come from the browser the approval page was shown in (its cookie is missing): start connecting again from the app, in one browser.",
+        );
+    };
+    if let (Some(answer), Status::Decided(_)) =
+        (&pending.decided, oauth.status(request_id, Some(secret)))
+    {
         return see_other(answer);
     }
     let allow = form.get("decision").map(String::as_str) == Some("allow");
@@ -558,23 +702,25 @@ async fn consent(
             KeyVerdict::Wrong => {
                 return consent_page(
                     &pending,
-                    Some("That is not the connection key of this server. `coda-mcp key show` prints it; the dashboard shows it under Setup."),
+                    Some("That is not the connection key of this server. The dashboard shows it under Setup (coda-mcp key show prints it where a keychain holds it)."),
+                    demo,
                 )
             }
             KeyVerdict::LockedOut(wait) => {
                 return consent_page(
                     &pending,
                     Some(&format!(
-                        "Too many wrong keys from this address: try again in {} s.",
+                        "Too many wrong keys from this network: try again in {} s.",
                         wait.as_secs().max(1)
                     )),
+                    demo,
                 )
             }
         }
     }
     let write = form.get("write").is_some_and(|v| v == "1");
-    match oauth.decide(request_id, allow, write) {
-        Some(answer) => {
+    match oauth.decide(request_id, By::Page(secret), allow, write) {
+        Ok(decided) => {
             state
                 .engine
                 .events()
@@ -582,9 +728,13 @@ async fn consent(
                     request: request_id.to_owned(),
                     allowed: allow,
                 });
-            see_other(&answer)
+            see_other(decided.decided.as_deref().unwrap_or("/"))
         }
-        None => error_page(
+        Err(Undecided::NotThisBrowser) => error_page(
+            StatusCode::FORBIDDEN,
+            "This answer did not come from the browser the approval page was shown in: start connecting again from the app, in one browser.",
+        ),
+        Err(_) => error_page(
             StatusCode::BAD_REQUEST,
             "This approval request was already answered or has expired.",
         ),
@@ -598,24 +748,41 @@ fn see_other(location: &str) -> Response {
 }
 
 /// `GET /oauth/authorize/status?request=…`: whether the owner answered in the dashboard, and
-/// where the consent page should go then.
-async fn status(State((state, _)): Ctx, Query(q): Query<HashMap<String, String>>) -> Response {
+/// where the consent page should go then — told only to the browser the page was served to
+/// (its cookie): knowing a request's id is not enough to collect its code.
+async fn status(
+    State((state, _)): Ctx,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let id = q.get("request").map(String::as_str).unwrap_or("");
-    let body = match state.engine.oauth().pending(id) {
-        None => json!({"state": "unknown"}),
-        Some(p) => match p.decided {
-            Some(answer) => json!({"state": "decided", "redirect": answer}),
-            None => json!({"state": "pending"}),
-        },
+    let (code, body) = match state.engine.oauth().status(id, page_secret(&headers, id)) {
+        Status::Unknown => (StatusCode::OK, json!({"state": "unknown"})),
+        Status::NotThisBrowser => (
+            StatusCode::FORBIDDEN,
+            json!({"state": "not_this_browser", "message": "only the browser the approval page was shown in learns its answer"}),
+        ),
+        Status::Waiting => (StatusCode::OK, json!({"state": "pending"})),
+        Status::Decided(answer) => (
+            StatusCode::OK,
+            json!({"state": "decided", "redirect": answer}),
+        ),
     };
-    let mut resp = Json(body).into_response();
+    let mut resp = (code, Json(body)).into_response();
     no_store(&mut resp);
     resp
 }
 
 /// `POST /oauth/token`: `authorization_code` (with PKCE) and `refresh_token` (rotating).
-async fn token(State((state, _)): Ctx, Form(form): Form<HashMap<String, String>>) -> Response {
+async fn token(
+    State((state, _)): Ctx,
+    addr: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
     let oauth = state.engine.oauth();
+    if let Err(wait) = oauth.allow(Limited::Token, client_ip(addr.as_ref())) {
+        return too_many("token requests", wait);
+    }
     let get = |k: &str| form.get(k).map(String::as_str);
     let Some(client_id) = get("client_id") else {
         return oauth_error(
@@ -624,7 +791,7 @@ async fn token(State((state, _)): Ctx, Form(form): Form<HashMap<String, String>>
             "client_id is required (public clients authenticate with it and PKCE)",
         );
     };
-    if find_client(oauth, client_id).await.is_err() {
+    if find_client(oauth, client_id, None).await.is_err() {
         return oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
@@ -692,6 +859,12 @@ async fn token(State((state, _)): Ctx, Form(form): Form<HashMap<String, String>>
             no_store(&mut resp);
             resp
         }
+        Err(e) if e.code == TOO_MANY_REFRESHES => {
+            let mut resp = oauth_error(StatusCode::TOO_MANY_REQUESTS, e.code, e.description);
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            resp
+        }
         Err(e) => {
             if e.description.contains("already used") {
                 state
@@ -704,8 +877,21 @@ async fn token(State((state, _)): Ctx, Form(form): Form<HashMap<String, String>>
     }
 }
 
-/// `POST /oauth/revoke` (RFC 7009): always 200, whether or not the token was known.
-async fn revoke(State((state, _)): Ctx, Form(form): Form<HashMap<String, String>>) -> Response {
+/// `POST /oauth/revoke` (RFC 7009): always 200, whether or not the token was known; only a
+/// token that was ours changes anything (an event for the dashboard, cached verdicts
+/// forgotten). Rate-limited per network.
+async fn revoke(
+    State((state, _)): Ctx,
+    addr: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Err(wait) = state
+        .engine
+        .oauth()
+        .allow(Limited::Revoke, client_ip(addr.as_ref()))
+    {
+        return too_many("revocations", wait);
+    }
     let Some(token) = form.get("token") else {
         return oauth_error(
             StatusCode::BAD_REQUEST,
@@ -713,17 +899,22 @@ async fn revoke(State((state, _)): Ctx, Form(form): Form<HashMap<String, String>
             "token is required",
         );
     };
-    if let Err(e) = state.engine.oauth().revoke_token(token) {
-        return oauth_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily_unavailable",
-            e.to_string(),
-        );
+    match state.engine.oauth().revoke_token(token) {
+        Ok(true) => {
+            state
+                .engine
+                .events()
+                .publish(crate::events::EventKind::OAuthGrantsChanged);
+        }
+        Ok(false) => {}
+        Err(e) => {
+            return oauth_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                e.to_string(),
+            )
+        }
     }
-    state
-        .engine
-        .events()
-        .publish(crate::events::EventKind::OAuthGrantsChanged);
     let mut resp = StatusCode::OK.into_response();
     no_store(&mut resp);
     resp

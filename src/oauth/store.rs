@@ -4,6 +4,7 @@
 //! single-use: each refresh returns a new one, and presenting a spent one (a stolen copy
 //! racing its owner) revokes the whole grant.
 
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -17,8 +18,18 @@ use crate::coda::Secret;
 pub const ACCESS_TTL_S: i64 = 3_600;
 /// How long a refresh token may be used (once).
 pub const REFRESH_TTL_S: i64 = 30 * 24 * 3_600;
-/// Most registered clients kept; beyond it, registrations that never got a grant go first.
+/// Most registered clients kept; beyond it, the registrations that never got a grant of the
+/// network holding the most of them go first.
 pub const MAX_CLIENTS: usize = 1_000;
+/// Most registrations without a grant one client network keeps (its oldest go first) …
+pub const UNUSED_PER_NETWORK: usize = 20;
+/// … and one IPv6 /48.
+pub const UNUSED_PER_WIDE: usize = 100;
+/// Access tokens of one grant kept valid at once (the newest and the one before it, for a
+/// request in flight while the client refreshed).
+const ACCESS_PER_GRANT: usize = 2;
+/// Spent refresh tokens of one grant remembered (a stolen one replayed revokes the grant).
+const SPENT_PER_GRANT: usize = 5;
 /// A registration that got no grant within this long is forgotten.
 pub const UNUSED_CLIENT_TTL_S: i64 = 24 * 3_600;
 
@@ -53,6 +64,15 @@ CREATE TABLE IF NOT EXISTS tokens (
 CREATE INDEX IF NOT EXISTS tokens_grant ON tokens(grant_id);
 ";
 
+/// Changes to the schema since the first, applied in order once each (`PRAGMA user_version`
+/// counts them).
+const MIGRATIONS: &[&str] = &[
+    // 1: which client network registered a client (its own, and its IPv6 /48).
+    "ALTER TABLE clients ADD COLUMN network TEXT NOT NULL DEFAULT '';
+     ALTER TABLE clients ADD COLUMN network_wide TEXT NOT NULL DEFAULT '';
+     CREATE INDEX IF NOT EXISTS clients_network ON clients(network);",
+];
+
 /// Why the store could not do something.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -68,7 +88,7 @@ pub enum StoreError {
 }
 
 /// A client the server knows: registered (DCR) or from its metadata document (CIMD).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Client {
     /// Its `client_id` (issued, or the metadata document's URL).
     pub id: String,
@@ -78,6 +98,10 @@ pub struct Client {
     pub name: String,
     /// The redirect URIs it may use, exactly.
     pub redirect_uris: Vec<String>,
+    /// When it was registered (or its document first used), Unix seconds; 0 if not yet kept.
+    pub created: i64,
+    /// The client network that registered it (`192.0.2.7`, `2001:db8:1:2::/64`), if known.
+    pub network: String,
 }
 
 /// One grant as the dashboard and `coda-mcp oauth list` show it.
@@ -168,6 +192,13 @@ impl OAuthStore {
 
     fn init(conn: Connection) -> Result<Self, StoreError> {
         conn.execute_batch(SCHEMA)?;
+        let applied: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        for (i, step) in MIGRATIONS.iter().enumerate().skip(applied.max(0) as usize) {
+            conn.execute_batch(&format!(
+                "BEGIN; {step}; PRAGMA user_version = {}; COMMIT;",
+                i + 1
+            ))?;
+        }
         let store = OAuthStore {
             conn: Mutex::new(conn),
         };
@@ -196,10 +227,25 @@ impl OAuthStore {
         Ok(())
     }
 
-    /// Keeps a client: a new registration, or a metadata document's latest contents.
-    pub fn save_client(&self, client: &Client) -> Result<(), StoreError> {
-        let db = self.db();
-        let known: bool = db
+    /// Keeps a client: a new registration, or a metadata document's latest contents, as
+    /// registered from `from` (its network is kept; a document already known keeps its
+    /// first). Registrations without a grant are shared per network: beyond
+    /// [`UNUSED_PER_NETWORK`] (an IPv6 /48: [`UNUSED_PER_WIDE`]) the network's own oldest go,
+    /// and when [`MAX_CLIENTS`] are kept, the oldest of the network holding the most.
+    pub fn save_client(&self, client: &Client, from: Option<IpAddr>) -> Result<(), StoreError> {
+        let (own, wide) = match from {
+            Some(ip) => {
+                let (own, wide) = crate::netshare::networks(ip);
+                (
+                    own.to_string(),
+                    wide.map(|w| w.to_string()).unwrap_or_default(),
+                )
+            }
+            None => (String::new(), String::new()),
+        };
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        let known: bool = tx
             .query_row(
                 "SELECT 1 FROM clients WHERE id = ?1",
                 params![client.id],
@@ -207,30 +253,73 @@ impl OAuthStore {
             )
             .optional()?
             .unwrap_or(false);
-        if !known {
-            let count: i64 = db.query_row("SELECT COUNT(*) FROM clients", [], |r| r.get(0))?;
-            if count as usize >= MAX_CLIENTS {
-                // Make room: the oldest registration that never got a grant.
-                let freed = db.execute(
-                    "DELETE FROM clients WHERE id = (SELECT id FROM clients WHERE id NOT IN (SELECT client_id FROM grants WHERE revoked = 0) ORDER BY created LIMIT 1)",
-                    [],
-                )?;
-                if freed == 0 {
-                    return Err(StoreError::Full);
-                }
+        if known {
+            tx.execute(
+                "UPDATE clients SET kind = ?2, name = ?3, redirect_uris = ?4 WHERE id = ?1",
+                params![
+                    client.id,
+                    client.kind,
+                    client.name,
+                    serde_json::to_string(&client.redirect_uris).expect("JSON")
+                ],
+            )?;
+            tx.commit()?;
+            return Ok(());
+        }
+        const UNUSED: &str = "id NOT IN (SELECT client_id FROM grants WHERE revoked = 0)";
+        let drop_oldest = |column: &str, value: &str, keep: usize| -> Result<(), StoreError> {
+            if value.is_empty() {
+                return Ok(());
+            }
+            let sql = format!(
+                "DELETE FROM clients WHERE id IN (SELECT id FROM clients WHERE {column} = ?1 AND {UNUSED} ORDER BY created DESC, rowid DESC LIMIT -1 OFFSET ?2)"
+            );
+            tx.execute(&sql, params![value, keep.saturating_sub(1) as i64])?;
+            Ok(())
+        };
+        drop_oldest("network", &own, UNUSED_PER_NETWORK)?;
+        drop_oldest("network_wide", &wide, UNUSED_PER_WIDE)?;
+        let count: i64 = tx.query_row("SELECT COUNT(*) FROM clients", [], |r| r.get(0))?;
+        if count as usize >= MAX_CLIENTS {
+            // Make room from the network that holds the most unused registrations.
+            let freed = tx.execute(
+                &format!("DELETE FROM clients WHERE id = (SELECT id FROM clients WHERE {UNUSED} AND network = (SELECT network FROM clients WHERE {UNUSED} GROUP BY network ORDER BY COUNT(*) DESC, MIN(created) LIMIT 1) ORDER BY created, rowid LIMIT 1)"),
+                [],
+            )?;
+            if freed == 0 {
+                return Err(StoreError::Full);
             }
         }
-        db.execute(
-            "INSERT OR REPLACE INTO clients (id, kind, name, redirect_uris, created) VALUES (?1, ?2, ?3, ?4, ?5)",
+        tx.execute(
+            "INSERT INTO clients (id, kind, name, redirect_uris, created, network, network_wide) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 client.id,
                 client.kind,
                 client.name,
                 serde_json::to_string(&client.redirect_uris).expect("JSON"),
-                Utc::now().timestamp()
+                Utc::now().timestamp(),
+                own,
+                wide
             ],
         )?;
+        tx.commit()?;
         Ok(())
+    }
+
+    /// Clients kept (for tests of the bound).
+    pub fn client_count(&self) -> Result<usize, StoreError> {
+        let n: i64 = self
+            .db()
+            .query_row("SELECT COUNT(*) FROM clients", [], |r| r.get(0))?;
+        Ok(n as usize)
+    }
+
+    /// Token rows kept (for tests of the bound).
+    pub fn token_count(&self) -> Result<usize, StoreError> {
+        let n: i64 = self
+            .db()
+            .query_row("SELECT COUNT(*) FROM tokens", [], |r| r.get(0))?;
+        Ok(n as usize)
     }
 
     /// The client `id`, if known.
@@ -238,7 +327,7 @@ impl OAuthStore {
         let db = self.db();
         Ok(db
             .query_row(
-                "SELECT id, kind, name, redirect_uris FROM clients WHERE id = ?1",
+                "SELECT id, kind, name, redirect_uris, created, network FROM clients WHERE id = ?1",
                 params![id],
                 |r| {
                     let uris: String = r.get(3)?;
@@ -247,10 +336,25 @@ impl OAuthStore {
                         kind: r.get(1)?,
                         name: r.get(2)?,
                         redirect_uris: serde_json::from_str(&uris).unwrap_or_default(),
+                        created: r.get(4)?,
+                        network: r.get(5)?,
                     })
                 },
             )
             .optional()?)
+    }
+
+    /// Whether the owner has approved `client_id` (a live grant).
+    pub fn has_grant(&self, client_id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT 1 FROM grants WHERE client_id = ?1 AND revoked = 0 LIMIT 1",
+                params![client_id],
+                |_| Ok(true),
+            )
+            .optional()?
+            .unwrap_or(false))
     }
 
     /// Records a grant the owner approved and issues its first tokens.
@@ -281,6 +385,15 @@ impl OAuthStore {
         db.execute(
             "INSERT INTO tokens (hash, grant_id, kind, expires) VALUES (?1, ?2, 'refresh', ?3)",
             params![hash(&refresh), grant_id, now + REFRESH_TTL_S],
+        )?;
+        // However often it refreshes, a grant keeps a bounded number of rows.
+        db.execute(
+            "DELETE FROM tokens WHERE rowid IN (SELECT rowid FROM tokens WHERE grant_id = ?1 AND kind = 'access' ORDER BY rowid DESC LIMIT -1 OFFSET ?2)",
+            params![grant_id, ACCESS_PER_GRANT as i64],
+        )?;
+        db.execute(
+            "DELETE FROM tokens WHERE rowid IN (SELECT rowid FROM tokens WHERE grant_id = ?1 AND kind = 'refresh' AND spent = 1 ORDER BY rowid DESC LIMIT -1 OFFSET ?2)",
+            params![grant_id, SPENT_PER_GRANT as i64],
         )?;
         Ok(Tokens {
             access,
@@ -447,13 +560,14 @@ mod tests {
             kind: "registered".into(),
             name: "Test app".into(),
             redirect_uris: vec!["https://app.example/cb".into()],
+            ..Client::default()
         }
     }
 
     #[test]
     fn tokens_are_kept_as_hashes_and_refresh_tokens_rotate() {
         let store = OAuthStore::in_memory().unwrap();
-        store.save_client(&client()).unwrap();
+        store.save_client(&client(), None).unwrap();
         let first = store
             .grant(
                 &client(),
@@ -518,20 +632,113 @@ mod tests {
     }
 
     #[test]
-    fn registrations_are_capped_and_unused_ones_make_room() {
+    fn unused_registrations_are_shared_per_network_and_the_flooder_makes_room() {
         let store = OAuthStore::in_memory().unwrap();
-        for i in 0..MAX_CLIENTS {
-            let mut c = client();
-            c.id = format!("c{i}");
-            store.save_client(&c).unwrap();
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        let named = |id: &str| Client {
+            id: id.into(),
+            ..client()
+        };
+        // ChatGPT's registration, before the flood (no grant yet).
+        store
+            .save_client(&named("chatgpt"), ip("198.51.100.7"))
+            .unwrap();
+        // One network registers far more than its share: only its newest stay.
+        for i in 0..50 {
+            store
+                .save_client(&named(&format!("one-{i}")), ip("192.0.2.1"))
+                .unwrap();
         }
-        let mut newest = client();
-        newest.id = "newest".into();
-        store.save_client(&newest).unwrap();
-        assert!(store.client("newest").unwrap().is_some());
+        assert!(store.client("one-0").unwrap().is_none());
+        assert!(store.client("one-49").unwrap().is_some());
+        assert_eq!(store.client_count().unwrap(), 1 + UNUSED_PER_NETWORK);
+        // The /64s of one /48 share the /48's allowance.
+        for i in 0..300u32 {
+            store
+                .save_client(
+                    &named(&format!("v6-{i}")),
+                    ip(&format!("2001:db8:3:{i:x}::1")),
+                )
+                .unwrap();
+        }
+        // Many networks fill the store: each new one pushes out the biggest holder's oldest.
+        for n in 0..=255u8 {
+            for i in 0..10 {
+                store
+                    .save_client(
+                        &named(&format!("flood-{n}-{i}")),
+                        ip(&format!("10.9.{n}.1")),
+                    )
+                    .unwrap();
+            }
+        }
+        assert!(store.client_count().unwrap() <= MAX_CLIENTS);
         assert!(
-            store.client("c0").unwrap().is_none(),
-            "the oldest unused one went"
+            store.client("chatgpt").unwrap().is_some(),
+            "a network's single registration is never what makes room"
         );
+        // A client with a grant is never dropped.
+        let granted = named("granted");
+        store.save_client(&granted, ip("192.0.2.99")).unwrap();
+        store
+            .grant(&granted, "app.example", "coda:read", "r")
+            .unwrap();
+        for i in 0..40 {
+            store
+                .save_client(&named(&format!("more-{i}")), ip("192.0.2.99"))
+                .unwrap();
+        }
+        assert!(store.client("granted").unwrap().is_some());
+    }
+
+    #[test]
+    fn a_grant_keeps_a_bounded_number_of_token_rows_however_often_it_refreshes() {
+        let store = OAuthStore::in_memory().unwrap();
+        let mut tokens = store
+            .grant(&client(), "app.example", "coda:read", "r")
+            .unwrap();
+        let first_refresh = tokens.refresh.clone();
+        for _ in 0..200 {
+            tokens = store.refresh(&tokens.refresh, "client-1").unwrap().unwrap();
+        }
+        assert!(
+            store.token_count().unwrap() <= ACCESS_PER_GRANT + 1 + SPENT_PER_GRANT,
+            "{} rows",
+            store.token_count().unwrap()
+        );
+        assert!(store.access(&tokens.access).unwrap().is_some());
+        // A long-spent token is no longer known: refused, and the grant lives on.
+        assert_eq!(
+            store
+                .refresh(&first_refresh, "client-1")
+                .unwrap()
+                .unwrap_err(),
+            RefreshError::Invalid
+        );
+        assert!(store.access(&tokens.access).unwrap().is_some());
+    }
+
+    #[test]
+    fn an_old_database_is_migrated() {
+        let dir = std::env::temp_dir().join(format!("coda-mcp-oauth-{}", uuid::Uuid::new_v4()));
+        crate::private::create_dir(&dir).unwrap();
+        let path = dir.join("oauth.sqlite3");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute(
+                "INSERT INTO clients (id, kind, name, redirect_uris, created) VALUES ('old', 'registered', 'Old', '[\"https://a.example/cb\"]', CAST(strftime('%s','now') AS INTEGER))",
+                [],
+            )
+            .unwrap();
+        }
+        let store = OAuthStore::open(&path).unwrap();
+        let old = store.client("old").unwrap().expect("kept");
+        assert_eq!(old.network, "");
+        drop(store);
+        let again = OAuthStore::open(&path).expect("migrations apply once");
+        assert!(again.client("old").unwrap().is_some());
+        drop(again);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -17,10 +17,21 @@ fn challenge(verifier: &str) -> String {
     coda_mcp::oauth::s256(verifier)
 }
 
-/// A browser-like client that does not follow redirects (the test reads `Location`).
+/// The owner's browser: it keeps cookies (the consent page's) for every request it makes
+/// (one jar, whichever client makes the request; cookie names are per request, so tests do
+/// not meet each other's).
+fn jar() -> std::sync::Arc<reqwest::cookie::Jar> {
+    static JAR: std::sync::OnceLock<std::sync::Arc<reqwest::cookie::Jar>> =
+        std::sync::OnceLock::new();
+    JAR.get_or_init(Default::default).clone()
+}
+
+/// A browser-like client that does not follow redirects (the test reads `Location`), with
+/// the owner's cookies.
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .cookie_provider(jar())
         .build()
         .unwrap()
 }
@@ -70,6 +81,15 @@ fn standard<'a>(
         ("resource", Some(resource)),
         ("scope", scope),
     ]
+}
+
+/// The code a consent page shows for the dashboard.
+fn pairing_code(page: &str) -> String {
+    let start = page
+        .find("id=\"pairing-code\"")
+        .expect("a code on the page");
+    let start = start + page[start..].find('>').unwrap() + 1;
+    page[start..start + page[start..].find('<').unwrap()].to_owned()
 }
 
 /// The consent request id on a consent page.
@@ -777,7 +797,9 @@ async fn the_owner_can_answer_from_the_dashboard() {
     assert_eq!(listed["pending"][0]["client"], "Test connector");
     // The consent page's own poll sees it waiting, then answered.
     let status = |base: String, request: String| async move {
-        reqwest::get(format!("{base}/oauth/authorize/status?request={request}"))
+        http()
+            .get(format!("{base}/oauth/authorize/status?request={request}"))
+            .send()
             .await
             .unwrap()
             .json::<Value>()
@@ -792,7 +814,7 @@ async fn the_owner_can_answer_from_the_dashboard() {
         reqwest::Method::POST,
         &format!("/api/oauth/pending/{request}"),
     )
-    .json(&json!({"allow": true, "write": true}))
+    .json(&json!({"allow": true, "write": true, "code": pairing_code(&page)}))
     .send()
     .await
     .unwrap();
@@ -988,4 +1010,630 @@ async fn grants_survive_restarts_and_the_cli_lists_and_revokes_them() {
     );
     h.stop().await;
     let _ = std::fs::remove_dir_all(&data);
+}
+
+// ---- Issue 26: the attacks of the trust review, one test per row, each now refused. ----
+
+const CHATGPT_REDIRECT: &str = "https://chatgpt.com/connector_platform_oauth_redirect";
+
+/// A browser of someone else's, at another loopback address (another client network).
+fn stranger_at(last: u8) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .local_address(std::net::IpAddr::from([127, 0, 0, last]))
+        .build()
+        .unwrap()
+}
+
+async fn register_as(
+    client: &reqwest::Client,
+    base: &str,
+    name: &str,
+    redirect: &str,
+) -> (u16, Value) {
+    let r = client
+        .post(format!("{base}/oauth/register"))
+        .json(&json!({"client_name": name, "redirect_uris": [redirect]}))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn authorize_as(
+    client: &reqwest::Client,
+    base: &str,
+    client_id: &str,
+    redirect: &str,
+    response_type: &str,
+) -> reqwest::Response {
+    client
+        .get(format!("{base}/oauth/authorize"))
+        .query(&[
+            ("response_type", response_type),
+            ("client_id", client_id),
+            ("redirect_uri", redirect),
+            ("state", "st-123"),
+            ("code_challenge", &challenge(VERIFIER)),
+            ("code_challenge_method", "S256"),
+            ("resource", &format!("{base}/mcp")),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+fn dashboard(h: &Harness, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .request(method, format!("{}{path}", h.base()))
+        .bearer_auth(h.dashboard_token())
+        .header("x-coda-mcp-dashboard", "1")
+}
+
+/// Row 1: a stranger registers as "ChatGPT" with ChatGPT's own redirect URI and waits beside
+/// the owner's real request. The two are told apart (network, time, browser, how the app is
+/// known), the owner's Allow on the stranger's banner does nothing (it needs the code only
+/// the stranger's page shows), and knowing a request's id never hands over its answer.
+#[tokio::test]
+async fn a_stranger_named_like_chatgpt_gets_no_code_when_the_owner_clicks_allow() {
+    let h = Harness::start().await;
+    let base = h.base();
+    // The owner's real connection request.
+    let owner_client = register(&base, REDIRECT).await;
+    let owner_page = authorize(
+        &base,
+        &standard(
+            &owner_client,
+            &format!("{base}/mcp"),
+            &challenge(VERIFIER),
+            None,
+        ),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    let owner_request = request_id(&owner_page);
+    let owner_code = pairing_code(&owner_page);
+    // The stranger's, from another network, named and addressed like ChatGPT.
+    let stranger = stranger_at(77);
+    let (status, registered) = register_as(&stranger, &base, "ChatGPT", CHATGPT_REDIRECT).await;
+    assert_eq!(status, 201);
+    let stranger_id = registered["client_id"].as_str().unwrap().to_owned();
+    let page = authorize_as(&stranger, &base, &stranger_id, CHATGPT_REDIRECT, "code").await;
+    assert_eq!(page.status(), 200);
+    let stranger_page = page.text().await.unwrap();
+    let stranger_request = request_id(&stranger_page);
+
+    // The dashboard tells them apart.
+    let listed: Value = dashboard(&h, reqwest::Method::GET, "/api/oauth")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pending = listed["pending"].as_array().unwrap();
+    assert_eq!(pending.len(), 2, "{listed}");
+    let theirs = pending
+        .iter()
+        .find(|p| p["request"] == stranger_request.as_str())
+        .unwrap();
+    let ours = pending
+        .iter()
+        .find(|p| p["request"] == owner_request.as_str())
+        .unwrap();
+    assert_eq!(theirs["network"], "127.0.0.77");
+    assert_eq!(ours["network"], "127.0.0.1");
+    assert_eq!(theirs["likeness"]["verdict"], "named_and_addressed");
+    assert!(
+        theirs["likeness_text"]
+            .as_str()
+            .unwrap()
+            .contains("Anyone can register that"),
+        "{theirs}"
+    );
+    assert!(
+        theirs["provenance"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.77"),
+        "{theirs}"
+    );
+    assert!(theirs["came"].as_str().is_some() && theirs.get("user_agent").is_some());
+    assert!(
+        theirs.get("code").is_none() && !listed.to_string().contains(&owner_code),
+        "codes never reach the dashboard"
+    );
+
+    // The owner answers the stranger's banner by mistake: with the code of the owner's own
+    // page, and with none. Neither allows anything.
+    let mistaken = dashboard(
+        &h,
+        reqwest::Method::POST,
+        &format!("/api/oauth/pending/{stranger_request}"),
+    )
+    .json(&json!({"allow": true, "write": true, "code": owner_code}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(mistaken.status(), 403);
+    let why: Value = mistaken.json().await.unwrap();
+    assert!(
+        why["message"]
+            .as_str()
+            .unwrap()
+            .contains("belongs to another request"),
+        "{why}"
+    );
+    let no_code = dashboard(
+        &h,
+        reqwest::Method::POST,
+        &format!("/api/oauth/pending/{stranger_request}"),
+    )
+    .json(&json!({"allow": true}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(no_code.status(), 400);
+    // The stranger, polling their own page, is still waiting.
+    let poll = |client: reqwest::Client, request: String| {
+        let base = base.clone();
+        async move {
+            let r = client
+                .get(format!("{base}/oauth/authorize/status?request={request}"))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    assert_eq!(
+        poll(stranger.clone(), stranger_request.clone()).await.1["state"],
+        "pending"
+    );
+    // The owner allows their own request with their own code.
+    let allowed = dashboard(
+        &h,
+        reqwest::Method::POST,
+        &format!("/api/oauth/pending/{owner_request}"),
+    )
+    .json(&json!({"allow": true, "write": false, "code": owner_code.to_lowercase()}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(allowed.status(), 200);
+    // The stranger learns the owner's request id somehow: still no answer, no form.
+    let (status, body) = poll(stranger.clone(), owner_request.clone()).await;
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (403, Some("not_this_browser")),
+        "{body}"
+    );
+    assert!(!body.to_string().contains("code="));
+    let forged = stranger
+        .post(format!("{base}/oauth/authorize"))
+        .form(&[
+            ("request", owner_request.as_str()),
+            ("key", ""),
+            ("decision", "deny"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        forged.status(),
+        403,
+        "a form from another browser is refused"
+    );
+    // The owner's page gets its answer, and the code works for the owner's client only.
+    let (_, answered) = poll(http(), owner_request.clone()).await;
+    assert_eq!(answered["state"], "decided");
+    let q = query_of(answered["redirect"].as_str().unwrap());
+    let (status, tokens) = token(
+        &base,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &q["code"]),
+            ("client_id", &owner_client),
+            ("code_verifier", VERIFIER),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(
+        poll(stranger, stranger_request).await.1["state"],
+        "pending",
+        "the stranger's still waits"
+    );
+    h.stop().await;
+}
+
+/// Row 2: 130 token requests declaring 64 KiB bodies and then silence, from one address,
+/// used to take the one allowance every stranger shared: now they fill only their network's
+/// share, and another network's registration and token exchange go through at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_bodies_from_one_network_never_keep_another_out() {
+    use tokio::io::AsyncWriteExt;
+    let h = Harness::start().await;
+    let addr = h.server.addr;
+    let mut held = Vec::new();
+    for _ in 0..130 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let mut stream = socket.connect(addr).await.unwrap();
+        stream
+            .write_all(b"POST /oauth/token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 65536\r\n\r\ngrant_type=")
+            .await
+            .unwrap();
+        held.push(stream);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let other = stranger_at(3);
+    let base = h.base();
+    let (status, registered) = register_as(&other, &base, "Another app", REDIRECT).await;
+    assert_eq!(status, 201, "{registered}");
+    let r = other
+        .post(format!("{base}/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "cmc_x"),
+            ("client_id", registered["client_id"].as_str().unwrap()),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        400,
+        "answered on its merits (an unknown code), not 503"
+    );
+    // The flooding network itself is held to its share.
+    let own = stranger_at(2)
+        .post(format!("{base}/oauth/register"))
+        .json(&json!({"redirect_uris": [REDIRECT]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 503);
+    drop(held);
+    h.stop().await;
+}
+
+/// Row 3: four networks send thirty consent requests each after the owner's: the owner's
+/// request is still there and the right key still answers it.
+#[tokio::test]
+async fn a_flood_of_consent_requests_never_pushes_out_the_owners() {
+    let h = Harness::start().await;
+    let base = h.base();
+    let owner_client = register(&base, REDIRECT).await;
+    let page = authorize(
+        &base,
+        &standard(
+            &owner_client,
+            &format!("{base}/mcp"),
+            &challenge(VERIFIER),
+            None,
+        ),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    let owner_request = request_id(&page);
+    let mut refused = 0;
+    for last in 10..14u8 {
+        let s = stranger_at(last);
+        // Ten clients of its own (an app asking again replaces its own request).
+        let mut ids = Vec::new();
+        for _ in 0..10 {
+            let (_, registered) = register_as(&s, &base, "Flood", REDIRECT).await;
+            ids.push(registered["client_id"].as_str().unwrap().to_owned());
+        }
+        for i in 0..30 {
+            let r = authorize_as(&s, &base, &ids[i % ids.len()], REDIRECT, "code").await;
+            if r.status() != 200 {
+                refused += 1;
+            }
+        }
+    }
+    let waiting = h.server.state.engine.oauth().waiting();
+    assert!(
+        waiting.len() <= 1 + 4 * coda_mcp::oauth::pending::PER_NETWORK,
+        "{}",
+        waiting.len()
+    );
+    assert!(
+        waiting.iter().any(|p| p.id == owner_request),
+        "the owner's request is kept"
+    );
+    eprintln!(
+        "120 consent requests from 4 networks: {} waiting, {refused} refused",
+        waiting.len()
+    );
+    let r = consent(&base, &owner_request, TEST_KEY, "allow", false).await;
+    assert_eq!(r.status(), 303);
+    assert!(query_of(r.headers()["location"].to_str().unwrap()).contains_key("code"));
+    h.stop().await;
+}
+
+/// Row 4: 100 networks register ten clients each after ChatGPT registered: the flood makes
+/// room among its own registrations, and ChatGPT's token exchange still finds its client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_flood_never_drops_another_networks_client() {
+    let h = Harness::start().await;
+    let base = h.base();
+    let chatgpt = register(&base, REDIRECT).await;
+    for n in 0..100u8 {
+        let s = reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from([127, 0, 1, n + 1]))
+            .build()
+            .unwrap();
+        for _ in 0..10 {
+            let r = s
+                .post(format!("{base}/oauth/register"))
+                .json(&json!({"client_name": "Flood", "redirect_uris": [REDIRECT]}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+        }
+    }
+    let store = h.server.state.engine.oauth().store();
+    assert!(store.client_count().unwrap() <= coda_mcp::oauth::store::MAX_CLIENTS);
+    assert!(
+        store.client(&chatgpt).unwrap().is_some(),
+        "ChatGPT's registration is kept"
+    );
+    let page = authorize(
+        &base,
+        &standard(&chatgpt, &format!("{base}/mcp"), &challenge(VERIFIER), None),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    let code = code_for(&base, page).await;
+    let (status, tokens) = token(
+        &base,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", &chatgpt),
+            ("code_verifier", VERIFIER),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    h.stop().await;
+}
+
+/// Rows 4 and 5: a thousand token requests naming distinct metadata-document client ids from
+/// one address: none of them is fetched or kept (a document is fetched only for a consent
+/// request), and the address meets the token endpoint's limit.
+#[tokio::test]
+async fn token_requests_never_fetch_or_keep_metadata_documents() {
+    let h = Harness::start().await;
+    let base = h.base();
+    let before = h
+        .server
+        .state
+        .engine
+        .oauth()
+        .store()
+        .client_count()
+        .unwrap();
+    let s = stranger_at(5);
+    let mut statuses = std::collections::BTreeMap::new();
+    let started = std::time::Instant::now();
+    for i in 0..1_000 {
+        let r = s
+            .post(format!("{base}/oauth/token"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", "cmc_x"),
+                (
+                    "client_id",
+                    &format!("https://cimd-{i}.example/client.json"),
+                ),
+                ("code_verifier", VERIFIER),
+            ])
+            .send()
+            .await
+            .unwrap();
+        *statuses.entry(r.status().as_u16()).or_insert(0) += 1;
+    }
+    eprintln!(
+        "1,000 token requests with metadata-document ids: {statuses:?} in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        statuses.get(&401),
+        Some(&60),
+        "unknown clients, until the limit: {statuses:?}"
+    );
+    assert_eq!(statuses.get(&429), Some(&940), "{statuses:?}");
+    assert_eq!(
+        h.server
+            .state
+            .engine
+            .oauth()
+            .store()
+            .client_count()
+            .unwrap(),
+        before,
+        "nothing kept"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "nothing was fetched"
+    );
+    h.stop().await;
+}
+
+/// Row 6: 2,100 revocations of made-up tokens: the address is held to its limit, none of them
+/// publishes an event or forgets a cached verdict, and the owner's tool-call events stay in
+/// the dashboard's replay.
+#[tokio::test]
+async fn revoking_made_up_tokens_changes_nothing() {
+    let h = Harness::start().await;
+    let base = h.base();
+    let (_, tokens) = connect(&base, None, false).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let (status, _) = mcp_init(&h.url(), &access).await;
+    assert_eq!(status, 200);
+    let events = h.server.state.engine.events();
+    let before = events.last_id();
+    let grants_changed = |since: u64| {
+        let (backlog, _) = events.subscribe(Some(since));
+        backlog
+            .iter()
+            .filter(|e| serde_json::to_value(e.as_ref()).unwrap()["type"] == "oauth_grants_changed")
+            .count()
+    };
+    let s = stranger_at(6);
+    let mut statuses = std::collections::BTreeMap::new();
+    for i in 0..2_100 {
+        let r = s
+            .post(format!("{base}/oauth/revoke"))
+            .form(&[("token", format!("cmo_junk-{i}"))])
+            .send()
+            .await
+            .unwrap();
+        *statuses.entry(r.status().as_u16()).or_insert(0) += 1;
+    }
+    eprintln!("2,100 junk revocations: {statuses:?}");
+    assert_eq!(statuses.get(&200), Some(&30), "{statuses:?}");
+    assert_eq!(
+        grants_changed(before),
+        0,
+        "no event for a token that was never ours"
+    );
+    assert!(
+        h.server
+            .state
+            .engine
+            .oauth()
+            .recently_valid(&coda_mcp::coda::Secret::new(access.clone()))
+            .is_some(),
+        "the cache was kept"
+    );
+    h.stop().await;
+}
+
+/// Row 7: 3,000 refreshes with one approved app's refresh token: the client is held to its
+/// refresh limit and the grant's token rows stay bounded (and a timer prunes the rest).
+#[tokio::test]
+async fn refreshing_in_a_loop_is_limited_and_keeps_the_store_small() {
+    let h = Harness::start().await;
+    let base = h.base();
+    let (client_id, tokens) = connect(&base, None, false).await;
+    let mut refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let mut statuses = std::collections::BTreeMap::new();
+    for last in 20..70u8 {
+        let s = stranger_at(last);
+        for _ in 0..60 {
+            let r = s
+                .post(format!("{base}/oauth/token"))
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh.as_str()),
+                    ("client_id", client_id.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            *statuses.entry(status).or_insert(0) += 1;
+            if status == 200 {
+                refresh = r.json::<Value>().await.unwrap()["refresh_token"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+            }
+        }
+    }
+    eprintln!("3,000 refreshes of one grant: {statuses:?}");
+    assert_eq!(statuses.get(&200), Some(&20), "{statuses:?}");
+    let rows = h.server.state.engine.oauth().store().token_count().unwrap();
+    assert!(rows <= 8, "{rows} token rows");
+    h.stop().await;
+}
+
+/// Row 9: a stranger's client whose redirect URI is their own site asks for an unsupported
+/// response type: a page, never a redirect from the owner's domain to theirs.
+#[tokio::test]
+async fn errors_never_redirect_to_a_strangers_site() {
+    let h = Harness::start().await;
+    let base = h.base();
+    let s = stranger_at(9);
+    let evil = "https://evil.example/landing";
+    let (_, registered) = register_as(&s, &base, "Totally legit", evil).await;
+    let id = registered["client_id"].as_str().unwrap().to_owned();
+    for response_type in ["token", "code id_token"] {
+        let r = authorize_as(&s, &base, &id, evil, response_type).await;
+        assert_eq!(r.status(), 400, "{response_type}");
+        assert!(r.headers().get("location").is_none());
+        assert!(r.text().await.unwrap().contains("only response_type=code"));
+    }
+    // A known app's address, or this machine, still gets the spec's error redirect.
+    let (_, chatgpt) = register_as(&s, &base, "ChatGPT", CHATGPT_REDIRECT).await;
+    let r = authorize_as(
+        &s,
+        &base,
+        chatgpt["client_id"].as_str().unwrap(),
+        CHATGPT_REDIRECT,
+        "token",
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert!(r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with(CHATGPT_REDIRECT));
+    h.stop().await;
+}
+
+/// Row 10: a network locked out for wrong connection keys tries OAuth access tokens instead:
+/// the same lockout, before any database lookup.
+#[tokio::test]
+async fn every_bearer_shape_meets_the_lockout() {
+    let h = Harness::start().await;
+    let s = stranger_at(10);
+    let post = |bearer: String| {
+        s.post(h.url())
+            .bearer_auth(bearer)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}).to_string())
+            .send()
+    };
+    for i in 0..10 {
+        assert_eq!(post(format!("cmk_wrong-{i}")).await.unwrap().status(), 401);
+    }
+    for bearer in [
+        "cmo_guess-0000000000000000000000",
+        "cmr_guess",
+        "anything-else",
+    ] {
+        assert_eq!(
+            post(bearer.to_owned()).await.unwrap().status(),
+            429,
+            "{bearer}"
+        );
+    }
+    // A valid access token from another network is not affected.
+    let base = h.base();
+    let (_, tokens) = connect(&base, None, false).await;
+    assert_eq!(
+        mcp_init(&h.url(), tokens["access_token"].as_str().unwrap())
+            .await
+            .0,
+        200
+    );
+    h.stop().await;
 }

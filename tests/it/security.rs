@@ -1064,6 +1064,7 @@ async fn no_secret_reaches_the_output_even_at_trace_level() {
     // and the redirect carries the code: those two are the only places they may appear.
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
         .build()
         .unwrap();
     let verifier = "SECRET-pkce-verifier-0123456789abcdefghijklmnopqrstuvwxyz";

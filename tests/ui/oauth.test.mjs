@@ -1,7 +1,9 @@
 // OAuth in a real Chromium against `coda-mcp serve --demo`: the owner approves an app on the
 // consent page with the connection key (a wrong key is refused there), and — while the
-// dashboard is open — from the dashboard's banner, the consent page then going on by itself;
-// Connected apps lists the apps and Revoke stops their tokens. Screenshots go to artifacts/.
+// dashboard is open — from the dashboard's banner with the code the consent page shows, the
+// consent page then going on by itself; Connected apps lists the apps and Revoke stops their
+// tokens. And a stranger's look-alike request, approved by mistake from the dashboard, gets
+// no code. Screenshots go to artifacts/.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -38,15 +40,15 @@ function startServer() {
 
 const b64url = (buf) => buf.toString("base64").replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 
-async function newRequest(base, name) {
+async function newRequest(base, name, redirect = REDIRECT) {
   const reg = await fetch(`${base}/oauth/register`, { method: "POST", headers: { "content-type": "application/json" },
-    body: JSON.stringify({ client_name: name, redirect_uris: [REDIRECT] }) });
+    body: JSON.stringify({ client_name: name, redirect_uris: [redirect] }) });
   assert.equal(reg.status, 201);
   const { client_id } = await reg.json();
   const verifier = b64url(randomBytes(48));
   const challenge = b64url(createHash("sha256").update(verifier).digest());
   const url = new URL(`${base}/oauth/authorize`);
-  for (const [k, v] of Object.entries({ response_type: "code", client_id, redirect_uri: REDIRECT, state: `state-${name}`,
+  for (const [k, v] of Object.entries({ response_type: "code", client_id, redirect_uri: redirect, state: `state-${name}`,
     code_challenge: challenge, code_challenge_method: "S256", resource: `${base}/mcp`, scope: "coda:read coda:write" })) url.searchParams.set(k, v);
   return { client_id, verifier, url: url.href };
 }
@@ -99,12 +101,16 @@ test("the owner approves apps on the consent page and from the dashboard, and re
     await dashboard.waitForSelector("#conn.live");
     const second = await newRequest(server.base, "Dashboard app");
     const waiting = await context.newPage();
+    let code = "";
     const redirectedToo = answerConsent(waiting, second.url, REDIRECT, async (page) => {
       await page.waitForSelector("text=Allow Dashboard app to use your Coda workspace?");
+      code = (await page.locator("#pairing-code").textContent()).trim();
     });
     const banner = dashboard.locator(".oauth-request", { hasText: "Dashboard app" });
     await banner.waitFor({ timeout: 10000 });
     await dashboard.screenshot({ path: join(ARTIFACTS, "oauth-dashboard-request.png") });
+    assert.match(code, /^[2-9A-Z]{3}-[2-9A-Z]{3}$/);
+    await banner.getByLabel(/the code on Dashboard app's approval page/).fill(code);
     await banner.getByRole("button", { name: "Allow" }).click();
     const landed = await redirectedToo;
     const tokens2 = await exchange(server.base, second, landed);
@@ -122,6 +128,75 @@ test("the owner approves apps on the consent page and from the dashboard, and re
     assert.equal(await initialize(server.mcp, tokens2.access_token), 401);
     assert.equal(await initialize(server.mcp, tokens.access_token), 200, "the other app is untouched");
     assert.deepEqual(violations, []);
+  } finally {
+    await browser.close();
+    server.proc.kill("SIGTERM");
+  }
+});
+
+test("a stranger's look-alike request, allowed by mistake from the dashboard, gets no code", async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const server = await startServer();
+  const browser = await launch();
+  try {
+    const owner = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+    const strangerBrowser = await browser.newContext();
+    // The owner's real request, and the stranger's, named and addressed like ChatGPT, each in
+    // its own browser.
+    const mine = await newRequest(server.base, "ChatGPT", "https://chatgpt.com/connector_platform_oauth_redirect");
+    const theirs = await newRequest(server.base, "ChatGPT", "https://chatgpt.com/connector_platform_oauth_redirect");
+    const ownerPage = await owner.newPage();
+    await ownerPage.route("https://chatgpt.com/**", (route) => route.fulfill({ status: 200, body: "callback" }));
+    let ownerLanded = null;
+    ownerPage.on("request", (r) => { if (r.isNavigationRequest() && r.url().startsWith("https://chatgpt.com/")) ownerLanded = r.url(); });
+    await ownerPage.goto(mine.url);
+    const myCode = (await ownerPage.locator("#pairing-code").textContent()).trim();
+    const strangerPage = await strangerBrowser.newPage();
+    await strangerPage.route("https://chatgpt.com/**", (route) => route.fulfill({ status: 200, body: "callback" }));
+    let strangerLanded = null;
+    strangerPage.on("request", (r) => { if (r.isNavigationRequest() && r.url().startsWith("https://chatgpt.com/")) strangerLanded = r.url(); });
+    await strangerPage.goto(theirs.url);
+    const theirCode = (await strangerPage.locator("#pairing-code").textContent()).trim();
+    assert.notEqual(myCode, theirCode);
+
+    const dashboard = await owner.newPage();
+    await dashboard.goto(server.dashboard);
+    await dashboard.waitForSelector("#conn.live");
+    const banners = dashboard.locator(".oauth-request");
+    await banners.nth(1).waitFor({ timeout: 10000 });
+    assert.equal(await banners.count(), 2);
+    const text = await dashboard.locator("#oauth-requests").textContent();
+    assert.match(text, /Anyone can register that/);
+    assert.ok(!text.includes(myCode) && !text.includes(theirCode), "no code is shown in the dashboard");
+    await dashboard.screenshot({ path: join(ARTIFACTS, "oauth-two-requests.png") });
+
+    // The owner picks the wrong banner (the stranger's) and types their own code.
+    const theirId = await strangerPage.locator("#consent").getAttribute("data-request");
+    const myId = await ownerPage.locator("#consent").getAttribute("data-request");
+    const wrong = dashboard.locator(`.oauth-request[data-request="${theirId}"]`);
+    await wrong.locator("input.pairing-code").fill(myCode);
+    await wrong.getByRole("button", { name: "Allow" }).click();
+    await dashboard.waitForSelector("text=/belongs to another request/");
+    await dashboard.screenshot({ path: join(ARTIFACTS, "oauth-wrong-code.png") });
+    // And without a code at all.
+    await wrong.locator("input.pairing-code").fill("");
+    await wrong.getByRole("button", { name: "Allow" }).click();
+    await dashboard.waitForSelector("text=/Type the code the app's approval page shows/");
+    // The stranger's page keeps waiting, and its status poll says so.
+    await strangerPage.waitForTimeout(2500);
+    assert.equal(strangerLanded, null, "the stranger got no answer");
+    const status = await strangerPage.evaluate(async (id) => (await fetch(`/oauth/authorize/status?request=${id}`)).json(), theirId);
+    assert.equal(status.state, "pending");
+    // Knowing the owner's request id gets the stranger nothing either.
+    const stolen = await strangerPage.evaluate(async (id) => (await fetch(`/oauth/authorize/status?request=${id}`)).status, myId);
+    assert.equal(stolen, 403);
+    // The owner's own request, with the owner's code: the owner's page goes on.
+    const ownerBanner = dashboard.locator(`.oauth-request[data-request="${myId}"]`);
+    await ownerBanner.locator("input.pairing-code").fill(myCode);
+    await ownerBanner.getByRole("button", { name: "Allow" }).click();
+    for (let i = 0; i < 50 && !ownerLanded; i++) await ownerPage.waitForTimeout(200);
+    assert.ok(ownerLanded && new URL(ownerLanded).searchParams.get("code"), `the owner's page went on: ${ownerLanded}`);
+    assert.equal(strangerLanded, null, "the stranger still got nothing");
   } finally {
     await browser.close();
     server.proc.kill("SIGTERM");
