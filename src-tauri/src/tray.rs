@@ -34,7 +34,7 @@ struct Items {
 }
 
 /// What the menu shows for a status.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Labels {
     /// The first line: what the app is doing.
     pub line: String,
@@ -50,6 +50,40 @@ pub struct Labels {
     pub schema: &'static str,
     /// Whether "Launch at login" is checked.
     pub at_login: bool,
+}
+
+/// Everything the tray shows for a status: applied field by field, and only what changed —
+/// each change is work on the GUI thread (and, with an app indicator, a D-Bus export of the
+/// whole menu), so a status that changes many times a second (a download's progress) must
+/// not redraw what stays the same, or the window's page stops answering.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Face {
+    /// The menu's labels.
+    pub labels: Labels,
+    /// The icon's PNG.
+    pub icon: &'static [u8],
+    /// The tooltip.
+    pub tooltip: String,
+    /// The update item's label.
+    pub update: String,
+}
+
+impl Face {
+    /// What the tray shows for `status`.
+    pub fn of(status: &Status) -> Face {
+        let labels = labels(status);
+        let tip = if labels.notice.is_empty() {
+            &labels.line
+        } else {
+            &labels.notice
+        };
+        Face {
+            tooltip: format!("Coda MCP — {tip}"),
+            icon: icon_for(status),
+            update: status.update.menu_label(),
+            labels,
+        }
+    }
 }
 
 /// The menu's labels for a status.
@@ -453,30 +487,48 @@ pub fn install(app: &AppHandle, core: Arc<AppCore>) -> tauri::Result<()> {
     tauri::async_runtime::spawn(async move {
         let mut last_notice = None;
         let mut previous = crate::core::Status::default();
+        let mut shown: Option<Face> = None;
         loop {
             let status = watch.borrow_and_update().clone();
             if let Some(notice) = crate::notify::worth_telling(&previous, &status) {
                 crate::notify::send(&app, &notice);
             }
             previous = status.clone();
-            let l = labels(&status);
-            let _ = tray.set_icon(Image::from_bytes(icon_for(&status)).ok());
-            let tip = if l.notice.is_empty() {
-                &l.line
-            } else {
-                &l.notice
-            };
-            let _ = tray.set_tooltip(Some(format!("Coda MCP — {tip}")));
-            let _ = items.status.set_text(&l.line);
-            let _ = items.notice.set_text(&l.notice);
-            let _ = items.server.set_text(l.server);
-            let _ = items.tunnel.set_enabled(l.tunnel_enabled);
-            let _ = items.tunnel.set_text(l.tunnel);
-            let _ = items.schema.set_text(l.schema);
-            let _ = items.update.set_text(status.update.menu_label());
-            let _ = items.at_login.set_checked(l.at_login);
+            let face = Face::of(&status);
+            let was = shown.as_ref();
+            // Only what changed is applied (see `Face`).
+            let changed = |get: fn(&Face) -> String| was.is_none_or(|w| get(w) != get(&face));
+            if was.is_none_or(|w| w.icon != face.icon) {
+                let _ = tray.set_icon(Image::from_bytes(face.icon).ok());
+            }
+            if changed(|f| f.tooltip.clone()) {
+                let _ = tray.set_tooltip(Some(face.tooltip.clone()));
+            }
+            let l = &face.labels;
+            if changed(|f| f.labels.line.clone()) {
+                let _ = items.status.set_text(&l.line);
+            }
+            if changed(|f| f.labels.notice.clone()) {
+                let _ = items.notice.set_text(&l.notice);
+            }
+            if changed(|f| f.labels.server.to_owned()) {
+                let _ = items.server.set_text(l.server);
+            }
+            if changed(|f| format!("{} {}", f.labels.tunnel, f.labels.tunnel_enabled)) {
+                let _ = items.tunnel.set_enabled(l.tunnel_enabled);
+                let _ = items.tunnel.set_text(l.tunnel);
+            }
+            if changed(|f| f.labels.schema.to_owned()) {
+                let _ = items.schema.set_text(l.schema);
+            }
+            if changed(|f| f.update.clone()) {
+                let _ = items.update.set_text(&face.update);
+            }
+            if changed(|f| f.labels.at_login.to_string()) {
+                let _ = items.at_login.set_checked(l.at_login);
+            }
             // Saved from the dashboard or the menu: the OS entry follows at once.
-            if let Some(on) = autostart_change(applied, l.at_login) {
+            if let Some(on) = autostart_change(applied, face.labels.at_login) {
                 apply_launch_at_login(&app, on);
                 applied = Some(on);
             }
@@ -484,6 +536,7 @@ pub fn install(app: &AppHandle, core: Arc<AppCore>) -> tauri::Result<()> {
                 tell(&app, status.notice.as_deref().unwrap_or_default());
             }
             last_notice = status.notice.clone();
+            shown = Some(face);
             if watch.changed().await.is_err() {
                 break;
             }
@@ -590,6 +643,49 @@ fn tell(app: &AppHandle, message: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A download's progress changes the status thousands of times; all the tray redraws is
+    /// the update item, once per percent — never the icon or the other items (each redraw is
+    /// GUI-thread work, and a flood of them made the window's page hang: issue 26 item 0).
+    #[test]
+    fn a_downloads_progress_changes_only_the_update_item() {
+        let mut status = Status {
+            running: true,
+            ..Status::default()
+        };
+        let first = Face::of(&status);
+        let mut shown = first.clone();
+        let mut redraws = std::collections::BTreeMap::<&str, usize>::new();
+        for percent in 0..=100u64 {
+            status.update = crate::updates::UpdateState::Downloading {
+                version: "0.1.1".into(),
+                received: percent * 1_000,
+                total: Some(100_000),
+            };
+            let face = Face::of(&status);
+            if face.icon != shown.icon {
+                *redraws.entry("icon").or_default() += 1;
+            }
+            if face.labels != shown.labels || face.tooltip != shown.tooltip {
+                *redraws.entry("labels").or_default() += 1;
+            }
+            if face.update != shown.update {
+                *redraws.entry("update").or_default() += 1;
+            }
+            shown = face;
+        }
+        assert_eq!(redraws.get("icon"), None, "{redraws:?}");
+        assert_eq!(redraws.get("labels"), None, "{redraws:?}");
+        assert_eq!(redraws.get("update"), Some(&101), "{redraws:?}");
+        assert_eq!(
+            Face::of(&Status {
+                running: true,
+                ..Status::default()
+            }),
+            first,
+            "the same status, the same face"
+        );
+    }
 
     #[test]
     fn menu_ids_round_trip_and_strangers_are_ignored() {

@@ -179,12 +179,16 @@ pub async fn install(app: &AppHandle, core: &Arc<AppCore>) -> Result<(), String>
     let bytes = update
         .download(
             move |chunk, total| {
+                let before = received;
                 received += chunk as u64;
-                progress_core.set_update(UpdateState::Downloading {
-                    version: progress_version.clone(),
-                    received,
-                    total,
-                });
+                // Thousands of chunks: the status (and the tray) follow whole steps only.
+                if progress_step(before, received, total) {
+                    progress_core.set_update(UpdateState::Downloading {
+                        version: progress_version.clone(),
+                        received,
+                        total,
+                    });
+                }
             },
             || {},
         )
@@ -203,6 +207,17 @@ pub async fn install(app: &AppHandle, core: &Arc<AppCore>) -> Result<(), String>
     core.stop().await;
     tracing::info!(%version, "update installed; restarting");
     app.restart();
+}
+
+/// Whether a download that went from `before` to `now` bytes (of `total`, if known) moved on
+/// far enough to say so: a whole percent, or without a total a whole MiB. The first chunk
+/// always counts (the download has started).
+fn progress_step(before: u64, now: u64, total: Option<u64>) -> bool {
+    match total.filter(|t| *t > 0) {
+        _ if before == 0 => true,
+        Some(total) => before * 100 / total != now * 100 / total,
+        None => before >> 20 != now >> 20,
+    }
 }
 
 /// Installs a verified Debian package: `dpkg -i` as root, else through `pkexec` (the desktop's
@@ -342,6 +357,27 @@ pub fn watch(app: AppHandle, core: Arc<AppCore>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_download_reports_whole_steps_only() {
+        let total = 58_731_932u64;
+        let mut received = 0u64;
+        let mut told = 0;
+        while received < total {
+            let before = received;
+            received = (received + 16_384).min(total);
+            told += usize::from(progress_step(before, received, Some(total)));
+        }
+        assert!(
+            (100..=101).contains(&told),
+            "{told} reports for 3,585 chunks"
+        );
+        let mut told = 0;
+        for i in 0..3_585u64 {
+            told += usize::from(progress_step(i * 16_384, (i + 1) * 16_384, None));
+        }
+        assert!((56..=57).contains(&told), "{told} reports without a total");
+    }
 
     #[cfg(unix)]
     #[test]
