@@ -281,6 +281,9 @@ async fn check_deb_version(path: &std::path::Path, version: &str) -> Result<(), 
     Ok(())
 }
 
+/// The PATH dpkg runs with: the system folders in the usual order, whatever ours was.
+const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 async fn dpkg_install(path: &std::path::Path) -> Result<(), String> {
     let mut command = if is_root() {
         tokio::process::Command::new("dpkg")
@@ -293,6 +296,10 @@ async fn dpkg_install(path: &std::path::Path) -> Result<(), String> {
         .arg("-i")
         .arg(path)
         .env("DEBIAN_FRONTEND", "noninteractive")
+        // dpkg needs ldconfig and start-stop-daemon from the sbin folders, which a desktop
+        // session's PATH often lacks (Debian's default for users, and services started with
+        // a bare environment): dpkg refuses to run at all without them.
+        .env("PATH", SYSTEM_PATH)
         .output()
         .await
         .map_err(|e| format!("cannot run dpkg: {e}"))?;

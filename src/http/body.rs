@@ -41,6 +41,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
+/// Largest body an OAuth endpoint reads (registrations and forms are a few hundred bytes).
+pub const OAUTH_BODY_BYTES: usize = 64 * 1024;
+
 const DISCARD_BYTES: u64 = 4 * MAX_BODY_BYTES as u64;
 
 /// Bytes held in request bodies being read, by everyone together.
@@ -54,8 +57,8 @@ const BUDGET_PER_GUEST: usize = 2 * MAX_BODY_BYTES;
 /// network: four of the largest from one network, sixteen from an IPv6 /48, 8 MiB in all —
 /// so strangers waiting on half-sent bodies never keep another network's token exchange out.
 const STRANGERS: crate::netshare::Shares = crate::netshare::Shares {
-    per_network: 4 * super::oauth::MAX_BODY_BYTES,
-    per_wide: 16 * super::oauth::MAX_BODY_BYTES,
+    per_network: 4 * OAUTH_BODY_BYTES,
+    per_wide: 16 * OAUTH_BODY_BYTES,
     total: 8 * 1024 * 1024,
 };
 
@@ -410,7 +413,7 @@ mod tests {
     fn strangers_are_held_per_network() {
         let budget = BodyBudget::default();
         let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
-        let oauth_body = super::super::oauth::MAX_BODY_BYTES;
+        let oauth_body = super::OAUTH_BODY_BYTES;
         let mut flooder = Vec::new();
         for _ in 0..130 {
             let mut lease = budget.lease(Principal::Anonymous, ip("192.0.2.66"));

@@ -129,7 +129,7 @@ pub fn routers(
     // OAuth's forms and registrations are small: a stranger's large body is refused unread.
     let read_oauth_body = || {
         middleware::from_fn_with_state(
-            body::Reader::new(state.bodies.clone(), oauth::MAX_BODY_BYTES),
+            body::Reader::new(state.bodies.clone(), body::OAUTH_BODY_BYTES),
             body::read,
         )
     };

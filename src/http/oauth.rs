@@ -28,9 +28,6 @@ use crate::oauth::{
     Refused, Status, Undecided, TOO_MANY_REFRESHES,
 };
 
-/// Largest body an OAuth endpoint reads (registrations and forms are a few hundred bytes).
-pub(super) const MAX_BODY_BYTES: usize = 64 * 1024;
-
 /// The consent page's stylesheet and script (no external assets; built into the binary).
 const CONSENT_CSS: &str = include_str!("oauth/consent.css");
 const CONSENT_JS: &str = include_str!("oauth/consent.js");

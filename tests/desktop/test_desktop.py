@@ -15,6 +15,7 @@ The X server is asked directly (tests/desktop/x11.py) whether a window is on scr
 
 import asyncio
 import base64
+import http.client
 import json
 import os
 import pathlib
@@ -73,11 +74,21 @@ class WebDriver:
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.base + path, data=data, method=method,
                                      headers={"content-type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=60) as r:
-                return json.load(r)["value"]
-        except urllib.error.HTTPError as e:
-            raise AssertionError(f"WebDriver {method} {path}: {e.code} {e.read()[:500]!r}") from None
+        # tauri-driver forwards each command to WebKitWebDriver over a pooled keep-alive
+        # connection; when WebKitWebDriver has just closed that connection as idle (after a
+        # pause of the test's), the forward fails with "connection reset" and tauri-driver
+        # closes ours without an answer. The command never ran, so it is sent once more; the
+        # session itself is alive (the failure evidence of such runs has its screenshot).
+        for attempt in (1, 2):
+            try:
+                with urllib.request.urlopen(req, timeout=60) as r:
+                    return json.load(r)["value"]
+            except urllib.error.HTTPError as e:
+                raise AssertionError(f"WebDriver {method} {path}: {e.code} {e.read()[:500]!r}") from None
+            except (http.client.RemoteDisconnected, ConnectionResetError):
+                if attempt == 2:
+                    raise
+                print(f"WebDriver {method} {path}: the driver closed the connection unanswered; sent again")
 
     def start(self, app: str, args: list):
         caps = {"capabilities": {"alwaysMatch": {"tauri:options": {"application": app, "args": args}}}}
