@@ -20,10 +20,11 @@ use crate::tools::complete::{self, Target};
 use crate::tools::{resources, ProgressSink, ToolError};
 
 /// What the server tells a client at `initialize`, so the model knows how to start.
-const INSTRUCTIONS: &str = "Tools for the user's Coda workspace. Start with coda_list_documents to find a docId, \
-then coda_list_tables and coda_get_table to see tables and their columns, then read rows with coda_list_rows \
-(filter with query, e.g. \"Status\":\"Done\"). List tools return nextPageToken when more items exist. Write tools \
-wait until Coda has applied the change.";
+const INSTRUCTIONS: &str = "The user's Coda workspace: docs, pages, tables, rows. Find first: search, or \
+coda_list_documents (a coda.io link works as an ID). Then coda_list_tables and coda_get_table for columns, \
+coda_list_rows (query = one column's equality; follow nextPageToken), coda_get_page_content. Writes wait until \
+Coda applied them (completed: true); never resend one that says completed: false. Only some toolsets may be \
+offered: tools/list is what exists. Rules: coda://guides/*.";
 
 /// One MCP session's handler. rmcp creates one per session; all share the [`Engine`].
 #[derive(Clone)]
@@ -599,5 +600,30 @@ impl ServerHandler for CodaMcp {
             Err(e) => error_result(&format!("{name}: {e}")),
         };
         Ok(CallToolResponse::Complete(result))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::INSTRUCTIONS;
+
+    /// ChatGPT reads the first 512 characters of a server's instructions: all of it fits,
+    /// and it says how to start.
+    #[test]
+    fn the_instructions_fit_what_chatgpt_reads() {
+        assert!(
+            INSTRUCTIONS.chars().count() <= 512,
+            "{} characters",
+            INSTRUCTIONS.chars().count()
+        );
+        for needed in [
+            "search",
+            "coda_list_rows",
+            "completed",
+            "tools/list",
+            "coda://guides",
+        ] {
+            assert!(INSTRUCTIONS.contains(needed), "{needed}");
+        }
     }
 }

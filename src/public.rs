@@ -7,6 +7,15 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+/// What a change of the public URL breaks and what to do, in the words the log, the tray and
+/// the dashboard use: connectors are made with a URL (and ChatGPT shows a server's widgets
+/// from an origin derived from it), so a new URL means making them again.
+pub fn url_changed_advice(previous: &str, url: &str) -> String {
+    format!(
+        "the public URL changed from {previous} to {url}: ChatGPT plugins and Claude connectors made with the old URL stop working (and ChatGPT shows this server's views from a new origin) — create them again with {url}/mcp (GPT Actions: copy the schema again); a reserved ngrok domain keeps one address"
+    )
+}
+
 /// What the tunnel is doing, as the tray and the dashboard show it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]

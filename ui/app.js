@@ -246,7 +246,7 @@ function renderNotice() {
   const n = state.setup.url_changed;
   const dismissed = n && localStorage.getItem("coda-mcp-url-notice") === `${n.previous} ${n.url}`;
   $("url-notice").hidden = !n || dismissed;
-  if (n) $("url-notice-text").textContent = `The public URL changed from ${n.previous} to ${n.url}. ChatGPT still has the old one: copy the OpenAPI schema into your GPT's action again.`;
+  if (n) $("url-notice-text").textContent = `The public URL changed from ${n.previous} to ${n.url}. ChatGPT plugins and Claude connectors made with the old URL stop working (and ChatGPT shows this server's views from a new origin): create them again with ${n.url.replace(/\/$/, "")}/mcp (GPT Actions: copy the schema again). A reserved ngrok domain keeps one address.`;
 }
 function renderSessions() {
   const rows = [...state.sessions.values()].sort((a, b) => b.last_activity.localeCompare(a.last_activity));
@@ -351,14 +351,41 @@ function renderSetup() {
   $("retention").textContent = `${s.audit_retention_days || 30} days`;
   // A headless `coda-mcp serve` has no Settings: its history length is a flag.
   $("retention-where").textContent = s.has_settings ? "change it in Settings" : "change it with --audit-days";
+  renderConnect();
+}
+
+// ---- Connect ChatGPT and Claude: the public /mcp URL to paste, the steps, and which address
+// the connectors you already have were made with.
+function renderConnect() {
+  const s = state.setup; if (!s.mcp_url) return;
+  const publicMcp = s.public_url ? `${s.public_url.replace(/\/$/, "")}/mcp` : null;
+  for (const id of ["public-mcp-url", "chatgpt-url", "claude-url"]) {
+    $(id).textContent = publicMcp || (id === "public-mcp-url" ? "none: start the tunnel" : "start the tunnel first");
+    $(`copy-${id}`).hidden = !publicMcp;
+  }
+  const reach = publicMcp ? [] : [el("li", {}, "ChatGPT and Claude reach this machine only through a public HTTPS URL: start the tunnel above (or run behind a proxy with --public-url https://…).")];
+  $("chatgpt-steps").replaceChildren(...reach,
+    el("li", {}, "Turn on Developer mode: ChatGPT → Settings → Security and login → Developer mode (Plus, Pro, Business, Enterprise and Edu, on the web)."),
+    el("li", {}, `chatgpt.com/plugins → + → Add custom MCP server → Server URL: ${publicMcp || "<public URL>/mcp"} → Authentication: OAuth → Create.`),
+    el("li", {}, "This server's approval page opens: type your connection key and click Allow (or allow it at the top of this dashboard with the code that page shows)."),
+    el("li", {}, 'In a chat, on the Work tab, type @ and pick the plugin: "What documents do I have in Coda?"'));
+  $("claude-steps").replaceChildren(...reach,
+    el("li", {}, `Customize → Connectors → Add custom connector → Remote MCP server URL: ${publicMcp || "<public URL>/mcp"} → Add (Claude's Free plan allows one custom connector).`),
+    el("li", {}, "Connect: this server's approval page opens — type your connection key and click Allow."),
+    el("li", {}, "Claude's connectors reach you from Anthropic's cloud, so they need the public URL; Claude Desktop can also run this server on your machine (the Claude Desktop card)."));
   const base = s.public_url || "https://<your public URL>";
-  $("chatgpt-steps").replaceChildren(
-    el("li", {}, s.public_url ? `Public URL: ${s.public_url}` : "Start the tunnel above (or run behind a proxy with --public-url https://…)"),
+  $("actions-steps").replaceChildren(
     el("li", {}, "Open chatgpt.com/gpts/editor → Configure → Create new action"),
     el("li", {}, `Schema → Import from URL: ${base}/openapi.json (or paste it with the button below)`),
-    el("li", {}, "Authentication → API key → Bearer → your connection key"),
-    el("li", {}, 'Test: "What documents do I have in Coda?"'));
+    el("li", {}, "Authentication → API key → Bearer → your connection key"));
   $("schema-note").hidden = !!s.public_url;
+  // Connectors are made with one URL: say so when the ones you have were made with another.
+  const made = [...new Set((state.oauth.grants || []).map((g) => g.resource).filter((r) => r && r.startsWith("https://")))];
+  const stale = made.filter((r) => !publicMcp || r.replace(/\/$/, "") !== publicMcp);
+  $("connectors-made-with").hidden = stale.length === 0;
+  $("connectors-made-with").textContent = stale.length
+    ? `Connected apps were made with ${stale.join(", ")}${publicMcp ? `, not ${publicMcp}` : ""}: they work only while the public URL is that one. ${publicMcp ? "Create them again with the URL above, or keep one address with a reserved ngrok domain." : "Start the tunnel on that address (a reserved ngrok domain)."}`
+    : "";
 }
 
 function renderAll() { renderStatus(); renderNotice(); renderSessions(); renderCalls(); renderLog(); renderSetup(); if (state.metrics.loaded) renderCharts(); }
@@ -423,7 +450,7 @@ let oauthLoading = null, oauthAgain = false;
 async function loadOAuth() {
   if (oauthLoading) { oauthAgain = true; return oauthLoading; }
   oauthLoading = (async () => {
-    try { const r = await fetch("/api/oauth"); if (r.ok) { state.oauth = await r.json(); renderOAuth(); } } catch { /* the next event tries again */ }
+    try { const r = await fetch("/api/oauth"); if (r.ok) { state.oauth = await r.json(); renderOAuth(); renderConnect(); } } catch { /* the next event tries again */ }
     await new Promise((done) => setTimeout(done, 500));
   })();
   await oauthLoading;
@@ -484,7 +511,7 @@ function apply(e, seq) {
     return;
   } else if (e.type === "public_url_changed") {
     state.setup.url_changed = { id: e.id, at: e.at, previous: e.previous, url: e.url };
-    toast("The public URL changed: copy the schema into ChatGPT again");
+    toast("The public URL changed: create your ChatGPT and Claude connectors again with the new URL");
   } else if (e.type === "settings") {
     applySettings(e.settings);
     return;
@@ -670,7 +697,8 @@ $("use-demo").addEventListener("click", async () => {
 });
 $("copy-schema").addEventListener("click", () => copySchema("/openapi.json", "Schema"));
 $("copy-direct-call-schema").addEventListener("click", () => copySchema("/openapi/mcp.json", "Direct-call schema"));
-$("url-notice-copy").addEventListener("click", () => copySchema("/openapi.json", "Schema"));
+$("url-notice-copy").addEventListener("click", () => { const n = state.setup.url_changed; if (n) copy(`${n.url.replace(/\/$/, "")}/mcp`, "The new MCP URL"); });
+$("url-notice-schema").addEventListener("click", () => copySchema("/openapi.json", "Schema"));
 $("url-notice-dismiss").addEventListener("click", () => {
   const n = state.setup.url_changed;
   if (n) localStorage.setItem("coda-mcp-url-notice", `${n.previous} ${n.url}`);

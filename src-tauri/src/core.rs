@@ -67,7 +67,7 @@ impl Default for Status {
 
 /// The notice for a changed public URL (tray line and message).
 pub fn url_changed_notice(url: &str) -> String {
-    format!("Public URL changed to {url}: copy the OpenAPI schema into ChatGPT again")
+    format!("Public URL changed to {url}: create your ChatGPT and Claude connectors again with {url}/mcp (GPT Actions: copy the OpenAPI schema again)")
 }
 
 /// The tray's notice while an app waits for the owner's approval (OAuth).

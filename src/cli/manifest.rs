@@ -1,5 +1,6 @@
-//! `coda-mcp manifest mcpb|registry`: prints the Claude Desktop extension's `manifest.json` or
-//! the MCP Registry's `server.json` (`scripts/mcpb.sh` builds the bundle with them).
+//! `coda-mcp manifest mcpb|registry|plugin`: prints the Claude Desktop extension's
+//! `manifest.json` or the MCP Registry's `server.json` (`scripts/mcpb.sh` builds the bundle
+//! with them), or writes an Agent Plugins package (Codex, VS Code, Cursor) into a folder.
 
 use std::path::PathBuf;
 
@@ -34,6 +35,17 @@ enum Kind {
         #[arg(long, value_name = "URL", value_parser = coda_mcp::flags::http_url)]
         release_url: String,
     },
+    /// An Agent Plugins package (plugin.json, mcp.json, skills/coda/SKILL.md, and Codex's
+    /// .codex-plugin/plugin.json) written into DIR, for Codex, VS Code (Copilot) and Cursor.
+    /// Its MCP entry runs `coda-mcp stdio` (no key or token in any file).
+    Plugin {
+        /// The folder to write (created if missing; files of ours already there are replaced).
+        dir: PathBuf,
+        /// Copy this program into the package's bin/ and run it from there (by default the
+        /// entry runs the `coda-mcp` on your PATH).
+        #[arg(long)]
+        bundle_binary: bool,
+    },
 }
 
 fn bundle(value: &str) -> Result<(Platform, PathBuf), String> {
@@ -48,6 +60,7 @@ fn bundle(value: &str) -> Result<(Platform, PathBuf), String> {
 /// Runs `coda-mcp manifest`.
 pub fn run(args: ManifestArgs) -> anyhow::Result<()> {
     let value = match args.kind {
+        Kind::Plugin { dir, bundle_binary } => return write_plugin(&dir, bundle_binary),
         Kind::Mcpb { platform } => {
             packaging::mcpb_manifest(platform.unwrap_or_else(Platform::current))
         }
@@ -84,4 +97,52 @@ pub fn run(args: ManifestArgs) -> anyhow::Result<()> {
     };
     print_out(&(serde_json::to_string_pretty(&value)? + "\n"));
     Ok(())
+}
+
+/// Writes the Agent Plugins package into `dir` and says how to install it.
+fn write_plugin(dir: &std::path::Path, bundle_binary: bool) -> anyhow::Result<()> {
+    use packaging::PluginCommand;
+    let command = if bundle_binary {
+        PluginCommand::Bundled
+    } else {
+        PluginCommand::OnPath
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for file in packaging::agent_plugin(command) {
+        let path = dir.join(file.path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&path, file.contents)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if bundle_binary {
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin)?;
+        let me = std::env::current_exe().context("finding this program")?;
+        let target = bin.join(Platform::current().binary());
+        std::fs::copy(&me, &target)
+            .with_context(|| format!("copying {} to {}", me.display(), target.display()))?;
+    } else if which("coda-mcp").is_none() {
+        eprintln!(
+            "Note: coda-mcp is not on your PATH, and the plugin runs the one found there: install it (the desktop package, or `cargo install --path .`), or write the package again with --bundle-binary."
+        );
+    }
+    let shown = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
+    println!("Agent plugin written to {}", shown.display());
+    println!("  Codex:   codex plugin marketplace add <a folder whose .agents/plugins/marketplace.json lists it>, then codex plugin add coda-mcp@<marketplace>");
+    println!("  VS Code: settings \"chat.plugins.enabled\": true and \"chat.pluginLocations\": {{\"{}\": true}}", shown.display());
+    println!(
+        "  Cursor:  copy or link it to ~/.cursor/plugins/local/coda-mcp/ and reload the window"
+    );
+    Ok(())
+}
+
+/// The first `name` on the `PATH`, if any.
+fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }

@@ -56,8 +56,9 @@ pub struct ServeArgs {
     /// NGROK_AUTHTOKEN or `coda-mcp ngrok set`). Requests through it always need the key.
     #[arg(long)]
     tunnel: bool,
-    /// Your reserved ngrok domain (e.g. coda-me.ngrok.app): a fixed URL keeps ChatGPT's
-    /// schema valid across restarts.
+    /// Your reserved ngrok domain (e.g. coda-me.ngrok.app; every ngrok account has one free
+    /// static domain): one address across restarts, so ChatGPT and Claude connectors made
+    /// with it keep working.
     #[arg(long, value_name = "DOMAIN", requires = "tunnel")]
     ngrok_domain: Option<String>,
     /// Serve without authentication — loopback only, for local tools that cannot send
@@ -148,6 +149,7 @@ pub async fn serve(args: ServeArgs, store: Arc<dyn SecretStore>) -> anyhow::Resu
         ..LaunchOptions::default()
     };
     let no_auth = options.no_auth;
+    let reserved_domain = options.ngrok_domain.is_some();
     let launched = launch(options, store).await?;
     say!(
         "coda-mcp ready: MCP endpoint {} (health: http://{}/health)",
@@ -163,7 +165,7 @@ pub async fn serve(args: ServeArgs, store: Arc<dyn SecretStore>) -> anyhow::Resu
         );
     }
     if let Some(watch) = launched.controls.watch_tunnel().await {
-        tokio::spawn(report_tunnel(watch));
+        tokio::spawn(report_tunnel(watch, reserved_domain));
     }
     signals.wait().await;
     tracing::info!("shutting down: closing streams, giving in-flight calls up to 5 s");
@@ -171,14 +173,20 @@ pub async fn serve(args: ServeArgs, store: Arc<dyn SecretStore>) -> anyhow::Resu
     Ok(())
 }
 
-/// Tells the person, on stdout, each time the tunnel comes up (with the URL to give ChatGPT)
-/// or fails for good.
-async fn report_tunnel(mut state: tokio::sync::watch::Receiver<coda_mcp::tunnel::TunnelState>) {
+/// Tells the person, on stdout, each time the tunnel comes up (with the URL to give ChatGPT
+/// and Claude) or fails for good; without a reserved domain, that the address will change.
+async fn report_tunnel(
+    mut state: tokio::sync::watch::Receiver<coda_mcp::tunnel::TunnelState>,
+    reserved_domain: bool,
+) {
     use coda_mcp::tunnel::TunnelState;
     loop {
         match &*state.borrow_and_update() {
             TunnelState::Up { url, .. } => {
-                say!("tunnel: {url} (ChatGPT schema: {url}/openapi.json)")
+                say!("tunnel: {url}/mcp — add it in ChatGPT (chatgpt.com/plugins → + → Add custom MCP server) or Claude (Customize → Connectors)");
+                if !reserved_domain && url.starts_with("https://") {
+                    say!("tunnel: this address changes on every start, and connectors made with it stop working then: reserve your free static domain in ngrok's dashboard and pass --ngrok-domain");
+                }
             }
             TunnelState::Failed { error } => say!("tunnel failed: {error}"),
             _ => {}

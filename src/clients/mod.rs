@@ -217,7 +217,10 @@ impl ClientId {
             ClientId::Windsurf => Some("windsurf"),
             ClientId::Codex => Some("codex"),
             ClientId::Gemini => Some("gemini"),
-            ClientId::Claude => None,
+            // Anthropic's own Linux package installs /usr/bin/claude-desktop (a link into
+            // /usr/lib/claude-desktop/); its config is Electron's user data folder,
+            // $XDG_CONFIG_HOME/Claude — the same place as on other systems' config folder.
+            ClientId::Claude => Some("claude-desktop"),
         };
         // Claude Code's file sits in the home folder, which always exists.
         let folder = folder && self != ClientId::ClaudeCode

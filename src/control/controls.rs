@@ -520,7 +520,7 @@ pub fn follow_tunnel(engine: Engine, memory: UrlMemory) -> Observer {
                 });
                 log(
                     LogLevel::Warn,
-                    format!("the public URL changed from {previous} to {url}: copy the OpenAPI schema into ChatGPT again"),
+                    crate::public::url_changed_advice(&previous, url),
                 );
             }
         }

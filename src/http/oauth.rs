@@ -48,6 +48,7 @@ pub fn routes(state: AppState, auth: Auth) -> Router {
             get(server_metadata),
         )
         .route("/.well-known/openid-configuration", get(server_metadata))
+        .route("/", get(about))
         .route("/oauth/register", post(register))
         .route("/oauth/authorize", get(authorize).post(consent))
         .route("/oauth/authorize/status", get(status))
@@ -114,8 +115,39 @@ async fn server_metadata(
         "revocation_endpoint_auth_methods_supported": ["none"],
         "client_id_metadata_document_supported": true,
         "authorization_response_iss_parameter_supported": true,
-        "service_documentation": "https://github.com/coda-mcp-desktop#connect-chatgpt",
+        // This server's own page on how to connect (served at its root).
+        "service_documentation": format!("{base}/"),
     }))
+}
+
+/// `GET /`: what this server is and how to connect an assistant to it (the authorization
+/// server's `service_documentation`, and what a person sees who opens the URL in a browser).
+async fn about(
+    State((state, _)): Ctx,
+    public: Option<axum::Extension<PublicHost>>,
+    headers: HeaderMap,
+) -> Response {
+    let base = base_url(&state.engine, &headers, is_public(public.as_deref()));
+    let mcp = escape(&format!("{base}/mcp"));
+    let body = format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Coda MCP Desktop</title><link rel="stylesheet" href="/oauth/consent.css"></head>
+<body><main>
+<h1>Coda MCP Desktop</h1>
+<p>This is a Model Context Protocol server for a person's Coda workspace. Its MCP endpoint is</p>
+<p class="host">{mcp}</p>
+<h2>ChatGPT</h2>
+<p>Settings → Security and login → Developer mode; then chatgpt.com/plugins → + → Add custom MCP server, Server URL <code>{mcp}</code>, Authentication OAuth. The owner of this server approves the connection on its consent page.</p>
+<h2>Claude</h2>
+<p>Customize → Connectors → Add custom connector, Remote MCP server URL <code>{mcp}</code>, then Connect and approve.</p>
+<h2>Other clients</h2>
+<p>Streamable HTTP at <code>{mcp}</code> with <code>Authorization: Bearer</code> and the owner's connection key, or OAuth 2.1 (discovery at <code>/.well-known/oauth-protected-resource</code>).</p>
+</main></body></html>"#
+    );
+    let mut resp = Html(body).into_response();
+    page_headers(&mut resp, None);
+    resp
 }
 
 /// The client's address (what the connection told the router), loopback when unknown.

@@ -346,6 +346,56 @@ fn connect_says_what_it_needs() {
     let _ = std::fs::remove_dir_all(&home);
 }
 
+/// Claude Desktop's official Linux build (Anthropic's `claude-desktop` .deb, mid-2026) puts
+/// `/usr/bin/claude-desktop` on the PATH and keeps its config where Electron keeps the app's
+/// user data: `${XDG_CONFIG_HOME:-~/.config}/Claude/claude_desktop_config.json` (the package
+/// has no config of its own; the app creates the folder on its first start). A machine with
+/// that program and no folder yet is "installed", and `connect claude` writes there.
+#[cfg(target_os = "linux")]
+#[test]
+fn claude_desktops_official_linux_build_is_found_and_connected_where_it_reads() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = home();
+    let bin = home.join("usr-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let program = bin.join("claude-desktop");
+    std::fs::write(&program, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let xdg = home.join("xdg-config");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
+            .args(args)
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", &xdg)
+            .env_remove("CLAUDE_CONFIG_DIR")
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, listed, err) = run(&["connect", "--list"]);
+    assert!(ok, "{err}");
+    let line = listed
+        .lines()
+        .find(|l| l.starts_with("claude "))
+        .expect(&listed);
+    assert_eq!(
+        line.split_whitespace().nth(3),
+        Some("yes"),
+        "installed with the program alone: {line}"
+    );
+    let (ok, out, err) = run(&["connect", "claude"]);
+    assert!(ok, "{out}{err}");
+    let written = xdg.join("Claude").join("claude_desktop_config.json");
+    let config: Value = serde_json::from_str(&std::fs::read_to_string(&written).unwrap()).unwrap();
+    assert_eq!(config["mcpServers"]["coda"]["args"][0], "stdio");
+    let _ = std::fs::remove_dir_all(&home);
+}
+
 /// The README's install links are the ones the program makes (for `coda-mcp` on `PATH`).
 #[test]
 fn the_readme_install_links_are_the_programs() {

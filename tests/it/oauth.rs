@@ -1637,3 +1637,28 @@ async fn every_bearer_shape_meets_the_lockout() {
     );
     h.stop().await;
 }
+
+/// Issue 27: the metadata's `service_documentation` is a page this server serves (its root),
+/// naming the `/mcp` URL of the face it was asked through.
+#[tokio::test]
+async fn the_service_documentation_is_served_here() {
+    let h = Harness::start().await;
+    let base = h.base();
+    let meta: Value = reqwest::get(format!("{base}/.well-known/oauth-authorization-server"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let doc = meta["service_documentation"].as_str().unwrap().to_owned();
+    assert_eq!(doc, format!("{base}/"));
+    let page = reqwest::get(&doc).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    let text = page.text().await.unwrap();
+    assert!(
+        text.contains(&format!("{base}/mcp")) && text.contains("Add custom MCP server"),
+        "{text}"
+    );
+    h.stop().await;
+}

@@ -195,6 +195,17 @@ test("the dashboard shows sessions and tool calls live and keeps the history", a
     assert.equal(await page.textContent("#retention"), "30 days");
     // A headless server has no Settings card: its history length is the --audit-days flag.
     assert.equal(await page.textContent("#retention-where"), "change it with --audit-days");
+    // ChatGPT and Claude: today's steps; with no public URL, nothing to paste yet.
+    assert.equal((await page.textContent("#chatgpt-url")).trim(), "start the tunnel first");
+    assert.ok(await page.isHidden("#copy-chatgpt-url"));
+    const steps = await page.textContent("#chatgpt-steps");
+    assert.match(steps, /Security and login → Developer mode/);
+    assert.match(steps, /chatgpt\.com\/plugins → \+ → Add custom MCP server/);
+    assert.match(steps, /start the tunnel above/);
+    assert.match(await page.textContent("#claude-steps"), /Customize → Connectors → Add custom connector/);
+    // GPT Actions, marked as being retired, under their own fold.
+    await page.click("#chatgpt-card details summary");
+    assert.match(await page.textContent("#chatgpt-card details"), /being retired/);
     await page.click("#copy-schema");
     await page.waitForFunction(() => /Schema copied/.test(document.querySelector("#toast.show")?.textContent || ""));
     const clip = JSON.parse(await page.evaluate(() => navigator.clipboard.readText()));
