@@ -28,6 +28,10 @@ pub struct Grant {
     pub write: bool,
 }
 
+/// The id prefix of the grant an outbound tunnel's commands run as (OpenAI's Secure MCP
+/// Tunnel: its API key is the credential; there is no OAuth grant in the store).
+pub const TUNNEL_GRANT_PREFIX: &str = "tunnel:openai:";
+
 /// The scope that lets a grant read.
 pub const SCOPE_READ: &str = "coda:read";
 /// The scope that lets a grant change Coda.
@@ -58,6 +62,9 @@ impl Caller {
     /// MCP client's own name is recorded).
     pub fn label(&self) -> Option<String> {
         match self {
+            Caller::Grant(grant) if grant.id.starts_with(TUNNEL_GRANT_PREFIX) => {
+                Some(grant.client_name.clone())
+            }
             Caller::Grant(grant) => Some(format!("{} (OAuth)", grant.client_name)),
             _ => None,
         }

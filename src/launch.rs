@@ -80,6 +80,10 @@ pub struct LaunchOptions {
     pub tunnel: bool,
     /// The reserved ngrok domain.
     pub ngrok_domain: Option<String>,
+    /// Which tunnel `tunnel` opens.
+    pub tunnel_kind: crate::tunnel::TunnelKind,
+    /// The OpenAI tunnel's id.
+    pub openai_tunnel_id: Option<String>,
     /// The desktop app's settings file.
     pub settings_path: Option<PathBuf>,
     /// Claude Desktop's config (default: the OS's usual place; `CODA_MCP_CLAUDE_CONFIG`).
@@ -118,6 +122,8 @@ impl Default for LaunchOptions {
             rate_limits: None,
             tunnel: false,
             ngrok_domain: None,
+            tunnel_kind: Default::default(),
+            openai_tunnel_id: None,
             settings_path: None,
             claude_config: std::env::var_os("CODA_MCP_CLAUDE_CONFIG").map(PathBuf::from),
             stdio_program: None,
@@ -241,6 +247,28 @@ pub fn ngrok_provider() -> ProviderFactory {
     })
 }
 
+/// The other real tunnel provider: OpenAI's Secure MCP Tunnel (API key, tunnel id;
+/// `CODA_MCP_OPENAI_TUNNEL_BASE` points it at another control plane, e.g. a stand-in).
+pub fn openai_provider() -> ProviderFactory {
+    Arc::new(|key, tunnel_id| {
+        let base = std::env::var("CODA_MCP_OPENAI_TUNNEL_BASE")
+            .unwrap_or_else(|_| crate::tunnel::openai::DEFAULT_BASE.to_owned());
+        match crate::tunnel::openai::OpenAiTunnelProvider::with_base(
+            key.clone(),
+            tunnel_id.clone(),
+            &base,
+        ) {
+            Ok(p) => Arc::new(p) as Arc<dyn TunnelProvider>,
+            Err(e) => {
+                tracing::error!(error = %e, "CODA_MCP_OPENAI_TUNNEL_BASE is not a URL; using OpenAI's");
+                Arc::new(crate::tunnel::openai::OpenAiTunnelProvider::new(
+                    key, tunnel_id,
+                ))
+            }
+        }
+    })
+}
+
 /// Starts a server with `options`, reading secrets from `store`.
 pub async fn launch(
     options: LaunchOptions,
@@ -356,6 +384,9 @@ pub async fn launch(
         store,
         tunnel_provider: Some(ngrok_provider()),
         ngrok_domain: options.ngrok_domain.clone(),
+        openai_provider: Some(openai_provider()),
+        tunnel_kind: options.tunnel_kind,
+        openai_tunnel_id: options.openai_tunnel_id.clone(),
         settings_path: options.settings_path.clone(),
         claude_config: options.claude_config.clone(),
         client_places: None,

@@ -21,6 +21,8 @@ pub enum SecretName {
     ConnectionKey,
     /// The ngrok authtoken for the tunnel.
     NgrokAuthtoken,
+    /// The runtime API key of OpenAI's Secure MCP Tunnel.
+    OpenAiTunnelKey,
 }
 
 impl SecretName {
@@ -30,6 +32,34 @@ impl SecretName {
             SecretName::CodaToken => "coda-api-token",
             SecretName::ConnectionKey => "connection-key",
             SecretName::NgrokAuthtoken => "ngrok-authtoken",
+            SecretName::OpenAiTunnelKey => "openai-tunnel-api-key",
+        }
+    }
+}
+
+impl SecretName {
+    /// The environment variables that stand in for this secret, in the order they are read
+    /// (the first set one wins over the keychain).
+    pub fn env_vars(self) -> &'static [&'static str] {
+        match self {
+            SecretName::CodaToken => &["CODA_API_TOKEN"],
+            SecretName::ConnectionKey => &["CODA_MCP_KEY"],
+            SecretName::NgrokAuthtoken => &["NGROK_AUTHTOKEN"],
+            // The official tunnel-client's name is accepted too.
+            SecretName::OpenAiTunnelKey => &["OPENAI_TUNNEL_API_KEY", "CONTROL_PLANE_API_KEY"],
+        }
+    }
+
+    /// The value from the environment, else the keychain's (the tunnels' credentials).
+    pub fn lookup(self, store: &dyn SecretStore) -> Option<(crate::coda::Secret, Source)> {
+        for var in self.env_vars() {
+            if let Some(v) = std::env::var(var).ok().filter(|v| !v.trim().is_empty()) {
+                return Some((crate::coda::Secret::new(v.trim()), Source::Environment));
+            }
+        }
+        match store.get(self) {
+            Ok(Some(t)) => Some((t, Source::Keychain)),
+            _ => None,
         }
     }
 }

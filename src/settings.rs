@@ -7,6 +7,29 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// What the person can set in the app.
+/// Which tunnel the server opens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TunnelKind {
+    /// An ngrok HTTPS tunnel: a public URL (ChatGPT, Claude, any client; OAuth or the key).
+    #[default]
+    Ngrok,
+    /// OpenAI's Secure MCP Tunnel: no public URL; only ChatGPT, through the person's own
+    /// OpenAI organisation.
+    Openai,
+}
+
+impl std::str::FromStr for TunnelKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "ngrok" => Ok(TunnelKind::Ngrok),
+            "openai" => Ok(TunnelKind::Openai),
+            other => Err(format!("unknown tunnel {other:?}: ngrok or openai")),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
@@ -24,6 +47,10 @@ pub struct Settings {
     pub demo: bool,
     /// The person's reserved ngrok domain (keeps ChatGPT's schema valid across restarts).
     pub ngrok_domain: Option<String>,
+    /// Which tunnel opens: ngrok (a public URL) or OpenAI's Secure MCP Tunnel.
+    pub tunnel_provider: TunnelKind,
+    /// The OpenAI tunnel's id (`tunnel_…`, not a secret; its API key is in the keychain).
+    pub openai_tunnel_id: Option<String>,
     /// Start the app when the person logs in.
     pub launch_at_login: bool,
     /// Whether first-run setup was completed or skipped.
@@ -54,6 +81,8 @@ impl Default for Settings {
             session_idle_timeout_s: crate::defaults::SESSION_IDLE_TIMEOUT_S,
             demo: false,
             ngrok_domain: None,
+            tunnel_provider: Default::default(),
+            openai_tunnel_id: None,
             launch_at_login: false,
             first_run_done: false,
             audit_retention_days: crate::defaults::AUDIT_DAYS,

@@ -363,13 +363,15 @@ function renderConnect() {
     $(id).textContent = publicMcp || (id === "public-mcp-url" ? "none: start the tunnel" : "start the tunnel first");
     $(`copy-${id}`).hidden = !publicMcp;
   }
-  const reach = publicMcp ? [] : [el("li", {}, "ChatGPT and Claude reach this machine only through a public HTTPS URL: start the tunnel above (or run behind a proxy with --public-url https://…).")];
-  $("chatgpt-steps").replaceChildren(...reach,
+  // A list item is in one list only: each list gets its own.
+  const reach = () => publicMcp ? [] : [el("li", {}, "ChatGPT and Claude reach this machine only through a public HTTPS URL: start the tunnel above (or run behind a proxy with --public-url https://…).")];
+  $("chatgpt-steps").replaceChildren(...reach(),
     el("li", {}, "Turn on Developer mode: ChatGPT → Settings → Security and login → Developer mode (Plus, Pro, Business, Enterprise and Edu, on the web)."),
     el("li", {}, `chatgpt.com/plugins → + → Add custom MCP server → Server URL: ${publicMcp || "<public URL>/mcp"} → Authentication: OAuth → Create.`),
     el("li", {}, "This server's approval page opens: type your connection key and click Allow (or allow it at the top of this dashboard with the code that page shows)."),
-    el("li", {}, 'In a chat, on the Work tab, type @ and pick the plugin: "What documents do I have in Coda?"'));
-  $("claude-steps").replaceChildren(...reach,
+    el("li", {}, 'In a chat, on the Work tab, type @ and pick the plugin: "What documents do I have in Coda?"'),
+    el("li", {}, "No public URL at all? Choose OpenAI Secure MCP Tunnel in the Tunnel card, start it, and in ChatGPT pick Add custom MCP server → Tunnel instead of Server URL (for your own use; ChatGPT only)."));
+  $("claude-steps").replaceChildren(...reach(),
     el("li", {}, `Customize → Connectors → Add custom connector → Remote MCP server URL: ${publicMcp || "<public URL>/mcp"} → Add (Claude's Free plan allows one custom connector).`),
     el("li", {}, "Connect: this server's approval page opens — type your connection key and click Allow."),
     el("li", {}, "Claude's connectors reach you from Anthropic's cloud, so they need the public URL; Claude Desktop can also run this server on your machine (the Claude Desktop card)."));
@@ -507,7 +509,8 @@ function apply(e, seq) {
     return;
   } else if (e.type === "tunnel") {
     state.setup.tunnel = e.state;
-    state.setup.public_url = state.status.public_url = e.state.state === "up" ? e.state.url : null;
+    // OpenAI's tunnel has a name (openai-tunnel:…), no address to give clients.
+    state.setup.public_url = state.status.public_url = e.state.state === "up" && e.state.url.startsWith("https://") ? e.state.url : null;
     return;
   } else if (e.type === "public_url_changed") {
     state.setup.url_changed = { id: e.id, at: e.at, previous: e.previous, url: e.url };
@@ -627,6 +630,32 @@ $("ngrok-form").addEventListener("submit", async (e) => {
   try { await act("POST", "/api/setup/ngrok", body); $("ngrok-token").value = ""; toast("Tunnel settings saved"); }
   catch (err) { toast(err.message); }
 });
+// Which tunnel opens: ngrok (a public URL) or OpenAI's Secure MCP Tunnel (no public URL).
+function showTunnelChoice(choice) {
+  $("tunnel-provider").value = choice.provider;
+  const openai = choice.provider === "openai";
+  $("openai-tunnel-form").hidden = !openai;
+  $("ngrok-form").hidden = openai;
+  if (choice.tunnel_id && !$("openai-tunnel-id").value) $("openai-tunnel-id").value = choice.tunnel_id;
+  $("openai-tunnel-status").textContent = openai
+    ? (choice.has_api_key ? "An API key is saved." : "No API key yet.") + (choice.tunnel_id ? "" : " No tunnel id yet.")
+    : "";
+}
+async function loadTunnelChoice() {
+  try { showTunnelChoice(await act("GET", "/api/setup/tunnel-choice")); } catch (_) { /* a server without setup */ }
+}
+$("tunnel-provider").addEventListener("change", async () => {
+  try { showTunnelChoice(await act("POST", "/api/setup/tunnel-choice", { provider: $("tunnel-provider").value })); }
+  catch (err) { toast(err.message); }
+});
+$("openai-tunnel-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const body = { provider: "openai", tunnel_id: $("openai-tunnel-id").value };
+  if ($("openai-tunnel-key").value) body.api_key = $("openai-tunnel-key").value;
+  try { showTunnelChoice(await act("POST", "/api/setup/tunnel-choice", body)); $("openai-tunnel-key").value = ""; toast("Tunnel settings saved"); }
+  catch (err) { toast(err.message); }
+});
+loadTunnelChoice();
 // The tunnel's own events keep its state current; the answer may already be older than they are.
 $("tunnel-start").addEventListener("click", async () => { try { await act("POST", "/api/setup/tunnel", { on: true }); } catch (err) { toast(err.message); } });
 $("tunnel-stop").addEventListener("click", async () => { try { await act("POST", "/api/setup/tunnel", { on: false }); } catch (err) { toast(err.message); } });
@@ -697,7 +726,14 @@ $("use-demo").addEventListener("click", async () => {
 });
 $("copy-schema").addEventListener("click", () => copySchema("/openapi.json", "Schema"));
 $("copy-direct-call-schema").addEventListener("click", () => copySchema("/openapi/mcp.json", "Direct-call schema"));
-$("url-notice-copy").addEventListener("click", () => { const n = state.setup.url_changed; if (n) copy(`${n.url.replace(/\/$/, "")}/mcp`, "The new MCP URL"); });
+// Copying the new URL (what plugins and connectors are made with) settles the notice.
+$("url-notice-copy").addEventListener("click", async () => {
+  const n = state.setup.url_changed; if (!n) return;
+  if (await copy(`${n.url.replace(/\/$/, "")}/mcp`, "The new MCP URL")) {
+    localStorage.setItem("coda-mcp-url-notice", `${n.previous} ${n.url}`);
+    renderNotice();
+  }
+});
 $("url-notice-schema").addEventListener("click", () => copySchema("/openapi.json", "Schema"));
 $("url-notice-dismiss").addEventListener("click", () => {
   const n = state.setup.url_changed;

@@ -36,58 +36,82 @@ pub enum TokenAction {
     Clear,
 }
 
-/// `coda-mcp ngrok` actions.
+/// `coda-mcp ngrok` and `coda-mcp openai-tunnel` actions.
 #[derive(clap::Subcommand)]
-pub enum NgrokAction {
-    /// Read an ngrok authtoken from a prompt (or stdin) and keep it in the keychain.
+pub enum TunnelSecretAction {
+    /// Read the credential from a prompt (or stdin) and keep it in the keychain.
     Set,
-    /// Whether an authtoken is configured, and where it comes from.
+    /// Whether it is configured, and where it comes from.
     Status,
-    /// Remove the authtoken from the keychain.
+    /// Remove it from the keychain.
     Clear,
 }
 
-/// The ngrok authtoken: `NGROK_AUTHTOKEN` if set, else the keychain's.
-pub fn ngrok_authtoken(store: &dyn SecretStore) -> Option<(Secret, Source)> {
-    if let Some(v) = std::env::var("NGROK_AUTHTOKEN")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-    {
-        return Some((Secret::new(v.trim()), Source::Environment));
-    }
-    match store.get(SecretName::NgrokAuthtoken) {
-        Ok(Some(t)) => Some((t, Source::Keychain)),
-        _ => None,
-    }
+/// One tunnel's credential as the CLI speaks of it.
+pub struct TunnelSecret {
+    /// Where it is kept.
+    pub name: SecretName,
+    /// What it is called in messages.
+    pub what: &'static str,
+    /// The subcommand that manages it.
+    pub command: &'static str,
+    /// The prompt (says where to get one).
+    pub prompt: &'static str,
+    /// How to start the tunnel with it.
+    pub start: &'static str,
 }
 
-/// Runs an `ngrok` action.
-pub async fn ngrok(action: NgrokAction, store: Arc<dyn SecretStore>) -> anyhow::Result<()> {
+/// The ngrok authtoken.
+pub const NGROK: TunnelSecret = TunnelSecret {
+    name: SecretName::NgrokAuthtoken,
+    what: "ngrok authtoken",
+    command: "ngrok",
+    prompt: "ngrok authtoken (from https://dashboard.ngrok.com/get-started/your-authtoken): ",
+    start: "coda-mcp serve --tunnel",
+};
+
+/// The runtime API key of OpenAI's Secure MCP Tunnel.
+pub const OPENAI_TUNNEL: TunnelSecret = TunnelSecret {
+    name: SecretName::OpenAiTunnelKey,
+    what: "OpenAI tunnel API key",
+    command: "openai-tunnel",
+    prompt: "OpenAI tunnel runtime API key (from https://platform.openai.com/settings/organization/api-keys): ",
+    start: "coda-mcp serve --tunnel openai --openai-tunnel-id tunnel_…",
+};
+
+/// Runs an action on a tunnel's credential.
+pub async fn tunnel_secret(
+    kind: &'static TunnelSecret,
+    action: TunnelSecretAction,
+    store: Arc<dyn SecretStore>,
+) -> anyhow::Result<()> {
     match action {
-        NgrokAction::Set => {
-            let token = blocking(|| {
-                read_secret(
-                    "ngrok authtoken (from https://dashboard.ngrok.com/get-started/your-authtoken): ",
-                )
-            })
-            .await??;
+        TunnelSecretAction::Set => {
+            let token = blocking(|| read_secret(kind.prompt)).await??;
             let hint = token.hint();
-            blocking(move || store.set(SecretName::NgrokAuthtoken, &token)).await??;
-            println!("Saved the ngrok authtoken to the keychain: {hint}");
+            blocking(move || store.set(kind.name, &token)).await??;
+            println!("Saved the {} to the keychain: {hint}", kind.what);
         }
-        NgrokAction::Status => match blocking(move || ngrok_authtoken(store.as_ref())).await? {
-            Some((token, source)) => println!(
-                "ngrok authtoken {} from the {}; start the tunnel with `coda-mcp serve --tunnel`",
-                token.hint(),
-                source.label()
-            ),
-            None => {
-                println!("No ngrok authtoken: run `coda-mcp ngrok set` or set NGROK_AUTHTOKEN.")
+        TunnelSecretAction::Status => {
+            match blocking(move || kind.name.lookup(store.as_ref())).await? {
+                Some((token, source)) => println!(
+                    "{} {} from the {}; start the tunnel with `{}`",
+                    kind.what,
+                    token.hint(),
+                    source.label(),
+                    kind.start
+                ),
+                None => println!(
+                    "No {}: run `coda-mcp {} set` or set {}.",
+                    kind.what,
+                    kind.command,
+                    kind.name.env_vars()[0]
+                ),
             }
-        },
-        NgrokAction::Clear => {
-            blocking(move || store.delete(SecretName::NgrokAuthtoken)).await??;
-            println!("Removed the ngrok authtoken from the keychain.");
+        }
+        TunnelSecretAction::Clear => {
+            blocking(move || store.delete(kind.name)).await??;
+            println!("Removed the {} from the keychain.", kind.what);
         }
     }
     Ok(())

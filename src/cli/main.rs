@@ -58,7 +58,13 @@ enum Command {
     /// Set, check or clear the ngrok authtoken the tunnel (`serve --tunnel`) uses.
     Ngrok {
         #[command(subcommand)]
-        action: accounts::NgrokAction,
+        action: accounts::TunnelSecretAction,
+    },
+    /// Set, check or clear the runtime API key of OpenAI's Secure MCP Tunnel
+    /// (`serve --tunnel openai`).
+    OpenaiTunnel {
+        #[command(subcommand)]
+        action: accounts::TunnelSecretAction,
     },
     /// List the MCP tools: name, read or write, and the Coda operations each calls.
     Tools {
@@ -203,7 +209,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::serve(*args, store).await,
         Command::Key { action } => accounts::key(action, store).await,
         Command::Token { action } => accounts::token(action, store).await,
-        Command::Ngrok { action } => accounts::ngrok(action, store).await,
+        Command::Ngrok { action } => accounts::tunnel_secret(&accounts::NGROK, action, store).await,
+        Command::OpenaiTunnel { action } => {
+            accounts::tunnel_secret(&accounts::OPENAI_TUNNEL, action, store).await
+        }
         Command::Stdio(args) => coda_mcp::stdio::run(args, store).await,
         Command::Oauth { action } => oauth::run(action),
         Command::Connect(args) => connect::run(args),

@@ -52,10 +52,16 @@ pub struct ServeArgs {
     /// is then accepted besides loopback.
     #[arg(long, value_name = "URL")]
     public_url: Option<String>,
-    /// Open an ngrok HTTPS tunnel so ChatGPT can reach this server (authtoken from
-    /// NGROK_AUTHTOKEN or `coda-mcp ngrok set`). Requests through it always need the key.
-    #[arg(long)]
-    tunnel: bool,
+    /// Open a tunnel so ChatGPT can reach this server: `--tunnel` (or `--tunnel ngrok`) an
+    /// ngrok HTTPS URL (authtoken from NGROK_AUTHTOKEN or `coda-mcp ngrok set`; requests
+    /// through it always need the key or OAuth); `--tunnel openai` OpenAI's Secure MCP
+    /// Tunnel, no public URL (API key from OPENAI_TUNNEL_API_KEY or `coda-mcp openai-tunnel
+    /// set`, and --openai-tunnel-id).
+    #[arg(long, value_name = "PROVIDER", num_args = 0..=1, default_missing_value = "ngrok")]
+    tunnel: Option<coda_mcp::tunnel::TunnelKind>,
+    /// The OpenAI tunnel's id (tunnel_…, from platform.openai.com/settings/organization/tunnels).
+    #[arg(long, env = "OPENAI_TUNNEL_ID", value_name = "ID")]
+    openai_tunnel_id: Option<String>,
     /// Your reserved ngrok domain (e.g. coda-me.ngrok.app; every ngrok account has one free
     /// static domain): one address across restarts, so ChatGPT and Claude connectors made
     /// with it keep working.
@@ -143,7 +149,11 @@ pub async fn serve(args: ServeArgs, store: Arc<dyn SecretStore>) -> anyhow::Resu
         audit_days: args.audit_days,
         no_pacing: args.no_pacing,
         rate_limits: args.rate_limit,
-        tunnel: args.tunnel,
+        tunnel: args.tunnel.is_some(),
+        tunnel_kind: args.tunnel.unwrap_or_default(),
+        openai_tunnel_id: args
+            .openai_tunnel_id
+            .or_else(|| std::env::var("CONTROL_PLANE_TUNNEL_ID").ok()),
         ngrok_domain: args.ngrok_domain,
         oauth_cimd_trust: cimd_trust,
         ..LaunchOptions::default()
@@ -182,6 +192,9 @@ async fn report_tunnel(
     use coda_mcp::tunnel::TunnelState;
     loop {
         match &*state.borrow_and_update() {
+            TunnelState::Up { url, .. } if !coda_mcp::tunnel::is_public_address(url) => {
+                say!("tunnel: OpenAI's Secure MCP Tunnel is up ({url}) — in ChatGPT, chatgpt.com/plugins → + → Add custom MCP server → Tunnel, and pick this tunnel; keep this server running");
+            }
             TunnelState::Up { url, .. } => {
                 say!("tunnel: {url}/mcp — add it in ChatGPT (chatgpt.com/plugins → + → Add custom MCP server) or Claude (Customize → Connectors)");
                 if !reserved_domain && url.starts_with("https://") {

@@ -59,6 +59,12 @@ pub struct ControlOptions {
     pub tunnel_provider: Option<ProviderFactory>,
     /// The reserved ngrok domain to ask for.
     pub ngrok_domain: Option<String>,
+    /// Opens OpenAI's Secure MCP Tunnel from its API key and tunnel id.
+    pub openai_provider: Option<ProviderFactory>,
+    /// Which tunnel opens.
+    pub tunnel_kind: crate::tunnel::TunnelKind,
+    /// The OpenAI tunnel's id.
+    pub openai_tunnel_id: Option<String>,
     /// The desktop app's settings file (none in the CLI).
     pub settings_path: Option<PathBuf>,
     /// Claude Desktop's config file (none: the OS's usual place).
@@ -80,6 +86,9 @@ impl Default for ControlOptions {
             store: Arc::new(crate::secrets::NoStore),
             tunnel_provider: None,
             ngrok_domain: None,
+            openai_provider: None,
+            tunnel_kind: Default::default(),
+            openai_tunnel_id: None,
             settings_path: None,
             claude_config: None,
             client_places: None,
@@ -94,6 +103,8 @@ impl Default for ControlOptions {
 pub struct Controls {
     options: ControlOptions,
     ngrok_domain: std::sync::Mutex<Option<String>>,
+    /// Which tunnel opens, and the OpenAI tunnel's id (changed from Setup).
+    tunnel_choice: std::sync::Mutex<(crate::tunnel::TunnelKind, Option<String>)>,
     tunnel: tokio::sync::Mutex<Option<Tunnel>>,
     /// The last public URL, across tunnel restarts (and, in the data directory, app restarts).
     url_memory: std::sync::OnceLock<UrlMemory>,
@@ -106,6 +117,10 @@ impl Controls {
     pub fn new(options: ControlOptions) -> Self {
         Controls {
             ngrok_domain: std::sync::Mutex::new(options.ngrok_domain.clone()),
+            tunnel_choice: std::sync::Mutex::new((
+                options.tunnel_kind,
+                options.openai_tunnel_id.clone(),
+            )),
             options,
             tunnel: Default::default(),
             url_memory: Default::default(),
@@ -261,16 +276,99 @@ impl Controls {
         Ok(())
     }
 
+    /// Chooses which tunnel opens next (and the OpenAI tunnel's id), kept in the settings.
+    pub fn set_tunnel_choice(
+        &self,
+        kind: crate::tunnel::TunnelKind,
+        openai_tunnel_id: Option<&str>,
+    ) -> Result<(), ControlError> {
+        let id = openai_tunnel_id
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned);
+        if let Some(id) = &id {
+            if id.len() > 128
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(ControlError::Invalid(
+                    "that does not look like a tunnel id (tunnel_…)".into(),
+                ));
+            }
+        }
+        if let Some(path) = &self.options.settings_path {
+            let mut settings = Settings::load(path)?;
+            settings.tunnel_provider = kind;
+            if id.is_some() {
+                settings.openai_tunnel_id = id.clone();
+            }
+            settings.save(path)?;
+        }
+        let mut choice = self.tunnel_choice.lock().expect("tunnel choice");
+        choice.0 = kind;
+        if id.is_some() {
+            choice.1 = id;
+        }
+        Ok(())
+    }
+
+    /// Keeps the OpenAI tunnel's runtime API key in the keychain.
+    pub async fn set_openai_tunnel_key(&self, key: &str) -> Result<(), ControlError> {
+        let key = key.trim();
+        if key.is_empty() || key.chars().any(char::is_whitespace) || key.len() > 512 {
+            return Err(ControlError::Invalid(
+                "that does not look like an OpenAI API key".into(),
+            ));
+        }
+        let store = self.options.store.clone();
+        let key = Secret::new(key);
+        match tokio::task::spawn_blocking(move || store.set(SecretName::OpenAiTunnelKey, &key))
+            .await
+            .map_err(|e| ControlError::Invalid(e.to_string()))?
+        {
+            Ok(()) => Ok(()),
+            Err(StoreError::Unavailable(why)) => Err(ControlError::Invalid(format!(
+                "the API key cannot be kept: no OS keychain is available ({why}); set OPENAI_TUNNEL_API_KEY in the environment of the server instead and restart it"
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether the OpenAI tunnel has an API key (from the environment or the keychain).
+    pub async fn has_openai_tunnel_key(&self) -> bool {
+        let store = self.options.store.clone();
+        tokio::task::spawn_blocking(move || {
+            SecretName::OpenAiTunnelKey.lookup(store.as_ref()).is_some()
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// Which tunnel opens, and the OpenAI tunnel's id.
+    pub fn tunnel_choice(&self) -> (crate::tunnel::TunnelKind, Option<String>) {
+        self.tunnel_choice.lock().expect("tunnel choice").clone()
+    }
+
     /// Opens the tunnel (a running one is replaced, so new credentials take effect).
     pub async fn start_tunnel(&self, engine: &Engine) -> Result<TunnelState, ControlError> {
         if engine.config().no_auth {
             return Err(ControlError::Invalid("the tunnel cannot be opened while authentication is off (--no-auth): restart without --no-auth first".into()));
         }
-        let factory = self
-            .options
-            .tunnel_provider
-            .clone()
-            .ok_or(ControlError::NoTunnel)?;
+        let (kind, tunnel_id) = self.tunnel_choice.lock().expect("tunnel choice").clone();
+        let (factory, secret, detail) = match kind {
+            crate::tunnel::TunnelKind::Ngrok => (
+                self.options.tunnel_provider.clone(),
+                SecretName::NgrokAuthtoken,
+                self.ngrok_domain.lock().expect("domain").clone(),
+            ),
+            crate::tunnel::TunnelKind::Openai => (
+                self.options.openai_provider.clone(),
+                SecretName::OpenAiTunnelKey,
+                tunnel_id,
+            ),
+        };
+        let factory = factory.ok_or(ControlError::NoTunnel)?;
         let face = self
             .public_face
             .lock()
@@ -282,19 +380,12 @@ impl Controls {
             old.stop().await;
         }
         let store = self.options.store.clone();
-        let authtoken = tokio::task::spawn_blocking(move || {
-            match std::env::var("NGROK_AUTHTOKEN")
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-            {
-                Some(v) => Some(Secret::new(v.trim())),
-                None => store.get(SecretName::NgrokAuthtoken).ok().flatten(),
-            }
+        let credential = tokio::task::spawn_blocking(move || {
+            secret.lookup(store.as_ref()).map(|(value, _)| value)
         })
         .await
         .map_err(|e| ControlError::Invalid(e.to_string()))?;
-        let domain = self.ngrok_domain.lock().expect("domain").clone();
-        let provider = factory(authtoken, domain);
+        let provider = factory(credential, detail);
         let memory = self
             .url_memory
             .get_or_init(|| UrlMemory::in_dir(engine.config().data_dir.as_deref()))
@@ -419,6 +510,8 @@ impl Controls {
             .ok_or(ControlError::NoSettings)?;
         settings.save(path)?;
         *self.ngrok_domain.lock().expect("domain") = settings.ngrok_domain.clone();
+        *self.tunnel_choice.lock().expect("tunnel choice") =
+            (settings.tunnel_provider, settings.openai_tunnel_id.clone());
         Ok(())
     }
 
@@ -495,7 +588,8 @@ pub fn follow_tunnel(engine: Engine, memory: UrlMemory) -> Observer {
             (Some(TunnelState::Up { url: was, .. }), TunnelState::Up { url, .. }) if was == url
         );
         let public = engine.public();
-        public.set_tunnel_url(next.url());
+        // An outbound tunnel's name is no address to give clients.
+        public.set_tunnel_url(next.url().filter(|u| crate::tunnel::is_public_address(u)));
         public.set_tunnel_state(next.clone());
         let events = engine.events();
         let log = |level: LogLevel, message: String| {
@@ -512,7 +606,8 @@ pub fn follow_tunnel(engine: Engine, memory: UrlMemory) -> Observer {
                 tool: None,
             });
         };
-        if let (false, Some(url)) = (new_latency, next.url()) {
+        let address = next.url().filter(|u| crate::tunnel::is_public_address(u));
+        if let (false, Some(url)) = (new_latency, address) {
             if let Some(previous) = memory.remember(url) {
                 events.publish(EventKind::PublicUrlChanged {
                     previous: previous.clone(),

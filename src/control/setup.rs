@@ -74,6 +74,10 @@ fn routes() -> Router<SetupState> {
         .route("/api/setup/key/rotate", post(rotate_key))
         .route("/api/setup/ngrok", post(ngrok))
         .route("/api/setup/tunnel", post(tunnel))
+        .route(
+            "/api/setup/tunnel-choice",
+            get(tunnel_choice).post(choose_tunnel),
+        )
         .route("/api/setup/claude", post(claude))
         .route("/api/setup/clients", get(clients))
         .route(
@@ -174,6 +178,49 @@ async fn ngrok(State(state): State<SetupState>, body: Bytes) -> Response {
         .await
     {
         Ok(()) => Json(json!({"saved": true})).into_response(),
+        Err(e) => refused(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TunnelChoiceBody {
+    provider: crate::tunnel::TunnelKind,
+    #[serde(default)]
+    tunnel_id: Option<String>,
+    #[serde(default)]
+    api_key: Option<String>,
+}
+
+async fn tunnel_choice_json(state: &SetupState) -> serde_json::Value {
+    let (provider, tunnel_id) = state.controls.tunnel_choice();
+    json!({
+        "provider": provider,
+        "tunnel_id": tunnel_id,
+        "has_api_key": state.controls.has_openai_tunnel_key().await,
+    })
+}
+
+async fn tunnel_choice(State(state): State<SetupState>) -> Response {
+    Json(tunnel_choice_json(&state).await).into_response()
+}
+
+/// Chooses ngrok or OpenAI's Secure MCP Tunnel (with its id, and its key for the keychain).
+async fn choose_tunnel(State(state): State<SetupState>, body: Bytes) -> Response {
+    let body: TunnelChoiceBody = match parse(&body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    if let Some(key) = body.api_key.as_deref().filter(|k| !k.trim().is_empty()) {
+        if let Err(e) = state.controls.set_openai_tunnel_key(key).await {
+            return refused(e);
+        }
+    }
+    match state
+        .controls
+        .set_tunnel_choice(body.provider, body.tunnel_id.as_deref())
+    {
+        Ok(()) => Json(tunnel_choice_json(&state).await).into_response(),
         Err(e) => refused(e),
     }
 }

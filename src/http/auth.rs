@@ -249,6 +249,11 @@ pub async fn check(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
     if req.method() == axum::http::Method::POST && !declares_json(&req) {
         return not_json(req.uri().path() == "/mcp");
     }
+    // A request this process made as a known caller (an outbound tunnel's command).
+    if let Some(super::conn::Trusted(caller)) = req.extensions().get().cloned() {
+        req.extensions_mut().insert(caller);
+        return next.run(req).await;
+    }
     if auth.allow_no_auth && config.no_auth && !public_host {
         // Without a key, a page in the person's browser is the one caller to keep out: an
         // `Origin`, when sent, must be this server's own.

@@ -70,6 +70,11 @@ pub(crate) use crate::netshare::client_network;
 #[derive(Clone, Copy, Debug)]
 pub struct LocalAddr(pub SocketAddr);
 
+/// The caller an in-process request was made as ([`crate::tunnel::Endpoint::handle`]): only
+/// code in this process can attach it, so authentication takes it as given.
+#[derive(Clone, Debug)]
+pub struct Trusted(pub crate::caller::Caller);
+
 /// The open connections of one face, counted in all and per client network.
 #[derive(Clone)]
 pub struct Connections {
@@ -276,6 +281,23 @@ impl crate::tunnel::Endpoint for Face {
         stop: CancellationToken,
     ) {
         Face::serve_connection(self, io, remote, stop);
+    }
+
+    fn handle(
+        &self,
+        mut request: axum::http::Request<axum::body::Body>,
+        remote: SocketAddr,
+        caller: crate::caller::Caller,
+    ) -> futures::future::BoxFuture<'static, axum::response::Response> {
+        let router = self.router.clone();
+        Box::pin(async move {
+            request.extensions_mut().insert(ConnectInfo(remote));
+            request.extensions_mut().insert(Trusted(caller));
+            match router.oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        })
     }
 }
 

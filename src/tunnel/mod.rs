@@ -12,6 +12,7 @@
 //! stop and start, or a restart of the app — can be told apart.
 
 pub mod ngrok;
+pub mod openai;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,13 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::public::TunnelState;
+pub use crate::settings::TunnelKind;
+
+/// Whether a tunnel's URL is a public address clients are given (an outbound tunnel's is a
+/// name only: `openai-tunnel:<id>`).
+pub fn is_public_address(url: &str) -> bool {
+    url.starts_with("https://")
+}
 
 /// Why a tunnel could not be opened or dropped.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -44,12 +52,24 @@ pub enum TunnelError {
     /// The tunnel dropped after it was up.
     #[error("the tunnel dropped: {0}")]
     Dropped(String),
+    /// Something the person must configure is missing or malformed.
+    #[error("{0}")]
+    Misconfigured(String),
+    /// OpenAI's tunnel service refused the key or the tunnel.
+    #[error("OpenAI refused the tunnel: {0}")]
+    OpenAiRefused(String),
 }
 
 impl TunnelError {
     /// Whether retrying could help.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, TunnelError::NoAuthtoken | TunnelError::Refused(_))
+        matches!(
+            self,
+            TunnelError::NoAuthtoken
+                | TunnelError::Refused(_)
+                | TunnelError::Misconfigured(_)
+                | TunnelError::OpenAiRefused(_)
+        )
     }
 }
 
@@ -138,6 +158,20 @@ pub trait Endpoint: Send + Sync + 'static {
         remote: SocketAddr,
         stop: CancellationToken,
     );
+
+    /// Answers one HTTP request made in this process as `caller` (an outbound tunnel's
+    /// commands: no socket, and the tunnel's own credential stands for the caller).
+    fn handle(
+        &self,
+        request: axum::http::Request<axum::body::Body>,
+        remote: SocketAddr,
+        caller: crate::caller::Caller,
+    ) -> BoxFuture<'static, axum::response::Response> {
+        let _ = (request, remote, caller);
+        Box::pin(async {
+            axum::response::IntoResponse::into_response(axum::http::StatusCode::NOT_IMPLEMENTED)
+        })
+    }
 }
 
 /// A way to publish an [`Endpoint`] on a public HTTPS URL. Behind a trait so tests drive the

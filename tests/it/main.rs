@@ -20,6 +20,7 @@ mod layering;
 mod load;
 mod mcp_tools;
 mod oauth;
+mod openai_tunnel;
 mod progress;
 mod readme_walk;
 mod security;

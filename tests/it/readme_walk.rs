@@ -19,6 +19,8 @@ const REFUSED: &[(&str, &str)] = &[
     ("coda-mcp key rotate", "change that variable instead"),
     ("coda-mcp token clear", "keychain is not available"),
     ("coda-mcp ngrok set", "keychain is not available"),
+    ("coda-mcp openai-tunnel set", "keychain is not available"),
+    ("coda-mcp openai-tunnel clear", "keychain is not available"),
     ("coda-mcp token set", "keychain is not available"),
 ];
 
@@ -174,6 +176,10 @@ fn program(home: &Path, coda: &str) -> Command {
         .env_remove("XDG_CONFIG_HOME")
         .env_remove("XDG_DATA_HOME")
         .env_remove("NGROK_AUTHTOKEN")
+        .env_remove("OPENAI_TUNNEL_API_KEY")
+        .env_remove("CONTROL_PLANE_API_KEY")
+        // Never OpenAI's control plane: a closed loopback port, should a key be found.
+        .env("CODA_MCP_OPENAI_TUNNEL_BASE", "http://127.0.0.1:9")
         .env_remove("CODA_MCP_URL")
         .env("CODA_MCP_KEYCHAIN", "off")
         .env("CODA_MCP_KEY", KEY)
@@ -328,6 +334,8 @@ fn walk_once(mut cmd: Command, text: &str, args: &[String]) -> Result<String, St
         format!("{}\n", coda_mcp::demo::DEMO_TOKEN)
     } else if text.starts_with("coda-mcp ngrok set") {
         "2walkNgrokAuthtoken_notreal\n".to_owned()
+    } else if text.starts_with("coda-mcp openai-tunnel set") {
+        "sk-walk-openai-tunnel-key-notreal\n".to_owned()
     } else {
         String::new()
     };

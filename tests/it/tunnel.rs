@@ -224,7 +224,7 @@ async fn tunnel_up_drop_reconnect_with_new_url_and_stop() {
         tokio::time::timeout(Duration::from_millis(500), events.1.recv()).await
     {
         let text = serde_json::to_string(&*event).unwrap();
-        if text.contains("copy the OpenAPI schema into ChatGPT again") {
+        if text.contains("create them again with") && text.contains("copy the schema again") {
             told = true;
             break;
         }

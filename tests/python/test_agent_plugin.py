@@ -124,9 +124,9 @@ def test_the_plugin_validates_and_its_entry_serves_mcp(flags):
             path = str(pathlib.Path(binary()).parent) + os.pathsep + "/usr/bin:/bin"
             assert entry["command"] == "coda-mcp"
         init, tools, docs = asyncio.run(start_like_a_client(root, entry, path))
-        assert init.serverInfo.name == "coda-mcp"
+        assert init.server_info.name == "coda-mcp"
         assert "coda_list_rows" in tools and "search" in tools
-        assert not docs.isError and docs.structuredContent["items"], docs
+        assert not docs.is_error and docs.structured_content["items"], docs
 
 
 def test_without_coda_mcp_on_the_path_it_says_how_to_fix_it():

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
+import { createServer } from "node:http";
 import { chromium } from "playwright-core";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -392,6 +393,61 @@ test("Setup: change the token, rotate the key, the tunnel without an authtoken, 
   }
 });
 
+// Setup's tunnel choice: OpenAI's Secure MCP Tunnel, against a stand-in of its control plane
+// (the protocol's metadata and poll endpoints; tests/it/openai_tunnel.rs covers commands).
+test("Setup chooses OpenAI's Secure MCP Tunnel: id saved, key refused without a keychain, the tunnel comes up", async () => {
+  const seen = [];
+  const plane = createServer((req, res) => {
+    seen.push({ url: req.url, auth: req.headers.authorization, name: req.headers["x-tunnel-client-name"] });
+    if (req.headers.authorization !== "Bearer sk-ui-tunnel-key") { res.writeHead(401, { "content-type": "application/json" }); res.end('{"error":{"code":"invalid_api_key"}}'); return; }
+    if (req.url === "/v1/tunnels/tunnel_ui") { res.writeHead(200, { "content-type": "application/json" }); res.end('{"id":"tunnel_ui","name":"ui"}'); return; }
+    if (req.url.startsWith("/v1/tunnels/tunnel_ui/poll?")) { setTimeout(() => { res.writeHead(204); res.end(); }, 200); return; }
+    res.writeHead(404); res.end();
+  });
+  await new Promise((r) => plane.listen(0, "127.0.0.1", r));
+  const dataDir = mkdtempSync(join(tmpdir(), "coda-mcp-ui-openai-"));
+  const server = await startServer(dataDir, { OPENAI_TUNNEL_API_KEY: "sk-ui-tunnel-key", CONTROL_PLANE_API_KEY: undefined,
+    OPENAI_TUNNEL_ID: undefined, CONTROL_PLANE_TUNNEL_ID: undefined,
+    CODA_MCP_OPENAI_TUNNEL_BASE: `http://127.0.0.1:${plane.address().port}` });
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", headless: true, args: BROWSER_ARGS });
+  try {
+    const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    const pageErrors = [];
+    page.on("pageerror", (e) => pageErrors.push(e.message));
+    await page.goto(server.dashboard);
+    await page.click("#tab-setup");
+    assert.equal(await page.inputValue("#tunnel-provider"), "ngrok", "ngrok unless chosen");
+    assert.ok(await page.isHidden("#openai-tunnel-form"));
+    await page.selectOption("#tunnel-provider", "openai");
+    await page.waitForSelector("#openai-tunnel-form", { state: "visible" });
+    assert.ok(await page.isHidden("#ngrok-form"), "the ngrok fields are not this tunnel's");
+    // Without a keychain the key cannot be kept, and the page says what to do instead.
+    await page.fill("#openai-tunnel-id", "tunnel_ui");
+    await page.fill("#openai-tunnel-key", "sk-typed-in-the-page");
+    await page.click("#openai-tunnel-form button[type=submit]");
+    await page.waitForFunction(() => /OPENAI_TUNNEL_API_KEY/.test(document.querySelector("#toast")?.textContent || document.body.textContent));
+    // The id alone is saved; the key comes from the server's environment.
+    await page.fill("#openai-tunnel-key", "");
+    await page.click("#openai-tunnel-form button[type=submit]");
+    await page.waitForFunction(() => /An API key is saved\./.test(document.querySelector("#openai-tunnel-status").textContent));
+    await page.click("#tunnel-start");
+    await page.waitForFunction(() => /up at openai-tunnel:tunnel_ui/.test(document.querySelector("#tunnel-state").textContent), null, { timeout: 10000 });
+    assert.ok(seen.some((r) => r.url.startsWith("/v1/tunnels/tunnel_ui/poll?limit=25") && r.name === "coda-mcp"), JSON.stringify(seen));
+    assert.ok(!seen.some((r) => (r.auth || "").includes("sk-typed-in-the-page")), "a key that was not kept is not used");
+    // No public URL: the ChatGPT card does not offer one.
+    assert.equal((await page.textContent("#chatgpt-url")).trim(), "start the tunnel first");
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-setup-openai-tunnel.png"), fullPage: true });
+    await page.click("#tunnel-stop");
+    await page.waitForFunction(() => document.querySelector("#tunnel-state").textContent === "off");
+    assert.deepEqual(pageErrors, [], "no script errors");
+  } finally {
+    await browser.close();
+    await stopServer(server).catch(() => {});
+    plane.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
 // The public URL changing is announced by the tunnel supervisor (tests/it/tunnel.rs drives it
 // with a tunnel double; ngrok itself is never reached from tests). Here the page's side: the
 // `public_url_changed` event, delivered in the dashboard's real event stream format, shows a
@@ -422,7 +478,7 @@ test("a changed public URL shows a banner that asks to copy the schema again", a
     const text = await page.textContent("#url-notice");
     assert.match(text, /old-name\.ngrok-free\.app/);
     assert.match(text, /new-name\.ngrok-free\.app/);
-    assert.match(text, /copy the OpenAPI schema/i);
+    assert.match(text, /GPT Actions: copy the schema again/);
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-url-changed.png") });
     // The real stream comes back after that one ended.
     await page.waitForSelector("#conn.live", { timeout: 5000 });
