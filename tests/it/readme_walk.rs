@@ -152,6 +152,9 @@ fn arguments(text: &str, values: &Values) -> Vec<String> {
                 .join(w.trim_start_matches('/'))
                 .display()
                 .to_string(),
+            // A path in the person's home (`~/coda-plugin`): the shell expands it; here, the
+            // walk's own folder (never a folder named `~` in the checkout).
+            w if w.starts_with("~/") => values.dir.join(&w[2..]).display().to_string(),
             "DIR" => values.dir.join("dir").display().to_string(),
             "PATH" => values.dir.join("file.json").display().to_string(),
             // `<a|b>` and `a|b`: one of them, the last.
