@@ -393,6 +393,41 @@ test("Setup: change the token, rotate the key, the tunnel without an authtoken, 
   }
 });
 
+// With a public URL (here --public-url, as behind a proxy), the ChatGPT and Claude cards give
+// the /mcp URL to paste, and its Copy button copies exactly that.
+test("the ChatGPT and Claude cards give the public /mcp URL to copy", async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "coda-mcp-ui-public-"));
+  const server = await startServer(dataDir, {}, ["--demo", "--public-url", "https://coda-me.example.app"]);
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", headless: true, args: BROWSER_ARGS });
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: new URL(server.dashboard).origin });
+    const page = await context.newPage();
+    const pageErrors = [];
+    page.on("pageerror", (e) => pageErrors.push(e.message));
+    await page.goto(server.dashboard);
+    await page.click("#tab-setup");
+    await page.waitForFunction(() => document.querySelector("#chatgpt-url").textContent.trim() === "https://coda-me.example.app/mcp");
+    assert.equal((await page.textContent("#claude-url")).trim(), "https://coda-me.example.app/mcp");
+    assert.equal((await page.textContent("#public-mcp-url")).trim(), "https://coda-me.example.app/mcp");
+    const steps = await page.textContent("#chatgpt-steps");
+    assert.match(steps, /Server URL: https:\/\/coda-me\.example\.app\/mcp → Authentication: OAuth/);
+    assert.doesNotMatch(steps, /start the tunnel above/, "nothing to start: the URL is there");
+    assert.match(steps, /Add custom MCP server → Tunnel/, "the no-public-URL way is named too");
+    assert.match(await page.textContent("#claude-steps"), /Remote MCP server URL: https:\/\/coda-me\.example\.app\/mcp/);
+    await page.click("#copy-chatgpt-url");
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), "https://coda-me.example.app/mcp");
+    await page.click("#copy-claude-url");
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), "https://coda-me.example.app/mcp");
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-setup-public-url.png"), fullPage: true });
+    assert.deepEqual(pageErrors, [], "no script errors");
+  } finally {
+    await browser.close();
+    await stopServer(server).catch(() => {});
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
 // Setup's tunnel choice: OpenAI's Secure MCP Tunnel, against a stand-in of its control plane
 // (the protocol's metadata and poll endpoints; tests/it/openai_tunnel.rs covers commands).
 test("Setup chooses OpenAI's Secure MCP Tunnel: id saved, key refused without a keychain, the tunnel comes up", async () => {
