@@ -12,7 +12,7 @@ use coda_mcp::events::EventKind;
 use coda_mcp::launch::{launch, LaunchOptions, Launched};
 use coda_mcp::secrets::{KeyringStore, NoStore, SecretStore};
 use coda_mcp::settings::Settings;
-use coda_mcp::tunnel::TunnelState;
+use coda_mcp::tunnel::{TunnelKind, TunnelState};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch, Mutex};
 
@@ -47,6 +47,8 @@ pub struct Status {
     pub notice: Option<String>,
     /// Where updating the app stands (off until an update URL is set).
     pub update: crate::updates::UpdateState,
+    /// Which tunnel the tunnel item opens (saved in the settings from the tray or Setup).
+    pub tunnel_kind: coda_mcp::tunnel::TunnelKind,
 }
 
 impl Default for Status {
@@ -61,7 +63,16 @@ impl Default for Status {
             launch_at_login: false,
             notice: None,
             update: crate::updates::UpdateState::Off,
+            tunnel_kind: coda_mcp::tunnel::TunnelKind::default(),
         }
+    }
+}
+
+/// What the person calls each tunnel.
+pub fn tunnel_name(kind: TunnelKind) -> &'static str {
+    match kind {
+        TunnelKind::Ngrok => "ngrok",
+        TunnelKind::Openai => "OpenAI's Secure MCP Tunnel",
     }
 }
 
@@ -146,9 +157,10 @@ impl AppCore {
             restarts: tx,
             claude_config: LaunchOptions::default().claude_config,
         };
-        let at_login = core.settings().launch_at_login;
+        let saved = core.settings();
         core.status = watch::channel(Status {
-            launch_at_login: at_login,
+            launch_at_login: saved.launch_at_login,
+            tunnel_kind: saved.tunnel_provider,
             ..Status::default()
         })
         .0;
@@ -221,6 +233,8 @@ impl AppCore {
             claude_config: self.claude_config.clone(),
             session_idle_timeout: std::time::Duration::from_secs(settings.session_idle_timeout_s),
             tunnel: settings.tunnel_on_launch,
+            tunnel_kind: settings.tunnel_provider,
+            openai_tunnel_id: settings.openai_tunnel_id.clone(),
             ngrok_domain: settings.ngrok_domain.clone(),
             settings_path: self.settings_path.clone(),
             stdio_program: coda_mcp::clients::this_program(),
@@ -248,6 +262,7 @@ impl AppCore {
                     launch_at_login: settings.launch_at_login,
                     notice: previous.notice,
                     update: previous.update,
+                    tunnel_kind: settings.tunnel_provider,
                 };
                 tracing::info!(url = %launched.mcp_url(), "server started");
                 let follower = tokio::spawn(follow_events(engine, events, self.status.clone()));
@@ -264,6 +279,7 @@ impl AppCore {
                     launch_at_login: previous.launch_at_login,
                     notice: previous.notice,
                     update: previous.update,
+                    tunnel_kind: previous.tunnel_kind,
                     ..Status::default()
                 });
                 Err(message)
@@ -283,6 +299,7 @@ impl AppCore {
             launch_at_login: previous.launch_at_login,
             notice: previous.notice,
             update: previous.update,
+            tunnel_kind: previous.tunnel_kind,
             ..Status::default()
         });
     }
@@ -320,6 +337,45 @@ impl AppCore {
             launched.controls.stop_tunnel().await;
             Ok(())
         }
+    }
+
+    /// Chooses the tunnel the tunnel item opens (saved in the settings); an open tunnel is
+    /// reopened through the chosen one at once. Says what happened, for the person.
+    pub async fn choose_tunnel(&self, kind: TunnelKind) -> Result<String, String> {
+        let mut settings = self.settings();
+        settings.tunnel_provider = kind;
+        self.save_settings(&settings)?;
+        let name = tunnel_name(kind);
+        let missing_id = kind == TunnelKind::Openai && settings.openai_tunnel_id.is_none();
+        let slot = self.server.lock().await;
+        let reopen = match slot.as_ref() {
+            Some((launched, _)) => {
+                launched
+                    .controls
+                    .set_tunnel_choice(kind, None)
+                    .map_err(|e| e.to_string())?;
+                let engine = &launched.server.state.engine;
+                if matches!(engine.public().tunnel_state(), TunnelState::Off) || missing_id {
+                    false
+                } else {
+                    // The running tunnel is replaced by one through the chosen provider.
+                    launched
+                        .controls
+                        .start_tunnel(engine)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    true
+                }
+            }
+            None => false,
+        };
+        Ok(if missing_id {
+            format!("{name} chosen: give its tunnel id and API key in Settings → Which tunnel, then start the tunnel")
+        } else if reopen {
+            format!("The tunnel now goes through {name}")
+        } else {
+            format!("{name} chosen: it opens when you start the tunnel")
+        })
     }
 
     /// The dashboard address with its token (never shown or logged).
@@ -406,8 +462,12 @@ pub fn follow(status: &mut Status, event: &EventKind) -> bool {
             status.notice = Some(url_changed_notice(url));
             true
         }
-        EventKind::Settings { settings } if status.launch_at_login != settings.launch_at_login => {
+        EventKind::Settings { settings }
+            if (status.launch_at_login, status.tunnel_kind)
+                != (settings.launch_at_login, settings.tunnel_provider) =>
+        {
             status.launch_at_login = settings.launch_at_login;
+            status.tunnel_kind = settings.tunnel_provider;
             true
         }
         // An app waits on the consent page: the tray says so (and tells, as for any notice).
@@ -586,6 +646,74 @@ mod tests {
         let written: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
         assert_eq!(written["mcpServers"]["coda"]["args"][0], "stdio");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// The tray's "Tunnel provider" choice is saved, opens that provider's tunnel, survives a
+    /// restart; a choice made in the dashboard's Setup view reaches the tray too.
+    #[tokio::test]
+    async fn the_tunnel_provider_chosen_in_the_tray_is_kept_and_opened() {
+        offline();
+        std::env::remove_var("OPENAI_TUNNEL_API_KEY");
+        std::env::remove_var("CONTROL_PLANE_API_KEY");
+        let dir = temp_dir("tunnel-choice");
+        let core = core_in(&dir, true);
+        assert_eq!(core.status().tunnel_kind, TunnelKind::Ngrok);
+        let told = core.choose_tunnel(TunnelKind::Openai).await.unwrap();
+        assert!(told.contains("tunnel id and API key"), "{told}");
+        assert_eq!(core.status().tunnel_kind, TunnelKind::Openai);
+        assert_eq!(core.settings().tunnel_provider, TunnelKind::Openai);
+        // A new core (the app restarted) reads it, and its server opens that tunnel.
+        let core = core_in(&dir, true);
+        assert_eq!(core.status().tunnel_kind, TunnelKind::Openai);
+        core.start().await.unwrap();
+        core.toggle_tunnel().await.unwrap();
+        let failed = wait_status(&core, "the OpenAI tunnel's failure", |s| {
+            matches!(s.tunnel, TunnelState::Failed { .. })
+        })
+        .await;
+        let TunnelState::Failed { error } = failed.tunnel else {
+            unreachable!()
+        };
+        assert!(error.contains("no OpenAI tunnel API key"), "{error}");
+        // Chosen again while a tunnel is open (failed counts as open): reopened through ngrok.
+        let told = core.choose_tunnel(TunnelKind::Ngrok).await.unwrap();
+        assert!(told.contains("now goes through ngrok"), "{told}");
+        wait_status(&core, "the ngrok tunnel's failure", |s| {
+            matches!(&s.tunnel, TunnelState::Failed { error } if error.contains("no ngrok authtoken"))
+        })
+        .await;
+        // The Setup view's choice (over HTTP) reaches the status the tray shows.
+        let dashboard = core.dashboard_url().await.unwrap();
+        let url = url::Url::parse(dashboard.expose()).unwrap();
+        let token = url
+            .query_pairs()
+            .find(|(k, _)| k == "token")
+            .unwrap()
+            .1
+            .into_owned();
+        let resp = reqwest::Client::new()
+            .post(format!(
+                "{}/api/setup/tunnel-choice",
+                url.origin().ascii_serialization()
+            ))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .header("x-coda-mcp-dashboard", "1")
+            .body(r#"{"provider":"openai","tunnel_id":"tunnel_abc123"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        wait_status(&core, "the dashboard's choice", |s| {
+            s.tunnel_kind == TunnelKind::Openai
+        })
+        .await;
+        assert_eq!(
+            core.settings().openai_tunnel_id.as_deref(),
+            Some("tunnel_abc123")
+        );
+        core.stop().await;
         let _ = std::fs::remove_dir_all(dir);
     }
 

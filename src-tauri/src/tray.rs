@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use coda_mcp::clients::{ClientId, Places};
-use coda_mcp::tunnel::TunnelState;
+use coda_mcp::tunnel::{TunnelKind, TunnelState};
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::TrayIconBuilder;
@@ -28,6 +28,8 @@ struct Items {
     notice: MenuItem<Wry>,
     server: MenuItem<Wry>,
     tunnel: MenuItem<Wry>,
+    via_ngrok: CheckMenuItem<Wry>,
+    via_openai: CheckMenuItem<Wry>,
     schema: MenuItem<Wry>,
     update: MenuItem<Wry>,
     at_login: CheckMenuItem<Wry>,
@@ -42,8 +44,10 @@ pub struct Labels {
     pub notice: String,
     /// "Start server" or "Stop server".
     pub server: &'static str,
-    /// "Start tunnel" or "Stop tunnel".
+    /// "Start tunnel (ngrok)", "Stop tunnel", …: the provider it opens is named.
     pub tunnel: &'static str,
+    /// The provider checked in the "Tunnel provider" submenu.
+    pub tunnel_kind: TunnelKind,
     /// Whether the tunnel item can be used (only while the server runs).
     pub tunnel_enabled: bool,
     /// The schema item, which asks again after the public URL changed.
@@ -96,11 +100,12 @@ pub fn labels(status: &Status) -> Labels {
         } else {
             "Start server"
         },
-        tunnel: if matches!(status.tunnel, TunnelState::Off) {
-            "Start tunnel"
-        } else {
-            "Stop tunnel"
+        tunnel: match (&status.tunnel, status.tunnel_kind) {
+            (TunnelState::Off, TunnelKind::Ngrok) => "Start tunnel (ngrok)",
+            (TunnelState::Off, TunnelKind::Openai) => "Start tunnel (OpenAI Secure MCP Tunnel)",
+            _ => "Stop tunnel",
         },
+        tunnel_kind: status.tunnel_kind,
         tunnel_enabled: status.running,
         schema: if status.notice.is_some() {
             "Copy OpenAPI schema again (the URL changed)"
@@ -148,6 +153,8 @@ pub enum MenuId {
     Server,
     /// Start or stop the tunnel.
     Tunnel,
+    /// Choose the tunnel provider (the "Tunnel provider" submenu).
+    TunnelVia(TunnelKind),
     /// Open the dashboard.
     Dashboard,
     /// Copy the OpenAPI schema for ChatGPT.
@@ -191,6 +198,7 @@ impl MenuId {
     pub fn all() -> impl Iterator<Item = MenuId> {
         MenuId::FIXED
             .into_iter()
+            .chain([TunnelKind::Ngrok, TunnelKind::Openai].map(MenuId::TunnelVia))
             .chain(coda_mcp::clients::ALL.into_iter().map(MenuId::Connect))
     }
 
@@ -211,6 +219,8 @@ impl MenuId {
             MenuId::Notice => "notice",
             MenuId::Server => "server",
             MenuId::Tunnel => "tunnel",
+            MenuId::TunnelVia(TunnelKind::Ngrok) => "tunnel-via-ngrok",
+            MenuId::TunnelVia(TunnelKind::Openai) => "tunnel-via-openai",
             MenuId::Dashboard => "dashboard",
             MenuId::Schema => "schema",
             MenuId::Key => "key",
@@ -245,6 +255,7 @@ pub async fn decide(core: &Arc<AppCore>, id: MenuId, checked: bool) -> Result<Ef
             core.toggle_tunnel().await?;
             Effect::Nothing
         }
+        MenuId::TunnelVia(kind) => Effect::Tell(core.choose_tunnel(kind).await?),
         MenuId::Dashboard | MenuId::Settings | MenuId::MoreClients => {
             core.dashboard_url().await.ok_or(NOT_RUNNING)?;
             Effect::OpenDashboard((id != MenuId::Dashboard).then_some("setup"))
@@ -389,6 +400,26 @@ pub fn install(app: &AppHandle, core: Arc<AppCore>) -> tauri::Result<()> {
         true,
         None::<&str>,
     )?;
+    let chosen = core.settings().tunnel_provider;
+    let via = |kind: TunnelKind, text: &str| {
+        CheckMenuItem::with_id(
+            app,
+            MenuId::TunnelVia(kind).as_str(),
+            text,
+            true,
+            chosen == kind,
+            None::<&str>,
+        )
+    };
+    let via_ngrok = via(
+        TunnelKind::Ngrok,
+        "ngrok (a public HTTPS URL: ChatGPT, Claude)",
+    )?;
+    let via_openai = via(
+        TunnelKind::Openai,
+        "OpenAI Secure MCP Tunnel (ChatGPT, no public URL)",
+    )?;
+    let providers = Submenu::with_items(app, "Tunnel provider", true, &[&via_ngrok, &via_openai])?;
     let at_login = CheckMenuItem::with_id(
         app,
         MenuId::Login.as_str(),
@@ -419,6 +450,7 @@ pub fn install(app: &AppHandle, core: Arc<AppCore>) -> tauri::Result<()> {
             &PredefinedMenuItem::separator(app)?,
             &server,
             &tunnel,
+            &providers,
             &MenuItem::with_id(
                 app,
                 MenuId::Dashboard.as_str(),
@@ -461,6 +493,8 @@ pub fn install(app: &AppHandle, core: Arc<AppCore>) -> tauri::Result<()> {
         notice,
         server,
         tunnel,
+        via_ngrok,
+        via_openai,
         schema,
         update,
         at_login,
@@ -518,6 +552,9 @@ pub fn install(app: &AppHandle, core: Arc<AppCore>) -> tauri::Result<()> {
                 let _ = items.tunnel.set_enabled(l.tunnel_enabled);
                 let _ = items.tunnel.set_text(l.tunnel);
             }
+            if changed(|f| format!("{:?}", f.labels.tunnel_kind)) {
+                items.check_provider(l.tunnel_kind);
+            }
             if changed(|f| f.labels.schema.to_owned()) {
                 let _ = items.schema.set_text(l.schema);
             }
@@ -544,6 +581,14 @@ pub fn install(app: &AppHandle, core: Arc<AppCore>) -> tauri::Result<()> {
     });
     tracing::info!("tray ready");
     Ok(())
+}
+
+impl Items {
+    /// Checks the chosen provider's item only.
+    fn check_provider(&self, kind: TunnelKind) {
+        let _ = self.via_ngrok.set_checked(kind == TunnelKind::Ngrok);
+        let _ = self.via_openai.set_checked(kind == TunnelKind::Openai);
+    }
 }
 
 async fn on_menu(app: &AppHandle, core: &Arc<AppCore>, items: &Items, id: &str) {
@@ -596,6 +641,11 @@ async fn on_menu(app: &AppHandle, core: &Arc<AppCore>, items: &Items, id: &str) 
         }
         Err(e) => Err(e),
     };
+    if matches!(id, MenuId::TunnelVia(_)) {
+        // A check item flips itself when clicked, also the one already chosen: the choice,
+        // not the click, decides which is checked.
+        items.check_provider(core.status().tunnel_kind);
+    }
     match result {
         Ok(Some(message)) => tell(app, &message),
         Ok(None) => {}
@@ -754,7 +804,16 @@ mod tests {
         let l = labels(&s);
         assert_eq!(
             (l.server, l.tunnel, l.tunnel_enabled),
-            ("Start server", "Start tunnel", false)
+            ("Start server", "Start tunnel (ngrok)", false)
+        );
+        s.tunnel_kind = TunnelKind::Openai;
+        let l = labels(&s);
+        assert_eq!(
+            (l.tunnel, l.tunnel_kind),
+            (
+                "Start tunnel (OpenAI Secure MCP Tunnel)",
+                TunnelKind::Openai
+            )
         );
         assert!(l.notice.is_empty() && !l.at_login);
         s.running = true;
@@ -811,6 +870,21 @@ mod tests {
             let err = decide(&core, id, false).await.err().unwrap_or_default();
             assert!(err.contains("start the server first"), "{id:?}: {err}");
         }
+        // The provider can be chosen with the server stopped; it is named on the tunnel item.
+        let Ok(Effect::Tell(told)) =
+            decide(&core, MenuId::TunnelVia(TunnelKind::Openai), false).await
+        else {
+            panic!("choose openai")
+        };
+        assert!(told.contains("OpenAI's Secure MCP Tunnel chosen"), "{told}");
+        assert_eq!(labels(&core.status()).tunnel_kind, TunnelKind::Openai);
+        let Ok(Effect::Tell(told)) =
+            decide(&core, MenuId::TunnelVia(TunnelKind::Ngrok), false).await
+        else {
+            panic!("choose ngrok")
+        };
+        assert!(told.contains("ngrok chosen"), "{told}");
+        assert_eq!(core.settings().tunnel_provider, TunnelKind::Ngrok);
         assert!(matches!(
             decide(&core, MenuId::Server, false).await,
             Ok(Effect::Nothing)

@@ -220,7 +220,16 @@ async fn choose_tunnel(State(state): State<SetupState>, body: Bytes) -> Response
         .controls
         .set_tunnel_choice(body.provider, body.tunnel_id.as_deref())
     {
-        Ok(()) => Json(tunnel_choice_json(&state).await).into_response(),
+        Ok(()) => {
+            // The tray names and checks the chosen provider.
+            if let Ok(settings) = state.controls.settings() {
+                state
+                    .engine
+                    .events()
+                    .publish(crate::events::EventKind::Settings { settings });
+            }
+            Json(tunnel_choice_json(&state).await).into_response()
+        }
         Err(e) => refused(e),
     }
 }
