@@ -28,6 +28,17 @@ const SHOWN: &AsciiSet = &CONTROLS
     .add(b'|')
     .add(b'\\');
 
+/// The `limit` maxima of Coda's spec (1.4.17, and the newer page-content listing), by the
+/// listing's path (`*` is any one segment). Listings not here declare none.
+const PAGE_MAXIMA: &[(&[&str], usize)] = &[
+    (&["docs", "*", "tables", "*", "columns"], 100), // listColumns
+    (&["docs", "*", "pages", "*", "content"], 500),  // listPageContent
+    (&["analytics", "docs"], 5000),                  // listDocAnalytics
+    (&["analytics", "docs", "*", "pages"], 5000),    // listPageAnalytics
+    (&["analytics", "packs"], 5000),                 // listPackAnalytics
+    (&["analytics", "packs", "*", "formulas"], 5000), // listPackFormulaAnalytics
+];
+
 /// A path below the API root, as its segments (not encoded).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct CodaPath(Vec<String>);
@@ -90,6 +101,19 @@ impl CodaPath {
         (tail == last).then(|| CodaPath(head.to_vec()))
     }
 
+    /// The largest page (`limit`) Coda's spec allows for the listing at this path, where it
+    /// sets one: asking for more is a request the spec refuses, even if Coda clamps it.
+    pub fn page_maximum(&self) -> Option<usize> {
+        PAGE_MAXIMA.iter().find_map(|(shape, max)| {
+            (shape.len() == self.0.len()
+                && shape
+                    .iter()
+                    .zip(&self.0)
+                    .all(|(want, got)| *want == "*" || want == got))
+            .then_some(*max)
+        })
+    }
+
     /// `url` (the API root) with this path appended, segment by segment.
     pub fn under(&self, root: &url::Url) -> url::Url {
         let mut url = root.clone();
@@ -132,6 +156,16 @@ impl fmt::Display for CodaPath {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn page_maxima_follow_the_spec() {
+        let columns = CodaPath::new(["docs", "D1", "tables", "grid-1", "columns"]).unwrap();
+        assert_eq!(columns.page_maximum(), Some(100));
+        let rows = CodaPath::new(["docs", "D1", "tables", "grid-1", "rows"]).unwrap();
+        assert_eq!(rows.page_maximum(), None, "listRows declares no maximum");
+        let column = columns.clone().join("c-1").unwrap();
+        assert_eq!(column.page_maximum(), None, "getColumn is not a listing");
+    }
 
     #[test]
     fn dot_and_empty_segments_are_refused() {

@@ -6,9 +6,7 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
 
-use super::common::{
-    bool_param, not_found, ok, page_of, paging, respond, validation_error, with_doc, Params, Shared,
-};
+use super::common::{bool_param, ok, page_of, paging, respond, Params, Shared};
 use super::model::{doc_link, Doc};
 
 /// This resource's routes (the router adds them under `/apis/v1`).
@@ -70,10 +68,15 @@ async fn doc_analytics(State(s): State<Shared>, Query(raw): Query<Params>) -> Re
             .filter(|d| needle.as_ref().is_none_or(|n| d.name.to_lowercase().contains(n)))
             .filter(|d| published.is_none_or(|p| p == d.extras.published.is_some()))
             .filter(|_| q.get("workspaceId").is_none_or(|w| *w == ws.id))
-            .map(|d| json!({"doc": {"id": d.id, "type": "doc", "href": format!("{}/docs/{}", s.api_base, d.id),
-                "browserLink": doc_link(&d.id), "title": d.name, "createdAt": d.created_at,
-                "publishedAt": d.extras.published.as_ref().map(|_| "2026-01-10T09:00:00.000Z")},
-                "metrics": doc_metrics(d, q)})).collect();
+            .map(|d| {
+                let mut doc = json!({"id": d.id, "type": "doc", "href": format!("{}/docs/{}", s.api_base, d.id),
+                    "browserLink": doc_link(&d.id), "title": d.name, "createdAt": d.created_at});
+                // Only a published doc has `publishedAt` (a string, never null).
+                if d.extras.published.is_some() {
+                    doc["publishedAt"] = json!("2026-01-10T09:00:00.000Z");
+                }
+                json!({"doc": doc, "metrics": doc_metrics(d, q)})
+            }).collect();
         if let Some(order) = q.get("orderBy") {
             let key = |v: &Value| match order.as_str() {
                 "title" => json!(v["doc"]["title"]),
@@ -110,15 +113,21 @@ async fn page_analytics(
     Path(doc): Path<String>,
     Query(raw): Query<Params>,
 ) -> Response {
-    respond(paging(&s, raw).and_then(|p| with_doc(&s, &doc, |_, d| {
+    respond(paging(&s, raw).map(|p| {
+        // The spec declares no 404 here: a doc with no analytics (or none the caller may see)
+        // has an empty listing.
+        let ws = s.workspace.lock().expect("workspace");
+        let Some(d) = ws.doc(&doc) else {
+            return page_of(Vec::new(), &p, &format!("{}/analytics/docs/{doc}/pages", s.api_base));
+        };
         let items = d.pages.iter().enumerate().map(|(n, page)| json!({"page": page.reference(&s.api_base, &d.id),
             "metrics": DAYS.iter().enumerate().filter(|(_, day)| in_range(&p.params, day)).map(|(i, day)| {
                 let views = (d.extras.views / 10 + (i * 5 + n * 3) as u64 % 9) / (n as u64 + 1);
                 json!({"date": day, "views": views, "sessions": views * 3 / 4, "users": views / 2,
                     "averageSecondsViewed": 40 + n * 5, "medianSecondsViewed": 30 + n * 4, "tabs": views / 5})
             }).collect::<Vec<_>>()})).collect();
-        Ok(page_of(items, &p, &format!("{}/analytics/docs/{doc}/pages", s.api_base)))
-    })))
+        page_of(items, &p, &format!("{}/analytics/docs/{doc}/pages", s.api_base))
+    }))
 }
 
 const PACK_ID: u64 = 1001;
@@ -127,7 +136,12 @@ fn pack_metrics(q: &Params) -> Vec<Value> {
     DAYS.iter().enumerate().filter(|(_, d)| in_range(q, d)).map(|(i, day)| json!({"date": day,
         "docInstalls": 3 + i as u64, "workspaceInstalls": 1, "numFormulaInvocations": 40 + 7 * i as u64,
         "numActionInvocations": 5 + i as u64, "numSyncInvocations": 2, "numMetadataInvocations": 1,
-        "docsActivelyUsing": 3, "workspacesActivelyUsing": 1, "revenueUsd": "0"})).collect()
+        "docsActivelyUsing": 3, "docsActivelyUsing7Day": 3, "docsActivelyUsing30Day": 4, "docsActivelyUsing90Day": 5,
+        "docsActivelyUsingAllTime": 6, "workspacesActivelyUsing": 1, "workspacesActivelyUsing7Day": 1,
+        "workspacesActivelyUsing30Day": 1, "workspacesActivelyUsing90Day": 2, "workspacesActivelyUsingAllTime": 2,
+        "workspacesActivelyTrialing": 0, "workspacesActivelyTrialing7Day": 0, "workspacesActivelyTrialing30Day": 0,
+        "workspacesActivelyTrialing90Day": 1, "workspacesActivelyTrialingAllTime": 1, "workspacesNewlySubscribed": 0,
+        "workspacesWithActiveSubscriptions": 0, "workspacesWithSuccessfulTrials": 0, "revenueUsd": "0"})).collect()
 }
 
 async fn pack_analytics(State(s): State<Shared>, Query(raw): Query<Params>) -> Response {
@@ -152,23 +166,27 @@ async fn pack_formula_analytics(
     Path(pack): Path<String>,
     Query(raw): Query<Params>,
 ) -> Response {
-    respond(paging(&s, raw).and_then(|p| {
-        let id: u64 = pack.parse().map_err(|_| validation_error("packId", "packId must be an integer"))?;
-        if id != PACK_ID {
-            return Err(not_found("Pack", &pack));
-        }
+    respond(paging(&s, raw).map(|p| {
+        // The spec declares no 400 or 404 here: a pack without analytics (or not the
+        // caller's) has none to list.
+        let known = pack.parse::<u64>().is_ok_and(|id| id == PACK_ID);
         let names: Option<Vec<&str>> = p.params.get("packFormulaNames").map(|n| n.split(',').collect());
         let items = [("Greeting", "formula"), ("SendMessage", "action"), ("Contacts", "sync")].iter()
+            .filter(|_| known)
             .filter(|(n, _)| names.as_ref().is_none_or(|ns| ns.contains(n)))
             .map(|(n, t)| json!({"formula": {"name": n, "type": t}, "metrics": DAYS.iter().filter(|d| in_range(&p.params, d))
                 .enumerate().map(|(i, day)| json!({"date": day, "formulaInvocations": 10 + i, "errors": i % 2,
-                    "medianLatencyMs": 120 + i * 3, "medianResponseSizeBytes": 512})).collect::<Vec<_>>()})).collect();
-        Ok(page_of(items, &p, &format!("{}/analytics/packs/{pack}/formulas", s.api_base)))
+                    "medianLatencyMs": 120 + i * 3, "medianResponseSizeBytes": 512,
+                    "docsActivelyUsing": 3, "docsActivelyUsing7Day": 3, "docsActivelyUsing30Day": 4,
+                    "docsActivelyUsing90Day": 5, "docsActivelyUsingAllTime": 6, "workspacesActivelyUsing": 1,
+                    "workspacesActivelyUsing7Day": 1, "workspacesActivelyUsing30Day": 1,
+                    "workspacesActivelyUsing90Day": 2, "workspacesActivelyUsingAllTime": 2})).collect::<Vec<_>>()})).collect();
+        page_of(items, &p, &format!("{}/analytics/packs/{pack}/formulas", s.api_base))
     }))
 }
 
 async fn analytics_updated() -> Response {
     ok(
-        json!({"docAnalyticsLastUpdated": DAYS[6], "packAnalyticsLastUpdated": DAYS[6], "packAdminAnalyticsLastUpdated": DAYS[6]}),
+        json!({"docAnalyticsLastUpdated": DAYS[6], "packAnalyticsLastUpdated": DAYS[6], "packFormulaAnalyticsLastUpdated": DAYS[6]}),
     )
 }

@@ -102,7 +102,7 @@ pub(super) async fn list_columns(
             let items = t
                 .columns
                 .iter()
-                .map(|c| t.column_json(&s.api_base, &d.id, c))
+                .map(|c| t.column_json(&s.api_base, d, c))
                 .collect();
             Ok(page_of(
                 items,
@@ -125,7 +125,7 @@ pub(super) async fn get_column(
                 &format!("Column '{column}' could not be found."),
             )
         })?;
-        Ok(t.column_json(&s.api_base, &d.id, &t.columns[c]))
+        Ok(t.column_json(&s.api_base, d, &t.columns[c]))
     }))
 }
 

@@ -29,6 +29,8 @@ async fn list_domains(State(s): State<Shared>, Path(doc): Path<String>) -> Respo
 
 async fn add_domain(State(s): State<Shared>, Path(doc): Path<String>, body: Bytes) -> Response {
     let planned = (|| -> Result<String, ApiError> {
+        // The doc first (a 404), as Coda resolves the path before it reads the body.
+        with_doc(&s, &doc, |_, _| Ok(()))?;
         let body = body_of(&body)?;
         let domain = body["customDocDomain"]
             .as_str()
@@ -57,7 +59,7 @@ async fn add_domain(State(s): State<Shared>, Path(doc): Path<String>, body: Byte
     };
     enqueue(&s, Some(doc.clone()), move |ws| {
         if let Some(d) = ws.doc_mut(&doc) {
-            d.extras.domains.push(json!({"customDocDomain": domain, "setupStatus": "pending", "hasCertificate": false, "hasDnsDocId": false}));
+            d.extras.domains.push(json!({"customDocDomain": domain, "setupStatus": "pending", "domainStatus": "notConnected", "hasCertificate": false, "hasDnsDocId": false}));
         }
     });
     accepted(json!({}))
@@ -99,7 +101,12 @@ async fn update_domain(
 
 async fn domain_provider(Path(domain): Path<String>) -> Response {
     if !domain.contains('.') {
-        return validation_error("customDocDomain", "Not a domain name.").into_response();
+        // Declared for this operation: 404, not 400.
+        return coda_error(
+            axum::http::StatusCode::NOT_FOUND,
+            &format!("'{domain}' is not a domain name."),
+        )
+        .into_response();
     }
     ok(json!({"provider": "Other"}))
 }

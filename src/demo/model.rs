@@ -465,25 +465,35 @@ impl Table {
         obj.insert("rowCount".into(), json!(self.rows.len()));
         obj.insert("sorts".into(), json!([]));
         obj.insert("layout".into(), json!("default"));
+        // The spec's `Table` requires `viewId`; a base table is its own view.
+        obj.insert("viewId".into(), json!(self.id));
         obj.insert("createdAt".into(), json!(self.created_at));
         obj.insert("updatedAt".into(), json!(self.updated_at));
         v
     }
 
-    /// Coda's `Column` object.
-    pub fn column_json(&self, api: &str, doc_id: &str, col: &Column) -> Value {
+    /// Coda's `Column` object (`ColumnDetail`: its parent is the table's full reference).
+    pub fn column_json(&self, api: &str, doc: &Doc, col: &Column) -> Value {
         let mut format = json!({"type": col.kind.coda_name(), "isArray": false});
-        if col.kind == ColumnType::Select {
-            format["options"] = json!(col.options);
+        match col.kind {
+            ColumnType::Select => format["options"] = json!(col.options),
+            // Coda's CheckboxColumnFormat always says how the box is shown.
+            ColumnType::Checkbox => format["displayType"] = json!("check"),
+            _ => {}
         }
         if let Some(t) = &col.lookup_table {
-            format["table"] = json!({"id": t, "type": "table"});
+            // A lookup's format names its table by a full `TableReference`.
+            format["table"] = doc
+                .tables
+                .iter()
+                .find(|other| other.id == *t)
+                .map(|other| other.reference(api, doc))
+                .unwrap_or_else(|| json!({"id": t, "type": "table"}));
         }
         json!({"id": col.id, "type": "column", "name": col.name,
-            "href": format!("{api}/docs/{doc_id}/tables/{}/columns/{}", self.id, col.id),
+            "href": format!("{api}/docs/{}/tables/{}/columns/{}", doc.id, self.id, col.id),
             "display": col.display, "calculated": false, "format": format,
-            "parent": {"id": self.id, "type": "table", "tableType": "table",
-                "href": format!("{api}/docs/{doc_id}/tables/{}", self.id)}})
+            "parent": self.reference(api, doc)})
     }
 
     /// Finds a column by id or name.

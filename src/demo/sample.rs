@@ -181,7 +181,7 @@ pub fn workspace() -> Workspace {
     );
     handbook.domains = vec![
         json!({"customDocDomain": "handbook.example.com", "setupStatus": "succeeded",
-        "hasCertificate": true, "hasDnsDocId": true, "lastVerifiedTimestamp": T0}),
+        "domainStatus": "connected", "hasCertificate": true, "hasDnsDocId": true, "lastVerifiedTimestamp": T0}),
     ];
     Workspace {
         id: "ws-Demo01".into(),

@@ -134,7 +134,8 @@ async fn search_principals(
         let users: Vec<Value> = PEOPLE
             .iter()
             .filter(|p| p.name.to_lowercase().contains(&needle) || p.email.contains(&needle))
-            .map(|p| json!({"type": "email", "email": p.email, "name": p.name}))
+            // Coda's `UserSummary`: a user is `type: "user"`, known by `loginId` (the email).
+            .map(|p| json!({"type": "user", "loginId": p.email, "name": p.name}))
             .collect();
         let groups: Vec<Value> = [("grp-Eng", "Engineering"), ("grp-Prod", "Product")]
             .iter()

@@ -50,7 +50,7 @@ async fn list_members(
         let roles: Option<Vec<&str>> = p.params.get("includedRoles").map(|r| r.split(',').collect());
         let items = ws.members.iter().filter(|m| roles.as_ref().is_none_or(|r| r.contains(&m.role.as_str())))
             .map(|m| json!({"email": m.email, "name": m.name, "role": m.role, "registeredAt": "2025-06-01T08:00:00.000Z",
-                "lastActiveAt": "2026-02-27T10:00:00.000Z", "pictureUrl": "https://cdn.coda.io/avatars/default_avatar.png"})).collect();
+                "lastActiveAt": "2026-02-27", "pictureUrl": "https://cdn.coda.io/avatars/default_avatar.png"})).collect();
         Ok(page_of(items, &p, &format!("{}/workspaces/{wid}/users", s.api_base)))
     }))
 }

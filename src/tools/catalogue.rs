@@ -101,7 +101,10 @@ pub static CATALOGUE: &[ToolDef] = &[
         .operations(&["addPermission"])
         .params(&[DOC_ID,
             body("access", true, r#"{"type":"string","enum":["readonly","write","comment"],"description":"Access level to grant."}"#),
-            body("principal", true, r#"{"type":"object","description":"Who gets access, e.g. {\"type\": \"email\", \"email\": \"a@b.com\"}, {\"type\": \"domain\", \"domain\": \"b.com\"} or {\"type\": \"anyone\"}.","properties":{"type":{"type":"string","enum":["email","group","domain","workspace","anyone"]},"email":{"type":"string"},"groupId":{"type":"string"},"domain":{"type":"string"},"workspaceId":{"type":"string"}},"required":["type"]}"#),
+            body("principal", true, r#"{"type":"object","description":"Who gets access, e.g. {\"type\": \"email\", \"email\": \"a@b.com\"}, {\"type\": \"domain\", \"domain\": \"b.com\"} or {\"type\": \"anyone\"}.","properties":{"type":{"type":"string","enum":["email","group","domain","workspace","anyone"]},"email":{"type":"string"},"groupId":{"type":"string"},"domain":{"type":"string"},"workspaceId":{"type":"string"}},"required":["type"],
+                "anyOf":[{"properties":{"type":{"enum":["email"]}},"required":["email"]},{"properties":{"type":{"enum":["group"]}},"required":["groupId"]},
+                    {"properties":{"type":{"enum":["domain"]}},"required":["domain"]},{"properties":{"type":{"enum":["workspace"]}},"required":["workspaceId"]},
+                    {"properties":{"type":{"enum":["anyone"]}}}]}"#),
             body("suppressEmail", false, r#"{"type":"boolean","description":"Do not send the notification email."}"#), WAIT])
         .write("POST", "/docs/{docId}/acl/permissions", W).idempotent(),
     tool("coda_delete_permission", "Revoke a permission",

@@ -268,6 +268,8 @@ pub(super) async fn resolve_browser_link(
 
 /// Builds the request from the catalogue's parameter locations. Coda URLs have already
 /// been replaced by IDs (`dispatch::ids_from_links`).
+///
+/// Writes get a JSON body, `{}` at least, except [`BODYLESS_WRITES`].
 pub(super) fn build(
     tool: &ToolDef,
     schema: &Value,
@@ -339,7 +341,11 @@ pub(super) fn build(
     let body = match whole_body {
         Some(b) => Some(b),
         None if !body.is_empty() => Some(Value::Object(body)),
-        None if method == Method::POST || method == Method::PUT || method == Method::PATCH => {
+        // Coda's writes take a body (required), also when every field is left out; the one
+        // that takes none, pushButton, gets none.
+        None if (method == Method::POST || method == Method::PUT || method == Method::PATCH)
+            && !BODYLESS_WRITES.contains(&template) =>
+        {
             Some(json!({}))
         }
         None => None,
@@ -415,6 +421,10 @@ pub(super) struct Listing {
     pub sync: Option<String>,
 }
 
+/// The writes whose operation takes no body in Coda's spec (pushButton), by path template.
+const BODYLESS_WRITES: &[&str] =
+    &["/docs/{docId}/tables/{tableIdOrName}/rows/{rowIdOrName}/buttons/{columnIdOrName}"];
+
 /// What a listing asks Coda for on each page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum PageSize {
@@ -474,9 +484,10 @@ pub(super) async fn list_items(
             .find(|(k, _)| k == "pageToken")
             .map(|(_, v)| v.clone());
         let want = match pages {
-            PageSize::Limit(cap) => {
-                Some(page_size.unwrap_or_else(|| remaining.saturating_add(skip).min(cap)))
-            }
+            PageSize::Limit(cap) => Some(page_size.unwrap_or_else(|| {
+                let cap = cap.min(req.path.page_maximum().unwrap_or(usize::MAX));
+                remaining.saturating_add(skip).min(cap)
+            })),
             PageSize::Codas => None,
         };
         req.query.retain(|(k, _)| k != "limit");

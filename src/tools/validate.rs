@@ -41,7 +41,18 @@ pub fn validate(value: &Value, schema: &Value, path: &str) -> Result<(), String>
     // anyOf: the value must fit one of the branches (Coda's cell Value: text, number,
     // boolean or a list of them).
     if let Some(branches) = schema.get("anyOf").and_then(Value::as_array) {
-        if !branches.iter().any(|b| validate(value, b, path).is_ok()) {
+        // A union told apart by its `type` field (Coda's principals): the branch for this
+        // value's type says what is wrong, e.g. "missing required argument 'principal.email'".
+        let chosen = value.get("type").and_then(|t| {
+            branches.iter().find(|b| {
+                b.pointer("/properties/type/enum")
+                    .and_then(Value::as_array)
+                    .is_some_and(|e| e.contains(t))
+            })
+        });
+        if let Some(branch) = chosen {
+            validate(value, branch, path)?;
+        } else if !branches.iter().any(|b| validate(value, b, path).is_ok()) {
             let kinds: Vec<String> = branches
                 .iter()
                 .map(|b| match b.get("type").and_then(Value::as_str) {

@@ -13,44 +13,7 @@ use coda_mcp::coda::{CodaClient, RateLimits, RetryPolicy};
 use coda_mcp::tools::{ExecOptions, Loc, CATALOGUE};
 use common::quick_demo;
 use futures::StreamExt;
-use serde_json::{json, Map, Value};
-
-/// A small value that `schema` accepts (what a tool's other arguments are set to while one
-/// of them is under test).
-fn sample(schema: &Value) -> Value {
-    if let Some(first) = schema["enum"].as_array().and_then(|e| e.first()) {
-        return first.clone();
-    }
-    if let Some(first) = schema["anyOf"]
-        .as_array()
-        .or(schema["oneOf"].as_array())
-        .and_then(|a| a.first())
-    {
-        return sample(first);
-    }
-    let kind = match &schema["type"] {
-        Value::Array(kinds) => kinds[0].as_str().unwrap_or("string").to_owned(),
-        Value::String(kind) => kind.clone(),
-        _ => "string".to_owned(),
-    };
-    match kind.as_str() {
-        "object" => {
-            let mut out = Map::new();
-            for name in schema["required"].as_array().into_iter().flatten() {
-                let name = name.as_str().unwrap();
-                out.insert(name.to_owned(), sample(&schema["properties"][name]));
-            }
-            Value::Object(out)
-        }
-        "array" => {
-            let n = schema["minItems"].as_u64().unwrap_or(1).max(1) as usize;
-            Value::Array(vec![sample(&schema["items"]); n])
-        }
-        "integer" | "number" => json!(schema["minimum"].as_f64().unwrap_or(1.0).max(1.0) as i64),
-        "boolean" => json!(false),
-        _ => json!("sample-id"),
-    }
-}
+use serde_json::{json, Value};
 
 /// Row 4: `coda_delete_page {pageIdOrName: ".."}` reached `DELETE /docs/DOC1/` (the shape of
 /// "delete doc"). Every path argument of every tool, given `.`, `..` or nothing, is now
@@ -91,7 +54,7 @@ async fn dot_segments_never_reach_coda() {
             .collect();
         for target in &path_params {
             for bad in [".", "..", ""] {
-                let mut args = sample(&schema);
+                let mut args = common::sample(&schema, "");
                 for p in &path_params {
                     args[*p] = json!("sample-id");
                 }

@@ -12,6 +12,7 @@ mod chatgpt;
 mod cli;
 mod coda_rules;
 mod connect;
+mod contract;
 mod dashboard;
 mod faults;
 mod http_protocol;

@@ -327,3 +327,58 @@ pub async fn serve_public_face(h: &Harness) -> (String, tokio_util::sync::Cancel
     tokio::spawn(h.server.public_face().serve(listener, stop.clone()));
     (base, stop)
 }
+
+/// A value `schema` (a tool's input schema, or a part of it) accepts, for an argument or field
+/// named `name`: the first of an enum, a union's first branch (an object narrowed by it keeps
+/// both sets of fields), the required fields of an object, `minItems` items, ids `NoSuch…`.
+pub fn sample(schema: &Value, name: &str) -> Value {
+    if let Some(first) = schema["enum"].as_array().and_then(|e| e.first()) {
+        return first.clone();
+    }
+    if let Some(branch) = schema["anyOf"]
+        .as_array()
+        .or(schema["oneOf"].as_array())
+        .and_then(|b| b.first())
+    {
+        if schema["type"] != "object" {
+            return sample(branch, name);
+        }
+        let mut narrowed = schema.clone();
+        let fields = narrowed.as_object_mut().unwrap();
+        fields.remove("anyOf");
+        fields.remove("oneOf");
+        for (field, rule) in branch["properties"].as_object().into_iter().flatten() {
+            narrowed["properties"][field] = rule.clone();
+        }
+        let mut required = narrowed["required"].as_array().cloned().unwrap_or_default();
+        required.extend(branch["required"].as_array().cloned().unwrap_or_default());
+        narrowed["required"] = json!(required);
+        return sample(&narrowed, name);
+    }
+    let kind = match &schema["type"] {
+        Value::Array(kinds) => kinds[0].as_str().unwrap_or("string").to_owned(),
+        Value::String(kind) => kind.clone(),
+        _ => "string".to_owned(),
+    };
+    match kind.as_str() {
+        "object" => {
+            let mut out = serde_json::Map::new();
+            for field in schema["required"].as_array().into_iter().flatten() {
+                let field = field.as_str().unwrap_or_default();
+                out.insert(
+                    field.to_owned(),
+                    sample(&schema["properties"][field], field),
+                );
+            }
+            Value::Object(out)
+        }
+        "array" => {
+            let n = schema["minItems"].as_u64().unwrap_or(1).max(1) as usize;
+            Value::Array(vec![sample(&schema["items"], name); n])
+        }
+        "integer" | "number" => json!(schema["minimum"].as_f64().unwrap_or(1.0).max(1.0) as i64),
+        "boolean" => json!(false),
+        _ if name.contains("email") => json!("nobody@example.com"),
+        _ => json!(format!("NoSuch{}", name.replace("IdOrName", ""))),
+    }
+}
