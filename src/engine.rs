@@ -43,6 +43,8 @@ pub struct EngineConfig {
     pub public_url: Option<String>,
     /// The key clients present as `Authorization: Bearer …`.
     pub connection_key: Secret,
+    /// Where that key came from, so that messages say where a person finds it.
+    pub key_source: crate::secrets::Source,
     /// Whether the upstream is the built-in demo workspace.
     pub demo: bool,
     /// Serve the loopback listener without authentication (never the public face).
@@ -86,6 +88,7 @@ impl Default for EngineConfig {
             public_hosts: Vec::new(),
             public_url: None,
             connection_key: crate::secrets::generate_connection_key(),
+            key_source: crate::secrets::Source::Keychain,
             demo: false,
             no_auth: false,
             pass_through: true,

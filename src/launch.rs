@@ -29,8 +29,17 @@ pub enum LaunchError {
     #[error("configuring the engine: {0}")]
     Engine(#[from] crate::coda::CodaError),
     /// The port is taken or not allowed.
-    #[error("cannot listen on {0}: {1}")]
+    #[error("cannot listen on {0}: {1}{hint}", hint = listen_hint(.1))]
     Listen(String, std::io::Error),
+}
+
+/// What to do about a port that cannot be listened on.
+fn listen_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => " — another program holds that port (perhaps another coda-mcp or the desktop app: `coda-mcp doctor` says which servers run); pick another with --port N, or --port 0 for any free one",
+        std::io::ErrorKind::PermissionDenied => " — ports below 1024 need privileges: pick one above 1024 with --port N",
+        _ => "",
+    }
 }
 
 /// Everything a face decides about a server run.
@@ -312,6 +321,7 @@ pub async fn launch(
         public_hosts,
         public_url: options.public_url.clone(),
         connection_key: key,
+        key_source,
         demo: options.demo,
         no_auth: options.no_auth,
         // The demo's token is printed in the README: accepting it would let anyone in.

@@ -12,6 +12,7 @@ pub mod coda;
 pub mod control;
 pub mod defaults;
 pub mod demo;
+pub mod doctor;
 pub mod engine;
 pub mod events;
 pub mod flags;

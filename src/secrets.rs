@@ -272,6 +272,16 @@ pub enum Source {
 }
 
 impl Source {
+    /// Where a person finds a server's key when it came from here: every message that sends
+    /// someone looking for the key says this, so it is true on a machine without a keychain.
+    pub fn where_to_find(self) -> &'static str {
+        match self {
+            Source::Keychain => "`coda-mcp key show` prints it; the dashboard shows it under Setup",
+            Source::Environment => "it is the CODA_MCP_KEY the server was started with; the dashboard shows it under Setup",
+            Source::Ephemeral => "the server printed it under its ready line (\"connection key for this run\"); the dashboard shows it under Setup",
+        }
+    }
+
     /// A short label.
     pub fn label(self) -> &'static str {
         match self {
@@ -290,7 +300,7 @@ pub const MIN_KEY_CHARS: usize = 32;
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// Shorter than [`MIN_KEY_CHARS`].
-    #[error("CODA_MCP_KEY is {0} characters long; a connection key needs at least {MIN_KEY_CHARS} (unset it to use the key kept in the keychain, or set it to one made by `coda-mcp key rotate`)")]
+    #[error("CODA_MCP_KEY is {0} characters long; a connection key needs at least {MIN_KEY_CHARS}: set it to a new one, e.g. cmk_$(openssl rand -hex 32) (or, where a keychain is, unset it to use the keychain's key)")]
     TooShort(usize),
 }
 

@@ -133,11 +133,20 @@ pub async fn key(action: KeyAction, store: Arc<dyn SecretStore>) -> anyhow::Resu
                     eprintln!("warning: {warning}");
                 }
             }
-            let (key, source) =
-                blocking(move || secrets::connection_key(store.as_ref(), env)).await?;
-            if source == Source::Ephemeral {
-                bail!("no OS keychain is available, so no connection key is kept: a server started like this makes one for its run and prints it under its ready line (\"connection key for this run\"); to keep the same key across runs, set CODA_MCP_KEY (cmk_ and at least 28 more characters) for the server and its clients");
-            }
+            // Without a keychain there is nothing to show (and no key to make for a run that
+            // is not there); with one, the first key is made and kept here.
+            let (key, source) = match env {
+                Some(v) => (Secret::new(v.trim()), Source::Environment),
+                None => match blocking({
+                    let store = store.clone();
+                    move || store.get(secrets::SecretName::ConnectionKey)
+                })
+                .await?
+                {
+                    Ok(_) => blocking(move || secrets::connection_key(store.as_ref(), None)).await?,
+                    Err(_) => bail!("no OS keychain is available, so no connection key is kept: a server started like this makes one for its run and prints it under its ready line (\"connection key for this run\"), and its dashboard shows it under Setup; to keep the same key across runs, set CODA_MCP_KEY (e.g. cmk_$(openssl rand -hex 32)) for the server and its clients"),
+                },
+            };
             println!("{}", key.expose());
             eprintln!(
                 "(from the {}; send it as 'Authorization: Bearer <key>')",

@@ -99,6 +99,23 @@ enum Command {
         #[arg(long)]
         read_only: bool,
     },
+    /// Check the whole setup — keychain, Coda token, port, running servers, client entries,
+    /// tunnel, OAuth grants, the data directory's modes — and say what to fix (exit 1 if
+    /// anything is broken).
+    Doctor {
+        /// The findings as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The port `serve` would use.
+        #[arg(long, env = "CODA_MCP_PORT", default_value_t = coda_mcp::defaults::PORT)]
+        port: u16,
+        /// The Coda API root (`/whoami` is asked there).
+        #[arg(long, env = "CODA_API_BASE_URL", default_value = coda_mcp::coda::DEFAULT_BASE_URL, value_name = "URL", value_parser = coda_mcp::flags::http_url)]
+        coda_base_url: String,
+        /// The data directory (default: the app's, or CODA_MCP_DATA_DIR).
+        #[arg(long, env = "CODA_MCP_DATA_DIR", value_name = "DIR")]
+        data_dir: Option<std::path::PathBuf>,
+    },
     /// MCP over stdin/stdout (for Claude Desktop): bridges to the running app, or serves in
     /// this process when it is not running.
     Stdio(coda_mcp::stdio::StdioArgs),
@@ -124,7 +141,9 @@ enum Command {
 fn init_tracing(format: LogFormat) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // rmcp's own INFO records repeat each client's whole initialize request: noise here.
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rmcp=warn"));
     let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     // MCP sessions that ask (`logging/setLevel`) get this crate's records too.
     let registry = tracing_subscriber::registry()
@@ -215,6 +234,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Stdio(args) => coda_mcp::stdio::run(args, store).await,
         Command::Oauth { action } => oauth::run(action),
+        Command::Doctor {
+            json,
+            port,
+            coda_base_url,
+            data_dir,
+        } => {
+            let options = coda_mcp::doctor::DoctorOptions {
+                store,
+                data_dir: data_dir.or_else(coda_mcp::runtime::data_root),
+                coda_base_url,
+                port,
+                places: coda_mcp::clients::Places::of_this_machine(),
+            };
+            let findings = coda_mcp::doctor::examine(&options).await;
+            print_out(&doctor_report(&findings, json));
+            let broken = findings
+                .iter()
+                .filter(|f| f.verdict == coda_mcp::doctor::Verdict::Problem)
+                .count();
+            if broken > 0 {
+                anyhow::bail!(
+                    "{broken} problem{} found",
+                    if broken == 1 { "" } else { "s" }
+                );
+            }
+            Ok(())
+        }
         Command::Connect(args) => connect::run(args),
         Command::Manifest(args) => manifest::run(args),
         Command::Tools {
@@ -231,6 +277,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             read_only,
         } => print_openapi(flavor, public_url, port, read_only),
     }
+}
+
+/// The doctor's findings for a person (a mark, what was checked and found, what to do) or
+/// as JSON.
+fn doctor_report(findings: &[coda_mcp::doctor::Finding], json: bool) -> String {
+    use coda_mcp::doctor::Verdict;
+    if json {
+        return format!(
+            "{}\n",
+            serde_json::to_string_pretty(findings).expect("findings are JSON")
+        );
+    }
+    let mut out = String::new();
+    for f in findings {
+        let mark = match f.verdict {
+            Verdict::Ok => "ok  ",
+            Verdict::Note => "note",
+            Verdict::Problem => "FIX ",
+        };
+        out.push_str(&format!("{mark} {}: {}\n", f.check, f.detail));
+        if let Some(fix) = &f.fix {
+            out.push_str(&format!("     → {fix}\n"));
+        }
+    }
+    out
 }
 
 /// `coda-mcp openapi`: the schema a server with these flags serves. ChatGPT only calls HTTPS

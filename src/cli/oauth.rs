@@ -50,13 +50,38 @@ pub fn run(action: OauthAction) -> anyhow::Result<()> {
             demo,
             data_dir,
         } => {
-            let grants = open(data_dir, demo)?.grants()?;
+            let grants = open(data_dir.clone(), demo)?.grants()?;
             if json {
                 super::print_out(&format!("{}\n", serde_json::to_string_pretty(&grants)?));
                 return Ok(());
             }
             if grants.is_empty() {
-                super::print_out("No apps are connected through OAuth.\n");
+                // The demo workspace keeps its own grants: say so when they are there.
+                let other = open(data_dir, !demo)
+                    .and_then(|s| Ok(s.grants()?.len()))
+                    .unwrap_or(0);
+                let (here, there, flag) = if demo {
+                    (
+                        "the demo workspace",
+                        "your workspace",
+                        "`coda-mcp oauth list`",
+                    )
+                } else {
+                    (
+                        "your workspace",
+                        "the demo workspace",
+                        "`coda-mcp oauth list --demo`",
+                    )
+                };
+                let mut said = format!("No apps are connected to {here} through OAuth.\n");
+                if other > 0 {
+                    said.push_str(&format!(
+                        "{other} {} connected to {there}: {flag} lists {}.\n",
+                        if other == 1 { "is" } else { "are" },
+                        if other == 1 { "it" } else { "them" }
+                    ));
+                }
+                super::print_out(&said);
                 return Ok(());
             }
             let mut out = String::from(

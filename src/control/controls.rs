@@ -634,7 +634,10 @@ pub fn follow_tunnel(engine: Engine, memory: UrlMemory) -> Observer {
                     error, retry_in_ms, ..
                 } => (
                     LogLevel::Warn,
-                    format!("tunnel down: {error}; retrying in {} s", retry_in_ms / 1000),
+                    format!(
+                        "tunnel down: {error}; retrying in {:.1} s",
+                        *retry_in_ms as f64 / 1000.0
+                    ),
                 ),
                 TunnelState::Failed { error } => {
                     (LogLevel::Error, format!("tunnel failed: {error}"))

@@ -294,7 +294,17 @@ pub async fn check(State(auth): State<Auth>, mut req: Request, next: Next) -> Re
         .filter(|v| !v.is_empty())
         .map(str::to_owned);
     let Some(bearer) = bearer else {
-        return unauthorized("Missing credentials: send 'Authorization: Bearer <connection key>' (see `coda-mcp key show`), or connect through OAuth (this answer's WWW-Authenticate says where)");
+        let find = auth.engine.config().key_source.where_to_find();
+        // Sent, but not as a bearer: say so (never echoing what was sent).
+        let sent = req.headers().contains_key(header::AUTHORIZATION);
+        let what = if sent {
+            "The Authorization header must be 'Bearer <connection key>' (it has no 'Bearer ')"
+        } else {
+            "Missing credentials: send 'Authorization: Bearer <connection key>'"
+        };
+        return unauthorized(&format!(
+            "{what} ({find}), or connect through OAuth (this answer's WWW-Authenticate says where)"
+        ));
     };
     if auth.engine.connection_key().matches(&bearer) {
         req.extensions_mut().insert(Caller::Owner);

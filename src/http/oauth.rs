@@ -667,7 +667,7 @@ fn consent_page(p: &Pending, problem: Option<&str>, demo: bool) -> Response {
 <input type="hidden" name="request" value="{id}">
 {write_box}
 <label for="key">Connection key</label>
-<input type="password" id="key" name="key" autocomplete="off" placeholder="cmk_… (Setup in the dashboard, or coda-mcp key show)">
+<input type="password" id="key" name="key" autocomplete="off" placeholder="cmk_… (the dashboard shows it under Setup)">
 <div class="buttons"><button type="submit" name="decision" value="allow">Allow</button>
 <button type="submit" name="decision" value="deny" formnovalidate>Deny</button></div>
 </form>
@@ -729,11 +729,12 @@ async fn consent(
         match auth.check_key(ip, form.get("key").map(String::as_str).unwrap_or("")) {
             KeyVerdict::Owner => {}
             KeyVerdict::Wrong => {
-                return consent_page(
-                    &pending,
-                    Some("That is not the connection key of this server. The dashboard shows it under Setup (coda-mcp key show prints it where a keychain holds it)."),
-                    demo,
-                )
+                let find = state.engine.config().key_source.where_to_find();
+                let message = format!(
+                    "That is not the connection key of this server: {}.",
+                    find.replace('`', "")
+                );
+                return consent_page(&pending, Some(&message), demo);
             }
             KeyVerdict::LockedOut(wait) => {
                 return consent_page(

@@ -195,7 +195,7 @@ impl Relay {
             _ => {
                 let text = String::from_utf8_lossy(&body);
                 let hint = match status.as_u16() {
-                    401 => " (the connection key is missing or wrong: set CODA_MCP_KEY or run `coda-mcp key show`)",
+                    401 => " (the connection key is missing or wrong: set CODA_MCP_KEY to the key the server's dashboard shows under Setup)",
                     404 => " (the server no longer knows this session; restart the client)",
                     _ => "",
                 };

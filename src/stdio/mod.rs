@@ -156,11 +156,19 @@ pub async fn run(args: StdioArgs, store: Arc<dyn SecretStore>) -> anyhow::Result
                         None => None,
                     };
                     match &key {
+                        // The demo needs no account: without the demo server's key, this
+                        // process serves a demo of its own.
+                        Some(_) if pinned.is_none() && args.demo => {
+                            why = format!("the demo server at {url} did not prove it holds the connection key here");
+                        }
+                        None if needs_key && args.demo => {
+                            why = format!("no connection key here for the demo server at {url}");
+                        }
                         Some(_) if pinned.is_none() => {
                             let message = format!(
                                 "the server at {url} did not prove it holds this app's connection key, so the key was not sent to it: \
-                                 either the key here (CODA_MCP_KEY, else the keychain) is not the server's — use the one `coda-mcp key show` prints \
-                                 (it changes with `key rotate`) — or another program took that port"
+                                 either the key here (CODA_MCP_KEY, else the keychain) is not the server's — set CODA_MCP_KEY to the key the server's dashboard shows under Setup \
+                                 (where a keychain holds it, `coda-mcp key show` prints it; it changes with `key rotate`) — or another program took that port"
                             );
                             eprintln!("coda-mcp stdio: {message}");
                             return bridge::refuse_all(&message).await;

@@ -37,7 +37,7 @@ pub fn is_public_address(url: &str) -> bool {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TunnelError {
     /// No authtoken was configured.
-    #[error("no ngrok authtoken: add one in Setup (or set NGROK_AUTHTOKEN); get it at https://dashboard.ngrok.com/get-started/your-authtoken")]
+    #[error("no ngrok authtoken: save one with `coda-mcp ngrok set` or in the dashboard's Setup (or set NGROK_AUTHTOKEN); get it at https://dashboard.ngrok.com/get-started/your-authtoken")]
     NoAuthtoken,
     /// The provider refused the credentials or the requested domain.
     #[error("ngrok refused the tunnel: {0}")]

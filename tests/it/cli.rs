@@ -277,6 +277,10 @@ fn tunnel_without_an_authtoken_says_so_and_the_local_server_keeps_serving() {
         .find(|l| l.starts_with("tunnel failed"))
         .expect("a tunnel line");
     assert!(failed.contains("no ngrok authtoken"), "{failed}");
+    assert!(
+        failed.contains("`coda-mcp ngrok set`"),
+        "names the command that fixes it: {failed}"
+    );
     let health = url.replace("/mcp", "/health");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let status = rt.block_on(async { reqwest::get(&health).await.unwrap().status() });
@@ -926,4 +930,75 @@ async fn toolsets_choose_what_tools_list_offers() {
     for set in ["core", "docs", "sharing", "analytics", "all"] {
         assert!(stats.lines().any(|l| l.starts_with(set)), "{stats}");
     }
+}
+
+/// A port another program holds: the error says what to do, not only the OS's words.
+#[test]
+fn a_busy_port_says_what_to_do() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
+        .args(["serve", "--demo", "--port", &port])
+        .env("CODA_MCP_KEYCHAIN", "off")
+        .env("RUST_LOG", "off")
+        .env(
+            "CODA_MCP_DATA_DIR",
+            std::env::temp_dir().join("coda-mcp-tests"),
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains(&format!("cannot listen on 127.0.0.1:{port}"))
+            && said.contains("another program holds that port")
+            && said.contains("coda-mcp doctor")
+            && said.contains("--port 0"),
+        "{said}"
+    );
+}
+
+/// In-process stdio at the default log level: rmcp's own records (each client's whole
+/// initialize request) are not logged.
+#[test]
+fn in_process_stdio_logs_no_client_request_at_the_default_level() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
+        .args(["stdio", "--in-process", "--demo"])
+        .env("CODA_MCP_KEYCHAIN", "off")
+        .env_remove("RUST_LOG")
+        .env(
+            "CODA_MCP_DATA_DIR",
+            std::env::temp_dir().join("coda-mcp-tests"),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-06-18","capabilities":{{}},"clientInfo":{{"name":"quiet-test","version":"1"}}}}}}"#
+    )
+    .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let init: serde_json::Value =
+        serde_json::from_str(&lines.next().expect("an answer").unwrap()).unwrap();
+    assert_eq!(init["result"]["serverInfo"]["name"], "coda-mcp", "{init}");
+    drop(stdin);
+    let status = wait_exit(&mut child, Duration::from_secs(10)).expect("exits when stdin closes");
+    assert!(status.success());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        !err.contains("peer_info") && !err.contains("quiet-test"),
+        "{err}"
+    );
+    assert!(err.contains("serving the built-in demo workspace"), "{err}");
 }

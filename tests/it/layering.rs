@@ -36,6 +36,8 @@ const LAYERS: &[&[&str]] = &[
     // `coda-mcp stdio`: a bridge to a running server, or an engine of its own (started from
     // what `launch` resolves).
     &["stdio"],
+    // `coda-mcp doctor`: looks at all of it, changes nothing.
+    &["doctor"],
 ];
 
 fn src() -> PathBuf {

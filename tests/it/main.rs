@@ -14,6 +14,7 @@ mod coda_rules;
 mod connect;
 mod contract;
 mod dashboard;
+mod doctor;
 mod faults;
 mod http_protocol;
 mod keychain;

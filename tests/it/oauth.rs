@@ -981,6 +981,12 @@ async fn grants_survive_restarts_and_the_cli_lists_and_revokes_them() {
         "{text}"
     );
     assert!(!text.contains(&access), "no token is ever shown");
+    // The other workspace's list is empty, and says where the grant is.
+    let other = String::from_utf8_lossy(&cli(&["oauth", "list", "--demo"]).stdout).into_owned();
+    assert_eq!(
+        other,
+        "No apps are connected to the demo workspace through OAuth.\n1 is connected to your workspace: `coda-mcp oauth list` lists it.\n"
+    );
     let unknown = cli(&["oauth", "revoke", "mcpc_nobody"]);
     assert!(!unknown.status.success());
     let revoked = cli(&["oauth", "revoke", &client_id]);

@@ -18,6 +18,7 @@ use std::time::Duration;
 const REFUSED: &[(&str, &str)] = &[
     ("coda-mcp key rotate", "change that variable instead"),
     ("coda-mcp token clear", "keychain is not available"),
+    ("coda-mcp ngrok clear", "keychain is not available"),
     ("coda-mcp ngrok set", "keychain is not available"),
     ("coda-mcp openai-tunnel set", "keychain is not available"),
     ("coda-mcp openai-tunnel clear", "keychain is not available"),

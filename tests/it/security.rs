@@ -55,6 +55,29 @@ async fn mcp_requires_the_connection_key_but_health_stays_public() {
             .contains("Authorization: Bearer"),
         "{body}"
     );
+    // Says where the key is found, as this server knows it (the harness's: as if kept in
+    // the keychain).
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("`coda-mcp key show` prints it"),
+        "{body}"
+    );
+    // The key sent without `Bearer `: told so, and never echoed.
+    let resp = reqwest::Client::new()
+        .post(h.url())
+        .header("authorization", TEST_KEY)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(INIT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let said = resp.text().await.unwrap();
+    assert!(said.contains("it has no 'Bearer '"), "{said}");
+    assert!(!said.contains(TEST_KEY), "{said}");
     let resp = post_as(&h.url(), Some("cmk_not-the-key"), INIT, None).await;
     assert_eq!(resp.status(), 401);
     assert_eq!(

@@ -165,6 +165,20 @@ def test_bridge_without_a_key_says_how_to_give_it_one():
     assert "connection key for this run" in err, err
 
 
+def test_demo_without_the_demo_servers_key_serves_a_demo_of_its_own():
+    """`stdio --demo` on a machine without a keychain, beside a running demo server whose key
+    it does not have: the demo needs no account, so it serves its own instead of refusing."""
+    data_dir = tempfile.mkdtemp(prefix="coda-mcp-stdio-")
+    with running_server(data_dir=data_dir):
+        with tempfile.TemporaryFile("w+") as errlog:
+            outcome = asyncio.run(stdio_session(["--demo"], base_env(data_dir), errlog))
+            errlog.seek(0)
+            err = errlog.read()
+    check(outcome)
+    assert "no connection key here for the demo server at http://127.0.0.1:" in err, err
+    assert "serving the built-in demo workspace in this process" in err, err
+
+
 def test_in_process_when_no_server_runs():
     data_dir = tempfile.mkdtemp(prefix="coda-mcp-stdio-")
     with tempfile.TemporaryFile("w+") as errlog:
