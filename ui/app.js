@@ -586,7 +586,7 @@ document.querySelectorAll("[data-copy]").forEach((b) => b.addEventListener("clic
 async function act(method, url, body) {
   const r = await fetch(url, { method, headers: JSON_HEADERS, body: body === undefined ? undefined : JSON.stringify(body) });
   const data = await r.json().catch(() => ({}));
-  if (!r.ok) throw new Error(data.message || `${r.status}`);
+  if (!r.ok) throw Object.assign(new Error(data.message || `${r.status}`), { code: data.error });
   return data;
 }
 async function revealKey() {
@@ -659,9 +659,20 @@ loadTunnelChoice();
 // The tunnel's own events keep its state current; the answer may already be older than they are.
 $("tunnel-start").addEventListener("click", async () => { try { await act("POST", "/api/setup/tunnel", { on: true }); } catch (err) { toast(err.message); } });
 $("tunnel-stop").addEventListener("click", async () => { try { await act("POST", "/api/setup/tunnel", { on: false }); } catch (err) { toast(err.message); } });
+// Without a keychain a client's entry cannot get the key: the refusal says why, and one more
+// click writes the key into the client's config, in clear, when the person chooses so.
+function refusedConnect(err, result, url, name) {
+  result.replaceChildren(err.message);
+  if (err.code !== "no_keychain") return;
+  result.append(" ", el("button", { class: "key-in-config", onclick: async () => {
+    try { const r = await act("POST", url, { key_in_config: true }); result.textContent = r.message; toast(`${name} connected`); }
+    catch (again) { result.textContent = again.message; }
+    loadClients();
+  } }, "Write the key into its config (in clear)"));
+}
 $("connect-claude").addEventListener("click", async () => {
   try { const r = await act("POST", "/api/setup/claude", { demo: !!state.setup.demo }); $("claude-result").textContent = r.message; toast("Claude Desktop connected"); loadClients(); }
-  catch (err) { $("claude-result").textContent = err.message; toast("Could not connect Claude Desktop"); }
+  catch (err) { refusedConnect(err, $("claude-result"), "/api/setup/claude", "Claude Desktop"); toast("Could not connect Claude Desktop"); }
 });
 // One row per client: its state, Connect or Disconnect, the entry to copy, its install link.
 async function loadClients() {
@@ -671,10 +682,11 @@ function renderClients(rows) {
   $("client-rows").replaceChildren(...rows.map((c) => {
     const label = c.problem ? "config unreadable" : c.connected ? "connected" : c.installed ? "installed" : "not found";
     const change = el("button", { class: "client-action", onclick: async () => {
+      const url = `/api/setup/clients/${encodeURIComponent(c.client)}`;
       try {
-        const r = await act(c.connected ? "DELETE" : "POST", `/api/setup/clients/${encodeURIComponent(c.client)}`, c.connected ? undefined : { demo: !!state.setup.demo });
+        const r = await act(c.connected ? "DELETE" : "POST", url, c.connected ? undefined : { demo: !!state.setup.demo });
         $("client-result").textContent = r.message; toast(r.message);
-      } catch (err) { $("client-result").textContent = err.message; toast(`Could not change ${c.name}`); }
+      } catch (err) { refusedConnect(err, $("client-result"), url, c.name); toast(`Could not change ${c.name}`); }
       loadClients();
     } }, c.connected ? "Disconnect" : "Connect");
     const actions = el("td", {}, change, " ", el("button", { class: "client-copy", onclick: () => copy(c.snippet || "", `${c.name} entry`) }, "Copy entry"));

@@ -5,8 +5,11 @@
 
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use coda_mcp::clients::{self, ClientId, ConnectError, Places};
+use coda_mcp::secrets::{SecretName, SecretStore};
 
 use super::print_out;
 
@@ -36,10 +39,14 @@ pub struct ConnectArgs {
     /// The config file (default: the client's own place on this OS).
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
+    /// Without a keychain: write CODA_MCP_KEY (from this command's environment) into the
+    /// entry, in clear, so the client can hand it to the bridge.
+    #[arg(long, conflicts_with_all = ["remove", "demo"])]
+    key_in_config: bool,
 }
 
 /// Runs `coda-mcp connect`.
-pub fn run(args: ConnectArgs) -> anyhow::Result<()> {
+pub fn run(args: ConnectArgs, store: Arc<dyn SecretStore>) -> anyhow::Result<()> {
     let places = Places::of_this_machine();
     let Some(client) = args.client else {
         return list(&places);
@@ -53,7 +60,24 @@ pub fn run(args: ConnectArgs) -> anyhow::Result<()> {
             })?,
     };
     let program = clients::this_program().context("cannot tell where coda-mcp is installed")?;
-    let entry = client.stdio_entry(&program, args.demo);
+    let mut entry = client.stdio_entry(&program, args.demo);
+    let keychain = store.get(SecretName::ConnectionKey).is_ok();
+    if args.key_in_config {
+        let key = std::env::var("CODA_MCP_KEY")
+            .ok()
+            .filter(|k| !k.trim().is_empty())
+            .context("--key-in-config writes the CODA_MCP_KEY of this command's environment, and it is not set: CODA_MCP_KEY=<the server's key> coda-mcp connect … --key-in-config")?;
+        if let Some(warning) = coda_mcp::secrets::check_env_key(&key)? {
+            eprintln!("warning: {warning}");
+        }
+        entry = client.with_key(entry, key.trim());
+        eprintln!(
+            "The connection key is written in clear into {}: programs running as you can read it.",
+            path.display()
+        );
+    } else if !args.demo && !args.remove && !args.print && !keychain {
+        anyhow::bail!(client.keyless_refusal(&path));
+    }
     if args.print {
         print_out(&client.snippet(&entry));
         if let Some(link) = client.install_link(&entry) {

@@ -261,7 +261,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Connect(args) => connect::run(args),
+        Command::Connect(args) => connect::run(args, store),
         Command::Manifest(args) => manifest::run(args),
         Command::Tools {
             json,

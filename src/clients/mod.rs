@@ -246,6 +246,26 @@ impl ClientId {
         }
     }
 
+    /// Why an entry cannot work on a machine without a keychain, and the two ways that do:
+    /// the demo, or the key written into the client's config on the person's say-so.
+    pub fn keyless_refusal(self, path: &Path) -> String {
+        format!(
+            "no keychain here, so {name} would start `coda-mcp stdio` with no connection key and every call would be refused; \
+             either `coda-mcp connect {arg} --demo` (the built-in demo workspace, no key needed), \
+             or CODA_MCP_KEY=<the server's key> coda-mcp connect {arg} --key-in-config (writes that key in clear into {file}, which programs running as you can read)",
+            name = self.name(),
+            arg = self.arg(),
+            file = path.display()
+        )
+    }
+
+    /// `entry` with the connection key for a client to hand to `coda-mcp stdio` in its
+    /// environment (`--key-in-config`: there is no keychain to read it from).
+    pub fn with_key(self, mut entry: Value, key: &str) -> Value {
+        entry["env"] = json!({"CODA_MCP_KEY": key});
+        entry
+    }
+
     /// Whether the client's config has our entry, and where that config is.
     pub fn status(self, places: &Places) -> ClientStatus {
         let path = self.config_path(places);

@@ -39,6 +39,10 @@ pub enum ControlError {
     /// This face cannot run a tunnel.
     #[error("no tunnel provider is configured")]
     NoTunnel,
+    /// No keychain here, so a client's entry could not get the key (the message says what
+    /// works: the demo, or the key written into the entry when the person asks).
+    #[error("{0}")]
+    NoKeychain(String),
     /// A client's config could not be updated.
     #[error(transparent)]
     Connect(#[from] crate::clients::ConnectError),
@@ -470,6 +474,11 @@ impl Controls {
         Ok(client.stdio_entry(&program, demo))
     }
 
+    /// Whether an OS keychain answers here (a client's bridge reads the key from it).
+    pub fn has_keychain(&self) -> bool {
+        self.options.store.get(SecretName::ConnectionKey).is_ok()
+    }
+
     /// Adds the Coda entry to `client`'s config.
     pub fn connect_client(
         &self,
@@ -477,7 +486,23 @@ impl Controls {
         demo: bool,
     ) -> Result<ConnectOutcome, ControlError> {
         let path = self.client_config(client)?;
+        // Without a keychain the entry's bridge has no key: say what works instead.
+        if !demo && !self.has_keychain() {
+            return Err(ControlError::NoKeychain(client.keyless_refusal(&path)));
+        }
         Ok(client.connect(&path, self.client_entry(client, demo)?, false)?)
+    }
+
+    /// Adds the Coda entry to `client`'s config with the connection key in its environment,
+    /// in clear (the person asked: there is no keychain for the bridge to read it from).
+    pub fn connect_client_with_key(
+        &self,
+        client: ClientId,
+        key: &Secret,
+    ) -> Result<ConnectOutcome, ControlError> {
+        let path = self.client_config(client)?;
+        let entry = client.with_key(self.client_entry(client, false)?, key.expose());
+        Ok(client.connect(&path, entry, false)?)
     }
 
     /// Takes the Coda entry out of `client`'s config.

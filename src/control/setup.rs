@@ -97,6 +97,7 @@ fn refused(e: ControlError) -> Response {
         }
         ControlError::FromEnvironment(_) => (StatusCode::CONFLICT, "set_in_environment"),
         ControlError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "keychain"),
+        ControlError::NoKeychain(_) => (StatusCode::CONFLICT, "no_keychain"),
         ControlError::NoTunnel | ControlError::NoSettings => {
             (StatusCode::NOT_IMPLEMENTED, "unavailable")
         }
@@ -261,6 +262,9 @@ async fn tunnel(State(state): State<SetupState>, body: Bytes) -> Response {
 struct ConnectBody {
     #[serde(default)]
     demo: bool,
+    /// Write this server's key into the entry, in clear (no keychain here to read it from).
+    #[serde(default)]
+    key_in_config: bool,
 }
 
 /// What a connect or disconnect did, in words for the dashboard.
@@ -288,7 +292,17 @@ fn connect(state: SetupState, client: ClientId, body: Bytes) -> Response {
         Ok(b) => b,
         Err(r) => return r,
     };
-    match state.controls.connect_client(client, body.demo) {
+    // A demo server without a keychain: the entry serves a demo of its own (no key needed),
+    // since it could not get this server's key.
+    let demo = body.demo || (state.engine.config().demo && !state.controls.has_keychain());
+    let done = if body.key_in_config {
+        state
+            .controls
+            .connect_client_with_key(client, &state.engine.connection_key())
+    } else {
+        state.controls.connect_client(client, demo)
+    };
+    match done {
         Ok(out) => connected(client, &out, false),
         Err(e) => refused(e),
     }

@@ -593,7 +593,7 @@ fn connect_claude_keeps_the_config_private_and_follows_links() {
     let link = dir.join("claude_desktop_config.json");
     std::os::unix::fs::symlink(&real, &link).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
-        .args(["connect", "claude", "--config"])
+        .args(["connect", "claude", "--demo", "--config"])
         .arg(&link)
         .output()
         .unwrap();

@@ -186,7 +186,7 @@ fn connect_claude_merges_backs_up_and_refuses_invalid_json() {
     std::fs::write(&config, r#"{"mcpServers":{"other":{"command":"x"}}}"#).unwrap();
     let run = |extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
-            .args(["connect", "claude", "--config"])
+            .args(["connect", "claude", "--demo", "--config"])
             .arg(&config)
             .args(extra)
             .output()
@@ -231,7 +231,7 @@ fn connect_claude_merges_backs_up_and_refuses_invalid_json() {
     let blocked = dir.join("a-file");
     std::fs::write(&blocked, "").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
-        .args(["connect", "claude", "--config"])
+        .args(["connect", "claude", "--demo", "--config"])
         .arg(blocked.join("claude_desktop_config.json"))
         .output()
         .unwrap();

@@ -166,7 +166,12 @@ fn serve_entry(entry: &Value, home: &Path) -> usize {
         .iter()
         .map(|a| a.as_str().unwrap())
         .collect();
-    let mut child = Command::new(command)
+    let mut child = Command::new(command);
+    // What the entry gives the bridge in its environment (`--key-in-config`).
+    for (name, value) in entry["env"].as_object().into_iter().flatten() {
+        child.env(name, value.as_str().unwrap());
+    }
+    let mut child = child
         .args(&args)
         .env("HOME", home)
         .env("CODA_MCP_KEYCHAIN", "off")
@@ -293,7 +298,7 @@ fn each_client_is_connected_in_its_own_format_and_the_entry_serves_mcp() {
         // An invalid file is refused and left exactly as it was.
         let broken = "{ \"mcpServers\": [ oops\n";
         std::fs::write(&path, broken).unwrap();
-        let (ok, _, err) = coda_mcp(&home, &["connect", client]);
+        let (ok, _, err) = coda_mcp(&home, &["connect", client, "--demo"]);
         assert!(
             !ok && err.contains("is not valid") && err.contains("left untouched"),
             "{client}: {err}"
@@ -311,7 +316,7 @@ fn repeated_changes_keep_only_the_newest_backups() {
     std::fs::write(&path, "{}").unwrap();
     for i in 0..8 {
         let args: &[&str] = if i % 2 == 0 {
-            &["connect", "cursor"]
+            &["connect", "cursor", "--demo"]
         } else {
             &["connect", "cursor", "--remove"]
         };
@@ -388,7 +393,7 @@ fn claude_desktops_official_linux_build_is_found_and_connected_where_it_reads() 
         Some("yes"),
         "installed with the program alone: {line}"
     );
-    let (ok, out, err) = run(&["connect", "claude"]);
+    let (ok, out, err) = run(&["connect", "claude", "--demo"]);
     assert!(ok, "{out}{err}");
     let written = xdg.join("Claude").join("claude_desktop_config.json");
     let config: Value = serde_json::from_str(&std::fs::read_to_string(&written).unwrap()).unwrap();
@@ -410,4 +415,81 @@ fn the_readme_install_links_are_the_programs() {
             "README lacks {client:?}'s link {link}"
         );
     }
+}
+
+/// A machine without a keychain (a server, a container): a plain `connect` refuses and says
+/// the two ways that work; `--key-in-config` writes the server's key into the entry, and the
+/// client's bridge then reaches the keychain-less server with it.
+#[test]
+fn without_a_keychain_connect_refuses_or_writes_the_key_when_asked() {
+    let home = home();
+    let key = "cmk_connect-test-key-000000000000000000000000000";
+    let run = |args: &[&str], with_key: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_coda-mcp"));
+        c.args(args)
+            .env("HOME", &home)
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("CLAUDE_CONFIG_DIR")
+            .env("PATH", "/usr/bin:/bin")
+            .env("CODA_MCP_KEYCHAIN", "off")
+            .env("CODA_MCP_DATA_DIR", home.join("data"));
+        if with_key {
+            c.env("CODA_MCP_KEY", key);
+        } else {
+            c.env_remove("CODA_MCP_KEY");
+        }
+        let out = c.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let config = home.join(".claude.json");
+    let (ok, said) = run(&["connect", "claude-code"], true);
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains("no keychain here")
+            && said.contains("coda-mcp connect claude-code --demo")
+            && said.contains("--key-in-config"),
+        "{said}"
+    );
+    assert!(!config.exists(), "nothing was written");
+    let (ok, said) = run(&["connect", "claude-code", "--key-in-config"], false);
+    assert!(!ok && said.contains("CODA_MCP_KEY"), "{said}");
+    let (ok, said) = run(&["connect", "claude-code", "--key-in-config"], true);
+    assert!(ok, "{said}");
+    assert!(said.contains("written in clear"), "{said}");
+    let entry: Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    let entry = &entry["mcpServers"]["coda"];
+    assert_eq!(entry["env"]["CODA_MCP_KEY"], key);
+    // A keychain-less server with that key: the client's entry reaches it.
+    /// Stops the server on every way out of the test.
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut server = Command::new(env!("CARGO_BIN_EXE_coda-mcp"))
+        .args(["serve", "--demo", "--port", "0"])
+        .env("HOME", &home)
+        .env("CODA_MCP_KEYCHAIN", "off")
+        .env("CODA_MCP_KEY", key)
+        .env("CODA_MCP_DATA_DIR", home.join("data"))
+        .env("RUST_LOG", "off")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = server.stdout.take().unwrap();
+    let server = Stop(server);
+    let mut ready = String::new();
+    BufReader::new(stdout).read_line(&mut ready).unwrap();
+    assert!(ready.contains("coda-mcp ready"), "{ready}");
+    let tools = serve_entry(entry, &home);
+    drop(server);
+    assert!(tools > 5, "the bridge served {tools} tools");
+    let _ = std::fs::remove_dir_all(&home);
 }

@@ -18,6 +18,9 @@ use std::time::Duration;
 const REFUSED: &[(&str, &str)] = &[
     ("coda-mcp key rotate", "change that variable instead"),
     ("coda-mcp token clear", "keychain is not available"),
+    // The walk has no keychain: a plain `connect` says so and what works instead.
+    ("coda-mcp connect claude", "no keychain here"),
+    ("coda-mcp connect cursor", "no keychain here"),
     ("coda-mcp ngrok clear", "keychain is not available"),
     ("coda-mcp ngrok set", "keychain is not available"),
     ("coda-mcp openai-tunnel set", "keychain is not available"),

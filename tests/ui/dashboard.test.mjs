@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -360,11 +360,18 @@ test("Setup: change the token, rotate the key, the tunnel without an authtoken, 
     await page.click("#tunnel-stop");
     await page.waitForFunction(() => document.querySelector("#tunnel-state").textContent === "off");
 
-    // Connect Claude Desktop writes the entry.
+    // Connect Claude Desktop: this server has no keychain (and serves a Coda token now), so an
+    // entry could not get its key. The refusal says so; one more click writes the key into the
+    // entry, in clear, as the person chose.
     await page.click("#connect-claude");
+    await page.waitForSelector("#claude-result button.key-in-config");
+    assert.match(await page.textContent("#claude-result"), /no keychain here, so Claude Desktop would start/);
+    assert.ok(!existsSync(claudeConfig), "nothing was written before the person chose");
+    await page.click("#claude-result button.key-in-config");
     await page.waitForFunction(() => /Restart Claude Desktop/.test(document.querySelector("#claude-result").textContent));
     const written = JSON.parse(readFileSync(claudeConfig, "utf8"));
     assert.deepEqual(written.mcpServers.coda.args, ["stdio"]);
+    assert.match(written.mcpServers.coda.env.CODA_MCP_KEY, /^cmk_/, "the server's (rotated) key");
 
     // The other clients: one row each; Cursor (its folder exists) is installed, and its row
     // connects and disconnects it, keeping the person's other server.
@@ -375,6 +382,7 @@ test("Setup: change the token, rotate the key, the tunnel without an authtoken, 
     assert.equal(await page.textContent('tr[data-client="claude"] .client-state'), "connected");
     assert.match(await page.getAttribute(`${cursorRow} a.client-install`, "href"), /^cursor:\/\/anysphere\.cursor-deeplink\/mcp\/install\?name=coda&config=/);
     await page.click(`${cursorRow} .client-action`);
+    await page.click("#client-result button.key-in-config");
     await page.waitForFunction((row) => document.querySelector(`${row} .client-state`).textContent === "connected", cursorRow);
     const cursor = JSON.parse(readFileSync(join(home, ".cursor", "mcp.json"), "utf8"));
     assert.deepEqual(cursor.mcpServers.coda.args, ["stdio"]);
