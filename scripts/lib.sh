@@ -13,9 +13,33 @@ as_root() {
 }
 
 APT_UPDATED=""
-# ensure_debs PKG...: installs the Debian packages that are not installed yet.
+
+# present PKG: on a system without dpkg (macOS, Fedora, Arch…), whether what the Debian package
+# PKG provides is here, judged by the command or library it brings; unknown ones pass.
+present() {
+  case "$1" in
+    curl|make|gcc|npm) command -v "$1" >/dev/null ;;
+    nodejs) command -v node >/dev/null ;;
+    pkg-config) command -v pkg-config >/dev/null || command -v pkgconf >/dev/null ;;
+    rustup) command -v cargo >/dev/null ;;
+    libwebkit2gtk-4.1-dev) pkg-config --exists webkit2gtk-4.1 2>/dev/null ;;
+    libayatana-appindicator3-dev) pkg-config --exists ayatana-appindicator3-0.1 2>/dev/null ;;
+    librsvg2-dev) pkg-config --exists librsvg-2.0 2>/dev/null ;;
+    libxdo-dev) [ -e /usr/include/xdo.h ] || [ -e /usr/local/include/xdo.h ] ;;
+    *) return 0 ;;
+  esac
+}
+
+# ensure_debs PKG...: installs the Debian packages that are not installed yet. Without dpkg
+# and apt-get nothing is installed: what is missing is named, and the script stops only then.
 ensure_debs() {
   local missing=()
+  if ! command -v dpkg-query >/dev/null; then
+    for p in "$@"; do present "$p" || missing+=("$p"); done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "missing (named as Debian packages): ${missing[*]} — this system has no apt-get: install what they provide with its own package manager" >&2
+    return 1
+  fi
   for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done

@@ -65,9 +65,10 @@ suite "cargo build (coda-mcp, coda-mcp-desktop)" cargo build --workspace --bins 
 suite "Rust unit and integration tests (keychain tests on a real Secret Service)" \
   scripts/with-keyring.sh cargo test --workspace --all-targets --locked --no-fail-fast -- \
   --include-ignored --skip contract::every_request_and_answer
-# Its own suite, so that its table (operation, requests, answers, violations) is in the output.
+# Its own suite, so that its table (operation, requests, answers, violations) is in the output
+# (`--workspace`, as above: the same features, so the test binary built there is reused).
 suite "Coda contract: every request and answer against Coda's OpenAPI spec" \
-  cargo test --test it --locked contract::every_request_and_answer -- --nocapture
+  cargo test --workspace --test it --locked contract::every_request_and_answer -- --nocapture
 export CODA_MCP_BIN="$ROOT/target/debug/coda-mcp"
 export CODA_MCP_DESKTOP_BIN="$ROOT/target/debug/coda-mcp-desktop"
 export TAURI_DRIVER="$TOOLS_BIN/tauri-driver"

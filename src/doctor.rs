@@ -80,8 +80,8 @@ pub struct DoctorOptions {
     pub data_dir: Option<PathBuf>,
     /// Coda's API root (`/whoami` is asked there).
     pub coda_base_url: String,
-    /// The port `serve` would listen on.
-    pub port: u16,
+    /// The port `serve` would listen on (`None`: not checked — a running server asks).
+    pub port: Option<u16>,
     /// Where clients keep their configs.
     pub places: Places,
 }
@@ -94,7 +94,9 @@ pub async fn examine(options: &DoctorOptions) -> Vec<Finding> {
     findings.push(keychain);
     findings.push(coda_token(options).await);
     let servers = servers(options).await;
-    findings.push(port(options.port, &servers).await);
+    if let Some(p) = options.port {
+        findings.push(port(p, &servers).await);
+    }
     findings.extend(servers.into_iter().map(|(_, f)| f));
     findings.extend(client_entries(&options.places, has_keychain));
     findings.push(tunnel(options.store.clone()).await);
@@ -202,13 +204,13 @@ async fn servers(options: &DoctorOptions) -> Vec<(crate::runtime::RuntimeInfo, F
         } else {
             "your workspace"
         };
-        let finding = if !crate::stdio::running::is_loopback_url(&info.mcp_url) {
+        let finding = if !crate::runtime::is_loopback_url(&info.mcp_url) {
             Finding::problem(
                 check,
                 "announced at an address off this machine",
                 "remove its announcement from the data directory's servers/ folder",
             )
-        } else if crate::stdio::running::answers(&info.mcp_url).await {
+        } else if crate::runtime::answers(&info.mcp_url).await {
             Finding::ok(check, format!("answers (process {}, {what})", info.pid))
         } else {
             Finding::problem(

@@ -148,6 +148,55 @@ impl Drop for Announcement {
     }
 }
 
+// ---- Is an announced server alive, and on this machine?
+
+/// A client for loopback calls: short timeouts, never through a proxy.
+pub(crate) fn client() -> Option<reqwest::Client> {
+    crate::coda::tls::ready();
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(2))
+        .no_proxy()
+        .build()
+        .ok()
+}
+
+/// `path` on the server whose MCP endpoint is `mcp_url` (built from segments, never by
+/// editing strings).
+pub(crate) fn beside(mcp_url: &str, path: &str) -> Option<url::Url> {
+    let mut url = url::Url::parse(mcp_url).ok()?;
+    url.set_path(path);
+    url.set_query(None);
+    url.set_fragment(None);
+    Some(url)
+}
+
+/// Whether a Coda MCP server answers `/health` next to `mcp_url`.
+pub async fn answers(mcp_url: &str) -> bool {
+    let (Some(client), Some(health)) = (client(), beside(mcp_url, "/health")) else {
+        return false;
+    };
+    match client.get(health).send().await {
+        Ok(r) if r.status().is_success() => r
+            .json::<serde_json::Value>()
+            .await
+            .is_ok_and(|v| v["status"] == "ok" && v.get("tools").is_some()),
+        _ => false,
+    }
+}
+
+/// Whether `url` names this machine (the bridge never sends the key anywhere else).
+pub fn is_loopback_url(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| {
+        u.scheme() == "http"
+            && match u.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                None => false,
+            }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

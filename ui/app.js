@@ -674,6 +674,19 @@ $("connect-claude").addEventListener("click", async () => {
   try { const r = await act("POST", "/api/setup/claude", { demo: !!state.setup.demo }); $("claude-result").textContent = r.message; toast("Claude Desktop connected"); loadClients(); }
   catch (err) { refusedConnect(err, $("claude-result"), "/api/setup/claude", "Claude Desktop"); toast("Could not connect Claude Desktop"); }
 });
+// Check setup: the doctor's findings, problems first.
+$("check-setup").addEventListener("click", async () => {
+  $("check-results").replaceChildren(el("li", {}, "Checking…"));
+  try {
+    const { findings, problems } = await act("GET", "/api/setup/doctor");
+    const order = { problem: 0, note: 1, ok: 2 };
+    const mark = { problem: "Fix", note: "Note", ok: "OK" };
+    $("check-results").replaceChildren(...[...findings].sort((a, b) => order[a.verdict] - order[b.verdict]).map((f) =>
+      el("li", { class: `finding ${f.verdict}` }, el("strong", {}, `${mark[f.verdict]} · ${f.check}: `), f.detail,
+        ...(f.fix ? [el("span", { class: "fix" }, ` → ${f.fix}`)] : []))));
+    toast(problems ? `${problems} thing${problems === 1 ? "" : "s"} to fix` : "All is well");
+  } catch (err) { $("check-results").replaceChildren(el("li", { class: "finding problem" }, err.message)); }
+});
 // One row per client: its state, Connect or Disconnect, the entry to copy, its install link.
 async function loadClients() {
   try { renderClients((await act("GET", "/api/setup/clients")).clients); } catch { /* no Setup on this face */ }

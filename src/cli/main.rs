@@ -244,7 +244,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 store,
                 data_dir: data_dir.or_else(coda_mcp::runtime::data_root),
                 coda_base_url,
-                port,
+                port: Some(port),
                 places: coda_mcp::clients::Places::of_this_machine(),
             };
             let findings = coda_mcp::doctor::examine(&options).await;

@@ -474,6 +474,24 @@ impl Controls {
         Ok(client.stdio_entry(&program, demo))
     }
 
+    /// `coda-mcp doctor`'s checks, for the dashboard's *Check setup* (the port is this
+    /// server's own, so it is not checked).
+    pub async fn examine(&self, engine: &Engine) -> Vec<crate::doctor::Finding> {
+        let config = engine.config();
+        let options = crate::doctor::DoctorOptions {
+            store: self.options.store.clone(),
+            data_dir: crate::runtime::data_root(),
+            coda_base_url: if config.demo {
+                crate::coda::DEFAULT_BASE_URL.to_owned()
+            } else {
+                config.coda_base_url.clone()
+            },
+            port: None,
+            places: Places::of_this_machine(),
+        };
+        crate::doctor::examine(&options).await
+    }
+
     /// Whether an OS keychain answers here (a client's bridge reads the key from it).
     pub fn has_keychain(&self) -> bool {
         self.options.store.get(SecretName::ConnectionKey).is_ok()

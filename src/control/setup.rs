@@ -80,6 +80,7 @@ fn routes() -> Router<SetupState> {
         )
         .route("/api/setup/claude", post(claude))
         .route("/api/setup/clients", get(clients))
+        .route("/api/setup/doctor", get(doctor))
         .route(
             "/api/setup/clients/{client}",
             post(connect_client).delete(disconnect_client),
@@ -325,6 +326,17 @@ fn client_named(name: &str) -> Result<ClientId, Response> {
                 ),
             )
         })
+}
+
+/// `GET /api/setup/doctor`: the findings of `coda-mcp doctor` (*Check setup*), and whether any
+/// is a problem.
+async fn doctor(State(state): State<SetupState>) -> Response {
+    let findings = state.controls.examine(&state.engine).await;
+    let problems = findings
+        .iter()
+        .filter(|f| f.verdict == crate::doctor::Verdict::Problem)
+        .count();
+    Json(json!({"findings": findings, "problems": problems})).into_response()
 }
 
 /// `GET /api/setup/clients`: each client, installed or not, connected or not, its config

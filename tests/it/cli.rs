@@ -1002,3 +1002,51 @@ fn in_process_stdio_logs_no_client_request_at_the_default_level() {
     );
     assert!(err.contains("serving the built-in demo workspace"), "{err}");
 }
+
+/// On a system without dpkg and apt-get (macOS, Fedora…), the scripts' set-up checks what the
+/// Debian packages would bring and names what is missing, instead of stopping on "no apt-get"
+/// when everything is there.
+#[test]
+fn scripts_without_apt_check_what_is_there_and_name_what_is_missing() {
+    let bin = std::env::temp_dir().join(format!("coda-mcp-noapt-{}", std::process::id()));
+    std::fs::create_dir_all(&bin).unwrap();
+    // A PATH with a shell and a few tools, and no dpkg-query, apt-get or make.
+    for tool in ["bash", "cat", "dirname", "grep", "id", "curl", "node"] {
+        if let Some(found) = ["/usr/bin", "/bin", "/usr/local/bin"]
+            .iter()
+            .map(|d| std::path::Path::new(d).join(tool))
+            .find(|p| p.exists())
+        {
+            let _ = std::os::unix::fs::symlink(found, bin.join(tool));
+        }
+    }
+    let lib = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/lib.sh");
+    let run = |packages: &str| {
+        Command::new(bin.join("bash"))
+            .arg("-c")
+            .arg(format!(
+                "source '{}'; ensure_debs {packages}",
+                lib.display()
+            ))
+            .env_clear()
+            .env("PATH", &bin)
+            .output()
+            .unwrap()
+    };
+    let have = run("curl nodejs ca-certificates");
+    assert!(
+        have.status.success(),
+        "{}",
+        String::from_utf8_lossy(&have.stderr)
+    );
+    let lacking = run("curl make");
+    assert!(!lacking.status.success());
+    let said = String::from_utf8_lossy(&lacking.stderr);
+    assert!(
+        said.contains("missing (named as Debian packages): make")
+            && !said.contains("curl")
+            && said.contains("no apt-get"),
+        "{said}"
+    );
+    let _ = std::fs::remove_dir_all(&bin);
+}

@@ -24,7 +24,8 @@ const LAYERS: &[&[&str]] = &[
     // The tool catalogue and runner, the OAuth state, the event bus.
     &["tools", "oauth", "events"],
     // What reads those: the audit history, the schemas, the demo workspace, the tunnel.
-    &["audit", "openapi", "packaging", "demo", "tunnel"],
+    // … and `doctor`, which looks at a whole setup and changes nothing.
+    &["audit", "openapi", "packaging", "demo", "tunnel", "doctor"],
     &["engine"],
     // Over the engine: the MCP handler, and the ChatGPT faces' call policy.
     &["mcp", "bounded"],
@@ -36,8 +37,6 @@ const LAYERS: &[&[&str]] = &[
     // `coda-mcp stdio`: a bridge to a running server, or an engine of its own (started from
     // what `launch` resolves).
     &["stdio"],
-    // `coda-mcp doctor`: looks at all of it, changes nothing.
-    &["doctor"],
 ];
 
 fn src() -> PathBuf {

@@ -436,6 +436,41 @@ test("the ChatGPT and Claude cards give the public /mcp URL to copy", async () =
   }
 });
 
+// Check setup: the doctor's findings in the dashboard, problems first, each with what to do —
+// here a file in the data folder that others can read, and no keychain.
+test("Check setup lists what is broken first and what to do", async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "coda-mcp-ui-doctor-"));
+  const server = await startServer(dataDir);
+  writeFileSync(join(dataDir, "notes.txt"), "x", { mode: 0o644 });
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", headless: true, args: BROWSER_ARGS });
+  try {
+    for (const width of [1400, 390]) {
+      const page = await (await browser.newContext({ viewport: { width, height: 900 } })).newPage();
+      const pageErrors = [];
+      page.on("pageerror", (e) => pageErrors.push(e.message));
+      await page.goto(server.dashboard);
+      await page.click("#tab-setup");
+      await page.click("#check-setup");
+      await page.waitForSelector("#check-results li.finding");
+      const first = await page.textContent("#check-results li.finding:first-child");
+      assert.match(first, /^Fix · data directory .*notes\.txt/, first);
+      assert.match(first, /→ chmod -R go-rwx/, first);
+      assert.match(await page.textContent("#check-results"), /Note · keychain: no OS keychain/);
+      const box = await page.locator("#check-setup").boundingBox();
+      assert.ok(box.width >= 16 && box.height >= 16, `the button is ${box.width}×${box.height}`);
+      const sideways = await page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
+      assert.ok(!sideways, `nothing scrolls sideways at ${width} px`);
+      await page.locator("#check-setup").scrollIntoViewIfNeeded();
+      await page.screenshot({ path: join(ARTIFACTS, `dashboard-check-setup-${width}.png`), fullPage: true });
+      assert.deepEqual(pageErrors, [], "no script errors");
+    }
+  } finally {
+    await browser.close();
+    await stopServer(server).catch(() => {});
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
 // Setup's tunnel choice: OpenAI's Secure MCP Tunnel, against a stand-in of its control plane
 // (the protocol's metadata and poll endpoints; tests/it/openai_tunnel.rs covers commands).
 test("Setup chooses OpenAI's Secure MCP Tunnel: id saved, key refused without a keychain, the tunnel comes up", async () => {
