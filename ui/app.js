@@ -105,8 +105,11 @@ function renderStatus() {
     card("Error rate (5 min)", `${((s.error_rate || 0) * 100).toFixed(0)} %`, s.error_rate > 0.2 ? "bad" : "", "error-rate"),
     card("Sessions", String(s.sessions ?? state.sessions.size), "", "sessions"),
   );
-  $("headroom").replaceChildren(...Object.entries(s.headroom || {}).map(([k, h]) =>
-    card(k, `${h.free} of ${h.limit} per ${h.window_s} s`, h.free === 0 ? "bad" : "", `headroom-${k}`)));
+  $("headroom").replaceChildren(...Object.entries(s.headroom || {}).map(([k, h]) => {
+    const c = card(classWords(k), `${h.free} of ${h.limit} left per ${h.window_s} s`, h.free === 0 ? "bad" : "", `headroom-${k}`);
+    c.title = `Coda's "${k}" rate limit`;
+    return c;
+  }));
 }
 // ---- the Status view's charts (plain SVG): the last hour, a minute a column
 const MINUTE = 60000, HOUR_MINUTES = 60;
@@ -125,6 +128,9 @@ function countCall(id, at, ok, ms) {
   b.calls += 1; b.errors += ok ? 0 : 1;
   if (b.durations) { b.durations.push(ms); b.durations.sort((x, y) => x - y); b.p50 = pct(b.durations, 50); b.p99 = pct(b.durations, 99); }
 }
+// Coda's rate classes in plain words; the API's own names stay as the detail (a tooltip).
+const CLASS_WORDS = { read: "Reading", write: "Changing", docContentWrite: "Writing page content", listDocs: "Listing docs", analytics: "Analytics" };
+function classWords(k) { return CLASS_WORDS[k] || k; }
 function noteHeadroom(headroom) {
   const t = minuteOf(Date.now()), kept = state.metrics.headroom.get(t) || {};
   for (const [k, h] of Object.entries(headroom || {})) {
@@ -218,14 +224,14 @@ function renderCharts() {
     bars("errors", ts.map((t) => at(t)?.errors || 0), "err");
     const p50 = ts.map((t) => at(t)?.p50 ?? null), p99 = ts.map((t) => at(t)?.p99 ?? null);
     const lastP = [...p99].reverse().find((v) => v !== null), lastM = [...p50].reverse().find((v) => v !== null);
-    lines("latency", [{ name: "p50", values: p50.map((v) => v === null ? null : Math.round(v)) }, { name: "p99", values: p99.map((v) => v === null ? null : Math.round(v)) }],
-      "", undefined, lastM === undefined ? "no calls yet" : `p50 ${Math.round(lastM)} ms, p99 ${Math.round(lastP)} ms`);
+    lines("latency", [{ name: "typical", values: p50.map((v) => v === null ? null : Math.round(v)) }, { name: "slowest 1 %", values: p99.map((v) => v === null ? null : Math.round(v)) }],
+      "", undefined, lastM === undefined ? "no calls yet" : `typical ${Math.round(lastM)} ms, slowest 1 % ${Math.round(lastP)} ms`);
     const classes = ["read", "write", "docContentWrite", "listDocs", "analytics"];
     const free = (t, k) => { const h = state.metrics.headroom.get(t)?.[k]; return h ? Math.round(100 * h.free / Math.max(1, h.limit)) : null; };
     const lowest = classes.map((k) => [k, [...ts].reverse().map((t) => free(t, k)).find((v) => v !== null)]).filter(([, v]) => v !== undefined);
     const worst = lowest.sort((a, b) => a[1] - b[1])[0];
-    lines("headroom", classes.map((k) => ({ name: k, values: ts.map((t) => free(t, k)) })), "%", 100,
-      worst ? `lowest now: ${worst[0]} ${worst[1]} % free` : "no samples yet");
+    lines("headroom", classes.map((k) => ({ name: classWords(k), values: ts.map((t) => free(t, k)) })), "%", 100,
+      worst ? `lowest now: ${classWords(worst[0])} ${worst[1]} % free` : "no samples yet");
   });
 }
 // A new minute moves the charts along even when nothing happens.
@@ -344,6 +350,9 @@ function renderSetup() {
   $("use-demo").hidden = !s.has_settings;
   if ($("key").dataset.revealed !== "1") $("key").textContent = s.key_hint;
   $("tunnel-state").textContent = tunnelText(s.tunnel);
+  // Only the button that applies: Start while off, Stop while on (or trying).
+  const tunnelOff = !s.tunnel || s.tunnel.state === "off";
+  $("tunnel-start").hidden = !tunnelOff; $("tunnel-stop").hidden = tunnelOff;
   $("tunnel-controls").hidden = !s.can_tunnel; $("tunnel-unavailable").hidden = !!s.can_tunnel;
   $("claude-config").textContent = JSON.stringify({ mcpServers: { coda: { command: "npx",
     args: ["mcp-remote", s.mcp_url, "--header", "Authorization:Bearer ${CODA_MCP_KEY}"], env: { CODA_MCP_KEY: "<your connection key>" } } } }, null, 2);
@@ -712,14 +721,15 @@ function renderClients(rows) {
 async function loadToolsets() {
   try { renderToolsets(await act("GET", "/api/setup/toolsets")); } catch { /* no Setup on this face */ }
 }
+function plural(n, word) { return `${n} ${word}${n === 1 ? "" : "s"}`; }
 function kChars(n) { return `${(n / 1000).toFixed(1)}k characters`; }
 function renderToolsets(v) {
   $("toolset-rows").replaceChildren(...v.sets.map((t) => {
     const box = el("input", { type: "checkbox", name: t.name, onchange: saveToolsets });
     box.checked = t.offered;
-    return el("label", { class: "check", "data-toolset": t.name }, box, ` ${t.name} — ${t.about} (${t.tools} tools, ${kChars(t.listBytes)})`);
+    return el("label", { class: "check", "data-toolset": t.name }, box, ` ${t.name} — ${t.about} (${plural(t.tools, "tool")}, ${kChars(t.listBytes)})`);
   }));
-  $("toolsets-result").textContent = `Offered: ${v.toolsets} — ${v.tools} tools, ${kChars(v.listBytes)} in every conversation${v.listBytes > v.budget ? " (more than the default's budget)" : ""}.`;
+  $("toolsets-result").textContent = `Offered: ${v.toolsets} — ${plural(v.tools, "tool")}, ${kChars(v.listBytes)} in every conversation${v.listBytes > v.budget ? " (more than the default's budget)" : ""}.`;
 }
 async function saveToolsets() {
   const chosen = [...$("toolset-rows").querySelectorAll("input:checked")].map((i) => i.name);
