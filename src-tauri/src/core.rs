@@ -421,6 +421,8 @@ impl AppCore {
                 let controls = coda_mcp::control::Controls::new(ControlOptions {
                     claude_config: self.claude_config.clone(),
                     stdio_program: coda_mcp::clients::this_program(),
+                    // Its keychain: whether an entry's bridge can read the key there.
+                    store: self.store.clone(),
                     ..ControlOptions::default()
                 });
                 controls.connect_client(client, demo || self.overrides.demo || self.settings().demo)
