@@ -38,37 +38,35 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn ok(check: impl Into<String>, detail: impl Into<String>) -> Finding {
+    fn new(
+        verdict: Verdict,
+        check: impl Into<String>,
+        detail: impl Into<String>,
+        fix: Option<String>,
+    ) -> Finding {
         Finding {
             check: check.into(),
-            verdict: Verdict::Ok,
+            verdict,
             detail: detail.into(),
-            fix: None,
+            fix,
         }
+    }
+    fn ok(check: impl Into<String>, detail: impl Into<String>) -> Finding {
+        Finding::new(Verdict::Ok, check, detail, None)
     }
     fn note(
         check: impl Into<String>,
         detail: impl Into<String>,
         fix: impl Into<String>,
     ) -> Finding {
-        Finding {
-            check: check.into(),
-            verdict: Verdict::Note,
-            detail: detail.into(),
-            fix: Some(fix.into()),
-        }
+        Finding::new(Verdict::Note, check, detail, Some(fix.into()))
     }
     fn problem(
         check: impl Into<String>,
         detail: impl Into<String>,
         fix: impl Into<String>,
     ) -> Finding {
-        Finding {
-            check: check.into(),
-            verdict: Verdict::Problem,
-            detail: detail.into(),
-            fix: Some(fix.into()),
-        }
+        Finding::new(Verdict::Problem, check, detail, Some(fix.into()))
     }
 }
 

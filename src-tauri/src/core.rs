@@ -567,6 +567,31 @@ mod tests {
         .unwrap_or_else(|_| panic!("never {what}; status {:?}", core.status()))
     }
 
+    /// The tunnel's error once it has failed.
+    async fn tunnel_failure(core: &AppCore) -> String {
+        let failed = wait_status(core, "the tunnel's failure", |s| {
+            matches!(s.tunnel, TunnelState::Failed { .. })
+        })
+        .await;
+        match failed.tunnel {
+            TunnelState::Failed { error } => error,
+            _ => unreachable!(),
+        }
+    }
+
+    /// The running server's dashboard origin and token, for calling its Setup API.
+    async fn dashboard_api(core: &AppCore) -> (String, String) {
+        let dashboard = core.dashboard_url().await.unwrap();
+        let url = url::Url::parse(dashboard.expose()).unwrap();
+        let token = url
+            .query_pairs()
+            .find(|(k, _)| k == "token")
+            .unwrap()
+            .1
+            .into_owned();
+        (url.origin().ascii_serialization(), token)
+    }
+
     #[tokio::test]
     async fn starts_serves_and_stops_the_demo() {
         offline();
@@ -596,13 +621,7 @@ mod tests {
             .contains("/ui/?token=dash_"));
         // Without an authtoken the tunnel fails clearly; the server keeps serving.
         core.toggle_tunnel().await.unwrap();
-        let failed = wait_status(&core, "failed", |s| {
-            matches!(s.tunnel, TunnelState::Failed { .. })
-        })
-        .await;
-        let TunnelState::Failed { error } = failed.tunnel else {
-            unreachable!()
-        };
+        let error = tunnel_failure(&core).await;
         assert!(error.contains("no ngrok authtoken"), "{error}");
         assert_eq!(reqwest_get(&health).await["status"], "ok");
         core.stop().await;
@@ -670,13 +689,7 @@ mod tests {
         assert_eq!(core.status().tunnel_kind, TunnelKind::Openai);
         core.start().await.unwrap();
         core.toggle_tunnel().await.unwrap();
-        let failed = wait_status(&core, "the OpenAI tunnel's failure", |s| {
-            matches!(s.tunnel, TunnelState::Failed { .. })
-        })
-        .await;
-        let TunnelState::Failed { error } = failed.tunnel else {
-            unreachable!()
-        };
+        let error = tunnel_failure(&core).await;
         assert!(error.contains("no OpenAI tunnel API key"), "{error}");
         // Chosen again while a tunnel is open (failed counts as open): reopened through ngrok.
         let told = core.choose_tunnel(TunnelKind::Ngrok).await.unwrap();
@@ -686,19 +699,9 @@ mod tests {
         })
         .await;
         // The Setup view's choice (over HTTP) reaches the status the tray shows.
-        let dashboard = core.dashboard_url().await.unwrap();
-        let url = url::Url::parse(dashboard.expose()).unwrap();
-        let token = url
-            .query_pairs()
-            .find(|(k, _)| k == "token")
-            .unwrap()
-            .1
-            .into_owned();
+        let (origin, token) = dashboard_api(&core).await;
         let resp = reqwest::Client::new()
-            .post(format!(
-                "{}/api/setup/tunnel-choice",
-                url.origin().ascii_serialization()
-            ))
+            .post(format!("{origin}/api/setup/tunnel-choice"))
             .bearer_auth(token)
             .header("content-type", "application/json")
             .header("x-coda-mcp-dashboard", "1")
@@ -728,15 +731,7 @@ mod tests {
         let core = core_in(&dir, true);
         core.start().await.unwrap();
         assert!(!core.status().launch_at_login);
-        let dashboard = core.dashboard_url().await.unwrap();
-        let url = url::Url::parse(dashboard.expose()).unwrap();
-        let token = url
-            .query_pairs()
-            .find(|(k, _)| k == "token")
-            .unwrap()
-            .1
-            .into_owned();
-        let origin = url.origin().ascii_serialization();
+        let (origin, token) = dashboard_api(&core).await;
         let settings = Settings {
             launch_at_login: true,
             ..core.settings()
